@@ -1,0 +1,321 @@
+//! `SessionRegistry`: starts a `SessionActor` per user on demand, supervises them (a session
+//! that panics is restarted at once, its state reloaded from the database), and stops idle
+//! ones on the sweep. Lookups go through a shared map, so the hot path never waits on the
+//! registry's mailbox; only starting a session does.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Services;
+use super::events::{BalanceView, Frame};
+use super::session::{Hold, ReserveCmd, SessionActor, SessionError, SessionMsg};
+use super::supervisor::ActorSlot;
+use crate::db::credits::Settled;
+use crate::domain::ids::{HoldId, UserId};
+
+pub type SessionMap = Arc<DashMap<UserId, ActorRef<SessionMsg>>>;
+
+pub enum RegistryMsg {
+    /// Returns the user's running session, starting it if needed.
+    Start(
+        UserId,
+        RpcReplyPort<Result<ActorRef<SessionMsg>, SessionError>>,
+    ),
+    /// Ask every session to stop if it has been idle long enough.
+    Sweep,
+}
+
+pub struct SessionRegistry {
+    pub services: Arc<Services>,
+    pub map: SessionMap,
+}
+
+pub struct RegistryState {
+    by_actor: HashMap<ActorId, UserId>,
+    restarts: HashMap<UserId, (u32, Instant)>,
+}
+
+impl Actor for SessionRegistry {
+    type Msg = RegistryMsg;
+    type State = RegistryState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<RegistryMsg>,
+        _: (),
+    ) -> Result<RegistryState, ActorProcessingErr> {
+        // A restarted registry starts empty: its old sessions died with it.
+        self.map.clear();
+        metrics::gauge!("primerka_sessions_live").set(0.0);
+        Ok(RegistryState {
+            by_actor: HashMap::new(),
+            restarts: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RegistryMsg>,
+        msg: RegistryMsg,
+        state: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RegistryMsg::Start(user, reply) => {
+                let result = match self.map.get(&user).map(|r| r.clone()) {
+                    Some(existing) => Ok(existing),
+                    None => self.start(&myself, state, user).await,
+                };
+                let _ = reply.send(result);
+            }
+            RegistryMsg::Sweep => {
+                let timeout =
+                    Duration::from_secs(self.services.settings.file.sessions.idle_timeout_secs);
+                for entry in self.map.iter() {
+                    let _ = entry.value().cast(SessionMsg::IdleCheck(timeout));
+                }
+                let now = Instant::now();
+                state
+                    .restarts
+                    .retain(|_, (_, since)| now.duration_since(*since) < Duration::from_secs(60));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RegistryMsg>,
+        event: SupervisionEvent,
+        state: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                if let Some(user) = state.by_actor.remove(&cell.get_id()) {
+                    self.map
+                        .remove_if(&user, |_, r| r.get_id() == cell.get_id());
+                    metrics::gauge!("primerka_sessions_live").set(self.map.len() as f64);
+                    tracing::debug!(user.id = %user, reason = reason.as_deref().unwrap_or(""), "session stopped");
+                }
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                if let Some(user) = state.by_actor.remove(&cell.get_id()) {
+                    self.map
+                        .remove_if(&user, |_, r| r.get_id() == cell.get_id());
+                    metrics::counter!("primerka_actor_restarts_total", "actor" => "session")
+                        .increment(1);
+                    let now = Instant::now();
+                    let entry = state.restarts.entry(user).or_insert((0, now));
+                    if now.duration_since(entry.1) > Duration::from_secs(60) {
+                        *entry = (0, now);
+                    }
+                    entry.0 += 1;
+                    let limit = self.services.settings.file.sessions.max_restarts_per_minute;
+                    if entry.0 <= limit {
+                        tracing::warn!(user.id = %user, error = %err, "session failed; restarting it");
+                        if let Err(e) = self.start(&myself, state, user).await {
+                            tracing::error!(user.id = %user, error = %e, "could not restart the session");
+                        }
+                    } else {
+                        tracing::error!(user.id = %user, error = %err, "session keeps failing; it starts again on the next request");
+                    }
+                    metrics::gauge!("primerka_sessions_live").set(self.map.len() as f64);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl SessionRegistry {
+    async fn start(
+        &self,
+        myself: &ActorRef<RegistryMsg>,
+        state: &mut RegistryState,
+        user: UserId,
+    ) -> Result<ActorRef<SessionMsg>, SessionError> {
+        let actor = SessionActor {
+            services: self.services.clone(),
+        };
+        let (session, _join) = Actor::spawn_linked(None, actor, user, myself.get_cell())
+            .await
+            .map_err(|e| {
+                tracing::error!(user.id = %user, error = %e, "could not start a session");
+                SessionError::Unavailable
+            })?;
+        state.by_actor.insert(session.get_id(), user);
+        self.map.insert(user, session.clone());
+        metrics::counter!("primerka_session_activations_total").increment(1);
+        metrics::gauge!("primerka_sessions_live").set(self.map.len() as f64);
+        Ok(session)
+    }
+}
+
+/// Cheap, cloneable access to users' sessions.
+#[derive(Clone)]
+pub struct SessionRegistryHandle {
+    registry: ActorSlot<RegistryMsg>,
+    map: SessionMap,
+    timeout: Duration,
+}
+
+impl SessionRegistryHandle {
+    pub fn new(registry: ActorSlot<RegistryMsg>, map: SessionMap, timeout: Duration) -> Self {
+        Self {
+            registry,
+            map,
+            timeout,
+        }
+    }
+
+    /// A handle to `user`'s session (started on first use).
+    pub fn session(&self, user: UserId) -> SessionHandle {
+        SessionHandle {
+            registry: self.clone(),
+            user,
+        }
+    }
+
+    /// Number of running sessions.
+    pub fn live(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_running(&self, user: UserId) -> bool {
+        self.map.contains_key(&user)
+    }
+
+    /// Sends `frame` to the user's sockets if they have a running session (no session means
+    /// no sockets: nothing to do).
+    pub fn publish(&self, user: UserId, frame: Frame) {
+        if let Some(session) = self.map.get(&user) {
+            let _ = session.cast(SessionMsg::Publish(frame));
+        }
+    }
+
+    /// Tells a running session its balance changed elsewhere.
+    pub fn reload(&self, user: UserId) {
+        if let Some(session) = self.map.get(&user) {
+            let _ = session.cast(SessionMsg::Reload);
+        }
+    }
+
+    pub fn sweep(&self) {
+        let _ = self.registry.get().cast(RegistryMsg::Sweep);
+    }
+
+    async fn resolve(&self, user: UserId) -> Result<ActorRef<SessionMsg>, SessionError> {
+        if let Some(session) = self.map.get(&user) {
+            return Ok(session.clone());
+        }
+        match self
+            .registry
+            .get()
+            .call(|reply| RegistryMsg::Start(user, reply), Some(self.timeout))
+            .await
+        {
+            Ok(CallResult::Success(result)) => result,
+            Ok(CallResult::Timeout) => Err(SessionError::Timeout),
+            _ => Err(SessionError::Unavailable),
+        }
+    }
+}
+
+/// Typed access to one user's session; every call has a timeout and survives a session
+/// restart (a call that found its actor gone is retried once on the new one; calls that
+/// change state are idempotent by key or hold id).
+#[derive(Clone)]
+pub struct SessionHandle {
+    registry: SessionRegistryHandle,
+    user: UserId,
+}
+
+impl SessionHandle {
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        build: impl Fn(RpcReplyPort<Result<T, SessionError>>) -> SessionMsg,
+    ) -> Result<T, SessionError> {
+        for _attempt in 0..3 {
+            let session = self.registry.resolve(self.user).await?;
+            match session.call(&build, Some(self.registry.timeout)).await {
+                Ok(CallResult::Success(result)) => return result,
+                Ok(CallResult::Timeout) => return Err(SessionError::Timeout),
+                // The actor stopped (idle) or died before answering: forget it and retry.
+                Ok(CallResult::SenderError) | Err(_) => {
+                    self.registry
+                        .map
+                        .remove_if(&self.user, |_, r| r.get_id() == session.get_id());
+                }
+            }
+        }
+        Err(SessionError::Unavailable)
+    }
+
+    pub async fn balance(&self) -> Result<BalanceView, SessionError> {
+        self.call(SessionMsg::Balance).await
+    }
+
+    pub async fn reserve(&self, cmd: ReserveCmd) -> Result<Hold, SessionError> {
+        self.call(|reply| SessionMsg::Reserve(Box::new(cmd.clone()), reply))
+            .await
+    }
+
+    pub async fn commit(&self, hold: HoldId) -> Result<Settled, SessionError> {
+        self.call(|reply| SessionMsg::Commit(hold, reply)).await
+    }
+
+    pub async fn release(&self, hold: HoldId, reason: &str) -> Result<Settled, SessionError> {
+        self.call(|reply| SessionMsg::Release(hold, reason.to_string(), reply))
+            .await
+    }
+
+    /// Counts a generation as in flight; fails with `InFlightLimit` at the per-user cap.
+    pub async fn begin_job(&self) -> Result<(), SessionError> {
+        self.call(SessionMsg::BeginJob).await
+    }
+
+    pub fn end_job(&self) {
+        if let Some(session) = self.registry.map.get(&self.user) {
+            let _ = session.cast(SessionMsg::EndJob);
+        }
+    }
+
+    /// Registers a socket; returns its id and the balance to send first.
+    pub async fn subscribe(
+        &self,
+        tx: mpsc::Sender<Frame>,
+    ) -> Result<(u64, BalanceView), SessionError> {
+        self.call(|reply| SessionMsg::Subscribe(tx.clone(), reply))
+            .await
+    }
+
+    pub fn unsubscribe(&self, id: u64) {
+        if let Some(session) = self.registry.map.get(&self.user) {
+            let _ = session.cast(SessionMsg::Unsubscribe(id));
+        }
+    }
+
+    pub fn publish(&self, frame: Frame) {
+        self.registry.publish(self.user, frame);
+    }
+
+    /// Test hook: makes the session panic (ignored in production).
+    pub async fn crash_for_test(&self) -> Result<(), SessionError> {
+        let session = self.registry.resolve(self.user).await?;
+        session
+            .cast(SessionMsg::CrashForTest)
+            .map_err(|_| SessionError::Unavailable)
+    }
+}

@@ -1,0 +1,145 @@
+//! `Scheduler`: periodic jobs. Each job runs in its own task so the actor stays responsive,
+//! and a job never overlaps with its previous run. Jobs: the idle-session sweep and the
+//! expired-hold sweep; later stages add renewals and retention here.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::Services;
+use super::registry::SessionRegistryHandle;
+
+/// A periodic job.
+pub struct Job {
+    pub name: &'static str,
+    pub every: Duration,
+    pub run: Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>,
+}
+
+pub enum SchedulerMsg {
+    Run(usize),
+    Done(usize),
+}
+
+pub struct Scheduler {
+    pub jobs: Arc<Vec<Job>>,
+}
+
+pub struct SchedulerState {
+    running: HashSet<usize>,
+}
+
+impl Actor for Scheduler {
+    type Msg = SchedulerMsg;
+    type State = SchedulerState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        _: (),
+    ) -> Result<SchedulerState, ActorProcessingErr> {
+        for (i, job) in self.jobs.iter().enumerate() {
+            let _ = myself.send_interval(job.every, move || SchedulerMsg::Run(i));
+        }
+        Ok(SchedulerState {
+            running: HashSet::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        msg: SchedulerMsg,
+        state: &mut SchedulerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SchedulerMsg::Run(i) => {
+                let Some(job) = self.jobs.get(i) else {
+                    return Ok(());
+                };
+                if !state.running.insert(i) {
+                    return Ok(());
+                }
+                let run = job.run.clone();
+                let name = job.name;
+                tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    // A panicking job must not leave it marked running forever.
+                    let outcome = tokio::spawn(run()).await;
+                    if let Err(e) = outcome {
+                        tracing::error!(job = name, error = %e, "scheduled job panicked");
+                    }
+                    metrics::histogram!("primerka_job_duration_seconds", "job" => name)
+                        .record(started.elapsed().as_secs_f64());
+                    let _ = myself.cast(SchedulerMsg::Done(i));
+                });
+            }
+            SchedulerMsg::Done(i) => {
+                state.running.remove(&i);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The jobs of this stage.
+pub fn core_jobs(services: Arc<Services>, sessions: SessionRegistryHandle) -> Vec<Job> {
+    let file = &services.settings.file;
+    let sweep_sessions = {
+        let sessions = sessions.clone();
+        Job {
+            name: "session_idle_sweep",
+            every: Duration::from_secs(file.sessions.sweep_interval_secs.max(1)),
+            run: Arc::new(move || {
+                let sessions = sessions.clone();
+                Box::pin(async move { sessions.sweep() })
+            }),
+        }
+    };
+    let sweep_holds = {
+        let services = services.clone();
+        Job {
+            name: "expired_hold_sweep",
+            every: Duration::from_secs(file.credits.hold_sweep_interval_secs.max(1)),
+            run: Arc::new(move || {
+                let services = services.clone();
+                let sessions = sessions.clone();
+                Box::pin(async move { release_expired_holds(&services, &sessions).await })
+            }),
+        }
+    };
+    vec![sweep_sessions, sweep_holds]
+}
+
+/// Releases holds whose operation is long gone (their expiry passed and no running
+/// generation owns them), through the owner's session so an open Mini App sees the credits
+/// come back.
+pub async fn release_expired_holds(services: &Services, sessions: &SessionRegistryHandle) {
+    let holds =
+        match crate::db::credits::expired_open_holds(&services.pool, chrono::Utc::now(), 500).await
+        {
+            Ok(holds) => holds,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list expired holds");
+                return;
+            }
+        };
+    for hold in holds {
+        match sessions
+            .session(hold.user_id)
+            .release(hold.id, "expired")
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(user.id = %hold.user_id, hold.id = %hold.id, "released an expired hold")
+            }
+            Err(e) => {
+                tracing::warn!(user.id = %hold.user_id, hold.id = %hold.id, error = %e, "could not release an expired hold")
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Who is calling: Telegram initData validation and our own short-lived JWTs.
+
+pub mod init_data;
+pub mod jwt;

@@ -1,0 +1,23 @@
+//! Provider HTTP clients: the only code that uses reqwest. Each client makes one attempt
+//! and classifies the failure (`is_retryable`); retries live with the caller that owns the
+//! budget.
+
+pub mod telegram;
+
+use std::time::Duration;
+
+/// The shared reqwest builder: timeouts, a user agent, no redirects to other hosts.
+pub fn http_client(
+    user_agent: &str,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .expect("a reqwest client with static settings builds")
+}

@@ -1,0 +1,623 @@
+//! Settings: `config/default.toml`, then `config/{APP_ENV}.toml`, then `APP__SECTION__KEY`
+//! environment overrides; secrets and deployment values come only from named environment
+//! variables (see `.env.example`). `Settings` is a value handed to `Application::build`, so
+//! tests build their own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The environment variables the application reads, as a map, so tests can pass their own
+/// without touching the process environment.
+pub type EnvMap = HashMap<String, String>;
+
+/// Bot token used in demo mode when `TELEGRAM_BOT_TOKEN` is not set. It is public on purpose:
+/// demo mode only ever talks to the simulator.
+pub const DEMO_BOT_TOKEN: &str = "1000000001:DEMO-primerka-simulated-bot-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Local,
+    Test,
+    Production,
+}
+
+impl AppEnv {
+    fn parse(raw: &str) -> anyhow::Result<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "local" | "development" | "dev" => Ok(Self::Local),
+            "test" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            other => bail!("APP_ENV must be local, test or production, not {other:?}"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// Everything the application needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub env: AppEnv,
+    pub file: FileSettings,
+    pub secrets: Secrets,
+    /// Port to bind; 0 lets the OS choose (tests).
+    pub port: u16,
+    /// Externally visible base URL without a trailing slash (`PUBLIC_BASE_URL`).
+    pub public_base_url: String,
+    /// Telegram ids with operator rights (`ADMIN_TELEGRAM_IDS`).
+    pub admin_ids: Vec<i64>,
+    /// Provider simulator mounted under `/sim/` and every client pointed at it.
+    pub simulator: bool,
+    /// An external simulator (`SIMULATOR_URL`, e.g. a standalone `primerka-sim`); when set,
+    /// clients talk to it instead of the in-app one.
+    pub simulator_url: Option<String>,
+    /// Development login that signs initData for the demo bot; only with the simulator and
+    /// without real provider keys.
+    pub demo_login: bool,
+    /// `RATE_LIMITS=off` turns every limiter off (load tests on loopback).
+    pub rate_limits_enabled: bool,
+}
+
+/// Secrets, only ever from the environment.
+#[derive(Clone)]
+pub struct Secrets {
+    pub telegram_bot_token: SecretString,
+    pub telegram_webhook_secret: SecretString,
+    pub jwt_secret: SecretString,
+    pub database_url: SecretString,
+    pub kie_api_key: Option<SecretString>,
+    pub openrouter_api_key: Option<SecretString>,
+    pub yookassa_shop_id: Option<String>,
+    pub yookassa_secret_key: Option<SecretString>,
+    /// Key for signed media URLs; derived from the JWT secret unless `MEDIA_SIGNING_KEY` is set.
+    pub media_signing_key: SecretString,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("telegram_bot_token", &"[redacted]")
+            .field("jwt_secret", &"[redacted]")
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
+            .field(
+                "kie_api_key",
+                &self.kie_api_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "openrouter_api_key",
+                &self.openrouter_api_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("yookassa_shop_id", &self.yookassa_shop_id)
+            .field(
+                "yookassa_secret_key",
+                &self.yookassa_secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// `postgres://user:password@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The non-secret part, read from `config/*.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub sessions: SessionSettings,
+    pub credits: CreditSettings,
+    pub products: BTreeMap<String, ProductSettings>,
+    pub tax: TaxSettings,
+    pub rate_limits: RateLimitSettings,
+    pub telegram: TelegramSettings,
+    pub kie: KieSettings,
+    pub openrouter: OpenRouterSettings,
+    pub yookassa: YooKassaSettings,
+    pub storage: StorageSettings,
+    pub generation: GenerationSettings,
+    pub chat: ChatSettings,
+    pub simulator: SimulatorSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Used when `PUBLIC_BASE_URL` is not set (`{port}` is replaced by the bound port).
+    pub default_public_base_url: String,
+    /// Allowed CORS origin; empty means the origin of the public base URL.
+    pub cors_origin: String,
+    pub json_body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub frontend_dir: PathBuf,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_secs: u64,
+    /// Create the database named in `DATABASE_URL` when it does not exist yet.
+    pub create_if_missing: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub init_data_max_age_secs: u64,
+    pub init_data_future_skew_secs: u64,
+    pub jwt_ttl_secs: u64,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub idle_timeout_secs: u64,
+    pub sweep_interval_secs: u64,
+    pub call_timeout_ms: u64,
+    pub max_sockets_per_user: usize,
+    pub ws_heartbeat_secs: u64,
+    pub ws_read_buffer_bytes: usize,
+    pub ws_write_buffer_bytes: usize,
+    pub ws_max_message_bytes: usize,
+    pub max_in_flight_generations: u32,
+    /// Restarts of one user's session allowed within a minute before the registry gives up
+    /// until the next request.
+    pub max_restarts_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditSettings {
+    pub timezone: String,
+    pub free_monthly: i32,
+    pub hold_ttl_secs: u64,
+    pub hold_sweep_interval_secs: u64,
+    pub prices: PriceSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSettings {
+    pub tryon: i32,
+    pub chat_message: i32,
+    pub edit_generation: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductKind {
+    Pack,
+    Subscription,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSettings {
+    pub kind: ProductKind,
+    pub credits: i32,
+    pub price_kopecks: i64,
+    pub price_stars: i64,
+    #[serde(default)]
+    pub period_days: Option<i64>,
+    pub title_ru: String,
+    pub title_en: String,
+    /// Sort order on the plans screen.
+    pub order: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxSettings {
+    /// YooKassa commission in basis points (2.8 % = 280).
+    pub yookassa_commission_bp: i64,
+    /// NPD tax in basis points (4 % = 400).
+    pub npd_tax_bp: i64,
+    /// Telegram Stars: roubles (in kopecks) credited per star, for the report.
+    pub stars_kopecks_per_star: i64,
+    pub stars_commission_bp: i64,
+    pub npd_annual_cap_kopecks: i64,
+    /// Warn when the year's gross reaches this share of the cap (basis points).
+    pub npd_warn_at_bp: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub login_per_minute_per_ip: u32,
+    pub api_per_second_per_user: u32,
+    pub api_burst_per_user: u32,
+    pub uploads_per_minute_per_user: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    pub api_base_url: String,
+    pub request_timeout_secs: u64,
+    /// Text of the chat menu button and of the `/start` button, per language.
+    pub menu_button_text_ru: String,
+    pub menu_button_text_en: String,
+    pub start_text_ru: String,
+    pub start_text_en: String,
+    /// Overall Bot API sends per second (Telegram allows ≈30).
+    pub sends_per_second: u32,
+    /// Sends per chat per second (Telegram allows ≈1).
+    pub sends_per_chat_per_second: u32,
+    pub notifier_queue_capacity: usize,
+    /// Register the webhook and the menu button at start-up.
+    pub configure_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KieSettings {
+    pub api_base_url: String,
+    pub upload_base_url: String,
+    pub model: String,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRouterSettings {
+    pub api_base_url: String,
+    pub model: String,
+    pub request_timeout_secs: u64,
+    pub app_title: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YooKassaSettings {
+    pub api_base_url: String,
+    pub request_timeout_secs: u64,
+    /// Networks notifications may come from (YooKassa's published list by default).
+    pub allowed_networks: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is honoured.
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Local folder for images when no S3 bucket is configured.
+    pub local_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSettings {
+    pub watermark_text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    pub history_size: usize,
+    pub variants: usize,
+    pub system_prompt_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSettings {
+    /// Scale of simulated provider latency: 1.0 in demo mode (seconds), small in tests.
+    pub latency_scale: f64,
+}
+
+impl Settings {
+    /// Loads settings for the running process: `.env` (development only, missing is fine),
+    /// then the process environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let env_name = std::env::var("APP_ENV").unwrap_or_default();
+        if AppEnv::parse(&env_name)? != AppEnv::Production {
+            dotenvy::dotenv().ok();
+        }
+        let env: EnvMap = std::env::vars().collect();
+        Self::from_env(&env, &config_dir())
+    }
+
+    /// Builds settings from an explicit environment map and config folder.
+    pub fn from_env(env: &EnvMap, config_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let get = |key: &str| {
+            env.get(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let app_env = AppEnv::parse(&get("APP_ENV").unwrap_or_default())?;
+
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(config_dir.join("default.toml")))
+            .add_source(
+                config::File::from(config_dir.join(format!("{}.toml", app_env.as_str())))
+                    .required(false),
+            );
+        // APP__SECTION__KEY overrides, from the given map (not the process environment).
+        let overrides: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("APP__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("yookassa.allowed_networks")
+                .with_list_parse_key("yookassa.trusted_proxies")
+                .source(Some(overrides)),
+        );
+        let file: FileSettings = builder
+            .build()
+            .context("reading config files")?
+            .try_deserialize()
+            .context("config files do not match the expected settings")?;
+
+        let production = app_env == AppEnv::Production;
+        let mut missing: Vec<&str> = Vec::new();
+        let mut require = |key: &'static str| -> Option<String> {
+            let value = get(key);
+            if value.is_none() && production {
+                missing.push(key);
+            }
+            value
+        };
+        let bot_token = require("TELEGRAM_BOT_TOKEN");
+        let jwt_secret = require("JWT_SECRET");
+        let database_url = require("DATABASE_URL");
+        let public_base_url = require("PUBLIC_BASE_URL");
+        let kie_key = require("KIE_API_KEY");
+        let openrouter_key = require("OPENROUTER_API_KEY");
+        let yookassa_shop = require("YOOKASSA_SHOP_ID");
+        let yookassa_secret = require("YOOKASSA_SECRET_KEY");
+        if !missing.is_empty() {
+            bail!(
+                "refusing to start in production: missing environment variable(s) {}; see .env.example",
+                missing.join(", ")
+            );
+        }
+
+        let real_keys = kie_key.is_some()
+            || openrouter_key.is_some()
+            || yookassa_shop.is_some()
+            || yookassa_secret.is_some();
+        let simulator = match get("SIMULATOR").as_deref() {
+            Some("1" | "true" | "on" | "yes") => true,
+            Some("0" | "false" | "off" | "no") => false,
+            Some(other) => bail!("SIMULATOR must be 1 or 0, not {other:?}"),
+            None => !real_keys,
+        };
+        if production && simulator {
+            bail!("SIMULATOR=1 is not allowed with APP_ENV=production");
+        }
+        let demo_login = simulator && !real_keys && !production;
+        if !simulator && !real_keys {
+            bail!(
+                "SIMULATOR=0 needs provider keys (KIE_API_KEY, OPENROUTER_API_KEY, YOOKASSA_SHOP_ID, YOOKASSA_SECRET_KEY)"
+            );
+        }
+
+        let bot_token = match bot_token {
+            Some(token) => token,
+            None if simulator => DEMO_BOT_TOKEN.to_string(),
+            None => bail!("TELEGRAM_BOT_TOKEN is required when the simulator is off"),
+        };
+        if !bot_token.contains(':') {
+            bail!("TELEGRAM_BOT_TOKEN does not look like a bot token (<bot id>:<secret>)");
+        }
+        let jwt_secret = match jwt_secret {
+            Some(secret) if secret.len() >= 32 => secret,
+            Some(_) => bail!("JWT_SECRET must be at least 32 bytes"),
+            None => {
+                // Outside production an unset secret is replaced by a random one per process:
+                // tokens simply stop working after a restart.
+                let bytes: [u8; 32] = rand::random();
+                hex::encode(bytes)
+            }
+        };
+        let webhook_secret = get("TELEGRAM_WEBHOOK_SECRET")
+            .unwrap_or_else(|| derive_hex(&bot_token, b"telegram-webhook-secret"));
+        if !webhook_secret
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || webhook_secret.len() > 256
+        {
+            bail!(
+                "TELEGRAM_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (at most 256 characters)"
+            );
+        }
+        let media_key = get("MEDIA_SIGNING_KEY")
+            .unwrap_or_else(|| derive_hex(&jwt_secret, b"media-signing-key"));
+        let database_url = database_url
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/primerka".to_string());
+
+        let port = match get("PORT") {
+            Some(raw) => raw
+                .parse()
+                .with_context(|| format!("PORT must be a port number, not {raw:?}"))?,
+            None => file.server.port,
+        };
+        let public_base_url = public_base_url
+            .unwrap_or_else(|| file.server.default_public_base_url.clone())
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
+            bail!("PUBLIC_BASE_URL must start with http:// or https://");
+        }
+        let admin_ids = match get("ADMIN_TELEGRAM_IDS") {
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<i64>()
+                        .with_context(|| format!("ADMIN_TELEGRAM_IDS: {s:?} is not a Telegram id"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let rate_limits_enabled =
+            !matches!(get("RATE_LIMITS").as_deref(), Some("off" | "0" | "false"));
+
+        let settings = Settings {
+            env: app_env,
+            file,
+            secrets: Secrets {
+                telegram_bot_token: SecretString::from(bot_token),
+                telegram_webhook_secret: SecretString::from(webhook_secret),
+                jwt_secret: SecretString::from(jwt_secret),
+                database_url: SecretString::from(database_url),
+                kie_api_key: kie_key.map(SecretString::from),
+                openrouter_api_key: openrouter_key.map(SecretString::from),
+                yookassa_shop_id: yookassa_shop,
+                yookassa_secret_key: yookassa_secret.map(SecretString::from),
+                media_signing_key: SecretString::from(media_key),
+            },
+            port,
+            public_base_url,
+            admin_ids,
+            simulator,
+            simulator_url: get("SIMULATOR_URL").map(|u| u.trim_end_matches('/').to_string()),
+            demo_login,
+            rate_limits_enabled,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let f = &self.file;
+        self.timezone().context("credits.timezone")?;
+        if f.credits.free_monthly < 0 {
+            bail!("credits.free_monthly must not be negative");
+        }
+        for (name, price) in [
+            ("credits.prices.tryon", f.credits.prices.tryon),
+            ("credits.prices.chat_message", f.credits.prices.chat_message),
+            (
+                "credits.prices.edit_generation",
+                f.credits.prices.edit_generation,
+            ),
+        ] {
+            if price <= 0 {
+                bail!("{name} must be positive");
+            }
+        }
+        for (id, product) in &f.products {
+            if product.credits <= 0 || product.price_kopecks <= 0 || product.price_stars <= 0 {
+                bail!("products.{id}: credits and prices must be positive");
+            }
+            if product.kind == ProductKind::Subscription && product.period_days.is_none() {
+                bail!("products.{id}: a subscription needs period_days");
+            }
+        }
+        for net in f
+            .yookassa
+            .allowed_networks
+            .iter()
+            .chain(&f.yookassa.trusted_proxies)
+        {
+            parse_network(net).with_context(|| format!("yookassa network {net:?}"))?;
+        }
+        if f.sessions.max_sockets_per_user == 0 {
+            bail!("sessions.max_sockets_per_user must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn timezone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        self.file
+            .credits
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|e| anyhow::anyhow!("unknown timezone {:?}: {e}", self.file.credits.timezone))
+    }
+
+    pub fn is_admin(&self, telegram_id: i64) -> bool {
+        self.admin_ids.contains(&telegram_id)
+    }
+
+    /// Base URL of the provider simulator for `provider` (`telegram`, `kie`, `openrouter`,
+    /// `yookassa`), given the app's own loopback address.
+    pub fn simulator_base(&self, own_base: &str, provider: &str) -> String {
+        match &self.simulator_url {
+            Some(url) => format!("{url}/sim/{provider}"),
+            None => format!("{own_base}/sim/{provider}"),
+        }
+    }
+}
+
+/// A network in CIDR notation, or a single address.
+pub fn parse_network(raw: &str) -> anyhow::Result<IpNet> {
+    let raw = raw.trim();
+    if let Ok(net) = raw.parse::<IpNet>() {
+        return Ok(net);
+    }
+    let ip: IpAddr = raw
+        .parse()
+        .with_context(|| format!("{raw:?} is neither a network nor an address"))?;
+    Ok(IpNet::from(ip))
+}
+
+fn derive_hex(secret: &str, label: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC-SHA-256 accepts any key length");
+    mac.update(label);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// `config/` next to the binary's working directory, or `PRIMERKA_CONFIG_DIR`.
+pub fn config_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PRIMERKA_CONFIG_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cwd = PathBuf::from("config");
+    if cwd.join("default.toml").exists() {
+        return cwd;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}

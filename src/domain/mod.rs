@@ -1,0 +1,6 @@
+//! Pure product rules: no I/O, no clocks (callers pass `now`), fully unit-tested.
+
+pub mod credits;
+pub mod i18n;
+pub mod ids;
+pub mod pricing;

@@ -1,0 +1,139 @@
+//! The product catalogue (packs and subscriptions) and operation prices, from config.
+
+use serde::Serialize;
+
+use crate::config::{ProductKind, Settings};
+use crate::domain::i18n::Lang;
+
+/// A product users can buy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub id: String,
+    pub kind: ProductKind,
+    pub credits: i32,
+    pub price_kopecks: i64,
+    pub price_stars: i64,
+    pub period_days: Option<i64>,
+    pub title_ru: String,
+    pub title_en: String,
+    pub order: u32,
+}
+
+impl Product {
+    pub fn title(&self, lang: Lang) -> &str {
+        lang.pick(&self.title_ru, &self.title_en)
+    }
+}
+
+/// Prices of paid operations, in credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Prices {
+    pub tryon: i32,
+    pub chat_message: i32,
+    pub edit_generation: i32,
+}
+
+/// All products, sorted for display.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    products: Vec<Product>,
+    pub prices: Prices,
+}
+
+impl Catalogue {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let mut products: Vec<Product> = settings
+            .file
+            .products
+            .iter()
+            .map(|(id, p)| Product {
+                id: id.clone(),
+                kind: p.kind,
+                credits: p.credits,
+                price_kopecks: p.price_kopecks,
+                price_stars: p.price_stars,
+                period_days: p.period_days,
+                title_ru: p.title_ru.clone(),
+                title_en: p.title_en.clone(),
+                order: p.order,
+            })
+            .collect();
+        products.sort_by_key(|p| (p.order, p.id.clone()));
+        let prices = &settings.file.credits.prices;
+        Catalogue {
+            products,
+            prices: Prices {
+                tryon: prices.tryon,
+                chat_message: prices.chat_message,
+                edit_generation: prices.edit_generation,
+            },
+        }
+    }
+
+    pub fn products(&self) -> &[Product] {
+        &self.products
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.id == id)
+    }
+}
+
+/// Kopecks as the decimal string YooKassa and the UI use: 19900 → "199.00".
+pub fn format_rub(kopecks: i64) -> String {
+    let sign = if kopecks < 0 { "-" } else { "" };
+    let abs = kopecks.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// The inverse of [`format_rub`] for well-formed amounts ("199.00", "199.5", "199"); no floats.
+pub fn parse_rub(value: &str) -> Option<i64> {
+    let value = value.trim();
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let (whole, frac) = match digits.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (digits, ""),
+    };
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    let total = whole.checked_mul(100)?.checked_add(frac)?;
+    Some(if negative { -total } else { total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roubles_format_and_parse_without_floats() {
+        for (kopecks, text) in [
+            (19900, "199.00"),
+            (29950, "299.50"),
+            (5, "0.05"),
+            (0, "0.00"),
+            (-19900, "-199.00"),
+        ] {
+            assert_eq!(format_rub(kopecks), text);
+            assert_eq!(parse_rub(text), Some(kopecks), "{text}");
+        }
+        assert_eq!(parse_rub("199"), Some(19900));
+        assert_eq!(parse_rub("199.5"), Some(19950));
+        for bad in ["", "1.234", "abc", "1,00", ".50", "1e3"] {
+            assert_eq!(parse_rub(bad), None, "{bad:?}");
+        }
+    }
+}

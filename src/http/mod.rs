@@ -1,0 +1,272 @@
+//! The HTTP surface (docs/API.md): one `router()` per feature file merged here, plus the
+//! layers every request passes (request id, trace, metrics, error rendering, timeout, body
+//! limit, CORS, CSP).
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod me;
+pub mod spa;
+pub mod webhooks;
+pub mod ws;
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::actors::{ActorHandles, Services};
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::domain::ids::UserId;
+use crate::domain::pricing::Catalogue;
+pub use error::ApiError;
+
+/// Shared state of every handler: cheap clones only.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub services: Arc<Services>,
+    pub actors: ActorHandles,
+    pub jwt: JwtKeys,
+    /// HMAC key derived from the bot token, for initData validation.
+    pub init_data_secret: [u8; 32],
+    pub catalogue: Arc<Catalogue>,
+    pub limits: Limits,
+    pub prometheus: PrometheusHandle,
+    /// Networks whose `X-Forwarded-For` we believe.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl AppState {
+    pub fn new(inner: AppInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// Rate limiters (all off with `RATE_LIMITS=off`).
+pub struct Limits {
+    pub enabled: bool,
+    pub login_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub api_per_user: DefaultKeyedRateLimiter<UserId>,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let r = &settings.file.rate_limits;
+        let nz = |v: u32| NonZeroU32::new(v.max(1)).expect("max(1) is non-zero");
+        Limits {
+            enabled: settings.rate_limits_enabled,
+            login_per_ip: RateLimiter::keyed(Quota::per_minute(nz(r.login_per_minute_per_ip))),
+            api_per_user: RateLimiter::keyed(
+                Quota::per_second(nz(r.api_per_second_per_user))
+                    .allow_burst(nz(r.api_burst_per_user)),
+            ),
+        }
+    }
+
+    /// Forgets keys that have not been seen for a while (call periodically).
+    pub fn shrink(&self) {
+        self.login_per_ip.retain_recent();
+        self.api_per_user.retain_recent();
+        self.login_per_ip.shrink_to_fit();
+        self.api_per_user.shrink_to_fit();
+    }
+
+    pub fn check_login(&self, ip: IpAddr) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.login_per_ip.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            ApiError::rate_limited(wait.as_secs().max(1))
+        })
+    }
+
+    pub fn check_user(&self, user: UserId) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.api_per_user.check_key(&user).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            ApiError::rate_limited(wait.as_secs().max(1))
+        })
+    }
+}
+
+/// JSON body extractor whose rejections are answered in our error format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// The client's address: the TCP peer, or the last `X-Forwarded-For` hop added by a trusted
+/// proxy when the peer is one (never a client-controlled header otherwise).
+pub fn client_ip(
+    headers: &axum::http::HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer_ip = peer.map(|p| p.ip())?;
+    if !trusted.iter().any(|net| net.contains(&peer_ip)) {
+        return Some(peer_ip);
+    }
+    // Walk X-Forwarded-For from the right, skipping our own trusted proxies.
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect();
+    for ip in forwarded.iter().rev() {
+        if !trusted.iter().any(|net| net.contains(ip)) {
+            return Some(*ip);
+        }
+    }
+    Some(peer_ip)
+}
+
+/// Extracts the peer address when the server was started with connect info.
+pub fn peer_addr(request_extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    request_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; \
+     style-src 'self' 'unsafe-inline'; script-src 'self'; frame-src 'self' https://yookassa.ru https://*.yookassa.ru; \
+     font-src 'self' data:; frame-ancestors https://web.telegram.org https://*.telegram.org 'self'; base-uri 'self'; form-action 'self'";
+
+/// The whole application router.
+pub fn router(state: AppState, simulator: Option<Router>) -> Router {
+    let settings = state.settings.clone();
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(admin::router())
+        .layer(RequestBodyLimitLayer::new(
+            settings.file.server.json_body_limit_bytes,
+        ));
+
+    let mut app: Router = Router::new()
+        .merge(api)
+        .merge(ws::router())
+        .merge(webhooks::router().layer(RequestBodyLimitLayer::new(
+            settings.file.server.json_body_limit_bytes,
+        )))
+        .merge(health::router())
+        .with_state(state);
+    if let Some(sim) = simulator {
+        app = app.nest("/sim", sim);
+    }
+    let app = app
+        .fallback_service(spa::service(&settings))
+        .layer(middleware::from_fn(error::render_errors))
+        .layer(middleware::from_fn(record_metrics));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http.request", request_id = %id, http.method = %request.method(), http.route = %route)
+                }),
+            )
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(settings.file.server.request_timeout_secs)))
+            .layer(cors(&settings))
+            .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+            .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+            .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"))),
+    )
+}
+
+fn cors(settings: &Settings) -> CorsLayer {
+    let origin = if settings.file.server.cors_origin.is_empty() {
+        origin_of(&settings.public_base_url)
+    } else {
+        settings.file.server.cors_origin.clone()
+    };
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT_LANGUAGE,
+        ])
+        .max_age(Duration::from_secs(600));
+    match HeaderValue::from_str(&origin) {
+        Ok(value) => layer.allow_origin(value),
+        Err(_) => layer,
+    }
+}
+
+/// `https://app.example.com/path` → `https://app.example.com`.
+fn origin_of(url: &str) -> String {
+    match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => url[..i + 3 + j].to_string(),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    // Unmatched paths (static files, 404s) are grouped so labels stay bounded.
+    let route = route.unwrap_or_else(|| "other".to_string());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("primerka_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("primerka_http_request_duration_seconds", "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,175 @@
+//! `GET /ws?token=<jwt>`: the user's live events. The token is checked before the upgrade;
+//! the socket subscribes to the user's `SessionActor`, gets `balance` at once, and follows
+//! the session across restarts (a closed channel means the session went away: subscribe
+//! again and resend the balance). Heartbeats detect dead peers; the socket closes with 4001
+//! when the token expires and 4008 when the user has too many sockets.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::{ApiError, AppState};
+use crate::actors::events::Frame;
+use crate::actors::registry::SessionHandle;
+use crate::actors::session::SessionError;
+use crate::domain::ids::UserId;
+
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+pub const CLOSE_TOO_MANY_SOCKETS: u16 = 4008;
+const CLOSE_UNAVAILABLE: u16 = 1011;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = query
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
+    let (user, claims) = state.jwt.verify(&token)?;
+    let cfg = &state.settings.file.sessions;
+    let ws = ws
+        .read_buffer_size(cfg.ws_read_buffer_bytes)
+        .write_buffer_size(cfg.ws_write_buffer_bytes)
+        .max_write_buffer_size(cfg.ws_max_message_bytes.max(cfg.ws_write_buffer_bytes * 4))
+        .max_message_size(cfg.ws_max_message_bytes)
+        .max_frame_size(cfg.ws_max_message_bytes);
+    Ok(ws.on_upgrade(move |socket| run(state, user, claims.exp, socket)))
+}
+
+async fn subscribe(
+    session: &SessionHandle,
+) -> Result<(u64, mpsc::Receiver<Frame>, Frame), SessionError> {
+    let (tx, rx) = mpsc::channel(64);
+    let (id, balance) = session.subscribe(tx).await?;
+    Ok((id, rx, balance.frame()))
+}
+
+async fn run(state: AppState, user: UserId, exp: i64, socket: WebSocket) {
+    metrics::gauge!("primerka_ws_connections").increment(1.0);
+    let session = state.actors.sessions.session(user);
+    let (mut sink, mut stream) = socket.split();
+    let close = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }))
+    };
+
+    let (mut sub_id, mut rx, first) = match subscribe(&session).await {
+        Ok(s) => s,
+        Err(SessionError::TooManySockets) => {
+            let _ = sink
+                .send(close(CLOSE_TOO_MANY_SOCKETS, "too many sockets"))
+                .await;
+            metrics::gauge!("primerka_ws_connections").decrement(1.0);
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(user.id = %user, error = %e, "socket could not subscribe");
+            let _ = sink.send(close(CLOSE_UNAVAILABLE, "try again")).await;
+            metrics::gauge!("primerka_ws_connections").decrement(1.0);
+            return;
+        }
+    };
+    let heartbeat_every =
+        Duration::from_secs(state.settings.file.sessions.ws_heartbeat_secs.max(1));
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + heartbeat_every,
+        heartbeat_every,
+    );
+    let expires_in =
+        Duration::from_secs(u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0));
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    let mut awaiting_pong = false;
+
+    if sink
+        .send(Message::Text(Utf8Bytes::from(first.to_string())))
+        .await
+        .is_err()
+    {
+        session.unsubscribe(sub_id);
+        metrics::gauge!("primerka_ws_connections").decrement(1.0);
+        return;
+    }
+    loop {
+        tokio::select! {
+            frame = rx.recv() => match frame {
+                Some(frame) => {
+                    if sink.send(Message::Text(Utf8Bytes::from(frame.to_string()))).await.is_err() {
+                        break;
+                    }
+                }
+                // The session stopped or restarted, or dropped us as too slow: follow it.
+                None => match subscribe(&session).await {
+                    Ok((id, new_rx, balance)) => {
+                        sub_id = id;
+                        rx = new_rx;
+                        if sink.send(Message::Text(Utf8Bytes::from(balance.to_string()))).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(SessionError::TooManySockets) => {
+                        let _ = sink.send(close(CLOSE_TOO_MANY_SOCKETS, "too many sockets")).await;
+                        break;
+                    }
+                    Err(_) => {
+                        let _ = sink.send(close(CLOSE_UNAVAILABLE, "try again")).await;
+                        break;
+                    }
+                },
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    awaiting_pong = false;
+                    if is_ping(text.as_str()) && sink.send(Message::Text(Utf8Bytes::from_static(r#"{"type":"pong","data":{}}"#))).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Pong(_) | Message::Ping(_) | Message::Binary(_))) => awaiting_pong = false,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            },
+            _ = heartbeat.tick() => {
+                if awaiting_pong {
+                    break;
+                }
+                awaiting_pong = true;
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            _ = &mut expiry => {
+                let _ = sink.send(close(CLOSE_TOKEN_EXPIRED, "token expired")).await;
+                break;
+            }
+        }
+    }
+    session.unsubscribe(sub_id);
+    metrics::gauge!("primerka_ws_connections").decrement(1.0);
+}
+
+fn is_ping(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Incoming<'a> {
+        r#type: &'a str,
+    }
+    serde_json::from_str::<Incoming>(text).is_ok_and(|m| m.r#type == "ping")
+}

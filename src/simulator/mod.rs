@@ -1,0 +1,78 @@
+//! Loopback stand-ins for the providers (DESIGN.md §7), serving the same endpoints as the
+//! real services so the real clients talk HTTP to them: in demo mode (mounted in the app under
+//! `/sim/`), in tests and in load tests (in-process or the standalone `primerka-sim`).
+//! Each provider has control calls under `/sim/<provider>/_control/…` to inspect what was
+//! received and to inject faults.
+
+pub mod telegram;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+
+/// Shared simulator state; clone freely.
+#[derive(Clone)]
+pub struct SimState {
+    inner: Arc<SimInner>,
+}
+
+struct SimInner {
+    telegram: telegram::TelegramSim,
+    latency_scale: f64,
+}
+
+/// How to build a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// If set, Bot API calls must use this token (like Telegram's 401 for a wrong one).
+    pub bot_token: Option<String>,
+    /// Multiplies simulated latencies (1.0 = realistic seconds; tests use ~0.01).
+    pub latency_scale: f64,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig) -> Self {
+        SimState {
+            inner: Arc::new(SimInner {
+                telegram: telegram::TelegramSim::new(config.bot_token),
+                latency_scale: config.latency_scale,
+            }),
+        }
+    }
+
+    pub fn telegram(&self) -> &telegram::TelegramSim {
+        &self.inner.telegram
+    }
+
+    pub fn latency_scale(&self) -> f64 {
+        self.inner.latency_scale
+    }
+}
+
+/// All simulated providers; mount under `/sim`.
+pub fn router(state: SimState) -> Router {
+    Router::new().nest("/telegram", telegram::router(state.clone()))
+}
+
+/// Serves the simulator alone on `addr` (port 0 picks one); returns the bound address and the
+/// server task. Used by `primerka-sim` and by tests that must outlive the app process.
+pub async fn serve(
+    addr: SocketAddr,
+    state: SimState,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = Router::new().nest("/sim", router(state));
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "simulator server stopped");
+        }
+    });
+    Ok((local, task))
+}

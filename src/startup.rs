@@ -1,0 +1,272 @@
+//! `Application::build`: bind the listener, connect and migrate the database, settle what a
+//! crash left behind, spawn the actor tree, mount the simulator in demo mode, and serve.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::actors::{self, ActorHandles, Services};
+use crate::auth::{init_data, jwt::JwtKeys};
+use crate::clients::telegram::TelegramClient;
+use crate::config::Settings;
+use crate::domain::pricing::Catalogue;
+use crate::http::{self, AppInner, AppState, Limits};
+use crate::simulator::{self, SimConfig, SimState};
+use crate::{db, telemetry};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    pub pool: PgPool,
+    pub actors: ActorHandles,
+    pub settings: Arc<Settings>,
+    /// The in-app simulator, when mounted (demo mode without `SIMULATOR_URL`).
+    pub simulator: Option<SimState>,
+    grace: Duration,
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.file.server.host.as_str(), settings.port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.file.server.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        settings.public_base_url = settings
+            .public_base_url
+            .replace("{port}", &port.to_string());
+        let own_base = format!("http://127.0.0.1:{port}");
+        let settings = Arc::new(settings);
+
+        let pool = db::connect_and_migrate(&settings).await?;
+        settle_interrupted_holds(&pool).await;
+
+        let telegram_base = if settings.simulator {
+            settings.simulator_base(&own_base, "telegram")
+        } else {
+            settings.file.telegram.api_base_url.clone()
+        };
+        let telegram = TelegramClient::new(
+            &telegram_base,
+            settings.secrets.telegram_bot_token.clone(),
+            Duration::from_secs(settings.file.telegram.request_timeout_secs),
+        );
+        let catalogue = Arc::new(Catalogue::from_settings(&settings));
+        let services = Arc::new(Services {
+            pool: pool.clone(),
+            settings: settings.clone(),
+            tz: settings.timezone()?,
+            catalogue: catalogue.clone(),
+            telegram: telegram.clone(),
+        });
+        let actors = actors::spawn_all(services.clone()).await?;
+
+        let sim = (settings.simulator && settings.simulator_url.is_none()).then(|| {
+            use secrecy::ExposeSecret;
+            SimState::new(SimConfig {
+                bot_token: Some(
+                    settings
+                        .secrets
+                        .telegram_bot_token
+                        .expose_secret()
+                        .to_string(),
+                ),
+                latency_scale: settings.file.simulator.latency_scale,
+            })
+        });
+        let trusted_proxies = settings
+            .file
+            .yookassa
+            .trusted_proxies
+            .iter()
+            .filter_map(|n| crate::config::parse_network(n).ok())
+            .collect();
+        let init_data_secret = {
+            use secrecy::ExposeSecret;
+            init_data::secret_key(settings.secrets.telegram_bot_token.expose_secret())
+        };
+        let state = AppState::new(AppInner {
+            pool: pool.clone(),
+            settings: settings.clone(),
+            services,
+            actors: actors.clone(),
+            jwt: JwtKeys::from_settings(&settings),
+            init_data_secret,
+            catalogue,
+            limits: Limits::from_settings(&settings),
+            prometheus: telemetry::prometheus(),
+            trusted_proxies,
+        });
+        let router = http::router(state.clone(), sim.clone().map(simulator::router));
+
+        spawn_limit_housekeeping(state.clone());
+        if settings.file.telegram.configure_on_start {
+            spawn_bot_setup(telegram, settings.clone());
+        }
+        tracing::info!(
+            port,
+            env = settings.env.as_str(),
+            simulator = settings.simulator,
+            demo_login = settings.demo_login,
+            public_base_url = %settings.public_base_url,
+            "application built"
+        );
+        Ok(Application {
+            listener,
+            router,
+            port,
+            pool,
+            actors,
+            grace: Duration::from_secs(settings.file.server.shutdown_grace_secs),
+            settings,
+            simulator: sim,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (bounded by the
+    /// configured grace period) and stops the actor tree.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            actors,
+            grace,
+            ..
+        } = self;
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopped_tx.send(());
+        });
+        let server = tokio::spawn(async move { server.await });
+        // Once the signal came, give in-flight requests `grace` to finish.
+        let result = tokio::select! {
+            r = server => r.context("server task")?.context("serving HTTP"),
+            _ = async {
+                let _ = stopped_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+                Ok(())
+            }
+        };
+        actors
+            .health
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await
+            .ok();
+        result
+    }
+}
+
+/// Holds of operations that a crash interrupted and that no generation owns (chat requests)
+/// are released: the operation is gone, so are its credits' reasons to stay held.
+async fn settle_interrupted_holds(pool: &PgPool) {
+    let holds = match db::credits::orphaned_open_holds(pool, chrono::Utc::now()).await {
+        Ok(holds) => holds,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list interrupted holds");
+            return;
+        }
+    };
+    for hold in holds {
+        let result = async {
+            let mut conn = pool.acquire().await?;
+            db::credits::release(&mut conn, hold.id, "crash_recovery")
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(user.id = %hold.user_id, hold.id = %hold.id, "released a hold left by a crash")
+            }
+            Err(e) => {
+                tracing::error!(user.id = %hold.user_id, hold.id = %hold.id, error = %e, "could not release a hold left by a crash")
+            }
+        }
+    }
+}
+
+fn spawn_limit_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            state.limits.shrink();
+        }
+    });
+}
+
+/// Registers the webhook and the menu button, retrying in the background while Telegram is
+/// unreachable (the app serves meanwhile).
+fn spawn_bot_setup(telegram: TelegramClient, settings: Arc<Settings>) {
+    tokio::spawn(async move {
+        let webhook = format!("{}/webhooks/telegram", settings.public_base_url);
+        let t = &settings.file.telegram;
+        let mut delay = Duration::from_secs(2);
+        loop {
+            let result = async {
+                telegram
+                    .set_webhook(&webhook, &settings.secrets.telegram_webhook_secret)
+                    .await?;
+                telegram
+                    .set_menu_button(&t.menu_button_text_ru, &settings.public_base_url)
+                    .await
+            }
+            .await;
+            match result {
+                Ok(_) => {
+                    tracing::info!("Telegram webhook and menu button set");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "could not configure the bot yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(300));
+                }
+            }
+        }
+    });
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
