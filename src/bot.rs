@@ -57,33 +57,19 @@ pub async fn handle_update(state: &AppState, update: Update) {
     let Some(text) = message.text.as_deref() else {
         return;
     };
-    let command = text
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .split('@')
-        .next()
-        .unwrap_or("");
+    let command = text.split_whitespace().next().unwrap_or("").split('@').next().unwrap_or("");
     match command {
         "/start" => {
             // Writing to the bot again undoes an earlier block.
-            if let Err(e) =
-                crate::db::users::set_bot_blocked(&state.pool, UserId(from.id), false).await
-            {
+            if let Err(e) = crate::db::users::set_bot_blocked(&state.pool, UserId(from.id), false).await {
                 tracing::debug!(user.id = from.id, error = %e, "no user row to unblock yet");
             }
             let (text, markup) = start_message(state, lang);
-            state
-                .actors
-                .notifier
-                .send_text(message.chat.id, text, Some(markup));
+            state.actors.notifier.send_text(message.chat.id, text, Some(markup));
         }
         "/help" => {
             let (text, markup) = start_message(state, lang);
-            state
-                .actors
-                .notifier
-                .send_text(message.chat.id, text, Some(markup));
+            state.actors.notifier.send_text(message.chat.id, text, Some(markup));
         }
         _ => {
             let text = lang.pick(
@@ -91,10 +77,7 @@ pub async fn handle_update(state: &AppState, update: Update) {
                 "Everything happens in the app: tap the button below.",
             );
             let (_, markup) = start_message(state, lang);
-            state
-                .actors
-                .notifier
-                .send_text(message.chat.id, text, Some(markup));
+            state.actors.notifier.send_text(message.chat.id, text, Some(markup));
         }
     }
 }

@@ -91,23 +91,11 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("telegram_bot_token", &"[redacted]")
             .field("jwt_secret", &"[redacted]")
-            .field(
-                "database_url",
-                &redact_url(self.database_url.expose_secret()),
-            )
-            .field(
-                "kie_api_key",
-                &self.kie_api_key.as_ref().map(|_| "[redacted]"),
-            )
-            .field(
-                "openrouter_api_key",
-                &self.openrouter_api_key.as_ref().map(|_| "[redacted]"),
-            )
+            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field("kie_api_key", &self.kie_api_key.as_ref().map(|_| "[redacted]"))
+            .field("openrouter_api_key", &self.openrouter_api_key.as_ref().map(|_| "[redacted]"))
             .field("yookassa_shop_id", &self.yookassa_shop_id)
-            .field(
-                "yookassa_secret_key",
-                &self.yookassa_secret_key.as_ref().map(|_| "[redacted]"),
-            )
+            .field("yookassa_secret_key", &self.yookassa_secret_key.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -118,12 +106,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
                 None => url.to_string(),
             }
         }
@@ -361,25 +344,15 @@ impl Settings {
 
     /// Builds settings from an explicit environment map and config folder.
     pub fn from_env(env: &EnvMap, config_dir: &std::path::Path) -> anyhow::Result<Self> {
-        let get = |key: &str| {
-            env.get(key)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |key: &str| env.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let app_env = AppEnv::parse(&get("APP_ENV").unwrap_or_default())?;
 
         let mut builder = config::Config::builder()
             .add_source(config::File::from(config_dir.join("default.toml")))
-            .add_source(
-                config::File::from(config_dir.join(format!("{}.toml", app_env.as_str())))
-                    .required(false),
-            );
+            .add_source(config::File::from(config_dir.join(format!("{}.toml", app_env.as_str()))).required(false));
         // APP__SECTION__KEY overrides, from the given map (not the process environment).
-        let overrides: HashMap<String, String> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("APP__"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let overrides: HashMap<String, String> =
+            env.iter().filter(|(k, _)| k.starts_with("APP__")).map(|(k, v)| (k.clone(), v.clone())).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("APP")
                 .prefix_separator("__")
@@ -420,10 +393,8 @@ impl Settings {
             );
         }
 
-        let real_keys = kie_key.is_some()
-            || openrouter_key.is_some()
-            || yookassa_shop.is_some()
-            || yookassa_secret.is_some();
+        let real_keys =
+            kie_key.is_some() || openrouter_key.is_some() || yookassa_shop.is_some() || yookassa_secret.is_some();
         let simulator = match get("SIMULATOR").as_deref() {
             Some("1" | "true" | "on" | "yes") => true,
             Some("0" | "false" | "off" | "no") => false,
@@ -458,26 +429,18 @@ impl Settings {
                 hex::encode(bytes)
             }
         };
-        let webhook_secret = get("TELEGRAM_WEBHOOK_SECRET")
-            .unwrap_or_else(|| derive_hex(&bot_token, b"telegram-webhook-secret"));
-        if !webhook_secret
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        let webhook_secret =
+            get("TELEGRAM_WEBHOOK_SECRET").unwrap_or_else(|| derive_hex(&bot_token, b"telegram-webhook-secret"));
+        if !webhook_secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             || webhook_secret.len() > 256
         {
-            bail!(
-                "TELEGRAM_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (at most 256 characters)"
-            );
+            bail!("TELEGRAM_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (at most 256 characters)");
         }
-        let media_key = get("MEDIA_SIGNING_KEY")
-            .unwrap_or_else(|| derive_hex(&jwt_secret, b"media-signing-key"));
-        let database_url = database_url
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/primerka".to_string());
+        let media_key = get("MEDIA_SIGNING_KEY").unwrap_or_else(|| derive_hex(&jwt_secret, b"media-signing-key"));
+        let database_url = database_url.unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/primerka".to_string());
 
         let port = match get("PORT") {
-            Some(raw) => raw
-                .parse()
-                .with_context(|| format!("PORT must be a port number, not {raw:?}"))?,
+            Some(raw) => raw.parse().with_context(|| format!("PORT must be a port number, not {raw:?}"))?,
             None => file.server.port,
         };
         let public_base_url = public_base_url
@@ -492,15 +455,11 @@ impl Settings {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<i64>()
-                        .with_context(|| format!("ADMIN_TELEGRAM_IDS: {s:?} is not a Telegram id"))
-                })
+                .map(|s| s.parse::<i64>().with_context(|| format!("ADMIN_TELEGRAM_IDS: {s:?} is not a Telegram id")))
                 .collect::<anyhow::Result<Vec<_>>>()?,
             None => Vec::new(),
         };
-        let rate_limits_enabled =
-            !matches!(get("RATE_LIMITS").as_deref(), Some("off" | "0" | "false"));
+        let rate_limits_enabled = !matches!(get("RATE_LIMITS").as_deref(), Some("off" | "0" | "false"));
 
         let settings = Settings {
             env: app_env,
@@ -537,10 +496,7 @@ impl Settings {
         for (name, price) in [
             ("credits.prices.tryon", f.credits.prices.tryon),
             ("credits.prices.chat_message", f.credits.prices.chat_message),
-            (
-                "credits.prices.edit_generation",
-                f.credits.prices.edit_generation,
-            ),
+            ("credits.prices.edit_generation", f.credits.prices.edit_generation),
         ] {
             if price <= 0 {
                 bail!("{name} must be positive");
@@ -554,12 +510,7 @@ impl Settings {
                 bail!("products.{id}: a subscription needs period_days");
             }
         }
-        for net in f
-            .yookassa
-            .allowed_networks
-            .iter()
-            .chain(&f.yookassa.trusted_proxies)
-        {
+        for net in f.yookassa.allowed_networks.iter().chain(&f.yookassa.trusted_proxies) {
             parse_network(net).with_context(|| format!("yookassa network {net:?}"))?;
         }
         if f.sessions.max_sockets_per_user == 0 {
@@ -596,16 +547,13 @@ pub fn parse_network(raw: &str) -> anyhow::Result<IpNet> {
     if let Ok(net) = raw.parse::<IpNet>() {
         return Ok(net);
     }
-    let ip: IpAddr = raw
-        .parse()
-        .with_context(|| format!("{raw:?} is neither a network nor an address"))?;
+    let ip: IpAddr = raw.parse().with_context(|| format!("{raw:?} is neither a network nor an address"))?;
     Ok(IpNet::from(ip))
 }
 
 fn derive_hex(secret: &str, label: &[u8]) -> String {
     use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC-SHA-256 accepts any key length");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC-SHA-256 accepts any key length");
     mac.update(label);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -620,4 +568,67 @@ pub fn config_dir() -> PathBuf {
         return cwd;
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvMap {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_secrets_and_names_them() {
+        let err = Settings::from_env(&env(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(40))]), &dir()).unwrap_err();
+        let text = err.to_string();
+        for key in ["TELEGRAM_BOT_TOKEN", "DATABASE_URL", "PUBLIC_BASE_URL", "KIE_API_KEY", "YOOKASSA_SECRET_KEY"] {
+            assert!(text.contains(key), "{key} named in: {text}");
+        }
+        assert!(!text.contains("JWT_SECRET"), "a given key is not reported missing: {text}");
+    }
+
+    #[test]
+    fn no_keys_means_demo_mode_on_the_simulator() {
+        let s = Settings::from_env(&env(&[]), &dir()).unwrap();
+        assert!(s.simulator && s.demo_login);
+        assert_eq!(s.env, AppEnv::Local);
+        assert_eq!(s.secrets.telegram_bot_token.expose_secret(), DEMO_BOT_TOKEN);
+    }
+
+    #[test]
+    fn real_keys_turn_the_demo_login_off_even_with_the_simulator_forced() {
+        let s = Settings::from_env(&env(&[("SIMULATOR", "1"), ("OPENROUTER_API_KEY", "sk-or-v1-x")]), &dir()).unwrap();
+        assert!(s.simulator);
+        assert!(!s.demo_login);
+    }
+
+    #[test]
+    fn bad_values_are_reported_by_name() {
+        let short = Settings::from_env(&env(&[("JWT_SECRET", "short")]), &dir()).unwrap_err();
+        assert!(short.to_string().contains("JWT_SECRET"));
+        let port = Settings::from_env(&env(&[("PORT", "eighty")]), &dir()).unwrap_err();
+        assert!(port.to_string().contains("PORT"));
+        let off = Settings::from_env(&env(&[("SIMULATOR", "0")]), &dir()).unwrap_err();
+        assert!(off.to_string().contains("SIMULATOR=0"));
+        let tz = Settings::from_env(&env(&[("APP__CREDITS__TIMEZONE", "Mars/Olympus")]), &dir()).unwrap_err();
+        assert!(format!("{tz:#}").contains("timezone"), "{tz:#}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = Settings::from_env(
+            &env(&[("JWT_SECRET", "super-secret-value-that-is-long-enough!!"), ("DATABASE_URL", "postgres://u:hunter2@h/db")]),
+            &dir(),
+        )
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("super-secret-value"));
+        assert!(!debug.contains("hunter2"));
+        assert!(debug.contains("postgres://u:***@h/db"));
+    }
 }

@@ -38,9 +38,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}:{}", settings.file.server.host, settings.port))?;
         let port = listener.local_addr()?.port();
-        settings.public_base_url = settings
-            .public_base_url
-            .replace("{port}", &port.to_string());
+        settings.public_base_url = settings.public_base_url.replace("{port}", &port.to_string());
         let own_base = format!("http://127.0.0.1:{port}");
         let settings = Arc::new(settings);
 
@@ -70,13 +68,7 @@ impl Application {
         let sim = (settings.simulator && settings.simulator_url.is_none()).then(|| {
             use secrecy::ExposeSecret;
             SimState::new(SimConfig {
-                bot_token: Some(
-                    settings
-                        .secrets
-                        .telegram_bot_token
-                        .expose_secret()
-                        .to_string(),
-                ),
+                bot_token: Some(settings.secrets.telegram_bot_token.expose_secret().to_string()),
                 latency_scale: settings.file.simulator.latency_scale,
             })
         });
@@ -135,26 +127,14 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (bounded by the
     /// configured grace period) and stops the actor tree.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Application {
-            listener,
-            router,
-            actors,
-            grace,
-            ..
-        } = self;
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, router, actors, grace, .. } = self;
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopped_tx.send(());
-        });
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopped_tx.send(());
+            });
         let server = tokio::spawn(async move { server.await });
         // Once the signal came, give in-flight requests `grace` to finish.
         let result = tokio::select! {
@@ -167,12 +147,7 @@ impl Application {
                 Ok(())
             }
         };
-        actors
-            .health
-            .supervisor
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
-            .await
-            .ok();
+        actors.health.supervisor.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5))).await.ok();
         result
     }
 }
@@ -190,9 +165,7 @@ async fn settle_interrupted_holds(pool: &PgPool) {
     for hold in holds {
         let result = async {
             let mut conn = pool.acquire().await?;
-            db::credits::release(&mut conn, hold.id, "crash_recovery")
-                .await
-                .map_err(anyhow::Error::from)
+            db::credits::release(&mut conn, hold.id, "crash_recovery").await.map_err(anyhow::Error::from)
         }
         .await;
         match result {
@@ -225,12 +198,8 @@ fn spawn_bot_setup(telegram: TelegramClient, settings: Arc<Settings>) {
         let mut delay = Duration::from_secs(2);
         loop {
             let result = async {
-                telegram
-                    .set_webhook(&webhook, &settings.secrets.telegram_webhook_secret)
-                    .await?;
-                telegram
-                    .set_menu_button(&t.menu_button_text_ru, &settings.public_base_url)
-                    .await
+                telegram.set_webhook(&webhook, &settings.secrets.telegram_webhook_secret).await?;
+                telegram.set_menu_button(&t.menu_button_text_ru, &settings.public_base_url).await
             }
             .await;
             match result {

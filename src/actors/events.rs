@@ -18,8 +18,7 @@ pub fn frame(kind: &str, data: impl Serialize) -> Frame {
         r#type: &'a str,
         data: T,
     }
-    let json = serde_json::to_string(&Envelope { r#type: kind, data })
-        .expect("event payloads serialise to JSON");
+    let json = serde_json::to_string(&Envelope { r#type: kind, data }).expect("event payloads serialise to JSON");
     Arc::from(json)
 }
 

@@ -64,15 +64,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
             slot: registry_slot,
             make: Box::new({
                 let services = services.clone();
-                move || {
-                    (
-                        SessionRegistry {
-                            services: services.clone(),
-                            map: session_map.clone(),
-                        },
-                        (),
-                    )
-                }
+                move || (SessionRegistry { services: services.clone(), map: session_map.clone() }, ())
             }),
         }),
         Arc::new(Child::<Notifier> {
@@ -80,14 +72,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
             slot: notifier_slot.clone(),
             make: Box::new({
                 let services = services.clone();
-                move || {
-                    (
-                        Notifier {
-                            services: services.clone(),
-                        },
-                        (),
-                    )
-                }
+                move || (Notifier { services: services.clone() }, ())
             }),
         }),
         Arc::new(Child::<Scheduler> {
@@ -102,9 +87,6 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     Ok(ActorHandles {
         sessions,
         notifier: NotifierHandle::new(notifier_slot),
-        health: TreeHealth {
-            supervisor,
-            children,
-        },
+        health: TreeHealth { supervisor, children },
     })
 }

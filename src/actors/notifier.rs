@@ -19,19 +19,9 @@ use crate::domain::ids::UserId;
 /// One message for a chat.
 #[derive(Debug, Clone)]
 pub enum BotMessage {
-    Text {
-        text: String,
-        reply_markup: Option<Value>,
-    },
-    Photo {
-        file: InputFile,
-        caption: Option<String>,
-        reply_markup: Option<Value>,
-    },
-    Document {
-        file: InputFile,
-        caption: Option<String>,
-    },
+    Text { text: String, reply_markup: Option<Value> },
+    Photo { file: InputFile, caption: Option<String>, reply_markup: Option<Value> },
+    Document { file: InputFile, caption: Option<String> },
 }
 
 #[derive(Debug)]
@@ -65,21 +55,13 @@ impl Actor for Notifier {
     type State = NotifierState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<NotifierMsg>,
-        _: (),
-    ) -> Result<NotifierState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<NotifierMsg>, _: ()) -> Result<NotifierState, ActorProcessingErr> {
         let per_second = self.services.settings.file.telegram.sends_per_second.max(1);
-        let _ = myself.send_interval(
-            Duration::from_millis(1000 / u64::from(per_second)).max(Duration::from_millis(1)),
-            || NotifierMsg::Tick,
-        );
-        Ok(NotifierState {
-            queue: VecDeque::new(),
-            last_sent: HashMap::new(),
-            in_flight: 0,
-        })
+        let _ = myself
+            .send_interval(Duration::from_millis(1000 / u64::from(per_second)).max(Duration::from_millis(1)), || {
+                NotifierMsg::Tick
+            });
+        Ok(NotifierState { queue: VecDeque::new(), last_sent: HashMap::new(), in_flight: 0 })
     }
 
     async fn handle(
@@ -90,11 +72,9 @@ impl Actor for Notifier {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             NotifierMsg::Enqueue(item) => {
-                if state.queue.len() >= self.services.settings.file.telegram.notifier_queue_capacity
-                {
+                if state.queue.len() >= self.services.settings.file.telegram.notifier_queue_capacity {
                     tracing::warn!(chat.id = item.chat_id, "bot queue full; dropping a message");
-                    metrics::counter!("primerka_bot_messages_total", "result" => "dropped")
-                        .increment(1);
+                    metrics::counter!("primerka_bot_messages_total", "result" => "dropped").increment(1);
                 } else {
                     state.queue.push_back(item);
                 }
@@ -103,33 +83,27 @@ impl Actor for Notifier {
             NotifierMsg::Finished(mut item, result) => {
                 state.in_flight = state.in_flight.saturating_sub(1);
                 match result {
-                    Ok(()) => metrics::counter!("primerka_bot_messages_total", "result" => "sent")
-                        .increment(1),
+                    Ok(()) => metrics::counter!("primerka_bot_messages_total", "result" => "sent").increment(1),
                     Err(TelegramError::RateLimited { retry_after }) => {
                         item.not_before = Instant::now() + Duration::from_secs(retry_after.max(1));
                         state.queue.push_front(item);
                     }
                     Err(TelegramError::Forbidden(_)) => {
-                        metrics::counter!("primerka_bot_messages_total", "result" => "blocked")
-                            .increment(1);
+                        metrics::counter!("primerka_bot_messages_total", "result" => "blocked").increment(1);
                         let pool = self.services.pool.clone();
                         let user = UserId(item.chat_id);
                         tokio::spawn(async move {
-                            if let Err(e) =
-                                crate::db::users::set_bot_blocked(&pool, user, true).await
-                            {
+                            if let Err(e) = crate::db::users::set_bot_blocked(&pool, user, true).await {
                                 tracing::warn!(user.id = %user, error = %e, "could not mark the bot as blocked");
                             }
                         });
                     }
                     Err(e) if e.is_retryable() && item.attempts < MAX_ATTEMPTS => {
-                        item.not_before =
-                            Instant::now() + Duration::from_secs(1 << item.attempts.min(5));
+                        item.not_before = Instant::now() + Duration::from_secs(1 << item.attempts.min(5));
                         state.queue.push_back(item);
                     }
                     Err(e) => {
-                        metrics::counter!("primerka_bot_messages_total", "result" => "failed")
-                            .increment(1);
+                        metrics::counter!("primerka_bot_messages_total", "result" => "failed").increment(1);
                         tracing::warn!(chat.id = item.chat_id, error = %e, "bot message not delivered");
                     }
                 }
@@ -143,22 +117,16 @@ impl Notifier {
     /// Starts the first queued message that its chat's limit allows.
     fn send_next(&self, myself: &ActorRef<NotifierMsg>, state: &mut NotifierState) {
         let now = Instant::now();
-        let per_chat = self
-            .services
-            .settings
-            .file
-            .telegram
-            .sends_per_chat_per_second
-            .max(1);
+        let per_chat = self.services.settings.file.telegram.sends_per_chat_per_second.max(1);
         let gap = Duration::from_millis(1000 / u64::from(per_chat));
         state.last_sent.retain(|_, t| now.duration_since(*t) < gap);
         // Bound the work in flight so a slow Telegram cannot pile up tasks.
         if state.in_flight >= 64 {
             return;
         }
-        let Some(index) = state.queue.iter().position(|item| {
-            item.not_before <= now && !state.last_sent.contains_key(&item.chat_id)
-        }) else {
+        let Some(index) =
+            state.queue.iter().position(|item| item.not_before <= now && !state.last_sent.contains_key(&item.chat_id))
+        else {
             return;
         };
         let Some(mut item) = state.queue.remove(index) else {
@@ -171,27 +139,16 @@ impl Notifier {
         let me = myself.clone();
         tokio::spawn(async move {
             let result = match &item.message {
-                BotMessage::Text { text, reply_markup } => telegram
-                    .send_message(item.chat_id, text, reply_markup.clone())
+                BotMessage::Text { text, reply_markup } => {
+                    telegram.send_message(item.chat_id, text, reply_markup.clone()).await.map(|_| ())
+                }
+                BotMessage::Photo { file, caption, reply_markup } => telegram
+                    .send_photo(item.chat_id, file.clone(), caption.as_deref(), reply_markup.clone())
                     .await
                     .map(|_| ()),
-                BotMessage::Photo {
-                    file,
-                    caption,
-                    reply_markup,
-                } => telegram
-                    .send_photo(
-                        item.chat_id,
-                        file.clone(),
-                        caption.as_deref(),
-                        reply_markup.clone(),
-                    )
-                    .await
-                    .map(|_| ()),
-                BotMessage::Document { file, caption } => telegram
-                    .send_document(item.chat_id, file.clone(), caption.as_deref())
-                    .await
-                    .map(|_| ()),
+                BotMessage::Document { file, caption } => {
+                    telegram.send_document(item.chat_id, file.clone(), caption.as_deref()).await.map(|_| ())
+                }
             };
             let _ = me.cast(NotifierMsg::Finished(item, result));
         });
@@ -210,24 +167,13 @@ impl NotifierHandle {
     }
 
     pub fn send(&self, chat_id: i64, message: BotMessage) {
-        let item = Box::new(Outgoing {
-            chat_id,
-            message,
-            attempts: 0,
-            not_before: Instant::now(),
-        });
+        let item = Box::new(Outgoing { chat_id, message, attempts: 0, not_before: Instant::now() });
         if self.slot.get().cast(NotifierMsg::Enqueue(item)).is_err() {
             tracing::warn!(chat.id = chat_id, "notifier unavailable; message dropped");
         }
     }
 
     pub fn send_text(&self, chat_id: i64, text: impl Into<String>, reply_markup: Option<Value>) {
-        self.send(
-            chat_id,
-            BotMessage::Text {
-                text: text.into(),
-                reply_markup,
-            },
-        );
+        self.send(chat_id, BotMessage::Text { text: text.into(), reply_markup });
     }
 }

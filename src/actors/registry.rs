@@ -24,10 +24,7 @@ pub type SessionMap = Arc<DashMap<UserId, ActorRef<SessionMsg>>>;
 
 pub enum RegistryMsg {
     /// Returns the user's running session, starting it if needed.
-    Start(
-        UserId,
-        RpcReplyPort<Result<ActorRef<SessionMsg>, SessionError>>,
-    ),
+    Start(UserId, RpcReplyPort<Result<ActorRef<SessionMsg>, SessionError>>),
     /// Ask every session to stop if it has been idle long enough.
     Sweep,
 }
@@ -47,18 +44,11 @@ impl Actor for SessionRegistry {
     type State = RegistryState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<RegistryMsg>,
-        _: (),
-    ) -> Result<RegistryState, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<RegistryMsg>, _: ()) -> Result<RegistryState, ActorProcessingErr> {
         // A restarted registry starts empty: its old sessions died with it.
         self.map.clear();
         metrics::gauge!("primerka_sessions_live").set(0.0);
-        Ok(RegistryState {
-            by_actor: HashMap::new(),
-            restarts: HashMap::new(),
-        })
+        Ok(RegistryState { by_actor: HashMap::new(), restarts: HashMap::new() })
     }
 
     async fn handle(
@@ -76,15 +66,12 @@ impl Actor for SessionRegistry {
                 let _ = reply.send(result);
             }
             RegistryMsg::Sweep => {
-                let timeout =
-                    Duration::from_secs(self.services.settings.file.sessions.idle_timeout_secs);
+                let timeout = Duration::from_secs(self.services.settings.file.sessions.idle_timeout_secs);
                 for entry in self.map.iter() {
                     let _ = entry.value().cast(SessionMsg::IdleCheck(timeout));
                 }
                 let now = Instant::now();
-                state
-                    .restarts
-                    .retain(|_, (_, since)| now.duration_since(*since) < Duration::from_secs(60));
+                state.restarts.retain(|_, (_, since)| now.duration_since(*since) < Duration::from_secs(60));
             }
         }
         Ok(())
@@ -99,18 +86,15 @@ impl Actor for SessionRegistry {
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 if let Some(user) = state.by_actor.remove(&cell.get_id()) {
-                    self.map
-                        .remove_if(&user, |_, r| r.get_id() == cell.get_id());
+                    self.map.remove_if(&user, |_, r| r.get_id() == cell.get_id());
                     metrics::gauge!("primerka_sessions_live").set(self.map.len() as f64);
                     tracing::debug!(user.id = %user, reason = reason.as_deref().unwrap_or(""), "session stopped");
                 }
             }
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(user) = state.by_actor.remove(&cell.get_id()) {
-                    self.map
-                        .remove_if(&user, |_, r| r.get_id() == cell.get_id());
-                    metrics::counter!("primerka_actor_restarts_total", "actor" => "session")
-                        .increment(1);
+                    self.map.remove_if(&user, |_, r| r.get_id() == cell.get_id());
+                    metrics::counter!("primerka_actor_restarts_total", "actor" => "session").increment(1);
                     let now = Instant::now();
                     let entry = state.restarts.entry(user).or_insert((0, now));
                     if now.duration_since(entry.1) > Duration::from_secs(60) {
@@ -142,15 +126,11 @@ impl SessionRegistry {
         state: &mut RegistryState,
         user: UserId,
     ) -> Result<ActorRef<SessionMsg>, SessionError> {
-        let actor = SessionActor {
-            services: self.services.clone(),
-        };
-        let (session, _join) = Actor::spawn_linked(None, actor, user, myself.get_cell())
-            .await
-            .map_err(|e| {
-                tracing::error!(user.id = %user, error = %e, "could not start a session");
-                SessionError::Unavailable
-            })?;
+        let actor = SessionActor { services: self.services.clone() };
+        let (session, _join) = Actor::spawn_linked(None, actor, user, myself.get_cell()).await.map_err(|e| {
+            tracing::error!(user.id = %user, error = %e, "could not start a session");
+            SessionError::Unavailable
+        })?;
         state.by_actor.insert(session.get_id(), user);
         self.map.insert(user, session.clone());
         metrics::counter!("primerka_session_activations_total").increment(1);
@@ -169,19 +149,12 @@ pub struct SessionRegistryHandle {
 
 impl SessionRegistryHandle {
     pub fn new(registry: ActorSlot<RegistryMsg>, map: SessionMap, timeout: Duration) -> Self {
-        Self {
-            registry,
-            map,
-            timeout,
-        }
+        Self { registry, map, timeout }
     }
 
     /// A handle to `user`'s session (started on first use).
     pub fn session(&self, user: UserId) -> SessionHandle {
-        SessionHandle {
-            registry: self.clone(),
-            user,
-        }
+        SessionHandle { registry: self.clone(), user }
     }
 
     /// Number of running sessions.
@@ -216,12 +189,7 @@ impl SessionRegistryHandle {
         if let Some(session) = self.map.get(&user) {
             return Ok(session.clone());
         }
-        match self
-            .registry
-            .get()
-            .call(|reply| RegistryMsg::Start(user, reply), Some(self.timeout))
-            .await
-        {
+        match self.registry.get().call(|reply| RegistryMsg::Start(user, reply), Some(self.timeout)).await {
             Ok(CallResult::Success(result)) => result,
             Ok(CallResult::Timeout) => Err(SessionError::Timeout),
             _ => Err(SessionError::Unavailable),
@@ -254,9 +222,7 @@ impl SessionHandle {
                 Ok(CallResult::Timeout) => return Err(SessionError::Timeout),
                 // The actor stopped (idle) or died before answering: forget it and retry.
                 Ok(CallResult::SenderError) | Err(_) => {
-                    self.registry
-                        .map
-                        .remove_if(&self.user, |_, r| r.get_id() == session.get_id());
+                    self.registry.map.remove_if(&self.user, |_, r| r.get_id() == session.get_id());
                 }
             }
         }
@@ -268,8 +234,7 @@ impl SessionHandle {
     }
 
     pub async fn reserve(&self, cmd: ReserveCmd) -> Result<Hold, SessionError> {
-        self.call(|reply| SessionMsg::Reserve(Box::new(cmd.clone()), reply))
-            .await
+        self.call(|reply| SessionMsg::Reserve(Box::new(cmd.clone()), reply)).await
     }
 
     pub async fn commit(&self, hold: HoldId) -> Result<Settled, SessionError> {
@@ -277,8 +242,7 @@ impl SessionHandle {
     }
 
     pub async fn release(&self, hold: HoldId, reason: &str) -> Result<Settled, SessionError> {
-        self.call(|reply| SessionMsg::Release(hold, reason.to_string(), reply))
-            .await
+        self.call(|reply| SessionMsg::Release(hold, reason.to_string(), reply)).await
     }
 
     /// Counts a generation as in flight; fails with `InFlightLimit` at the per-user cap.
@@ -293,12 +257,8 @@ impl SessionHandle {
     }
 
     /// Registers a socket; returns its id and the balance to send first.
-    pub async fn subscribe(
-        &self,
-        tx: mpsc::Sender<Frame>,
-    ) -> Result<(u64, BalanceView), SessionError> {
-        self.call(|reply| SessionMsg::Subscribe(tx.clone(), reply))
-            .await
+    pub async fn subscribe(&self, tx: mpsc::Sender<Frame>) -> Result<(u64, BalanceView), SessionError> {
+        self.call(|reply| SessionMsg::Subscribe(tx.clone(), reply)).await
     }
 
     pub fn unsubscribe(&self, id: u64) {
@@ -314,8 +274,6 @@ impl SessionHandle {
     /// Test hook: makes the session panic (ignored in production).
     pub async fn crash_for_test(&self) -> Result<(), SessionError> {
         let session = self.registry.resolve(self.user).await?;
-        session
-            .cast(SessionMsg::CrashForTest)
-            .map_err(|_| SessionError::Unavailable)
+        session.cast(SessionMsg::CrashForTest).map_err(|_| SessionError::Unavailable)
     }
 }

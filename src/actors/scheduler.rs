@@ -37,17 +37,11 @@ impl Actor for Scheduler {
     type State = SchedulerState;
     type Arguments = ();
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SchedulerMsg>,
-        _: (),
-    ) -> Result<SchedulerState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<SchedulerMsg>, _: ()) -> Result<SchedulerState, ActorProcessingErr> {
         for (i, job) in self.jobs.iter().enumerate() {
             let _ = myself.send_interval(job.every, move || SchedulerMsg::Run(i));
         }
-        Ok(SchedulerState {
-            running: HashSet::new(),
-        })
+        Ok(SchedulerState { running: HashSet::new() })
     }
 
     async fn handle(
@@ -119,21 +113,15 @@ pub fn core_jobs(services: Arc<Services>, sessions: SessionRegistryHandle) -> Ve
 /// generation owns them), through the owner's session so an open Mini App sees the credits
 /// come back.
 pub async fn release_expired_holds(services: &Services, sessions: &SessionRegistryHandle) {
-    let holds =
-        match crate::db::credits::expired_open_holds(&services.pool, chrono::Utc::now(), 500).await
-        {
-            Ok(holds) => holds,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not list expired holds");
-                return;
-            }
-        };
+    let holds = match crate::db::credits::expired_open_holds(&services.pool, chrono::Utc::now(), 500).await {
+        Ok(holds) => holds,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list expired holds");
+            return;
+        }
+    };
     for hold in holds {
-        match sessions
-            .session(hold.user_id)
-            .release(hold.id, "expired")
-            .await
-        {
+        match sessions.session(hold.user_id).release(hold.id, "expired").await {
             Ok(_) => {
                 tracing::info!(user.id = %hold.user_id, hold.id = %hold.id, "released an expired hold")
             }

@@ -69,13 +69,7 @@ pub struct Hold {
 impl Hold {
     fn from_row(row: &HoldRow, existing: bool) -> Self {
         let split = row.split();
-        Hold {
-            id: row.id,
-            amount: row.amount,
-            split,
-            watermarked: split.watermarked(),
-            existing,
-        }
+        Hold { id: row.id, amount: row.amount, split, watermarked: split.watermarked(), existing }
     }
 }
 
@@ -89,10 +83,7 @@ pub enum SessionMsg {
     EndJob,
     /// The balance changed elsewhere (a grant): re-read it and tell the sockets.
     Reload,
-    Subscribe(
-        mpsc::Sender<Frame>,
-        RpcReplyPort<Result<(u64, BalanceView), SessionError>>,
-    ),
+    Subscribe(mpsc::Sender<Frame>, RpcReplyPort<Result<(u64, BalanceView), SessionError>>),
     Unsubscribe(u64),
     /// Send a frame to every socket of the user.
     Publish(Frame),
@@ -121,11 +112,7 @@ impl Actor for SessionActor {
     type State = SessionState;
     type Arguments = UserId;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        user: UserId,
-    ) -> Result<SessionState, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<SessionMsg>, user: UserId) -> Result<SessionState, ActorProcessingErr> {
         Ok(SessionState {
             user,
             buckets: None,
@@ -165,12 +152,7 @@ impl Actor for SessionActor {
             }
             SessionMsg::BeginJob(reply) => {
                 state.last_active = Instant::now();
-                let cap = self
-                    .services
-                    .settings
-                    .file
-                    .sessions
-                    .max_in_flight_generations;
+                let cap = self.services.settings.file.sessions.max_in_flight_generations;
                 if state.in_flight >= cap {
                     let _ = reply.send(Err(SessionError::InFlightLimit));
                 } else {
@@ -192,9 +174,7 @@ impl Actor for SessionActor {
             SessionMsg::Subscribe(tx, reply) => {
                 state.last_active = Instant::now();
                 state.subscribers.retain(|(_, s)| !s.is_closed());
-                if state.subscribers.len()
-                    >= self.services.settings.file.sessions.max_sockets_per_user
-                {
+                if state.subscribers.len() >= self.services.settings.file.sessions.max_sockets_per_user {
                     let _ = reply.send(Err(SessionError::TooManySockets));
                 } else {
                     match self.current(state).await {
@@ -227,9 +207,7 @@ impl Actor for SessionActor {
                 if dropped > 0 {
                     metrics::gauge!("primerka_ws_subscribers").decrement(dropped as f64);
                 }
-                let idle = state.subscribers.is_empty()
-                    && state.open_holds.is_empty()
-                    && state.in_flight == 0;
+                let idle = state.subscribers.is_empty() && state.open_holds.is_empty() && state.in_flight == 0;
                 if idle && state.last_active.elapsed() >= timeout {
                     myself.stop(Some("idle".into()));
                 }
@@ -261,9 +239,7 @@ impl Actor for SessionActor {
 /// channel close, re-subscribes and catches up through REST).
 fn publish(state: &mut SessionState, frame: Frame) {
     let before = state.subscribers.len();
-    state
-        .subscribers
-        .retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
+    state.subscribers.retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
     let dropped = before - state.subscribers.len();
     if dropped > 0 {
         metrics::gauge!("primerka_ws_subscribers").decrement(dropped as f64);
@@ -285,14 +261,8 @@ impl SessionActor {
         };
         let fresh = if credits::needs_refresh(&cached, now, services.tz) {
             let mut conn = services.pool.acquire().await.map_err(DbError::from_sqlx)?;
-            credit_db::refresh(
-                &mut conn,
-                state.user,
-                now,
-                services.tz,
-                services.settings.file.credits.free_monthly,
-            )
-            .await?
+            credit_db::refresh(&mut conn, state.user, now, services.tz, services.settings.file.credits.free_monthly)
+                .await?
         } else {
             cached
         };
@@ -300,11 +270,7 @@ impl SessionActor {
         Ok(fresh)
     }
 
-    async fn reserve(
-        &self,
-        state: &mut SessionState,
-        cmd: &ReserveCmd,
-    ) -> Result<Hold, SessionError> {
+    async fn reserve(&self, state: &mut SessionState, cmd: &ReserveCmd) -> Result<Hold, SessionError> {
         let services = &self.services;
         let ttl = chrono::Duration::seconds(services.settings.file.credits.hold_ttl_secs as i64);
         for _attempt in 0..4 {
@@ -322,10 +288,7 @@ impl SessionActor {
             };
             match credit_db::reserve(&services.pool, &request).await {
                 Ok(Some(buckets)) => {
-                    let new_state = BucketState {
-                        buckets,
-                        ..snapshot
-                    };
+                    let new_state = BucketState { buckets, ..snapshot };
                     state.buckets = Some(new_state);
                     state.open_holds.push(request.hold_id);
                     publish(state, self.view(&new_state).frame());
@@ -353,46 +316,22 @@ impl SessionActor {
         Err(SessionError::Contended)
     }
 
-    async fn commit(
-        &self,
-        state: &mut SessionState,
-        hold: HoldId,
-    ) -> Result<Settled, SessionError> {
-        let mut conn = self
-            .services
-            .pool
-            .acquire()
-            .await
-            .map_err(DbError::from_sqlx)?;
-        let settled = credit_db::commit(&mut conn, hold)
-            .await
-            .map_err(|e| match e {
-                DbError::Conflict { .. } => SessionError::Conflict,
-                other => other.into(),
-            })?;
+    async fn commit(&self, state: &mut SessionState, hold: HoldId) -> Result<Settled, SessionError> {
+        let mut conn = self.services.pool.acquire().await.map_err(DbError::from_sqlx)?;
+        let settled = credit_db::commit(&mut conn, hold).await.map_err(|e| match e {
+            DbError::Conflict { .. } => SessionError::Conflict,
+            other => other.into(),
+        })?;
         state.open_holds.retain(|h| *h != hold);
         Ok(settled)
     }
 
-    async fn release(
-        &self,
-        state: &mut SessionState,
-        hold: HoldId,
-        reason: &str,
-    ) -> Result<Settled, SessionError> {
-        let mut conn = self
-            .services
-            .pool
-            .acquire()
-            .await
-            .map_err(DbError::from_sqlx)?;
-        let (settled, new_state) =
-            credit_db::release(&mut conn, hold, reason)
-                .await
-                .map_err(|e| match e {
-                    DbError::Conflict { .. } => SessionError::Conflict,
-                    other => other.into(),
-                })?;
+    async fn release(&self, state: &mut SessionState, hold: HoldId, reason: &str) -> Result<Settled, SessionError> {
+        let mut conn = self.services.pool.acquire().await.map_err(DbError::from_sqlx)?;
+        let (settled, new_state) = credit_db::release(&mut conn, hold, reason).await.map_err(|e| match e {
+            DbError::Conflict { .. } => SessionError::Conflict,
+            other => other.into(),
+        })?;
         state.open_holds.retain(|h| *h != hold);
         if let Some(new_state) = new_state {
             state.buckets = Some(new_state);

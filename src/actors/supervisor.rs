@@ -43,12 +43,7 @@ impl<M: ractor::Message> ActorSlot<M> {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .is_some_and(|a| {
-                matches!(
-                    a.get_status(),
-                    ractor::ActorStatus::Running | ractor::ActorStatus::Starting
-                )
-            })
+            .is_some_and(|a| matches!(a.get_status(), ractor::ActorStatus::Running | ractor::ActorStatus::Starting))
     }
 }
 
@@ -108,10 +103,7 @@ impl Actor for AppSupervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut by_actor = HashMap::new();
         for (i, child) in children.iter().enumerate() {
-            let cell = child
-                .spawn(myself.get_cell())
-                .await
-                .map_err(|e| format!("starting {}: {e}", child.name()))?;
+            let cell = child.spawn(myself.get_cell()).await.map_err(|e| format!("starting {}: {e}", child.name()))?;
             by_actor.insert(cell.get_id(), i);
         }
         Ok(SupervisorState { children, by_actor })
@@ -159,12 +151,7 @@ pub struct TreeHealth {
 impl TreeHealth {
     /// Names of children that are not running (empty when healthy).
     pub fn dead_children(&self) -> Vec<&'static str> {
-        let mut dead: Vec<&'static str> = self
-            .children
-            .iter()
-            .filter(|c| !c.is_alive())
-            .map(|c| c.name())
-            .collect();
+        let mut dead: Vec<&'static str> = self.children.iter().filter(|c| !c.is_alive()).map(|c| c.name()).collect();
         if !matches!(self.supervisor.get_status(), ractor::ActorStatus::Running) {
             dead.push("supervisor");
         }

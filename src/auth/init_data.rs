@@ -70,8 +70,7 @@ struct WebAppUser {
 /// `secret_key = HMAC_SHA256(key = "WebAppData", message = bot_token)`. Derive it once per
 /// bot token and keep it; validation then costs one HMAC.
 pub fn secret_key(bot_token: &str) -> [u8; 32] {
-    let mut mac =
-        HmacSha256::new_from_slice(b"WebAppData").expect("HMAC-SHA-256 accepts any key length");
+    let mut mac = HmacSha256::new_from_slice(b"WebAppData").expect("HMAC-SHA-256 accepts any key length");
     mac.update(bot_token.as_bytes());
     mac.finalize().into_bytes().into()
 }
@@ -88,18 +87,10 @@ pub fn validate(
     future_skew_secs: i64,
 ) -> Result<InitData, InitDataError> {
     let pairs = verify(raw, secret, now_unix, max_age_secs, future_skew_secs)?;
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let auth_date: i64 = field("auth_date")
-        .and_then(|v| v.parse().ok())
-        .ok_or(InitDataError::BadAuthDate)?;
-    let user: WebAppUser = field("user")
-        .and_then(|json| serde_json::from_str(json).ok())
-        .ok_or(InitDataError::InvalidUser)?;
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let auth_date: i64 = field("auth_date").and_then(|v| v.parse().ok()).ok_or(InitDataError::BadAuthDate)?;
+    let user: WebAppUser =
+        field("user").and_then(|json| serde_json::from_str(json).ok()).ok_or(InitDataError::InvalidUser)?;
     if user.id <= 0 || user.is_bot {
         return Err(InitDataError::InvalidUser);
     }
@@ -111,10 +102,7 @@ pub fn validate(
             username: user.username.map(|s| truncate(&s, 64)),
             language_code: user.language_code.map(|s| truncate(&s, 16)),
             is_premium: user.is_premium,
-            photo_url: user
-                .photo_url
-                .filter(|u| u.starts_with("https://"))
-                .map(|s| truncate(&s, 512)),
+            photo_url: user.photo_url.filter(|u| u.starts_with("https://")).map(|s| truncate(&s, 512)),
             allows_write_to_pm: user.allows_write_to_pm,
         },
         auth_date,
@@ -154,11 +142,8 @@ pub fn verify(
         }
         pairs.push((key.into_owned(), value.into_owned()));
     }
-    let hash = hash
-        .filter(|h| !h.is_empty())
-        .ok_or(InitDataError::MissingHash)?;
-    let hash_bytes =
-        hex::decode(hash.to_ascii_lowercase()).map_err(|_| InitDataError::InvalidHash)?;
+    let hash = hash.filter(|h| !h.is_empty()).ok_or(InitDataError::MissingHash)?;
+    let hash_bytes = hex::decode(hash.to_ascii_lowercase()).map_err(|_| InitDataError::InvalidHash)?;
     if hash_bytes.len() != 32 {
         return Err(InitDataError::InvalidHash);
     }
@@ -173,8 +158,7 @@ pub fn verify(
         mac.update(b"=");
         mac.update(value.as_bytes());
     }
-    mac.verify_slice(&hash_bytes)
-        .map_err(|_| InitDataError::InvalidHash)?;
+    mac.verify_slice(&hash_bytes).map_err(|_| InitDataError::InvalidHash)?;
 
     let auth_date: i64 = pairs
         .iter()
@@ -199,11 +183,7 @@ fn truncate(s: &str, max_chars: usize) -> String {
 pub fn sign(fields: &[(&str, String)], secret: &[u8; 32]) -> String {
     let mut sorted: Vec<&(&str, String)> = fields.iter().collect();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let data_check_string = sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let data_check_string = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC-SHA-256 accepts any key length");
     mac.update(data_check_string.as_bytes());
     let hash = hex::encode(mac.finalize().into_bytes());
@@ -254,15 +234,9 @@ mod tests {
         assert_eq!(data.user.username.as_deref(), Some("vdkfrost"));
         assert!(data.user.is_premium);
         // The same data is stale against a 24 h window today.
-        assert_eq!(
-            validate(raw, &secret_key(TOKEN), 1662771648 + 86401, 86400, 60),
-            Err(InitDataError::Expired)
-        );
+        assert_eq!(validate(raw, &secret_key(TOKEN), 1662771648 + 86401, 86400, 60), Err(InitDataError::Expired));
         // Another bot's token.
-        assert_eq!(
-            validate(raw, &secret_key("123:other"), 1662771648, 86400, 60),
-            Err(InitDataError::InvalidHash)
-        );
+        assert_eq!(validate(raw, &secret_key("123:other"), 1662771648, 86400, 60), Err(InitDataError::InvalidHash));
     }
 
     #[test]
@@ -277,42 +251,24 @@ mod tests {
         assert_eq!(ok.user.first_name, "Аня");
         let tampered = raw.replace("%22id%22%3A7", "%22id%22%3A8");
         assert_ne!(tampered, raw);
-        assert_eq!(
-            validate(&tampered, &secret, 1_700_000_100, 86400, 60),
-            Err(InitDataError::InvalidHash)
-        );
+        assert_eq!(validate(&tampered, &secret, 1_700_000_100, 86400, 60), Err(InitDataError::InvalidHash));
         let no_hash = raw.split("&hash=").next().unwrap_or_default().to_string();
-        assert_eq!(
-            validate(&no_hash, &secret, 1_700_000_100, 86400, 60),
-            Err(InitDataError::MissingHash)
-        );
-        assert_eq!(
-            validate(&raw, &secret, 1_700_000_000 - 61, 86400, 60),
-            Err(InitDataError::FromFuture)
-        );
-        assert!(
-            validate(&raw, &secret, 1_700_000_000 - 59, 86400, 60).is_ok(),
-            "small skew tolerated"
-        );
-        assert_eq!(
-            validate("", &secret, 0, 1, 1),
-            Err(InitDataError::MissingHash)
-        );
+        assert_eq!(validate(&no_hash, &secret, 1_700_000_100, 86400, 60), Err(InitDataError::MissingHash));
+        assert_eq!(validate(&raw, &secret, 1_700_000_000 - 61, 86400, 60), Err(InitDataError::FromFuture));
+        assert!(validate(&raw, &secret, 1_700_000_000 - 59, 86400, 60).is_ok(), "small skew tolerated");
+        assert_eq!(validate("", &secret, 0, 1, 1), Err(InitDataError::MissingHash));
     }
 
     #[test]
     fn the_published_vectors_give_the_expected_outcome() {
         let raw = include_str!("../../tests/vectors/telegram_init_data.json");
-        let vectors: Vec<serde_json::Value> =
-            serde_json::from_str(raw).expect("vector file is JSON");
+        let vectors: Vec<serde_json::Value> = serde_json::from_str(raw).expect("vector file is JSON");
         let mut checked = 0;
         for v in vectors.iter().filter(|v| v["kind"] == "hmac") {
             let id = &v["id"];
-            let (Some(init), Some(token), Some(expected)) = (
-                v["init_data"].as_str(),
-                v["bot_token"].as_str(),
-                v["expected"].as_str(),
-            ) else {
+            let (Some(init), Some(token), Some(expected)) =
+                (v["init_data"].as_str(), v["bot_token"].as_str(), v["expected"].as_str())
+            else {
                 panic!("{id}: hmac vector without init_data/bot_token/expected");
             };
             let auth_date = form_urlencoded::parse(init.as_bytes())
@@ -323,11 +279,7 @@ mod tests {
             let now = v["now_unix"].as_i64().unwrap_or(auth_date);
             let max_age = v["max_age_seconds"].as_i64().unwrap_or(i64::MAX / 4);
             let result = verify(init, &secret_key(token), now, max_age, 0);
-            assert_eq!(
-                result.is_ok(),
-                v["accept"].as_bool().expect("accept flag"),
-                "{id}: {result:?}"
-            );
+            assert_eq!(result.is_ok(), v["accept"].as_bool().expect("accept flag"), "{id}: {result:?}");
             let outcome_errors = |name: &str| -> Vec<InitDataError> {
                 match name {
                     "valid" => vec![],
@@ -341,11 +293,7 @@ mod tests {
                 }
             };
             let allowed: Vec<InitDataError> = match v["acceptable_outcomes"].as_array() {
-                Some(list) => list
-                    .iter()
-                    .filter_map(|o| o.as_str())
-                    .flat_map(outcome_errors)
-                    .collect(),
+                Some(list) => list.iter().filter_map(|o| o.as_str()).flat_map(outcome_errors).collect(),
                 None => outcome_errors(expected),
             };
             if let Err(e) = &result {

@@ -74,8 +74,8 @@ impl JwtKeys {
 
     /// Verifies the signature (HS256 only), expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<(UserId, Claims), JwtError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => JwtError::Expired,
                 _ => JwtError::Invalid,
             })?;

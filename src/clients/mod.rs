@@ -7,11 +7,7 @@ pub mod telegram;
 use std::time::Duration;
 
 /// The shared reqwest builder: timeouts, a user agent, no redirects to other hosts.
-pub fn http_client(
-    user_agent: &str,
-    connect_timeout: Duration,
-    timeout: Duration,
-) -> reqwest::Client {
+pub fn http_client(user_agent: &str, connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(user_agent)
         .connect_timeout(connect_timeout)

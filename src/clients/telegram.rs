@@ -29,10 +29,8 @@ pub enum TelegramError {
 
 impl TelegramError {
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TelegramError::Timeout | TelegramError::Network(_) | TelegramError::RateLimited { .. }
-        ) || matches!(self, TelegramError::Status { code } if *code >= 500)
+        matches!(self, TelegramError::Timeout | TelegramError::Network(_) | TelegramError::RateLimited { .. })
+            || matches!(self, TelegramError::Status { code } if *code >= 500)
     }
 }
 
@@ -68,36 +66,17 @@ pub struct TelegramClient {
 impl TelegramClient {
     pub fn new(base_url: &str, token: SecretString, timeout: Duration) -> Self {
         let http = super::http_client("primerka/0.1", Duration::from_secs(5), timeout);
-        Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            token,
-        }
+        Self { http, base_url: base_url.trim_end_matches('/').to_string(), token }
     }
 
     fn url(&self, method: &str) -> String {
-        format!(
-            "{}/bot{}/{}",
-            self.base_url,
-            self.token.expose_secret(),
-            method
-        )
+        format!("{}/bot{}/{}", self.base_url, self.token.expose_secret(), method)
     }
 
     /// Calls `method` with a JSON body.
     #[tracing::instrument(skip_all, fields(telegram.method = method), err(level = "debug"))]
-    pub async fn call<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        body: &impl Serialize,
-    ) -> Result<T, TelegramError> {
-        let response = self
-            .http
-            .post(self.url(method))
-            .json(body)
-            .send()
-            .await
-            .map_err(classify)?;
+    pub async fn call<T: DeserializeOwned>(&self, method: &str, body: &impl Serialize) -> Result<T, TelegramError> {
+        let response = self.http.post(self.url(method)).json(body).send().await.map_err(classify)?;
         decode(response).await
     }
 
@@ -118,13 +97,7 @@ impl TelegramClient {
             .mime_str(&file.mime)
             .map_err(|e| TelegramError::Decode(e.to_string()))?;
         form = form.part(file_field, part);
-        let response = self
-            .http
-            .post(self.url(method))
-            .multipart(form)
-            .send()
-            .await
-            .map_err(classify)?;
+        let response = self.http.post(self.url(method)).multipart(form).send().await.map_err(classify)?;
         decode(response).await
     }
 
@@ -155,8 +128,7 @@ impl TelegramClient {
         if let Some(markup) = reply_markup {
             fields.push(("reply_markup", markup.to_string()));
         }
-        self.call_multipart("sendPhoto", fields, "photo", photo)
-            .await
+        self.call_multipart("sendPhoto", fields, "photo", photo).await
     }
 
     pub async fn send_document(
@@ -169,16 +141,11 @@ impl TelegramClient {
         if let Some(caption) = caption {
             fields.push(("caption", caption.to_string()));
         }
-        self.call_multipart("sendDocument", fields, "document", document)
-            .await
+        self.call_multipart("sendDocument", fields, "document", document).await
     }
 
     /// Points Telegram at our webhook, with the secret token it will echo back.
-    pub async fn set_webhook(
-        &self,
-        url: &str,
-        secret_token: &SecretString,
-    ) -> Result<bool, TelegramError> {
+    pub async fn set_webhook(&self, url: &str, secret_token: &SecretString) -> Result<bool, TelegramError> {
         self.call(
             "setWebhook",
             &json!({
@@ -191,11 +158,7 @@ impl TelegramClient {
     }
 
     /// Sets the chat menu button to open the Mini App.
-    pub async fn set_menu_button(
-        &self,
-        text: &str,
-        web_app_url: &str,
-    ) -> Result<bool, TelegramError> {
+    pub async fn set_menu_button(&self, text: &str, web_app_url: &str) -> Result<bool, TelegramError> {
         self.call(
             "setChatMenuButton",
             &json!({"menu_button": {"type": "web_app", "text": text, "web_app": {"url": web_app_url}}}),
@@ -219,9 +182,7 @@ async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, T
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(_) if !status.is_success() => {
-            return Err(TelegramError::Status {
-                code: status.as_u16(),
-            });
+            return Err(TelegramError::Status { code: status.as_u16() });
         }
         Err(e) => return Err(TelegramError::Decode(e.to_string())),
     };

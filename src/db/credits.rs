@@ -27,11 +27,7 @@ struct StateRow {
 impl From<StateRow> for BucketState {
     fn from(r: StateRow) -> Self {
         BucketState {
-            buckets: Buckets {
-                free: r.free_credits,
-                subscription: r.sub_credits,
-                purchased: r.purchased_credits,
-            },
+            buckets: Buckets { free: r.free_credits, subscription: r.sub_credits, purchased: r.purchased_credits },
             free_month: r.free_month,
             sub_period_end: r.sub_period_end,
         }
@@ -82,41 +78,22 @@ pub async fn refresh(
                 format!("free:{user}:{}:expire", credits::month_key(month)),
                 "expire",
                 "free_monthly",
-                Split {
-                    free: -amount,
-                    ..Split::default()
-                },
+                Split { free: -amount, ..Split::default() },
             ),
             BucketChange::GrantFree { month, amount } => (
                 format!("free:{user}:{}:grant", credits::month_key(month)),
                 "grant",
                 "free_monthly",
-                Split {
-                    free: amount,
-                    ..Split::default()
-                },
+                Split { free: amount, ..Split::default() },
             ),
             BucketChange::ExpireSubscription { period_end, amount } => (
                 format!("sub:{user}:{}:expire", period_end.timestamp()),
                 "expire",
                 "subscription",
-                Split {
-                    subscription: -amount,
-                    ..Split::default()
-                },
+                Split { subscription: -amount, ..Split::default() },
             ),
         };
-        insert_ledger_row(
-            &mut tx,
-            user,
-            &key,
-            kind,
-            reason,
-            &delta,
-            delta.total(),
-            None,
-        )
-        .await?;
+        insert_ledger_row(&mut tx, user, &key, kind, reason, &delta, delta.total(), None).await?;
         state.buckets = state.buckets.apply(&delta, 1);
         if let BucketChange::GrantFree { month, .. } = change {
             state.free_month = Some(*month);
@@ -192,10 +169,7 @@ pub struct ReserveRequest<'a> {
 /// `Ok(Some(buckets))`: applied, the new buckets. `Ok(None)`: the row no longer matches the
 /// snapshot (reload and retry). `Err(Conflict)` on `holds_idempotency_key_key`: this
 /// operation already has a hold ([`find_hold_by_key`]).
-pub async fn reserve(
-    db: impl PgExecutor<'_>,
-    req: &ReserveRequest<'_>,
-) -> Result<Option<Buckets>, DbError> {
+pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest<'_>) -> Result<Option<Buckets>, DbError> {
     let row: Option<(i32, i32, i32)> = sqlx::query_as(
         "with u as (
              update users set free_credits = free_credits - $5, sub_credits = sub_credits - $6,
@@ -232,11 +206,7 @@ pub async fn reserve(
     .fetch_optional(db)
     .await
     .db()?;
-    Ok(row.map(|(free, subscription, purchased)| Buckets {
-        free,
-        subscription,
-        purchased,
-    }))
+    Ok(row.map(|(free, subscription, purchased)| Buckets { free, subscription, purchased }))
 }
 
 /// A hold as stored.
@@ -259,11 +229,7 @@ pub struct HoldRow {
 
 impl HoldRow {
     pub fn split(&self) -> Split {
-        Split {
-            free: self.from_free,
-            subscription: self.from_subscription,
-            purchased: self.from_purchased,
-        }
+        Split { free: self.from_free, subscription: self.from_subscription, purchased: self.from_purchased }
     }
 }
 
@@ -280,14 +246,12 @@ pub async fn find_hold(db: impl PgExecutor<'_>, id: HoldId) -> Result<HoldRow, D
 }
 
 pub async fn find_hold_by_key(db: impl PgExecutor<'_>, key: &str) -> Result<HoldRow, DbError> {
-    sqlx::query_as::<_, HoldRow>(&format!(
-        "select {HOLD_COLUMNS} from holds where idempotency_key = $1"
-    ))
-    .bind(key)
-    .fetch_optional(db)
-    .await
-    .db()?
-    .ok_or(DbError::NotFound)
+    sqlx::query_as::<_, HoldRow>(&format!("select {HOLD_COLUMNS} from holds where idempotency_key = $1"))
+        .bind(key)
+        .fetch_optional(db)
+        .await
+        .db()?
+        .ok_or(DbError::NotFound)
 }
 
 /// Outcome of settling a hold.
@@ -322,9 +286,7 @@ pub async fn commit(conn: &mut PgConnection, id: HoldId) -> Result<Settled, DbEr
     }
     match find_hold(&mut *conn, id).await?.status.as_str() {
         "committed" => Ok(Settled::Already),
-        _ => Err(DbError::Conflict {
-            constraint: "hold_already_released".into(),
-        }),
+        _ => Err(DbError::Conflict { constraint: "hold_already_released".into() }),
     }
 }
 
@@ -364,9 +326,7 @@ pub async fn release(
     }
     match find_hold(&mut *conn, id).await?.status.as_str() {
         "released" => Ok((Settled::Already, None)),
-        _ => Err(DbError::Conflict {
-            constraint: "hold_already_committed".into(),
-        }),
+        _ => Err(DbError::Conflict { constraint: "hold_already_committed".into() }),
     }
 }
 
@@ -387,10 +347,7 @@ pub struct Entry<'a> {
 /// Applies `entry` once: the ledger row and the balance columns in one statement. Returns the
 /// new buckets, or `None` when the key was already applied (a duplicate). A change that
 /// would make a bucket negative fails with `Conflict`.
-pub async fn apply_entry(
-    db: impl PgExecutor<'_>,
-    entry: &Entry<'_>,
-) -> Result<Option<Buckets>, DbError> {
+pub async fn apply_entry(db: impl PgExecutor<'_>, entry: &Entry<'_>) -> Result<Option<Buckets>, DbError> {
     let row: Option<(i32, i32, i32)> = sqlx::query_as(
         "with l as (
              insert into ledger (user_id, idempotency_key, kind, reason, delta_free, delta_subscription,
@@ -417,11 +374,7 @@ pub async fn apply_entry(
     .fetch_optional(db)
     .await
     .db()?;
-    Ok(row.map(|(free, subscription, purchased)| Buckets {
-        free,
-        subscription,
-        purchased,
-    }))
+    Ok(row.map(|(free, subscription, purchased)| Buckets { free, subscription, purchased }))
 }
 
 /// One row of the user's history.
@@ -484,11 +437,9 @@ pub async fn check(db: &sqlx::PgPool) -> Result<Vec<Difference>, DbError> {
     .db()?;
     let mut diffs = Vec::new();
     for (user, free, sub, purchased, l_free, l_sub, l_purchased) in rows {
-        for (what, stored, derived) in [
-            ("free", free, l_free),
-            ("subscription", sub, l_sub),
-            ("purchased", purchased, l_purchased),
-        ] {
+        for (what, stored, derived) in
+            [("free", free, l_free), ("subscription", sub, l_sub), ("purchased", purchased, l_purchased)]
+        {
             if i64::from(stored) != derived {
                 diffs.push(Difference {
                     user_id: user,

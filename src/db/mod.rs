@@ -32,9 +32,7 @@ impl DbError {
     pub fn from_sqlx(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
             if matches!(db.code().as_deref(), Some("23505" | "23514" | "23503")) {
-                return DbError::Conflict {
-                    constraint: db.constraint().unwrap_or("unknown").to_string(),
-                };
+                return DbError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_string() };
             }
         }
         if matches!(err, sqlx::Error::RowNotFound) {
@@ -80,10 +78,7 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<PgPool> 
 
 /// Applies the embedded migrations (`migrations/`).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("applying database migrations")?;
+    sqlx::migrate!("./migrations").run(pool).await.context("applying database migrations")?;
     Ok(())
 }
 
@@ -97,18 +92,14 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
         // No maintenance database or no right to it: let the real connect report the problem.
         Err(_) => return Ok(()),
     };
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await
-            .context("checking whether the database exists")?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .context("checking whether the database exists")?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(&format!("create database {quoted}"))
-            .execute(&mut conn)
-            .await
-        {
+        match sqlx::query(&format!("create database {quoted}")).execute(&mut conn).await {
             Ok(_) => tracing::info!(database = %name, "created the database"),
             // Someone else created it at the same moment.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -121,7 +112,5 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
 
 /// True when the database answers within `timeout`.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> bool {
-    tokio::time::timeout(timeout, sqlx::query("select 1").execute(pool))
-        .await
-        .is_ok_and(|r| r.is_ok())
+    tokio::time::timeout(timeout, sqlx::query("select 1").execute(pool)).await.is_ok_and(|r| r.is_ok())
 }

@@ -29,10 +29,7 @@ pub const SUBSCRIPTION_COLUMNS: &str = "id, user_id, product, rail, status, peri
      payment_method_id, renewal_attempts, next_attempt_at, carried_over, created_at, updated_at";
 
 /// The user's current plan (active, cancelled-but-running, or past due), if any.
-pub async fn current(
-    db: impl PgExecutor<'_>,
-    user: UserId,
-) -> Result<Option<SubscriptionRow>, DbError> {
+pub async fn current(db: impl PgExecutor<'_>, user: UserId) -> Result<Option<SubscriptionRow>, DbError> {
     sqlx::query_as::<_, SubscriptionRow>(&format!(
         "select {SUBSCRIPTION_COLUMNS} from subscriptions
          where user_id = $1 and status in ('active', 'canceled', 'past_due') and period_end > now()"

@@ -70,10 +70,7 @@ const USER_COLUMNS: &str = "telegram_id, first_name, last_name, username, langua
 /// of one user create exactly one row (the primary key arbitrates). A language chosen in
 /// the app's settings is kept over Telegram's.
 #[tracing::instrument(skip_all, fields(user.id = profile.id), err)]
-pub async fn upsert_from_telegram(
-    db: impl PgExecutor<'_>,
-    profile: &TelegramProfile,
-) -> Result<UserRow, DbError> {
+pub async fn upsert_from_telegram(db: impl PgExecutor<'_>, profile: &TelegramProfile) -> Result<UserRow, DbError> {
     let sql = format!(
         "insert into users (telegram_id, first_name, last_name, username, language_code, is_premium, photo_url, allows_write_to_pm)
          values ($1, $2, $3, $4, coalesce($5, 'ru'), $6, $7, $8)
@@ -111,19 +108,10 @@ fn normalise_language(code: &str) -> &str {
 
 pub async fn get(db: impl PgExecutor<'_>, id: UserId) -> Result<UserRow, DbError> {
     let sql = format!("select {USER_COLUMNS} from users where telegram_id = $1");
-    sqlx::query_as::<_, UserRow>(&sql)
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .db()?
-        .ok_or(DbError::NotFound)
+    sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(db).await.db()?.ok_or(DbError::NotFound)
 }
 
-pub async fn set_language(
-    db: impl PgExecutor<'_>,
-    id: UserId,
-    language_code: &str,
-) -> Result<UserRow, DbError> {
+pub async fn set_language(db: impl PgExecutor<'_>, id: UserId, language_code: &str) -> Result<UserRow, DbError> {
     let sql = format!(
         "update users set language_code = $2, updated_at = now() where telegram_id = $1 returning {USER_COLUMNS}"
     );
@@ -137,11 +125,7 @@ pub async fn set_language(
 }
 
 /// The Bot API answered 403 for this user: stop sending until they write to the bot again.
-pub async fn set_bot_blocked(
-    db: impl PgExecutor<'_>,
-    id: UserId,
-    blocked: bool,
-) -> Result<(), DbError> {
+pub async fn set_bot_blocked(db: impl PgExecutor<'_>, id: UserId, blocked: bool) -> Result<(), DbError> {
     sqlx::query("update users set bot_blocked = $2, updated_at = now() where telegram_id = $1")
         .bind(id)
         .bind(blocked)

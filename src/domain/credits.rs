@@ -66,10 +66,7 @@ pub fn split_cost(cost: i32, buckets: &Buckets) -> Result<Split, CreditError> {
     }
     let available = buckets.total();
     if available < cost {
-        return Err(CreditError::InsufficientCredits {
-            needed: cost,
-            available,
-        });
+        return Err(CreditError::InsufficientCredits { needed: cost, available });
     }
     let mut left = cost;
     let subscription = left.min(buckets.subscription.max(0));
@@ -79,11 +76,7 @@ pub fn split_cost(cost: i32, buckets: &Buckets) -> Result<Split, CreditError> {
     let free = left.min(buckets.free.max(0));
     left -= free;
     debug_assert_eq!(left, 0, "available >= cost, so the buckets cover it");
-    Ok(Split {
-        free,
-        subscription,
-        purchased,
-    })
+    Ok(Split { free, subscription, purchased })
 }
 
 /// The bucket state that decides when allowances reset or expire.
@@ -104,44 +97,27 @@ pub enum BucketChange {
     /// The new month's free allowance is granted.
     GrantFree { month: NaiveDate, amount: i32 },
     /// The ended subscription period's unused allowance expires.
-    ExpireSubscription {
-        period_end: DateTime<Utc>,
-        amount: i32,
-    },
+    ExpireSubscription { period_end: DateTime<Utc>, amount: i32 },
 }
 
 /// What must change so the buckets are current at `now`: a new calendar month (in `tz`)
 /// replaces the free allowance; an ended subscription period drops its allowance.
-pub fn refresh(
-    state: &BucketState,
-    now: DateTime<Utc>,
-    tz: Tz,
-    free_allowance: i32,
-) -> Vec<BucketChange> {
+pub fn refresh(state: &BucketState, now: DateTime<Utc>, tz: Tz, free_allowance: i32) -> Vec<BucketChange> {
     let mut changes = Vec::new();
     let month = month_start(now, tz);
     if state.free_month != Some(month) {
         if let Some(old) = state.free_month {
             if state.buckets.free > 0 {
-                changes.push(BucketChange::ExpireFree {
-                    month: old,
-                    amount: state.buckets.free,
-                });
+                changes.push(BucketChange::ExpireFree { month: old, amount: state.buckets.free });
             }
         }
         if free_allowance > 0 {
-            changes.push(BucketChange::GrantFree {
-                month,
-                amount: free_allowance,
-            });
+            changes.push(BucketChange::GrantFree { month, amount: free_allowance });
         }
     }
     if let Some(end) = state.sub_period_end {
         if end <= now && state.buckets.subscription > 0 {
-            changes.push(BucketChange::ExpireSubscription {
-                period_end: end,
-                amount: state.buckets.subscription,
-            });
+            changes.push(BucketChange::ExpireSubscription { period_end: end, amount: state.buckets.subscription });
         }
     }
     changes
@@ -161,11 +137,7 @@ pub fn month_start(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
 
 /// The instant (UTC) the month after `month` begins in `tz`: when the free allowance resets.
 pub fn next_month_start(month: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let (year, next) = if month.month() == 12 {
-        (month.year() + 1, 1)
-    } else {
-        (month.year(), month.month() + 1)
-    };
+    let (year, next) = if month.month() == 12 { (month.year() + 1, 1) } else { (month.year(), month.month() + 1) };
     let first = NaiveDate::from_ymd_opt(year, next, 1).expect("day 1 exists in every month");
     let midnight = first.and_hms_opt(0, 0, 0).expect("midnight exists");
     // Midnight can be ambiguous or skipped around DST changes; take the earliest valid instant.
@@ -192,11 +164,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn b(subscription: i32, purchased: i32, free: i32) -> Buckets {
-        Buckets {
-            free,
-            subscription,
-            purchased,
-        }
+        Buckets { free, subscription, purchased }
     }
 
     #[test]
@@ -219,23 +187,12 @@ mod tests {
             match expected {
                 Some((s, p, f)) => {
                     let split = got.unwrap_or_else(|e| panic!("{buckets:?} cost {cost}: {e}"));
-                    assert_eq!(
-                        split,
-                        Split {
-                            subscription: s,
-                            purchased: p,
-                            free: f
-                        },
-                        "{buckets:?} cost {cost}"
-                    );
+                    assert_eq!(split, Split { subscription: s, purchased: p, free: f }, "{buckets:?} cost {cost}");
                     assert_eq!(split.watermarked(), watermark, "{buckets:?} cost {cost}");
                 }
                 None => assert_eq!(
                     got,
-                    Err(CreditError::InsufficientCredits {
-                        needed: cost,
-                        available: buckets.total()
-                    }),
+                    Err(CreditError::InsufficientCredits { needed: cost, available: buckets.total() }),
                     "{buckets:?} cost {cost}"
                 ),
             }
@@ -259,34 +216,17 @@ mod tests {
         assert_eq!(month_start(after_moscow_midnight, Moscow), dec);
         assert_eq!(next_month_start(nov, Moscow), after_moscow_midnight);
 
-        let state = BucketState {
-            buckets: b(0, 0, 4),
-            free_month: Some(nov),
-            sub_period_end: None,
-        };
-        assert!(
-            refresh(&state, before_moscow_midnight, Moscow, 10).is_empty(),
-            "still November in Moscow"
-        );
+        let state = BucketState { buckets: b(0, 0, 4), free_month: Some(nov), sub_period_end: None };
+        assert!(refresh(&state, before_moscow_midnight, Moscow, 10).is_empty(), "still November in Moscow");
         assert_eq!(
             refresh(&state, after_moscow_midnight, Moscow, 10),
             vec![
-                BucketChange::ExpireFree {
-                    month: nov,
-                    amount: 4
-                },
-                BucketChange::GrantFree {
-                    month: dec,
-                    amount: 10
-                }
+                BucketChange::ExpireFree { month: nov, amount: 4 },
+                BucketChange::GrantFree { month: dec, amount: 10 }
             ]
         );
         // At UTC midnight of Dec 1 nothing new happens any more for a December state.
-        let december = BucketState {
-            buckets: b(0, 0, 10),
-            free_month: Some(dec),
-            sub_period_end: None,
-        };
+        let december = BucketState { buckets: b(0, 0, 10), free_month: Some(dec), sub_period_end: None };
         let utc_midnight = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         assert!(refresh(&december, utc_midnight, Moscow, 10).is_empty());
     }
@@ -294,17 +234,10 @@ mod tests {
     #[test]
     fn a_new_user_gets_the_month_allowance_and_nothing_expires() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-        let state = BucketState {
-            buckets: Buckets::default(),
-            free_month: None,
-            sub_period_end: None,
-        };
+        let state = BucketState { buckets: Buckets::default(), free_month: None, sub_period_end: None };
         assert_eq!(
             refresh(&state, now, Moscow, 10),
-            vec![BucketChange::GrantFree {
-                month: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-                amount: 10
-            }]
+            vec![BucketChange::GrantFree { month: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), amount: 10 }]
         );
     }
 
@@ -313,22 +246,12 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let month = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let ended = now - chrono::Duration::seconds(1);
-        let state = BucketState {
-            buckets: b(7, 0, 10),
-            free_month: Some(month),
-            sub_period_end: Some(ended),
-        };
+        let state = BucketState { buckets: b(7, 0, 10), free_month: Some(month), sub_period_end: Some(ended) };
         assert_eq!(
             refresh(&state, now, Moscow, 10),
-            vec![BucketChange::ExpireSubscription {
-                period_end: ended,
-                amount: 7
-            }]
+            vec![BucketChange::ExpireSubscription { period_end: ended, amount: 7 }]
         );
-        let running = BucketState {
-            sub_period_end: Some(now + chrono::Duration::days(1)),
-            ..state
-        };
+        let running = BucketState { sub_period_end: Some(now + chrono::Duration::days(1)), ..state };
         assert!(refresh(&running, now, Moscow, 10).is_empty());
         assert!(!needs_refresh(&running, now, Moscow));
     }
@@ -336,10 +259,7 @@ mod tests {
     #[test]
     fn next_month_start_wraps_the_year() {
         let dec = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        assert_eq!(
-            next_month_start(dec, Moscow),
-            Utc.with_ymd_and_hms(2026, 12, 31, 21, 0, 0).unwrap()
-        );
+        assert_eq!(next_month_start(dec, Moscow), Utc.with_ymd_and_hms(2026, 12, 31, 21, 0, 0).unwrap());
         assert_eq!(month_key(dec), "2026-12");
     }
 

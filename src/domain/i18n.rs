@@ -16,12 +16,7 @@ impl Lang {
     /// From a Telegram `language_code` or an `Accept-Language` value: English for `en*`,
     /// Russian otherwise (the product's default).
     pub fn from_code(code: &str) -> Lang {
-        let primary = code
-            .trim()
-            .split([',', ';', '-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let primary = code.trim().split([',', ';', '-', '_']).next().unwrap_or("").to_ascii_lowercase();
         match primary.as_str() {
             "en" => Lang::En,
             _ => Lang::Ru,
@@ -48,22 +43,14 @@ impl Lang {
 pub fn error_message(code: &str, lang: Lang) -> &'static str {
     let (ru, en) = match code {
         "invalid_body" => ("Некорректный запрос.", "The request is malformed."),
-        "validation_failed" => (
-            "Проверьте введённые данные.",
-            "Please check the values you entered.",
-        ),
-        "init_data_malformed" => (
-            "Не удалось прочитать данные входа Telegram.",
-            "Telegram login data could not be read.",
-        ),
-        "init_data_user_invalid" => (
-            "В данных входа Telegram нет пользователя.",
-            "Telegram login data has no valid user.",
-        ),
-        "init_data_hash_missing" => (
-            "Данные входа Telegram не подписаны.",
-            "Telegram login data is not signed.",
-        ),
+        "validation_failed" => ("Проверьте введённые данные.", "Please check the values you entered."),
+        "init_data_malformed" => {
+            ("Не удалось прочитать данные входа Telegram.", "Telegram login data could not be read.")
+        }
+        "init_data_user_invalid" => {
+            ("В данных входа Telegram нет пользователя.", "Telegram login data has no valid user.")
+        }
+        "init_data_hash_missing" => ("Данные входа Telegram не подписаны.", "Telegram login data is not signed."),
         "init_data_hash_invalid" => (
             "Подпись данных Telegram неверна. Откройте приложение заново из бота.",
             "The Telegram signature is invalid. Reopen the app from the bot.",
@@ -77,22 +64,15 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Your device clock is ahead of the server. Check the clock and reopen the app.",
         ),
         "unauthorized" => ("Нужно войти заново.", "Please sign in again."),
-        "token_expired" => (
-            "Сессия истекла, входим заново.",
-            "Your session expired; signing in again.",
-        ),
+        "token_expired" => ("Сессия истекла, входим заново.", "Your session expired; signing in again."),
         "forbidden" => ("Недостаточно прав.", "You are not allowed to do that."),
         "user_blocked" => ("Аккаунт заблокирован.", "This account is blocked."),
         "not_found" => ("Не найдено.", "Not found."),
         "demo_disabled" => ("Демо-вход выключен.", "Demo login is disabled."),
-        "insufficient_credits" => (
-            "Недостаточно кредитов. Пополните баланс, чтобы продолжить.",
-            "Not enough credits. Top up to continue.",
-        ),
-        "rate_limited" => (
-            "Слишком много запросов. Подождите немного.",
-            "Too many requests. Please wait a moment.",
-        ),
+        "insufficient_credits" => {
+            ("Недостаточно кредитов. Пополните баланс, чтобы продолжить.", "Not enough credits. Top up to continue.")
+        }
+        "rate_limited" => ("Слишком много запросов. Подождите немного.", "Too many requests. Please wait a moment."),
         "in_flight_limit" => (
             "У вас уже идут генерации. Дождитесь завершения одной из них.",
             "You already have generations running. Wait for one to finish.",
@@ -105,18 +85,11 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Сервис генерации временно недоступен. Кредиты не списаны.",
             "The generation service is temporarily unavailable. No credits were charged.",
         ),
-        "conflict" => (
-            "Это действие уже выполнено или недоступно сейчас.",
-            "This was already done or is not possible now.",
-        ),
-        "too_many_sockets" => (
-            "Слишком много открытых окон приложения.",
-            "Too many app windows are open.",
-        ),
-        _ => (
-            "Что-то пошло не так. Попробуйте ещё раз.",
-            "Something went wrong. Please try again.",
-        ),
+        "conflict" => {
+            ("Это действие уже выполнено или недоступно сейчас.", "This was already done or is not possible now.")
+        }
+        "too_many_sockets" => ("Слишком много открытых окон приложения.", "Too many app windows are open."),
+        _ => ("Что-то пошло не так. Попробуйте ещё раз.", "Something went wrong. Please try again."),
     };
     lang.pick(ru, en)
 }
@@ -149,10 +122,7 @@ pub fn ledger_description(kind: &str, reason: &str, amount: i32, lang: Lang) -> 
             let (ru, en) = match reason {
                 "free_monthly" => ("бесплатные кредиты на месяц", "free credits for the month"),
                 "subscription" => ("кредиты по подписке", "subscription credits"),
-                "subscription_carry_over" => (
-                    "перенос остатка подписки",
-                    "unused subscription credits carried over",
-                ),
+                "subscription_carry_over" => ("перенос остатка подписки", "unused subscription credits carried over"),
                 "admin" => ("от администрации", "from the team"),
                 _ => ("кредиты", "credits"),
             };
@@ -167,14 +137,10 @@ pub fn ledger_description(kind: &str, reason: &str, amount: i32, lang: Lang) -> 
         },
         "expire" => {
             let (ru, en) = match reason {
-                "free_monthly" => (
-                    "бесплатные кредиты прошлого месяца",
-                    "last month's free credits",
-                ),
-                "subscription" => (
-                    "кредиты закончившегося периода подписки",
-                    "credits of the ended subscription period",
-                ),
+                "free_monthly" => ("бесплатные кредиты прошлого месяца", "last month's free credits"),
+                "subscription" => {
+                    ("кредиты закончившегося периода подписки", "credits of the ended subscription period")
+                }
                 _ => ("неиспользованные кредиты", "unused credits"),
             };
             match lang {
@@ -196,31 +162,14 @@ pub fn ledger_description(kind: &str, reason: &str, amount: i32, lang: Lang) -> 
 /// Why credits came back, in both languages.
 pub fn refund_reason(reason: &str) -> (&'static str, &'static str) {
     match reason {
-        "generation_failed" | "provider_failed" => {
-            ("генерация не удалась", "the generation failed")
-        }
-        "provider_timeout" => (
-            "сервис генерации не ответил вовремя",
-            "the generation service timed out",
-        ),
-        "provider_unavailable" => (
-            "сервис временно недоступен",
-            "the service was temporarily unavailable",
-        ),
-        "content_rejected" => (
-            "запрос отклонён модерацией",
-            "the request was rejected by moderation",
-        ),
-        "no_result" | "unchanged_result" => (
-            "модель не вернула результат",
-            "the model returned no result",
-        ),
+        "generation_failed" | "provider_failed" => ("генерация не удалась", "the generation failed"),
+        "provider_timeout" => ("сервис генерации не ответил вовремя", "the generation service timed out"),
+        "provider_unavailable" => ("сервис временно недоступен", "the service was temporarily unavailable"),
+        "content_rejected" => ("запрос отклонён модерацией", "the request was rejected by moderation"),
+        "no_result" | "unchanged_result" => ("модель не вернула результат", "the model returned no result"),
         "queue_full" => ("сервис был перегружен", "the service was busy"),
         "assistant_unavailable" => ("ассистент недоступен", "the assistant was unavailable"),
-        "assistant_refused" => (
-            "ассистент отказался выполнять запрос",
-            "the assistant declined the request",
-        ),
+        "assistant_refused" => ("ассистент отказался выполнять запрос", "the assistant declined the request"),
         "expired" | "crash_recovery" => ("операция прервалась", "the operation was interrupted"),
         _ => ("операция не удалась", "the operation failed"),
     }
@@ -241,14 +190,8 @@ mod tests {
 
     #[test]
     fn ledger_lines_read_like_the_design_says() {
-        assert_eq!(
-            ledger_description("reserve", "tryon", -2, Lang::Ru),
-            "Списано 2 за примерку"
-        );
-        assert_eq!(
-            ledger_description("reserve", "tryon", -2, Lang::En),
-            "Charged 2 for a try-on"
-        );
+        assert_eq!(ledger_description("reserve", "tryon", -2, Lang::Ru), "Списано 2 за примерку");
+        assert_eq!(ledger_description("reserve", "tryon", -2, Lang::En), "Charged 2 for a try-on");
         assert_eq!(
             ledger_description("release", "generation_failed", 2, Lang::Ru),
             "Возвращено 2: генерация не удалась"
@@ -257,27 +200,15 @@ mod tests {
             ledger_description("release", "generation_failed", 2, Lang::En),
             "Refunded 2: the generation failed"
         );
-        assert_eq!(
-            ledger_description("grant", "free_monthly", 10, Lang::En),
-            "Added 10: free credits for the month"
-        );
+        assert_eq!(ledger_description("grant", "free_monthly", 10, Lang::En), "Added 10: free credits for the month");
     }
 
     #[test]
     fn every_error_message_exists_in_both_languages() {
-        for code in [
-            "insufficient_credits",
-            "init_data_expired",
-            "queue_full",
-            "unknown_code",
-        ] {
+        for code in ["insufficient_credits", "init_data_expired", "queue_full", "unknown_code"] {
             assert!(!error_message(code, Lang::Ru).is_empty());
             assert!(!error_message(code, Lang::En).is_empty());
-            assert_ne!(
-                error_message(code, Lang::Ru),
-                error_message(code, Lang::En),
-                "{code}"
-            );
+            assert_ne!(error_message(code, Lang::Ru), error_message(code, Lang::En), "{code}");
         }
     }
 }

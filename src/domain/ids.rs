@@ -3,9 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A Telegram user id; our users' primary key. Can exceed 32 bits.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(transparent)]
 #[serde(transparent)]
 pub struct UserId(pub i64);

@@ -120,13 +120,7 @@ mod tests {
 
     #[test]
     fn roubles_format_and_parse_without_floats() {
-        for (kopecks, text) in [
-            (19900, "199.00"),
-            (29950, "299.50"),
-            (5, "0.05"),
-            (0, "0.00"),
-            (-19900, "-199.00"),
-        ] {
+        for (kopecks, text) in [(19900, "199.00"), (29950, "299.50"), (5, "0.05"), (0, "0.00"), (-19900, "-199.00")] {
             assert_eq!(format_rub(kopecks), text);
             assert_eq!(parse_rub(text), Some(kopecks), "{text}");
         }

@@ -10,23 +10,16 @@ use super::{ApiError, AppState};
 use crate::db;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/ledger/check", get(check_ledger))
-        .route("/api/admin/stats", get(stats))
+    Router::new().route("/api/admin/ledger/check", get(check_ledger)).route("/api/admin/stats", get(stats))
 }
 
 /// Recomputes every balance from the ledger: `{ok, differences}`.
-async fn check_ledger(
-    State(state): State<AppState>,
-    admin: AdminUser,
-) -> Result<Json<Value>, ApiError> {
+async fn check_ledger(State(state): State<AppState>, admin: AdminUser) -> Result<Json<Value>, ApiError> {
     let differences = db::credits::check(&state.pool).await?;
     if !differences.is_empty() {
         tracing::error!(admin.id = %admin.id, count = differences.len(), "ledger check found differences");
     }
-    Ok(Json(
-        json!({"ok": differences.is_empty(), "differences": differences}),
-    ))
+    Ok(Json(json!({"ok": differences.is_empty(), "differences": differences})))
 }
 
 async fn stats(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, ApiError> {

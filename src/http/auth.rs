@@ -92,10 +92,7 @@ async fn login(
     metrics::counter!("primerka_logins_total").increment(1);
     Ok(Json(LoginResponse {
         token,
-        expires_at: Utc
-            .timestamp_opt(claims.exp, 0)
-            .single()
-            .unwrap_or_else(Utc::now),
+        expires_at: Utc.timestamp_opt(claims.exp, 0).single().unwrap_or_else(Utc::now),
         user: UserView::new(&user, &state),
     }))
 }
@@ -109,13 +106,7 @@ impl FromRequestParts<AppState> for LoginParts {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(LoginParts {
-            ip: client_ip(
-                &parts.headers,
-                peer_addr(&parts.extensions),
-                &state.trusted_proxies,
-            ),
-        })
+        Ok(LoginParts { ip: client_ip(&parts.headers, peer_addr(&parts.extensions), &state.trusted_proxies) })
     }
 }
 
@@ -135,10 +126,7 @@ struct DevLoginBody {
 
 /// Demo mode only: signs initData for the demo bot exactly as Telegram would, so a plain
 /// browser can use the app. Disabled whenever real provider keys are configured.
-async fn dev_login(
-    State(state): State<AppState>,
-    raw: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn dev_login(State(state): State<AppState>, raw: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
     if !state.settings.demo_login {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "demo_disabled"));
     }
@@ -164,8 +152,7 @@ async fn dev_login(
     if let Some(username) = clip(body.username, 32) {
         user["username"] = json!(username);
     }
-    let init_data =
-        init_data::sign_for_user(&user, Utc::now().timestamp(), &state.init_data_secret);
+    let init_data = init_data::sign_for_user(&user, Utc::now().timestamp(), &state.init_data_secret);
     Ok(Json(json!({"init_data": init_data})))
 }
 
@@ -193,10 +180,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or_else(ApiError::unauthorized)?;
         let (id, claims) = state.jwt.verify(token.trim())?;
         state.limits.check_user(id)?;
-        Ok(AuthUser {
-            id,
-            exp: claims.exp,
-        })
+        Ok(AuthUser { id, exp: claims.exp })
     }
 }
 

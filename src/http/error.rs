@@ -40,13 +40,7 @@ struct ErrorInfo {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str) -> Self {
-        ApiError {
-            status,
-            code,
-            message: None,
-            details: None,
-            source: None,
-        }
+        ApiError { status, code, message: None, details: None, source: None }
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
@@ -64,13 +58,11 @@ impl ApiError {
     }
 
     pub fn invalid_body(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_body")
-            .with_details(json!({"reason": reason.into()}))
+        Self::new(StatusCode::BAD_REQUEST, "invalid_body").with_details(json!({"reason": reason.into()}))
     }
 
     pub fn validation(field: &str) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-            .with_details(json!({"field": field}))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").with_details(json!({"field": field}))
     }
 
     pub fn unauthorized() -> Self {
@@ -154,12 +146,8 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::Credit(c) => c.into(),
             SessionError::Db(d) => d.into(),
-            SessionError::InFlightLimit => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "in_flight_limit")
-            }
-            SessionError::TooManySockets => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sockets")
-            }
+            SessionError::InFlightLimit => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "in_flight_limit"),
+            SessionError::TooManySockets => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sockets"),
             SessionError::Conflict => ApiError::conflict(),
             e @ (SessionError::Timeout | SessionError::Unavailable | SessionError::Contended) => {
                 ApiError::unavailable("queue_full", e)
@@ -208,11 +196,7 @@ impl From<QueryRejection> for ApiError {
 /// The caller's language: `Accept-Language` (the Mini App sends its UI language), Russian
 /// by default.
 pub fn request_lang(headers: &axum::http::HeaderMap) -> Lang {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(Lang::from_code)
-        .unwrap_or_default()
+    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::from_code).unwrap_or_default()
 }
 
 /// Renders `ApiError`s (and bare 404/405/413 from the router and layers) as our JSON body.
@@ -220,12 +204,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let lang = request_lang(request.headers());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let mut response = next.run(request).await;
     let info = response.extensions_mut().remove::<ErrorInfo>();
     let status = response.status();
@@ -233,35 +212,28 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         Some(info) => info,
         // Errors produced outside our handlers (unknown route, wrong method, body too big,
         // timeout) get the same shape, but only for API-ish paths without a body of their own.
-        None if (status.is_client_error() || status.is_server_error())
-            && response_is_empty(&response) =>
-        {
-            ErrorInfo {
-                code: match status {
-                    StatusCode::NOT_FOUND => "not_found",
-                    StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-                    StatusCode::REQUEST_TIMEOUT => "timeout",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_type",
-                    s if s.is_server_error() => "internal",
-                    _ => "invalid_body",
-                },
-                message: None,
-                details: None,
-                source: None,
-            }
-        }
+        None if (status.is_client_error() || status.is_server_error()) && response_is_empty(&response) => ErrorInfo {
+            code: match status {
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::REQUEST_TIMEOUT => "timeout",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_type",
+                s if s.is_server_error() => "internal",
+                _ => "invalid_body",
+            },
+            message: None,
+            details: None,
+            source: None,
+        },
         None => return response,
     };
     if status.is_server_error() {
         tracing::error!(http.method = %method, http.path = %path, status = status.as_u16(), code = info.code,
             cause = info.source.as_deref().unwrap_or(""), "request failed");
     }
-    let message = info
-        .message
-        .unwrap_or_else(|| i18n::error_message(info.code, lang).to_string());
-    let mut body =
-        json!({"error": {"code": info.code, "message": message, "request_id": request_id}});
+    let message = info.message.unwrap_or_else(|| i18n::error_message(info.code, lang).to_string());
+    let mut body = json!({"error": {"code": info.code, "message": message, "request_id": request_id}});
     if let Some(details) = info.details {
         body["error"]["details"] = details;
     }
@@ -271,9 +243,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             rendered.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    rendered
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    rendered.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     rendered
 }
 

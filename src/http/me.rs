@@ -42,11 +42,7 @@ impl PlanView {
             period_start: sub.period_start,
             period_end: sub.period_end,
             auto_renew: sub.auto_renew,
-            credits_per_period: state
-                .catalogue
-                .get(&sub.product)
-                .map(|p| p.credits)
-                .unwrap_or(0),
+            credits_per_period: state.catalogue.get(&sub.product).map(|p| p.credits).unwrap_or(0),
         }
     }
 }
@@ -60,23 +56,12 @@ struct MeResponse {
     demo: bool,
 }
 
-async fn get_me(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<MeResponse>, ApiError> {
+async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeResponse>, ApiError> {
     let session = state.actors.sessions.session(user.id);
     let (row, balance, plan) = tokio::try_join!(
-        async {
-            users::get(&state.pool, user.id)
-                .await
-                .map_err(ApiError::from)
-        },
+        async { users::get(&state.pool, user.id).await.map_err(ApiError::from) },
         async { session.balance().await.map_err(ApiError::from) },
-        async {
-            db::subscriptions::current(&state.pool, user.id)
-                .await
-                .map_err(ApiError::from)
-        },
+        async { db::subscriptions::current(&state.pool, user.id).await.map_err(ApiError::from) },
     )?;
     Ok(Json(MeResponse {
         user: UserView::new(&row, &state),
@@ -151,18 +136,11 @@ async fn list_ledger(
     let limit = query.limit.unwrap_or(30).clamp(1, 100);
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::validation("cursor"))?,
-        ),
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::validation("cursor"))?),
     };
     let lang = request_lang(&headers);
     let rows = db::credits::list_ledger(&state.pool, user.id, before, limit).await?;
-    let next_cursor = if rows.len() as i64 == limit {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = if rows.len() as i64 == limit { rows.last().map(|r| r.id.to_string()) } else { None };
     let items = rows
         .into_iter()
         .map(|r| LedgerEntryView {

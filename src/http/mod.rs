@@ -89,8 +89,7 @@ impl Limits {
             enabled: settings.rate_limits_enabled,
             login_per_ip: RateLimiter::keyed(Quota::per_minute(nz(r.login_per_minute_per_ip))),
             api_per_user: RateLimiter::keyed(
-                Quota::per_second(nz(r.api_per_second_per_user))
-                    .allow_burst(nz(r.api_burst_per_user)),
+                Quota::per_second(nz(r.api_per_second_per_user)).allow_burst(nz(r.api_burst_per_user)),
             ),
         }
     }
@@ -108,9 +107,7 @@ impl Limits {
             return Ok(());
         }
         self.login_per_ip.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             ApiError::rate_limited(wait.as_secs().max(1))
         })
     }
@@ -120,9 +117,7 @@ impl Limits {
             return Ok(());
         }
         self.api_per_user.check_key(&user).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             ApiError::rate_limited(wait.as_secs().max(1))
         })
     }
@@ -141,11 +136,7 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 
 /// The client's address: the TCP peer, or the last `X-Forwarded-For` hop added by a trusted
 /// proxy when the peer is one (never a client-controlled header otherwise).
-pub fn client_ip(
-    headers: &axum::http::HeaderMap,
-    peer: Option<SocketAddr>,
-    trusted: &[IpNet],
-) -> Option<IpAddr> {
+pub fn client_ip(headers: &axum::http::HeaderMap, peer: Option<SocketAddr>, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer_ip = peer.map(|p| p.ip())?;
     if !trusted.iter().any(|net| net.contains(&peer_ip)) {
         return Some(peer_ip);
@@ -168,9 +159,7 @@ pub fn client_ip(
 
 /// Extracts the peer address when the server was started with connect info.
 pub fn peer_addr(request_extensions: &axum::http::Extensions) -> Option<SocketAddr> {
-    request_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+    request_extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; \
@@ -184,16 +173,12 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
         .merge(auth::router())
         .merge(me::router())
         .merge(admin::router())
-        .layer(RequestBodyLimitLayer::new(
-            settings.file.server.json_body_limit_bytes,
-        ));
+        .layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes));
 
     let mut app: Router = Router::new()
         .merge(api)
         .merge(ws::router())
-        .merge(webhooks::router().layer(RequestBodyLimitLayer::new(
-            settings.file.server.json_body_limit_bytes,
-        )))
+        .merge(webhooks::router().layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes)))
         .merge(health::router())
         .with_state(state);
     if let Some(sim) = simulator {
@@ -232,11 +217,7 @@ fn cors(settings: &Settings) -> CorsLayer {
     };
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT_LANGUAGE,
-        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT_LANGUAGE])
         .max_age(Duration::from_secs(600));
     match HeaderValue::from_str(&origin) {
         Ok(value) => layer.allow_origin(value),
@@ -257,16 +238,14 @@ fn origin_of(url: &str) -> String {
 
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let method = request.method().to_string();
     let response = next.run(request).await;
     // Unmatched paths (static files, 404s) are grouped so labels stay bounded.
     let route = route.unwrap_or_else(|| "other".to_string());
     let status = response.status().as_u16().to_string();
     metrics::counter!("primerka_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("primerka_http_request_duration_seconds", "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("primerka_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
     response
 }

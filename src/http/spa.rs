@@ -19,9 +19,7 @@ const SERVER_PREFIXES: [&str; 6] = ["/api/", "/ws", "/webhooks/", "/sim/", "/med
 pub fn service(settings: &Settings) -> BoxCloneSyncService<Request<Body>, Response, Infallible> {
     let dir: PathBuf = settings.file.server.frontend_dir.clone();
     let index = dir.join("index.html");
-    let files = ServeDir::new(&dir)
-        .precompressed_gzip()
-        .fallback(ServeFile::new(&index));
+    let files = ServeDir::new(&dir).precompressed_gzip().fallback(ServeFile::new(&index));
     BoxCloneSyncService::new(tower::service_fn(move |request: Request<Body>| {
         let files = files.clone();
         let index_exists = index.exists();
@@ -42,9 +40,7 @@ pub fn service(settings: &Settings) -> BoxCloneSyncService<Request<Body>, Respon
             } else {
                 "no-cache"
             };
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
             Ok(response)
         }
     }))

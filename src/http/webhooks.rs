@@ -18,30 +18,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Telegram updates: the `X-Telegram-Bot-Api-Secret-Token` header must carry our secret.
-async fn telegram(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let given = headers
-        .get("x-telegram-bot-api-secret-token")
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !constant_time_eq(
-        given,
-        state
-            .settings
-            .secrets
-            .telegram_webhook_secret
-            .expose_secret()
-            .as_bytes(),
-    ) {
-        metrics::counter!("primerka_webhooks_rejected_total", "provider" => "telegram")
-            .increment(1);
+async fn telegram(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let given = headers.get("x-telegram-bot-api-secret-token").map(|v| v.as_bytes()).unwrap_or_default();
+    if !constant_time_eq(given, state.settings.secrets.telegram_webhook_secret.expose_secret().as_bytes()) {
+        metrics::counter!("primerka_webhooks_rejected_total", "provider" => "telegram").increment(1);
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
     }
-    let update: Update =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
+    let update: Update = serde_json::from_slice(&body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
     bot::handle_update(&state, update).await;
     Ok(StatusCode::OK)
 }
@@ -50,14 +33,12 @@ async fn telegram(
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let key: [u8; 32] = rand::random();
     let tag = |data: &[u8]| {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
-            .expect("HMAC-SHA-256 accepts any key length");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC-SHA-256 accepts any key length");
         mac.update(data);
         mac.finalize().into_bytes()
     };
     let expected = tag(b);
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
-        .expect("HMAC-SHA-256 accepts any key length");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC-SHA-256 accepts any key length");
     mac.update(a);
     mac.verify_slice(&expected).is_ok()
 }

@@ -39,10 +39,7 @@ async fn upgrade(
     Query(query): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let token = query
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::unauthorized)?;
+    let token = query.token.filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
     let (user, claims) = state.jwt.verify(&token)?;
     let cfg = &state.settings.file.sessions;
     let ws = ws
@@ -54,9 +51,7 @@ async fn upgrade(
     Ok(ws.on_upgrade(move |socket| run(state, user, claims.exp, socket)))
 }
 
-async fn subscribe(
-    session: &SessionHandle,
-) -> Result<(u64, mpsc::Receiver<Frame>, Frame), SessionError> {
+async fn subscribe(session: &SessionHandle) -> Result<(u64, mpsc::Receiver<Frame>, Frame), SessionError> {
     let (tx, rx) = mpsc::channel(64);
     let (id, balance) = session.subscribe(tx).await?;
     Ok((id, rx, balance.frame()))
@@ -67,18 +62,13 @@ async fn run(state: AppState, user: UserId, exp: i64, socket: WebSocket) {
     let session = state.actors.sessions.session(user);
     let (mut sink, mut stream) = socket.split();
     let close = |code: u16, reason: &'static str| {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        }))
+        Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
     };
 
     let (mut sub_id, mut rx, first) = match subscribe(&session).await {
         Ok(s) => s,
         Err(SessionError::TooManySockets) => {
-            let _ = sink
-                .send(close(CLOSE_TOO_MANY_SOCKETS, "too many sockets"))
-                .await;
+            let _ = sink.send(close(CLOSE_TOO_MANY_SOCKETS, "too many sockets")).await;
             metrics::gauge!("primerka_ws_connections").decrement(1.0);
             return;
         }
@@ -89,23 +79,14 @@ async fn run(state: AppState, user: UserId, exp: i64, socket: WebSocket) {
             return;
         }
     };
-    let heartbeat_every =
-        Duration::from_secs(state.settings.file.sessions.ws_heartbeat_secs.max(1));
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + heartbeat_every,
-        heartbeat_every,
-    );
-    let expires_in =
-        Duration::from_secs(u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0));
+    let heartbeat_every = Duration::from_secs(state.settings.file.sessions.ws_heartbeat_secs.max(1));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat_every, heartbeat_every);
+    let expires_in = Duration::from_secs(u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0));
     let expiry = tokio::time::sleep(expires_in);
     tokio::pin!(expiry);
     let mut awaiting_pong = false;
 
-    if sink
-        .send(Message::Text(Utf8Bytes::from(first.to_string())))
-        .await
-        .is_err()
-    {
+    if sink.send(Message::Text(Utf8Bytes::from(first.to_string()))).await.is_err() {
         session.unsubscribe(sub_id);
         metrics::gauge!("primerka_ws_connections").decrement(1.0);
         return;

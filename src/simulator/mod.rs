@@ -57,20 +57,12 @@ pub fn router(state: SimState) -> Router {
 
 /// Serves the simulator alone on `addr` (port 0 picks one); returns the bound address and the
 /// server task. Used by `primerka-sim` and by tests that must outlive the app process.
-pub async fn serve(
-    addr: SocketAddr,
-    state: SimState,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(addr: SocketAddr, state: SimState) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = Router::new().nest("/sim", router(state));
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        {
+        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(error = %e, "simulator server stopped");
         }
     });

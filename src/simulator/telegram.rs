@@ -72,18 +72,11 @@ impl TelegramSim {
     /// Calls recorded so far (optionally of one method).
     pub fn calls(&self, method: Option<&str>) -> Vec<RecordedCall> {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        calls
-            .iter()
-            .filter(|c| method.is_none_or(|m| c.method == m))
-            .cloned()
-            .collect()
+        calls.iter().filter(|c| method.is_none_or(|m| c.method == m)).cloned().collect()
     }
 
     fn record(&self, call: RecordedCall) {
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(call);
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
     }
 
     fn take_fault(&self, method: &str) -> Option<Fault> {
@@ -114,34 +107,18 @@ struct CallsQuery {
     chat_id: Option<i64>,
 }
 
-async fn list_calls(
-    State(sim): State<SimState>,
-    Query(q): Query<CallsQuery>,
-) -> Json<Vec<RecordedCall>> {
+async fn list_calls(State(sim): State<SimState>, Query(q): Query<CallsQuery>) -> Json<Vec<RecordedCall>> {
     let calls = sim.telegram().calls(q.method.as_deref());
-    Json(
-        calls
-            .into_iter()
-            .filter(|c| q.chat_id.is_none() || c.chat_id == q.chat_id)
-            .collect(),
-    )
+    Json(calls.into_iter().filter(|c| q.chat_id.is_none() || c.chat_id == q.chat_id).collect())
 }
 
 async fn clear_calls(State(sim): State<SimState>) -> StatusCode {
-    sim.telegram()
-        .calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
+    sim.telegram().calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
     StatusCode::NO_CONTENT
 }
 
 async fn add_fault(State(sim): State<SimState>, Json(fault): Json<Fault>) -> StatusCode {
-    sim.telegram()
-        .faults
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push_back(fault);
+    sim.telegram().faults.lock().unwrap_or_else(|p| p.into_inner()).push_back(fault);
     StatusCode::NO_CONTENT
 }
 
@@ -151,11 +128,7 @@ struct Block {
 }
 
 async fn block_chat(State(sim): State<SimState>, Json(block): Json<Block>) -> StatusCode {
-    sim.telegram()
-        .blocked
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(block.chat_id);
+    sim.telegram().blocked.lock().unwrap_or_else(|p| p.into_inner()).insert(block.chat_id);
     StatusCode::NO_CONTENT
 }
 
@@ -164,11 +137,7 @@ fn error(code: u16, description: &str, retry_after: Option<u64>) -> Response {
     if let Some(retry) = retry_after {
         body["parameters"] = json!({"retry_after": retry});
     }
-    (
-        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
-        Json(body),
-    )
-        .into_response()
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response()
 }
 
 async fn bot_method(
@@ -180,47 +149,27 @@ async fn bot_method(
     let Some(token) = bot.strip_prefix("bot") else {
         return error(404, "Not Found", None);
     };
-    if tg
-        .bot_token
-        .as_deref()
-        .is_some_and(|expected| expected != token)
-    {
+    if tg.bot_token.as_deref().is_some_and(|expected| expected != token) {
         return error(401, "Unauthorized", None);
     }
     let params = match read_params(request).await {
         Ok(p) => p,
         Err(description) => return error(400, &format!("Bad Request: {description}"), None),
     };
-    let chat_id = params.get("chat_id").and_then(|v| {
-        v.as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    });
+    let chat_id = params.get("chat_id").and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
     let now = Utc::now();
-    let mut call = RecordedCall {
-        method: method.clone(),
-        chat_id,
-        params: params.clone(),
-        at: now,
-        ok: true,
-    };
+    let mut call = RecordedCall { method: method.clone(), chat_id, params: params.clone(), at: now, ok: true };
 
     if let Some(fault) = tg.take_fault(&method) {
         call.ok = false;
         tg.record(call);
         let description = fault.description.unwrap_or_else(|| match fault.error_code {
-            429 => format!(
-                "Too Many Requests: retry after {}",
-                fault.retry_after.unwrap_or(1)
-            ),
+            429 => format!("Too Many Requests: retry after {}", fault.retry_after.unwrap_or(1)),
             403 => "Forbidden: bot was blocked by the user".into(),
             400 => "Bad Request: simulated".into(),
             _ => "Internal Server Error".into(),
         });
-        let retry = if fault.error_code == 429 {
-            Some(fault.retry_after.unwrap_or(1))
-        } else {
-            None
-        };
+        let retry = if fault.error_code == 429 { Some(fault.retry_after.unwrap_or(1)) } else { None };
         return error(fault.error_code, &description, retry);
     }
     let sends = ["sendMessage", "sendPhoto", "sendDocument", "sendInvoice"];
@@ -230,12 +179,7 @@ async fn bot_method(
             tg.record(call);
             return error(400, "Bad Request: chat_id is empty", None);
         }
-        if chat_id.is_some_and(|id| {
-            tg.blocked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&id)
-        }) {
+        if chat_id.is_some_and(|id| tg.blocked.lock().unwrap_or_else(|p| p.into_inner()).contains(&id)) {
             call.ok = false;
             tg.record(call);
             return error(403, "Forbidden: bot was blocked by the user", None);
@@ -247,16 +191,12 @@ async fn bot_method(
         }
         "sendMessage" | "sendPhoto" | "sendDocument" | "sendInvoice" => {
             let id = tg.next_message_id.fetch_add(1, Ordering::Relaxed);
-            let mut message = json!({"message_id": id, "date": now.timestamp(), "chat": {"id": chat_id, "type": "private"}});
+            let mut message =
+                json!({"message_id": id, "date": now.timestamp(), "chat": {"id": chat_id, "type": "private"}});
             match method.as_str() {
-                "sendMessage" => {
-                    message["text"] = params.get("text").cloned().unwrap_or(Value::Null)
-                }
+                "sendMessage" => message["text"] = params.get("text").cloned().unwrap_or(Value::Null),
                 "sendPhoto" => {
-                    let size = params
-                        .pointer("/photo/size")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
+                    let size = params.pointer("/photo/size").and_then(Value::as_u64).unwrap_or(0);
                     message["photo"] = json!([{"file_id": format!("sim-photo-{id}"), "file_unique_id": format!("p{id}"), "width": 1024, "height": 1024, "file_size": size}]);
                 }
                 "sendDocument" => {
@@ -285,16 +225,10 @@ async fn bot_method(
 
 /// Reads JSON, form or multipart parameters into one JSON object.
 async fn read_params(request: Request) -> Result<Value, String> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| e.body_text())?;
+        let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| e.body_text())?;
         let mut out = serde_json::Map::new();
         while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
             let name = field.name().unwrap_or("").to_string();
@@ -317,16 +251,13 @@ async fn read_params(request: Request) -> Result<Value, String> {
         }
         return Ok(Value::Object(out));
     }
-    let bytes = axum::body::to_bytes(request.into_body(), 25 * 1024 * 1024)
-        .await
-        .map_err(|e| e.to_string())?;
+    let bytes = axum::body::to_bytes(request.into_body(), 25 * 1024 * 1024).await.map_err(|e| e.to_string())?;
     if bytes.is_empty() {
         return Ok(json!({}));
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let map: serde_json::Map<String, Value> = form_urlencoded::parse(&bytes)
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect();
+        let map: serde_json::Map<String, Value> =
+            form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
         return Ok(Value::Object(map));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("can't parse JSON: {e}"))

@@ -1,1 +1,11 @@
+//! One integration-test binary: the real app over HTTP and WebSockets, a fresh PostgreSQL
+//! database per test, the provider simulator on loopback.
 
+mod auth;
+mod bot;
+mod health;
+#[allow(dead_code)]
+mod helpers;
+mod me;
+mod sessions;
+mod ws;

@@ -1,0 +1,116 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, new_user_id, spawn_app, spawn_app_with, wait_until};
+
+fn start_update(user_id: i64, text: &str) -> Value {
+    json!({
+        "update_id": rand::random::<u32>(),
+        "message": {
+            "message_id": 1,
+            "date": chrono::Utc::now().timestamp(),
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": false, "first_name": "Аня", "language_code": "ru"},
+            "text": text
+        }
+    })
+}
+
+async fn post_update(app: &TestApp, secret: &str, update: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/webhooks/telegram"))
+        .header("x-telegram-bot-api-secret-token", secret)
+        .json(update)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn messages_to(app: &TestApp, chat: i64) -> Vec<Value> {
+    app.sim_telegram_calls("sendMessage").await.into_iter().filter(|c| c["chat_id"] == chat).collect()
+}
+
+#[tokio::test]
+async fn start_answers_with_a_button_that_opens_the_mini_app() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let secret = app.settings.secrets.telegram_webhook_secret.expose_secret().to_string();
+
+    let response = post_update(&app, &secret, &start_update(user, "/start")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    assert!(wait_until(Duration::from_secs(5), || async { !messages_to(&app, user).await.is_empty() }).await, "the bot answered");
+    let sent = &messages_to(&app, user).await[0];
+    let button = &sent["params"]["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(button["web_app"]["url"], app.settings.public_base_url.as_str(), "{sent}");
+    assert!(sent["params"]["text"].as_str().unwrap().starts_with("Привет"), "Russian for a Russian user");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_token_is_refused() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    for secret in ["wrong", ""] {
+        let response = post_update(&app, secret, &start_update(user, "/start")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(messages_to(&app, user).await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn the_webhook_and_menu_button_are_set_at_start_up() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__TELEGRAM__CONFIGURE_ON_START".into(), "true".into());
+    })
+    .await;
+    assert!(wait_until(Duration::from_secs(5), || async { !app.sim_telegram_calls("setChatMenuButton").await.is_empty() }).await);
+    let menu = &app.sim_telegram_calls("setChatMenuButton").await[0];
+    assert_eq!(menu["params"]["menu_button"]["type"], "web_app");
+    assert_eq!(menu["params"]["menu_button"]["web_app"]["url"], app.settings.public_base_url.as_str());
+    let webhook = &app.sim_telegram_calls("setWebhook").await[0];
+    assert_eq!(webhook["params"]["url"], format!("{}/webhooks/telegram", app.settings.public_base_url));
+    assert_eq!(webhook["params"]["secret_token"], app.settings.secrets.telegram_webhook_secret.expose_secret());
+}
+
+#[tokio::test]
+async fn a_rate_limited_message_is_retried_after_the_wait_telegram_asks_for() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    app.client
+        .post(app.url("/sim/telegram/_control/faults"))
+        .json(&json!({"method": "sendMessage", "error_code": 429, "retry_after": 1, "count": 1}))
+        .send()
+        .await
+        .unwrap();
+
+    app.actors.notifier.send_text(user, "hello", None);
+
+    assert!(wait_until(Duration::from_secs(6), || async { messages_to(&app, user).await.iter().any(|c| c["ok"] == true) }).await);
+    let calls = messages_to(&app, user).await;
+    assert_eq!(calls.len(), 2, "one refused, one delivered");
+    let gap = calls[1]["at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        - calls[0]["at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert!(gap >= chrono::Duration::milliseconds(950), "waited retry_after: {gap}");
+}
+
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_is_marked_and_not_retried() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    app.login(user).await;
+    app.client.post(app.url("/sim/telegram/_control/block")).json(&json!({"chat_id": user})).send().await.unwrap();
+
+    app.actors.notifier.send_text(user, "your result is ready", None);
+
+    let marked = wait_until(Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, bool>("select bot_blocked from users where telegram_id = $1").bind(user).fetch_one(&app.pool).await.unwrap()
+    })
+    .await;
+    assert!(marked);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(messages_to(&app, user).await.len(), 1, "a 403 is not retried");
+}

@@ -1,0 +1,73 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{new_user_id, spawn_app};
+
+#[tokio::test]
+async fn liveness_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["database"], true);
+    assert_eq!(body["dead_actors"], serde_json::json!([]));
+
+    app.login(new_user_id()).await;
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("primerka_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("primerka_sessions_live"));
+}
+
+#[tokio::test]
+async fn unknown_api_paths_get_a_json_404_and_a_request_id() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/api/nope")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let request_id = response.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["request_id"], request_id);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = spawn_app().await;
+    let huge = format!("{{\"init_data\": \"{}\"}}", "a".repeat(200_000));
+    let response = app
+        .client
+        .post(app.url("/api/auth/telegram"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origin() {
+    let app = spawn_app().await;
+    let allowed = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/me"))
+        .header("origin", app.settings.public_base_url.clone())
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string()),
+        Some(app.settings.public_base_url.clone())
+    );
+    let other = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/me"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none_or(|v| v != "https://evil.example"));
+}

@@ -1,0 +1,176 @@
+//! `spawn_app()`: the real application on 127.0.0.1 with an OS-chosen port, a fresh
+//! PostgreSQL database, and the provider simulator mounted in-process; plus one helper per
+//! endpoint.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use primerka::actors::ActorHandles;
+use primerka::auth::init_data;
+use primerka::config::{EnvMap, Settings};
+use primerka::simulator::SimState;
+use primerka::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub pool: PgPool,
+    pub db_name: String,
+    pub client: reqwest::Client,
+    pub bot_token: String,
+    pub init_secret: [u8; 32],
+    pub settings: Arc<Settings>,
+    pub actors: ActorHandles,
+    pub sim: Option<SimState>,
+    pub storage_dir: tempfile::TempDir,
+}
+
+/// The admin URL tests create their databases from.
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// `postgres://…/postgres` → `postgres://…/<name>`.
+pub fn database_url_for(name: &str) -> String {
+    let admin = admin_database_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+/// The environment a test app starts with; `customize` may add or change variables.
+pub fn test_env(db_name: &str, storage_dir: &std::path::Path) -> EnvMap {
+    let bot_token = format!("{}:TEST-{}", 100_000 + rand::random::<u32>() % 899_999, uuid::Uuid::new_v4().simple());
+    HashMap::from([
+        ("APP_ENV".into(), "test".into()),
+        ("PORT".into(), "0".into()),
+        ("DATABASE_URL".into(), database_url_for(db_name)),
+        ("JWT_SECRET".into(), JWT_SECRET.into()),
+        ("TELEGRAM_BOT_TOKEN".into(), bot_token),
+        ("SIMULATOR".into(), "1".into()),
+        ("RATE_LIMITS".into(), "off".into()),
+        ("APP__SERVER__HOST".into(), "127.0.0.1".into()),
+        ("APP__STORAGE__LOCAL_DIR".into(), storage_dir.display().to_string()),
+    ])
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut EnvMap)) -> TestApp {
+    primerka::telemetry::init_test_tracing();
+    let db_name = format!("primerka_test_{}", uuid::Uuid::new_v4().simple());
+    let storage_dir = tempfile::Builder::new().prefix("primerka-test").tempdir().expect("temp dir");
+    let mut env = test_env(&db_name, storage_dir.path());
+    customize(&mut env);
+    let config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let settings = Settings::from_env(&env, &config_dir).expect("test settings are valid");
+    let bot_token = env["TELEGRAM_BOT_TOKEN"].clone();
+    let app = Application::build(settings).await.expect("the application builds");
+    let port = app.port();
+    let pool = app.pool.clone();
+    let settings = app.settings.clone();
+    let actors = app.actors.clone();
+    let sim = app.simulator.clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        pool,
+        db_name,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        init_secret: init_data::secret_key(&bot_token),
+        bot_token,
+        settings,
+        actors,
+        sim,
+        storage_dir,
+    }
+}
+
+/// A Telegram user for tests, with a unique id.
+pub fn new_user_id() -> i64 {
+    1_000_000_000 + i64::from(rand::random::<u32>() % 1_000_000_000)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// initData as Telegram would send it for `user_id`, signed with this app's bot token.
+    pub fn init_data_for(&self, user_id: i64) -> String {
+        let user = json!({"id": user_id, "first_name": "Тест", "last_name": "User", "username": format!("u{user_id}"), "language_code": "ru"});
+        init_data::sign_for_user(&user, chrono::Utc::now().timestamp(), &self.init_secret)
+    }
+
+    pub async fn post_login(&self, init_data: &str) -> reqwest::Response {
+        self.client.post(self.url("/api/auth/telegram")).json(&json!({"init_data": init_data})).send().await.expect("request")
+    }
+
+    /// Logs `user_id` in and returns the JWT.
+    pub async fn login(&self, user_id: i64) -> String {
+        let response = self.post_login(&self.init_data_for(user_id)).await;
+        assert_eq!(response.status(), StatusCode::OK, "login failed");
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    pub async fn get_me(&self, token: &str) -> Value {
+        let response = self.get("/api/me", token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    pub async fn user_rows(&self, user_id: i64) -> i64 {
+        sqlx::query_scalar("select count(*) from users where telegram_id = $1").bind(user_id).fetch_one(&self.pool).await.expect("count")
+    }
+
+    /// Bot API calls the simulator recorded.
+    pub async fn sim_telegram_calls(&self, method: &str) -> Vec<Value> {
+        let response = self
+            .client
+            .get(self.url(&format!("/sim/telegram/_control/calls?method={method}")))
+            .send()
+            .await
+            .expect("request");
+        response.json().await.expect("json")
+    }
+
+    /// The ledger check through the same code the admin endpoint uses.
+    pub async fn ledger_differences(&self) -> Vec<primerka::db::credits::Difference> {
+        primerka::db::credits::check(&self.pool).await.expect("ledger check")
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

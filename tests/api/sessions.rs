@@ -1,0 +1,171 @@
+use std::time::Duration;
+
+use primerka::actors::session::{ReserveCmd, SessionError};
+use primerka::db::credits::Settled;
+use primerka::domain::credits::CreditError;
+use primerka::domain::ids::UserId;
+use reqwest::StatusCode;
+
+use crate::helpers::{new_user_id, spawn_app, spawn_app_with, wait_until};
+use crate::ws::{connect, next_event_of};
+
+fn cmd(cost: i32, key: &str) -> ReserveCmd {
+    ReserveCmd { cost, purpose: "tryon".into(), key: key.into(), generation_id: None }
+}
+
+#[tokio::test]
+async fn a_panicking_session_is_restarted_with_its_state_reloaded() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    let session = app.actors.sessions.session(UserId(id));
+    session.reserve(cmd(2, "crash-test")).await.unwrap();
+    let mut socket = connect(&app, &token).await;
+    assert_eq!(next_event_of(&mut socket, "balance").await["data"]["free"], 8);
+
+    session.crash_for_test().await.unwrap();
+
+    // The supervisor restarts the session at once; the socket follows it and gets the
+    // reloaded balance again.
+    let again = next_event_of(&mut socket, "balance").await;
+    assert_eq!(again["data"]["free"], 8, "state reloaded from the database");
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["free"], 8);
+    let restarts = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(restarts.lines().any(|l| l.starts_with("primerka_actor_restarts_total{actor=\"session\"}")), "restart counted");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn idle_sessions_are_stopped_on_time() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__SESSIONS__IDLE_TIMEOUT_SECS".into(), "1".into());
+        env.insert("APP__SESSIONS__SWEEP_INTERVAL_SECS".into(), "1".into());
+    })
+    .await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    app.get_me(&token).await;
+    assert!(app.actors.sessions.is_running(UserId(id)));
+
+    assert!(wait_until(Duration::from_secs(6), || async { !app.actors.sessions.is_running(UserId(id)) }).await, "stopped after the idle timeout");
+    // The next request simply starts it again.
+    assert_eq!(app.get_me(&token).await["balance"]["free"], 10);
+}
+
+#[tokio::test]
+async fn a_session_with_a_socket_is_not_idle() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__SESSIONS__IDLE_TIMEOUT_SECS".into(), "1".into());
+        env.insert("APP__SESSIONS__SWEEP_INTERVAL_SECS".into(), "1".into());
+    })
+    .await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    let mut socket = connect(&app, &token).await;
+    next_event_of(&mut socket, "balance").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(app.actors.sessions.is_running(UserId(id)), "a connected user's session stays");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_reservations_against_ten_credits_let_exactly_five_through() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    app.get_me(&token).await;
+    let session = app.actors.sessions.session(UserId(id));
+
+    let attempts = (0..200).map(|i| {
+        let session = session.clone();
+        async move { session.reserve(cmd(2, &format!("race:{i}"))).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let short = results.iter().filter(|r| matches!(r, Err(SessionError::Credit(CreditError::InsufficientCredits { .. })))).count();
+    assert_eq!(ok, 5);
+    assert_eq!(short, 195, "every other attempt is told the balance is short");
+    assert_eq!(app.get_me(&token).await["balance"]["total"], 0);
+    let negative: i64 = sqlx::query_scalar("select count(*) from users where free_credits < 0 or sub_credits < 0 or purchased_credits < 0")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(negative, 0);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn holds_settle_exactly_once() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    let session = app.actors.sessions.session(UserId(id));
+
+    let first = session.reserve(cmd(2, "op-1")).await.unwrap();
+    let again = session.reserve(cmd(2, "op-1")).await.unwrap();
+    assert_eq!(first.id, again.id, "the same key returns the same hold");
+    assert!(again.existing);
+    assert!(first.watermarked, "paid from the free allowance");
+    assert_eq!(app.get_me(&token).await["balance"]["free"], 8, "charged once");
+
+    assert_eq!(session.commit(first.id).await.unwrap(), Settled::Now);
+    assert_eq!(session.commit(first.id).await.unwrap(), Settled::Already);
+    assert!(matches!(session.release(first.id, "generation_failed").await, Err(SessionError::Conflict)));
+    assert_eq!(app.get_me(&token).await["balance"]["free"], 8);
+
+    let second = session.reserve(cmd(1, "op-2")).await.unwrap();
+    assert_eq!(session.release(second.id, "generation_failed").await.unwrap(), Settled::Now);
+    assert_eq!(session.release(second.id, "generation_failed").await.unwrap(), Settled::Already);
+    assert!(matches!(session.commit(second.id).await, Err(SessionError::Conflict)));
+    assert_eq!(app.get_me(&token).await["balance"]["free"], 8);
+
+    let history: serde_json::Value = app.get("/api/me/ledger", &token).await.json().await.unwrap();
+    let descriptions: Vec<&str> = history["items"].as_array().unwrap().iter().map(|i| i["description"].as_str().unwrap()).collect();
+    assert_eq!(
+        descriptions,
+        vec!["Возвращено 1: генерация не удалась", "Списано 1 за примерку", "Списано 2 за примерку", "Начислено 10: бесплатные кредиты на месяц"]
+    );
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn expired_holds_are_released_by_the_sweep() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__CREDITS__HOLD_TTL_SECS".into(), "1".into());
+        env.insert("APP__CREDITS__HOLD_SWEEP_INTERVAL_SECS".into(), "1".into());
+    })
+    .await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    app.actors.sessions.session(UserId(id)).reserve(cmd(2, "forgotten")).await.unwrap();
+    assert_eq!(app.get_me(&token).await["balance"]["free"], 8);
+
+    let released = wait_until(Duration::from_secs(8), || async { app.get_me(&token).await["balance"]["free"] == 10 }).await;
+    assert!(released, "the sweep gave the credits back");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn holds_left_by_a_crash_are_settled_at_start_up() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    app.actors.sessions.session(UserId(id)).reserve(cmd(2, "interrupted")).await.unwrap();
+
+    // A second process on the same database stands in for the restart after a crash.
+    let db_name = app.db_name.clone();
+    let restarted = spawn_app_with(|env| {
+        env.insert("DATABASE_URL".into(), crate::helpers::database_url_for(&db_name));
+        env.insert("JWT_SECRET".into(), crate::helpers::JWT_SECRET.into());
+    })
+    .await;
+
+    let me = restarted.get("/api/me", &token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["balance"]["free"], 10, "the interrupted operation's credits came back");
+    let status: String = sqlx::query_scalar("select status from holds where idempotency_key = 'interrupted'").fetch_one(&restarted.pool).await.unwrap();
+    assert_eq!(status, "released");
+    assert!(restarted.ledger_differences().await.is_empty());
+}
