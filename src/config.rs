@@ -584,7 +584,8 @@ mod tests {
 
     #[test]
     fn production_refuses_to_start_without_secrets_and_names_them() {
-        let err = Settings::from_env(&env(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(40))]), &dir()).unwrap_err();
+        let err = Settings::from_env(&env(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(40))]), &dir())
+            .unwrap_err();
         let text = err.to_string();
         for key in ["TELEGRAM_BOT_TOKEN", "DATABASE_URL", "PUBLIC_BASE_URL", "KIE_API_KEY", "YOOKASSA_SECRET_KEY"] {
             assert!(text.contains(key), "{key} named in: {text}");
@@ -622,7 +623,10 @@ mod tests {
     #[test]
     fn secrets_never_show_in_debug_output() {
         let s = Settings::from_env(
-            &env(&[("JWT_SECRET", "super-secret-value-that-is-long-enough!!"), ("DATABASE_URL", "postgres://u:hunter2@h/db")]),
+            &env(&[
+                ("JWT_SECRET", "super-secret-value-that-is-long-enough!!"),
+                ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+            ]),
             &dir(),
         )
         .unwrap();

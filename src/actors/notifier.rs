@@ -57,10 +57,13 @@ impl Actor for Notifier {
 
     async fn pre_start(&self, myself: ActorRef<NotifierMsg>, _: ()) -> Result<NotifierState, ActorProcessingErr> {
         let per_second = self.services.settings.file.telegram.sends_per_second.max(1);
-        let _ = myself
-            .send_interval(Duration::from_millis(1000 / u64::from(per_second)).max(Duration::from_millis(1)), || {
-                NotifierMsg::Tick
-            });
+        // The timer task ends by itself when the actor stops (its sends start failing).
+        drop(
+            myself.send_interval(
+                Duration::from_millis(1000 / u64::from(per_second)).max(Duration::from_millis(1)),
+                || NotifierMsg::Tick,
+            ),
+        );
         Ok(NotifierState { queue: VecDeque::new(), last_sent: HashMap::new(), in_flight: 0 })
     }
 

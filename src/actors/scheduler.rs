@@ -39,7 +39,8 @@ impl Actor for Scheduler {
 
     async fn pre_start(&self, myself: ActorRef<SchedulerMsg>, _: ()) -> Result<SchedulerState, ActorProcessingErr> {
         for (i, job) in self.jobs.iter().enumerate() {
-            let _ = myself.send_interval(job.every, move || SchedulerMsg::Run(i));
+            // The timer task ends by itself when the actor stops (its sends start failing).
+            drop(myself.send_interval(job.every, move || SchedulerMsg::Run(i)));
         }
         Ok(SchedulerState { running: HashSet::new() })
     }

@@ -30,10 +30,10 @@ pub enum DbError {
 impl DbError {
     /// Maps a unique/check violation to `Conflict`, anything else to `Other`.
     pub fn from_sqlx(err: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &err {
-            if matches!(db.code().as_deref(), Some("23505" | "23514" | "23503")) {
-                return DbError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_string() };
-            }
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("23505" | "23514" | "23503"))
+        {
+            return DbError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_string() };
         }
         if matches!(err, sqlx::Error::RowNotFound) {
             return DbError::NotFound;

@@ -106,19 +106,20 @@ pub fn refresh(state: &BucketState, now: DateTime<Utc>, tz: Tz, free_allowance: 
     let mut changes = Vec::new();
     let month = month_start(now, tz);
     if state.free_month != Some(month) {
-        if let Some(old) = state.free_month {
-            if state.buckets.free > 0 {
-                changes.push(BucketChange::ExpireFree { month: old, amount: state.buckets.free });
-            }
+        if let Some(old) = state.free_month
+            && state.buckets.free > 0
+        {
+            changes.push(BucketChange::ExpireFree { month: old, amount: state.buckets.free });
         }
         if free_allowance > 0 {
             changes.push(BucketChange::GrantFree { month, amount: free_allowance });
         }
     }
-    if let Some(end) = state.sub_period_end {
-        if end <= now && state.buckets.subscription > 0 {
-            changes.push(BucketChange::ExpireSubscription { period_end: end, amount: state.buckets.subscription });
-        }
+    if let Some(end) = state.sub_period_end
+        && end <= now
+        && state.buckets.subscription > 0
+    {
+        changes.push(BucketChange::ExpireSubscription { period_end: end, amount: state.buckets.subscription });
     }
     changes
 }
@@ -303,11 +304,13 @@ mod tests {
                         Err(CreditError::InsufficientCredits { available, .. }) => prop_assert!(available < cost),
                         Err(e) => prop_assert!(false, "unexpected {e}"),
                     },
-                    Op::Commit(i) => if let Some(h) = holds.get_mut(i) {
-                        if !h.1 { h.1 = true; spent += h.0.total(); }
+                    Op::Commit(i) => if let Some(h) = holds.get_mut(i).filter(|h| !h.1) {
+                        h.1 = true;
+                        spent += h.0.total();
                     },
-                    Op::Release(i) => if let Some(h) = holds.get_mut(i) {
-                        if !h.1 { h.1 = true; buckets = buckets.apply(&h.0, 1); }
+                    Op::Release(i) => if let Some(h) = holds.get_mut(i).filter(|h| !h.1) {
+                        h.1 = true;
+                        buckets = buckets.apply(&h.0, 1);
                     },
                     Op::Grant(n) => { buckets.purchased += n; granted += n; }
                 }

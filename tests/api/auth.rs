@@ -33,7 +33,13 @@ async fn bad_init_data_is_refused_with_a_stable_code_and_writes_nothing() {
     let mut cases: Vec<(&str, i64, Option<String>, StatusCode, &str)> = Vec::new();
     let id = new_user_id();
     let valid = init_data::sign_for_user(&user(id), now, &app.init_secret);
-    cases.push(("tampered field", id, Some(valid.replace("Eve", "Mallory")), StatusCode::UNAUTHORIZED, "init_data_hash_invalid"));
+    cases.push((
+        "tampered field",
+        id,
+        Some(valid.replace("Eve", "Mallory")),
+        StatusCode::UNAUTHORIZED,
+        "init_data_hash_invalid",
+    ));
     let id = new_user_id();
     let valid = init_data::sign_for_user(&user(id), now, &app.init_secret);
     let wrong_hash = format!("{}&hash={}", valid.split("&hash=").next().unwrap(), "0".repeat(64));
@@ -166,7 +172,11 @@ async fn fifty_concurrent_first_logins_create_exactly_one_user() {
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert_eq!(app.user_rows(id).await, 1);
-    let grants: i64 = sqlx::query_scalar("select count(*) from ledger where user_id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+    let grants: i64 = sqlx::query_scalar("select count(*) from ledger where user_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(grants, 0, "logging in moves no credits by itself");
 }
 
@@ -232,7 +242,9 @@ async fn issued_tokens_are_hs256_with_the_configured_short_lifetime() {
     .await;
     let token = app.login(new_user_id()).await;
     let parts: Vec<&str> = token.split('.').collect();
-    let decode = |p: &str| -> Value { serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap() };
+    let decode = |p: &str| -> Value {
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+    };
     let (header, claims) = (decode(parts[0]), decode(parts[1]));
     assert_eq!(header["alg"], "HS256");
     assert_eq!(claims["iss"], "primerka");

@@ -42,7 +42,10 @@ async fn start_answers_with_a_button_that_opens_the_mini_app() {
     let response = post_update(&app, &secret, &start_update(user, "/start")).await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    assert!(wait_until(Duration::from_secs(5), || async { !messages_to(&app, user).await.is_empty() }).await, "the bot answered");
+    assert!(
+        wait_until(Duration::from_secs(5), || async { !messages_to(&app, user).await.is_empty() }).await,
+        "the bot answered"
+    );
     let sent = &messages_to(&app, user).await[0];
     let button = &sent["params"]["reply_markup"]["inline_keyboard"][0][0];
     assert_eq!(button["web_app"]["url"], app.settings.public_base_url.as_str(), "{sent}");
@@ -67,7 +70,10 @@ async fn the_webhook_and_menu_button_are_set_at_start_up() {
         env.insert("APP__TELEGRAM__CONFIGURE_ON_START".into(), "true".into());
     })
     .await;
-    assert!(wait_until(Duration::from_secs(5), || async { !app.sim_telegram_calls("setChatMenuButton").await.is_empty() }).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || async { !app.sim_telegram_calls("setChatMenuButton").await.is_empty() })
+            .await
+    );
     let menu = &app.sim_telegram_calls("setChatMenuButton").await[0];
     assert_eq!(menu["params"]["menu_button"]["type"], "web_app");
     assert_eq!(menu["params"]["menu_button"]["web_app"]["url"], app.settings.public_base_url.as_str());
@@ -89,7 +95,10 @@ async fn a_rate_limited_message_is_retried_after_the_wait_telegram_asks_for() {
 
     app.actors.notifier.send_text(user, "hello", None);
 
-    assert!(wait_until(Duration::from_secs(6), || async { messages_to(&app, user).await.iter().any(|c| c["ok"] == true) }).await);
+    assert!(
+        wait_until(Duration::from_secs(6), || async { messages_to(&app, user).await.iter().any(|c| c["ok"] == true) })
+            .await
+    );
     let calls = messages_to(&app, user).await;
     assert_eq!(calls.len(), 2, "one refused, one delivered");
     let gap = calls[1]["at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap()
@@ -107,7 +116,11 @@ async fn a_user_who_blocked_the_bot_is_marked_and_not_retried() {
     app.actors.notifier.send_text(user, "your result is ready", None);
 
     let marked = wait_until(Duration::from_secs(5), || async {
-        sqlx::query_scalar::<_, bool>("select bot_blocked from users where telegram_id = $1").bind(user).fetch_one(&app.pool).await.unwrap()
+        sqlx::query_scalar::<_, bool>("select bot_blocked from users where telegram_id = $1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
     })
     .await;
     assert!(marked);

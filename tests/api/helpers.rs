@@ -111,7 +111,12 @@ impl TestApp {
     }
 
     pub async fn post_login(&self, init_data: &str) -> reqwest::Response {
-        self.client.post(self.url("/api/auth/telegram")).json(&json!({"init_data": init_data})).send().await.expect("request")
+        self.client
+            .post(self.url("/api/auth/telegram"))
+            .json(&json!({"init_data": init_data}))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Logs `user_id` in and returns the JWT.
@@ -137,7 +142,11 @@ impl TestApp {
     }
 
     pub async fn user_rows(&self, user_id: i64) -> i64 {
-        sqlx::query_scalar("select count(*) from users where telegram_id = $1").bind(user_id).fetch_one(&self.pool).await.expect("count")
+        sqlx::query_scalar("select count(*) from users where telegram_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
     }
 
     /// Bot API calls the simulator recorded.

@@ -63,12 +63,30 @@ async fn the_language_setting_is_kept_across_logins() {
     let id = new_user_id();
     let token = app.login(id).await;
 
-    let response = app.client.patch(app.url("/api/me")).bearer_auth(&token).json(&json!({"language_code": "en"})).send().await.unwrap();
+    let response = app
+        .client
+        .patch(app.url("/api/me"))
+        .bearer_auth(&token)
+        .json(&json!({"language_code": "en"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     app.login(id).await;
-    assert_eq!(app.get_me(&token).await["user"]["language_code"], "en", "Telegram's 'ru' does not override the chosen language");
+    assert_eq!(
+        app.get_me(&token).await["user"]["language_code"],
+        "en",
+        "Telegram's 'ru' does not override the chosen language"
+    );
 
-    let bad = app.client.patch(app.url("/api/me")).bearer_auth(&token).json(&json!({"language_code": "xx"})).send().await.unwrap();
+    let bad = app
+        .client
+        .patch(app.url("/api/me"))
+        .bearer_auth(&token)
+        .json(&json!({"language_code": "xx"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -83,9 +101,17 @@ async fn deleting_my_data_clears_the_profile_but_keeps_the_ledger() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let (first_name, username): (String, Option<String>) =
-        sqlx::query_as("select first_name, username from users where telegram_id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+        sqlx::query_as("select first_name, username from users where telegram_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(first_name, "");
     assert_eq!(username, None);
-    let ledger_rows: i64 = sqlx::query_scalar("select count(*) from ledger where user_id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+    let ledger_rows: i64 = sqlx::query_scalar("select count(*) from ledger where user_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert!(ledger_rows > 0, "accounting rows stay");
 }

@@ -32,7 +32,10 @@ async fn a_panicking_session_is_restarted_with_its_state_reloaded() {
     let me = app.get_me(&token).await;
     assert_eq!(me["balance"]["free"], 8);
     let restarts = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(restarts.lines().any(|l| l.starts_with("primerka_actor_restarts_total{actor=\"session\"}")), "restart counted");
+    assert!(
+        restarts.lines().any(|l| l.starts_with("primerka_actor_restarts_total{actor=\"session\"}")),
+        "restart counted"
+    );
     assert!(app.ledger_differences().await.is_empty());
 }
 
@@ -48,7 +51,10 @@ async fn idle_sessions_are_stopped_on_time() {
     app.get_me(&token).await;
     assert!(app.actors.sessions.is_running(UserId(id)));
 
-    assert!(wait_until(Duration::from_secs(6), || async { !app.actors.sessions.is_running(UserId(id)) }).await, "stopped after the idle timeout");
+    assert!(
+        wait_until(Duration::from_secs(6), || async { !app.actors.sessions.is_running(UserId(id)) }).await,
+        "stopped after the idle timeout"
+    );
     // The next request simply starts it again.
     assert_eq!(app.get_me(&token).await["balance"]["free"], 10);
 }
@@ -83,14 +89,19 @@ async fn two_hundred_concurrent_reservations_against_ten_credits_let_exactly_fiv
     let results = futures::future::join_all(attempts).await;
 
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let short = results.iter().filter(|r| matches!(r, Err(SessionError::Credit(CreditError::InsufficientCredits { .. })))).count();
+    let short = results
+        .iter()
+        .filter(|r| matches!(r, Err(SessionError::Credit(CreditError::InsufficientCredits { .. }))))
+        .count();
     assert_eq!(ok, 5);
     assert_eq!(short, 195, "every other attempt is told the balance is short");
     assert_eq!(app.get_me(&token).await["balance"]["total"], 0);
-    let negative: i64 = sqlx::query_scalar("select count(*) from users where free_credits < 0 or sub_credits < 0 or purchased_credits < 0")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let negative: i64 = sqlx::query_scalar(
+        "select count(*) from users where free_credits < 0 or sub_credits < 0 or purchased_credits < 0",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(negative, 0);
     assert!(app.ledger_differences().await.is_empty());
 }
@@ -121,10 +132,16 @@ async fn holds_settle_exactly_once() {
     assert_eq!(app.get_me(&token).await["balance"]["free"], 8);
 
     let history: serde_json::Value = app.get("/api/me/ledger", &token).await.json().await.unwrap();
-    let descriptions: Vec<&str> = history["items"].as_array().unwrap().iter().map(|i| i["description"].as_str().unwrap()).collect();
+    let descriptions: Vec<&str> =
+        history["items"].as_array().unwrap().iter().map(|i| i["description"].as_str().unwrap()).collect();
     assert_eq!(
         descriptions,
-        vec!["Возвращено 1: генерация не удалась", "Списано 1 за примерку", "Списано 2 за примерку", "Начислено 10: бесплатные кредиты на месяц"]
+        vec![
+            "Возвращено 1: генерация не удалась",
+            "Списано 1 за примерку",
+            "Списано 2 за примерку",
+            "Начислено 10: бесплатные кредиты на месяц"
+        ]
     );
     assert!(app.ledger_differences().await.is_empty());
 }
@@ -141,7 +158,8 @@ async fn expired_holds_are_released_by_the_sweep() {
     app.actors.sessions.session(UserId(id)).reserve(cmd(2, "forgotten")).await.unwrap();
     assert_eq!(app.get_me(&token).await["balance"]["free"], 8);
 
-    let released = wait_until(Duration::from_secs(8), || async { app.get_me(&token).await["balance"]["free"] == 10 }).await;
+    let released =
+        wait_until(Duration::from_secs(8), || async { app.get_me(&token).await["balance"]["free"] == 10 }).await;
     assert!(released, "the sweep gave the credits back");
     assert!(app.ledger_differences().await.is_empty());
 }
@@ -165,7 +183,10 @@ async fn holds_left_by_a_crash_are_settled_at_start_up() {
     assert_eq!(me.status(), StatusCode::OK);
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["balance"]["free"], 10, "the interrupted operation's credits came back");
-    let status: String = sqlx::query_scalar("select status from holds where idempotency_key = 'interrupted'").fetch_one(&restarted.pool).await.unwrap();
+    let status: String = sqlx::query_scalar("select status from holds where idempotency_key = 'interrupted'")
+        .fetch_one(&restarted.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "released");
     assert!(restarted.ledger_differences().await.is_empty());
 }

@@ -12,14 +12,20 @@ use crate::helpers::{TestApp, new_user_id, spawn_app, spawn_app_with};
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn connect(app: &TestApp, token: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws?token={token}", app.port)).await.expect("socket connects");
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws?token={token}", app.port))
+        .await
+        .expect("socket connects");
     socket
 }
 
 /// The next JSON event (skipping pings), or panics after 10 s.
 pub async fn next_event(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an event in time").expect("socket open").expect("frame");
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an event in time")
+            .expect("socket open")
+            .expect("frame");
         match message {
             Message::Text(text) => return serde_json::from_str(text.as_str()).expect("event JSON"),
             Message::Ping(_) | Message::Pong(_) => continue,
@@ -62,7 +68,12 @@ async fn a_socket_gets_the_balance_on_connect_and_on_every_change() {
 
     let session = app.actors.sessions.session(UserId(id));
     let hold = session
-        .reserve(ReserveCmd { cost: 2, purpose: "tryon".into(), key: format!("test:{}", uuid::Uuid::new_v4()), generation_id: None })
+        .reserve(ReserveCmd {
+            cost: 2,
+            purpose: "tryon".into(),
+            key: format!("test:{}", uuid::Uuid::new_v4()),
+            generation_id: None,
+        })
         .await
         .unwrap();
     let after_reserve = next_event_of(&mut socket, "balance").await;
