@@ -124,6 +124,8 @@ impl Actor for SessionActor {
         })
     }
 
+    /// Every database call below is boxed (`Box::pin`): this future's size is paid by every
+    /// idle session for as long as it lives, so it must stay small (see benches/sessions.rs).
     async fn handle(
         &self,
         myself: ActorRef<SessionMsg>,
@@ -133,21 +135,21 @@ impl Actor for SessionActor {
         match msg {
             SessionMsg::Balance(reply) => {
                 state.last_active = Instant::now();
-                let result = self.current(state).await.map(|s| self.view(&s));
+                let result = Box::pin(self.current(state)).await.map(|s| self.view(&s));
                 let _ = reply.send(result);
             }
             SessionMsg::Reserve(cmd, reply) => {
                 state.last_active = Instant::now();
-                let _ = reply.send(self.reserve(state, &cmd).await);
+                let _ = reply.send(Box::pin(self.reserve(state, &cmd)).await);
             }
             SessionMsg::Commit(hold, reply) => {
                 state.last_active = Instant::now();
-                let result = self.commit(state, hold).await;
+                let result = Box::pin(self.commit(state, hold)).await;
                 let _ = reply.send(result);
             }
             SessionMsg::Release(hold, reason, reply) => {
                 state.last_active = Instant::now();
-                let result = self.release(state, hold, &reason).await;
+                let result = Box::pin(self.release(state, hold, &reason)).await;
                 let _ = reply.send(result);
             }
             SessionMsg::BeginJob(reply) => {
@@ -166,7 +168,7 @@ impl Actor for SessionActor {
             }
             SessionMsg::Reload => {
                 state.buckets = None;
-                if let Ok(s) = self.current(state).await {
+                if let Ok(s) = Box::pin(self.current(state)).await {
                     let frame = self.view(&s).frame();
                     publish(state, frame);
                 }
@@ -177,7 +179,7 @@ impl Actor for SessionActor {
                 if state.subscribers.len() >= self.services.settings.file.sessions.max_sockets_per_user {
                     let _ = reply.send(Err(SessionError::TooManySockets));
                 } else {
-                    match self.current(state).await {
+                    match Box::pin(self.current(state)).await {
                         Ok(s) => {
                             let id = state.next_subscriber;
                             state.next_subscriber += 1;
