@@ -169,6 +169,9 @@ pub struct AuthSettings {
     pub jwt_ttl_secs: u64,
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// A returning user with an unchanged profile logs in without a database write for this
+    /// long after their last written login (0 = always write).
+    pub login_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

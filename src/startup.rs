@@ -94,6 +94,7 @@ impl Application {
             limits: Limits::from_settings(&settings),
             prometheus: telemetry::prometheus(),
             trusted_proxies,
+            recent_logins: crate::auth::recent::RecentLogins::new(Duration::from_secs(settings.file.auth.login_cache_ttl_secs)),
         });
         let router = http::router(state.clone(), sim.clone().map(simulator::router));
 
@@ -185,6 +186,7 @@ fn spawn_limit_housekeeping(state: AppState) {
         loop {
             every.tick().await;
             state.limits.shrink();
+            state.recent_logins.prune();
         }
     });
 }

@@ -2,3 +2,4 @@
 
 pub mod init_data;
 pub mod jwt;
+pub mod recent;

@@ -84,7 +84,14 @@ async fn login(
         auth.init_data_future_skew_secs as i64,
     )?;
     tracing::Span::current().record("user.id", data.user.id);
-    let user = users::upsert_from_telegram(&state.pool, &data.user).await?;
+    let user = match state.recent_logins.get(&data.user) {
+        Some(user) => user,
+        None => {
+            let user = users::upsert_from_telegram(&state.pool, &data.user).await?;
+            state.recent_logins.put(data.user.clone(), user.clone());
+            std::sync::Arc::new(user)
+        }
+    };
     if user.blocked {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "user_blocked"));
     }

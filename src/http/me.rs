@@ -91,6 +91,7 @@ async fn update_me(
         return Err(ApiError::validation("language_code"));
     }
     let row = users::set_language(&state.pool, user.id, &lang).await?;
+    state.recent_logins.forget(user.id.0);
     Ok(Json(UserView::new(&row, &state)))
 }
 
@@ -98,6 +99,7 @@ async fn update_me(
 /// results, chat) removes it here too. Ledger and payment rows stay (accounting).
 async fn delete_me(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     users::clear_personal_data(&state.pool, user.id).await?;
+    state.recent_logins.forget(user.id.0);
     tracing::info!(user.id = %user.id, "user deleted their data");
     Ok(StatusCode::NO_CONTENT)
 }

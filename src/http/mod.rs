@@ -59,6 +59,8 @@ pub struct AppInner {
     pub prometheus: PrometheusHandle,
     /// Networks whose `X-Forwarded-For` we believe.
     pub trusted_proxies: Vec<IpNet>,
+    /// Returning users answered without a database write (see `auth::recent`).
+    pub recent_logins: crate::auth::recent::RecentLogins,
 }
 
 impl AppState {
