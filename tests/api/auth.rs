@@ -251,3 +251,28 @@ async fn issued_tokens_are_hs256_with_the_configured_short_lifetime() {
     assert_eq!(claims["aud"], "primerka-miniapp");
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
 }
+
+#[tokio::test]
+async fn a_returning_user_with_the_same_profile_logs_in_without_a_write_but_a_changed_profile_is_saved() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let now = chrono::Utc::now().timestamp();
+    let profile = |name: &str| json!({"id": id, "first_name": name, "language_code": "ru"});
+    let updated_at = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("select updated_at from users where telegram_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(app.post_login(&init_data::sign_for_user(&profile("Аня"), now, &app.init_secret)).await.status(), StatusCode::OK);
+    let first = updated_at().await;
+    assert_eq!(app.post_login(&init_data::sign_for_user(&profile("Аня"), now, &app.init_secret)).await.status(), StatusCode::OK);
+    assert_eq!(updated_at().await, first, "an unchanged profile is not written again");
+
+    let renamed = app.post_login(&init_data::sign_for_user(&profile("Анна"), now, &app.init_secret)).await;
+    let body: Value = renamed.json().await.unwrap();
+    assert_eq!(body["user"]["first_name"], "Анна");
+    assert!(updated_at().await > first, "a changed profile is saved at once");
+}
