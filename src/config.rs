@@ -134,6 +134,14 @@ pub struct FileSettings {
     pub generation: GenerationSettings,
     pub chat: ChatSettings,
     pub simulator: SimulatorSettings,
+    pub bench: BenchSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchSettings {
+    /// Enables `POST /api/bench/credit-cycle` for the credit-path benchmark (never in production).
+    pub credit_probe: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -515,6 +523,9 @@ impl Settings {
         }
         for net in f.yookassa.allowed_networks.iter().chain(&f.yookassa.trusted_proxies) {
             parse_network(net).with_context(|| format!("yookassa network {net:?}"))?;
+        }
+        if self.env == AppEnv::Production && f.bench.credit_probe {
+            bail!("bench.credit_probe must be false in production");
         }
         if f.sessions.max_sockets_per_user == 0 {
             bail!("sessions.max_sockets_per_user must be at least 1");

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bench;
 pub mod error;
 pub mod health;
 pub mod me;
@@ -175,6 +176,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
         .merge(auth::router())
         .merge(me::router())
         .merge(admin::router())
+        .merge(bench::router())
         .layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes));
 
     let mut app: Router = Router::new()

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Credit path benchmark: reserve + commit through the HTTP API (POST /api/bench/credit-cycle,
+# i.e. JWT check → SessionActor → one reserve statement → one commit statement) against pgbench
+# running the same SQL (scripts/bench/credit_cycle.sql) on the same PostgreSQL, alternating in
+# the same run. Prints the medians and the ratio for 8 and 32 concurrent users.
+#
+#   scripts/bench/credit-path.sh [rounds=3] [seconds=10]
+#
+# Needs: a PostgreSQL on PGHOST:PGPORT (default 127.0.0.1:5432, user postgres, trust), wrk and
+# pgbench (Debian: wrk, postgresql-client). Builds the release binary if needed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+rounds="${1:-3}"
+seconds="${2:-10}"
+pghost="${PGHOST:-127.0.0.1}"
+pgport="${PGPORT:-5432}"
+port="${BENCH_PORT:-18090}"
+db="primerka_bench_credit_$$"
+for tool in wrk pgbench psql curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk postgresql-client curl python3)" >&2; exit 1; }
+done
+cargo build --release --bin primerka >/dev/null
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  psql -h "$pghost" -p "$pgport" -U postgres -d postgres -qc "drop database if exists $db" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+APP_ENV=test PORT="$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
+  JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off RUST_LOG=warn \
+  APP__BENCH__CREDIT_PROBE=true APP__SERVER__HOST=127.0.0.1 \
+  ./target/release/primerka >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+
+# 32 users with a million purchased credits each, granted through ledger rows (the ledger check stays clean).
+psql -h "$pghost" -p "$pgport" -U postgres -d "$db" -q <<'SQL'
+insert into users (telegram_id, first_name) select g, 'bench' from generate_series(1, 32) g on conflict do nothing;
+insert into ledger (user_id, idempotency_key, kind, reason, delta_purchased, amount)
+  select g, 'bench:seed:' || g, 'grant', 'admin', 1000000, 1000000 from generate_series(1, 32) g;
+update users set purchased_credits = purchased_credits + 1000000 where telegram_id <= 32;
+SQL
+
+tokens=()
+for id in $(seq 32); do
+  init="$(curl -fs -XPOST "http://127.0.0.1:$port/api/auth/dev-login" -H 'content-type: application/json' -d "{\"telegram_id\": $id}" | python3 -c 'import sys, json; print(json.load(sys.stdin)["init_data"])')"
+  token="$(python3 -c 'import json, sys; print(json.dumps({"init_data": sys.argv[1]}))' "$init" | curl -fs -XPOST "http://127.0.0.1:$port/api/auth/telegram" -H 'content-type: application/json' -d @- | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')"
+  tokens+=("$token")
+done
+
+# wrk script: connection i of a run with N users uses user (i mod N); one request in flight per connection.
+wrk_script() {
+  local users="$1" file="$work/wrk-$1.lua"
+  {
+    echo "local tokens = {"
+    for ((i = 0; i < users; i++)); do echo "  \"${tokens[$i]}\","; done
+    echo "}"
+    cat <<'LUA'
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("offset", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  counter = offset
+end
+function request()
+  counter = counter + #threads
+  local token = tokens[(counter % #tokens) + 1]
+  return wrk.format("POST", "/api/bench/credit-cycle", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, "{}")
+end
+LUA
+  } >"$file"
+  echo "$file"
+}
+
+results="$work/results.txt"
+: >"$results"
+for round in $(seq "$rounds"); do
+  for users in 8 32; do
+    pg="$(pgbench -h "$pghost" -p "$pgport" -U postgres -n -M prepared -c "$users" -j 2 -T "$seconds" -D users="$users" \
+      -f scripts/bench/credit_cycle.sql "$db" 2>/dev/null | awk '/^tps/ {print $3}')"
+    out="$(wrk -t2 -c"$users" -d"${seconds}s" --latency -s "$(wrk_script "$users")" "http://127.0.0.1:$port/api/bench/credit-cycle")"
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+    non2xx="$(awk '/Non-2xx/ {print $5}' <<<"$out")"
+    echo "round=$round users=$users pgbench_tps=$pg http_rps=$rps http_p50=$p50 http_p99=$p99 non2xx=${non2xx:-0}" | tee -a "$results"
+  done
+done
+
+python3 - "$results" <<'PY'
+import re, statistics, sys
+rows = [dict(kv.split("=", 1) for kv in line.split()) for line in open(sys.argv[1]) if line.strip()]
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
+print("\n| users | pgbench tps (median) | HTTP req/s (median) | ratio | HTTP p50 ms | HTTP p99 ms | non-2xx |")
+print("|---|---|---|---|---|---|---|")
+for users in ("8", "32"):
+    r = [x for x in rows if x["users"] == users]
+    pg = statistics.median(float(x["pgbench_tps"]) for x in r)
+    http = statistics.median(float(x["http_rps"]) for x in r)
+    p50 = statistics.median(ms(x["http_p50"]) for x in r)
+    p99 = statistics.median(ms(x["http_p99"]) for x in r)
+    bad = sum(int(x["non2xx"]) for x in r)
+    print(f"| {users} | {pg:.0f} | {http:.0f} | {http / pg:.0%} | {p50:.2f} | {p99:.2f} | {bad} |")
+PY
+
+# No lost or doubled charge: the ledger still explains every balance.
+diffs="$(psql -h "$pghost" -p "$pgport" -U postgres -d "$db" -Atc "
+  select count(*) from users u left join (select user_id, sum(delta_free) f, sum(delta_subscription) s, sum(delta_purchased) p from ledger group by user_id) l
+  on l.user_id = u.telegram_id where (u.free_credits, u.sub_credits, u.purchased_credits) is distinct from (coalesce(l.f,0), coalesce(l.s,0), coalesce(l.p,0))")"
+echo "ledger differences after the run: $diffs"
+[[ "$diffs" == "0" ]]
