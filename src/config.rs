@@ -206,6 +206,10 @@ pub struct CreditSettings {
     pub free_monthly: i32,
     pub hold_ttl_secs: u64,
     pub hold_sweep_interval_secs: u64,
+    /// Workers executing reserve/commit/release; operations arriving together share one
+    /// transaction (0 = no batching, each statement on its own).
+    pub writer_workers: usize,
+    pub writer_batch_max: usize,
     pub prices: PriceSettings,
 }
 

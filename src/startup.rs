@@ -62,6 +62,11 @@ impl Application {
             tz: settings.timezone()?,
             catalogue: catalogue.clone(),
             telegram: telegram.clone(),
+            credits: crate::actors::credit_writer::CreditWriter::start(
+                pool.clone(),
+                settings.file.credits.writer_workers,
+                settings.file.credits.writer_batch_max,
+            ),
         });
         let actors = actors::spawn_all(services.clone()).await?;
 

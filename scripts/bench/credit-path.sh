@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 APP_ENV=test PORT="$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
   JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off RUST_LOG=warn \
-  APP__BENCH__CREDIT_PROBE=true APP__SERVER__HOST=127.0.0.1 \
+  APP__BENCH__CREDIT_PROBE=true APP__SERVER__HOST=127.0.0.1 APP__CREDITS__WRITER_WORKERS="${WRITER_WORKERS:-3}" \
   ./target/release/primerka >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done

@@ -10,6 +10,7 @@
 //! Handlers and sockets only use the typed handles in [`ActorHandles`]; every call has a
 //! timeout. The database is the truth; actors hold live state and serialise work.
 
+pub mod credit_writer;
 pub mod events;
 pub mod notifier;
 pub mod registry;
@@ -38,6 +39,8 @@ pub struct Services {
     pub tz: chrono_tz::Tz,
     pub catalogue: Arc<Catalogue>,
     pub telegram: TelegramClient,
+    /// Executes (and batches) the sessions' reserve / commit / release statements.
+    pub credits: credit_writer::CreditWriter,
 }
 
 /// Typed handles to the running tree.

@@ -281,22 +281,23 @@ impl SessionActor {
             let request = ReserveRequest {
                 hold_id: HoldId::new(),
                 user: state.user,
-                key: &cmd.key,
-                purpose: &cmd.purpose,
+                key: cmd.key.clone(),
+                purpose: cmd.purpose.clone(),
                 split,
                 expected: snapshot,
                 generation_id: cmd.generation_id,
                 expires_at: Utc::now() + ttl,
             };
-            match credit_db::reserve(&services.pool, &request).await {
+            let hold_id = request.hold_id;
+            match Box::pin(services.credits.reserve(request)).await {
                 Ok(Some(buckets)) => {
                     let new_state = BucketState { buckets, ..snapshot };
                     state.buckets = Some(new_state);
-                    state.open_holds.push(request.hold_id);
+                    state.open_holds.push(hold_id);
                     publish(state, self.view(&new_state).frame());
                     metrics::counter!("primerka_credit_reserves_total", "purpose" => cmd.purpose.clone()).increment(1);
                     return Ok(Hold {
-                        id: request.hold_id,
+                        id: hold_id,
                         amount: split.total(),
                         split,
                         watermarked: split.watermarked(),
@@ -319,8 +320,7 @@ impl SessionActor {
     }
 
     async fn commit(&self, state: &mut SessionState, hold: HoldId) -> Result<Settled, SessionError> {
-        let mut conn = self.services.pool.acquire().await.map_err(DbError::from_sqlx)?;
-        let settled = credit_db::commit(&mut conn, hold).await.map_err(|e| match e {
+        let settled = self.services.credits.commit(hold).await.map_err(|e| match e {
             DbError::Conflict { .. } => SessionError::Conflict,
             other => other.into(),
         })?;
@@ -329,8 +329,7 @@ impl SessionActor {
     }
 
     async fn release(&self, state: &mut SessionState, hold: HoldId, reason: &str) -> Result<Settled, SessionError> {
-        let mut conn = self.services.pool.acquire().await.map_err(DbError::from_sqlx)?;
-        let (settled, new_state) = credit_db::release(&mut conn, hold, reason).await.map_err(|e| match e {
+        let (settled, new_state) = self.services.credits.release(hold, reason).await.map_err(|e| match e {
             DbError::Conflict { .. } => SessionError::Conflict,
             other => other.into(),
         })?;

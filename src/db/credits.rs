@@ -151,13 +151,13 @@ async fn insert_ledger_row(
 
 /// What a reserve asks for.
 #[derive(Debug, Clone)]
-pub struct ReserveRequest<'a> {
+pub struct ReserveRequest {
     pub hold_id: HoldId,
     pub user: UserId,
     /// The operation's key (`gen:<uuid>`, `chat:<uuid>`); one hold per key.
-    pub key: &'a str,
+    pub key: String,
     /// `tryon`, `chat_message`, `edit`… (shown in the user's history).
-    pub purpose: &'a str,
+    pub purpose: String,
     pub split: Split,
     /// The snapshot the split was computed from; nothing is applied if the row differs.
     pub expected: BucketState,
@@ -169,7 +169,7 @@ pub struct ReserveRequest<'a> {
 /// `Ok(Some(buckets))`: applied, the new buckets. `Ok(None)`: the row no longer matches the
 /// snapshot (reload and retry). `Err(Conflict)` on `holds_idempotency_key_key`: this
 /// operation already has a hold ([`find_hold_by_key`]).
-pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest<'_>) -> Result<Option<Buckets>, DbError> {
+pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Option<Buckets>, DbError> {
     let row: Option<(i32, i32, i32)> = sqlx::query_as(
         "with u as (
              update users set free_credits = free_credits - $5, sub_credits = sub_credits - $6,
@@ -191,8 +191,8 @@ pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest<'_>) -> Resul
     )
     .bind(req.hold_id)
     .bind(req.user)
-    .bind(req.key)
-    .bind(req.purpose)
+    .bind(&req.key)
+    .bind(&req.purpose)
     .bind(req.split.free)
     .bind(req.split.subscription)
     .bind(req.split.purchased)

@@ -1,0 +1,216 @@
+//! The credit writer: executes sessions' reserve / commit / release statements, batching the
+//! ones that arrive together into one transaction. Each statement is already atomic on its own;
+//! grouping N of them under one COMMIT saves N−1 WAL flushes, which is where PostgreSQL spends
+//! most of its time on this path (benches: scripts/bench/credit-path.sh).
+//!
+//! A few workers share one queue. A worker takes the first waiting operation plus whatever else
+//! is already queued (up to `credits.writer_batch_max`), never waiting to fill a batch, so an idle
+//! system sees no added latency. Replies are sent only after the transaction committed. If any
+//! statement of a batch fails (e.g. a duplicate idempotency key), the batch is rolled back and
+//! each of its operations is executed again on its own, so one bad operation never fails its
+//! neighbours. `writer_workers = 0` executes every operation directly (no batching).
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::db::credits::{self, ReserveRequest, Settled};
+use crate::db::{DbError, SqlxResultExt};
+use crate::domain::credits::{BucketState, Buckets};
+use crate::domain::ids::HoldId;
+
+type ReserveResult = Result<Option<Buckets>, DbError>;
+type CommitResult = Result<Settled, DbError>;
+type ReleaseResult = Result<(Settled, Option<BucketState>), DbError>;
+
+enum Op {
+    Reserve(Box<ReserveRequest>, oneshot::Sender<ReserveResult>),
+    Commit(HoldId, oneshot::Sender<CommitResult>),
+    Release(HoldId, String, oneshot::Sender<ReleaseResult>),
+}
+
+enum Outcome {
+    Reserve(ReserveResult),
+    Commit(CommitResult),
+    Release(ReleaseResult),
+}
+
+impl Outcome {
+    fn is_err(&self) -> bool {
+        match self {
+            Outcome::Reserve(r) => r.is_err(),
+            Outcome::Commit(r) => r.is_err(),
+            Outcome::Release(r) => r.is_err(),
+        }
+    }
+}
+
+impl Op {
+    async fn execute(&self, conn: &mut PgConnection) -> Outcome {
+        match self {
+            Op::Reserve(req, _) => Outcome::Reserve(credits::reserve(&mut *conn, req).await),
+            Op::Commit(hold, _) => Outcome::Commit(credits::commit(conn, *hold).await),
+            Op::Release(hold, reason, _) => Outcome::Release(credits::release(conn, *hold, reason).await),
+        }
+    }
+
+    fn reply(self, outcome: Outcome) {
+        match (self, outcome) {
+            (Op::Reserve(_, tx), Outcome::Reserve(r)) => {
+                let _ = tx.send(r);
+            }
+            (Op::Commit(_, tx), Outcome::Commit(r)) => {
+                let _ = tx.send(r);
+            }
+            (Op::Release(_, _, tx), Outcome::Release(r)) => {
+                let _ = tx.send(r);
+            }
+            // Outcomes are produced by `execute` of the same op, so kinds always match.
+            _ => {}
+        }
+    }
+
+    fn fail(self, message: &str) {
+        let err = || DbError::Other(sqlx::Error::Protocol(message.to_string()));
+        match self {
+            Op::Reserve(_, tx) => {
+                let _ = tx.send(Err(err()));
+            }
+            Op::Commit(_, tx) => {
+                let _ = tx.send(Err(err()));
+            }
+            Op::Release(_, _, tx) => {
+                let _ = tx.send(Err(err()));
+            }
+        }
+    }
+}
+
+/// Handle to the writer; cheap to clone.
+#[derive(Clone)]
+pub struct CreditWriter {
+    pool: PgPool,
+    queue: Option<mpsc::Sender<Op>>,
+}
+
+impl CreditWriter {
+    /// Starts `workers` workers (0 = execute directly) batching up to `batch_max` operations.
+    pub fn start(pool: PgPool, workers: usize, batch_max: usize) -> Self {
+        if workers == 0 {
+            return CreditWriter { pool, queue: None };
+        }
+        let (tx, rx) = mpsc::channel::<Op>(4096);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers {
+            tokio::spawn(worker(pool.clone(), rx.clone(), batch_max.max(1)));
+        }
+        CreditWriter { pool, queue: Some(tx) }
+    }
+
+    async fn run<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Op, direct: impl AsyncFnOnce(&mut PgConnection) -> T) -> Result<T, DbError> {
+        match &self.queue {
+            Some(queue) => {
+                let (tx, rx) = oneshot::channel();
+                queue.send(make(tx)).await.map_err(|_| gone())?;
+                rx.await.map_err(|_| gone())
+            }
+            None => {
+                let mut conn = self.pool.acquire().await.db()?;
+                Ok(direct(&mut conn).await)
+            }
+        }
+    }
+
+    pub async fn reserve(&self, request: ReserveRequest) -> ReserveResult {
+        let boxed = Box::new(request);
+        let for_direct = boxed.clone();
+        self.run(|tx| Op::Reserve(boxed, tx), async move |conn| credits::reserve(conn, &for_direct).await).await?
+    }
+
+    pub async fn commit(&self, hold: HoldId) -> CommitResult {
+        self.run(|tx| Op::Commit(hold, tx), async move |conn| credits::commit(conn, hold).await).await?
+    }
+
+    pub async fn release(&self, hold: HoldId, reason: &str) -> ReleaseResult {
+        let reason = reason.to_string();
+        let for_direct = reason.clone();
+        self.run(|tx| Op::Release(hold, reason, tx), async move |conn| credits::release(conn, hold, &for_direct).await).await?
+    }
+}
+
+fn gone() -> DbError {
+    DbError::Other(sqlx::Error::PoolClosed)
+}
+
+async fn worker(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Op>>>, batch_max: usize) {
+    loop {
+        let batch = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < batch_max {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        metrics::histogram!("primerka_credit_batch_size").record(batch.len() as f64);
+        // A panic fails this batch's callers (their reply channels drop), not the worker.
+        let result = std::panic::AssertUnwindSafe(execute_batch(&pool, batch)).catch_unwind().await;
+        if result.is_err() {
+            tracing::error!("credit writer batch panicked");
+        }
+    }
+}
+
+async fn execute_batch(pool: &PgPool, batch: Vec<Op>) {
+    if batch.len() == 1 {
+        return execute_alone(pool, batch).await;
+    }
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(batch, &e.to_string()),
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for op in &batch {
+        let outcome = op.execute(&mut tx).await;
+        if outcome.is_err() {
+            // Some statement refused: undo the batch and give every operation its own try.
+            let _ = tx.rollback().await;
+            metrics::counter!("primerka_credit_batch_fallbacks_total").increment(1);
+            return execute_alone(pool, batch).await;
+        }
+        outcomes.push(outcome);
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (op, outcome) in batch.into_iter().zip(outcomes) {
+                op.reply(outcome);
+            }
+        }
+        Err(e) => fail_all(batch, &e.to_string()),
+    }
+}
+
+async fn execute_alone(pool: &PgPool, batch: Vec<Op>) {
+    for op in batch {
+        match pool.acquire().await {
+            Ok(mut conn) => {
+                let outcome = op.execute(&mut conn).await;
+                op.reply(outcome);
+            }
+            Err(e) => op.fail(&e.to_string()),
+        }
+    }
+}
+
+fn fail_all(batch: Vec<Op>, message: &str) {
+    tracing::warn!(error = message, size = batch.len(), "credit batch failed");
+    for op in batch {
+        op.fail(message);
+    }
+}
