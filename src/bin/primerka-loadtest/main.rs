@@ -11,6 +11,7 @@
 //! ```
 //! Requests stay on loopback unless `--allow-remote`; the run stops by itself.
 
+mod fanout;
 mod stats;
 mod user;
 
@@ -39,12 +40,21 @@ pub struct Options {
     pub allow_remote: bool,
     /// How long to wait after the run for jobs to finish before checking invariants.
     pub settle: Duration,
+    /// `users` (flows + invariants, the default) or `fanout` (sockets + event delivery).
+    pub mode: String,
+    pub sockets: usize,
+    pub events: usize,
+    pub rate: f64,
+    pub server_pid: Option<u32>,
+    /// Fan-out trigger: `event` or `credit-cycle`.
+    pub trigger: String,
 }
 
 fn usage() -> &'static str {
     "primerka-loadtest [--base-url URL] [--users N] [--ramp-up SECS] [--duration SECS] \
      [--mix chat=3,tryon=2,buy=1,idle=0] [--bot-token TOKEN] [--first-id ID] [--admin-id ID] \
-     [--think-ms MS] [--settle SECS] [--json PATH] [--allow-remote]"
+     [--think-ms MS] [--settle SECS] [--json PATH] [--allow-remote]\n\
+     primerka-loadtest --mode fanout [--sockets N] [--events N] [--rate PER_SEC] [--server-pid PID] [--trigger event|credit-cycle] …"
 }
 
 fn parse_args() -> anyhow::Result<Options> {
@@ -61,6 +71,12 @@ fn parse_args() -> anyhow::Result<Options> {
         json_out: None,
         allow_remote: false,
         settle: Duration::from_secs(60),
+        mode: "users".into(),
+        sockets: 1000,
+        events: 2000,
+        rate: 500.0,
+        server_pid: None,
+        trigger: "event".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -86,6 +102,12 @@ fn parse_args() -> anyhow::Result<Options> {
             "--settle" => o.settle = Duration::from_secs_f64(value()?.parse()?),
             "--json" => o.json_out = Some(value()?),
             "--allow-remote" => o.allow_remote = true,
+            "--mode" => o.mode = value()?,
+            "--sockets" => o.sockets = value()?.parse()?,
+            "--events" => o.events = value()?.parse()?,
+            "--rate" => o.rate = value()?.parse()?,
+            "--server-pid" => o.server_pid = Some(value()?.parse()?),
+            "--trigger" => o.trigger = value()?,
             "--help" | "-h" => {
                 println!("{}", usage());
                 std::process::exit(0);
@@ -119,6 +141,18 @@ async fn main() -> anyhow::Result<()> {
     let ready = http.get(format!("{}/readyz", options.base_url)).send().await.context("the server does not answer")?;
     if !ready.status().is_success() {
         bail!("the server is not ready: {}", ready.status());
+    }
+    if options.mode == "fanout" {
+        let report = fanout::run(&options, &http, options.sockets, options.events, options.rate, options.server_pid).await?;
+        let text = serde_json::to_string_pretty(&report)?;
+        println!("{text}");
+        if let Some(path) = &options.json_out {
+            tokio::fs::write(path, &text).await.with_context(|| format!("writing {path}"))?;
+        }
+        return Ok(());
+    }
+    if options.mode != "users" {
+        bail!("--mode must be users or fanout");
     }
     let stats = Arc::new(Stats::default());
     let ctx = Arc::new(user::Context::new(options.clone(), http.clone(), stats.clone()));
