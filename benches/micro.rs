@@ -9,8 +9,10 @@ use primerka::config::Settings;
 use primerka::domain::ids::UserId;
 
 fn settings() -> Settings {
-    let env: HashMap<String, String> =
-        HashMap::from([("JWT_SECRET".into(), "bench-secret-bench-secret-bench-secret-00".into()), ("APP_ENV".into(), "test".into())]);
+    let env: HashMap<String, String> = HashMap::from([
+        ("JWT_SECRET".into(), "bench-secret-bench-secret-bench-secret-00".into()),
+        ("APP_ENV".into(), "test".into()),
+    ]);
     Settings::from_env(&env, &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config")).expect("settings")
 }
 

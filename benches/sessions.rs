@@ -36,7 +36,8 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let counts = if counts.is_empty() { vec![10_000, 100_000] } else { counts };
-    let admin = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     for n in counts {
         let db = format!("primerka_bench_{}", uuid::Uuid::new_v4().simple());
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
@@ -57,10 +58,12 @@ async fn run() -> anyhow::Result<()> {
         let pool = app.pool.clone();
         let sessions = app.actors.sessions.clone();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
-        sqlx::query("insert into users (telegram_id, first_name) select g, 'bench' from generate_series(1, $1::bigint) g")
-            .bind(n as i64)
-            .execute(&pool)
-            .await?;
+        sqlx::query(
+            "insert into users (telegram_id, first_name) select g, 'bench' from generate_series(1, $1::bigint) g",
+        )
+        .bind(n as i64)
+        .execute(&pool)
+        .await?;
 
         let before = rss_bytes();
         let started = Instant::now();
@@ -88,7 +91,11 @@ async fn run() -> anyhow::Result<()> {
         while sessions.live() > 0 && idle_started.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        println!("idle sessions stopped after {:.1} s (idle timeout 5 s, sweep 1 s); live now {}", idle_started.elapsed().as_secs_f64(), sessions.live());
+        println!(
+            "idle sessions stopped after {:.1} s (idle timeout 5 s, sweep 1 s); live now {}",
+            idle_started.elapsed().as_secs_f64(),
+            sessions.live()
+        );
         pool.close().await;
     }
     Ok(())

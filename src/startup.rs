@@ -99,7 +99,9 @@ impl Application {
             limits: Limits::from_settings(&settings),
             prometheus: telemetry::prometheus(),
             trusted_proxies,
-            recent_logins: crate::auth::recent::RecentLogins::new(Duration::from_secs(settings.file.auth.login_cache_ttl_secs)),
+            recent_logins: crate::auth::recent::RecentLogins::new(Duration::from_secs(
+                settings.file.auth.login_cache_ttl_secs,
+            )),
         });
         let router = http::router(state.clone(), sim.clone().map(simulator::router));
 

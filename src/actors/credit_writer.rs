@@ -109,7 +109,11 @@ impl CreditWriter {
         CreditWriter { pool, queue: Some(tx) }
     }
 
-    async fn run<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Op, direct: impl AsyncFnOnce(&mut PgConnection) -> T) -> Result<T, DbError> {
+    async fn run<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Op,
+        direct: impl AsyncFnOnce(&mut PgConnection) -> T,
+    ) -> Result<T, DbError> {
         match &self.queue {
             Some(queue) => {
                 let (tx, rx) = oneshot::channel();
@@ -136,7 +140,8 @@ impl CreditWriter {
     pub async fn release(&self, hold: HoldId, reason: &str) -> ReleaseResult {
         let reason = reason.to_string();
         let for_direct = reason.clone();
-        self.run(|tx| Op::Release(hold, reason, tx), async move |conn| credits::release(conn, hold, &for_direct).await).await?
+        self.run(|tx| Op::Release(hold, reason, tx), async move |conn| credits::release(conn, hold, &for_direct).await)
+            .await?
     }
 }
 

@@ -36,7 +36,12 @@ async fn credit_cycle(State(state): State<AppState>, user: AuthUser) -> Result<J
     }
     let session = state.actors.sessions.session(user.id);
     let hold = session
-        .reserve(ReserveCmd { cost: 1, purpose: "bench".into(), key: format!("bench:{}", uuid::Uuid::new_v4()), generation_id: None })
+        .reserve(ReserveCmd {
+            cost: 1,
+            purpose: "bench".into(),
+            key: format!("bench:{}", uuid::Uuid::new_v4()),
+            generation_id: None,
+        })
         .await?;
     session.commit(hold.id).await?;
     Ok(Json(json!({"hold_id": hold.id})))

@@ -266,9 +266,15 @@ async fn a_returning_user_with_the_same_profile_logs_in_without_a_write_but_a_ch
             .unwrap()
     };
 
-    assert_eq!(app.post_login(&init_data::sign_for_user(&profile("Аня"), now, &app.init_secret)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_login(&init_data::sign_for_user(&profile("Аня"), now, &app.init_secret)).await.status(),
+        StatusCode::OK
+    );
     let first = updated_at().await;
-    assert_eq!(app.post_login(&init_data::sign_for_user(&profile("Аня"), now, &app.init_secret)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_login(&init_data::sign_for_user(&profile("Аня"), now, &app.init_secret)).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(updated_at().await, first, "an unchanged profile is not written again");
 
     let renamed = app.post_login(&init_data::sign_for_user(&profile("Анна"), now, &app.init_secret)).await;

@@ -195,7 +195,10 @@ async fn holds_left_by_a_crash_are_settled_at_start_up() {
 async fn the_credit_probe_is_off_by_default_and_runs_the_real_credit_path_when_on() {
     let off = spawn_app().await;
     let token = off.login(new_user_id()).await;
-    assert_eq!(off.post_json("/api/bench/credit-cycle", &token, &serde_json::json!({})).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        off.post_json("/api/bench/credit-cycle", &token, &serde_json::json!({})).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     let app = spawn_app_with(|env| {
         env.insert("APP__BENCH__CREDIT_PROBE".into(), "true".into());
@@ -203,10 +206,14 @@ async fn the_credit_probe_is_off_by_default_and_runs_the_real_credit_path_when_o
     .await;
     let token = app.login(new_user_id()).await;
     for _ in 0..3 {
-        assert_eq!(app.post_json("/api/bench/credit-cycle", &token, &serde_json::json!({})).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.post_json("/api/bench/credit-cycle", &token, &serde_json::json!({})).await.status(),
+            StatusCode::OK
+        );
     }
     assert_eq!(app.get_me(&token).await["balance"]["total"], 7);
-    let committed: i64 = sqlx::query_scalar("select count(*) from holds where status = 'committed'").fetch_one(&app.pool).await.unwrap();
+    let committed: i64 =
+        sqlx::query_scalar("select count(*) from holds where status = 'committed'").fetch_one(&app.pool).await.unwrap();
     assert_eq!(committed, 3);
     assert!(app.ledger_differences().await.is_empty());
 }

@@ -30,7 +30,14 @@ fn rss_of(pid: u32) -> Option<u64> {
 /// Per-user slot: when the last event-triggering request was sent.
 type Pending = Arc<Mutex<Option<Instant>>>;
 
-pub async fn run(options: &Options, http: &reqwest::Client, sockets: usize, events: usize, rate: f64, server_pid: Option<u32>) -> anyhow::Result<Value> {
+pub async fn run(
+    options: &Options,
+    http: &reqwest::Client,
+    sockets: usize,
+    events: usize,
+    rate: f64,
+    server_pid: Option<u32>,
+) -> anyhow::Result<Value> {
     let secret = init_data::secret_key(&options.bot_token);
     let ws_base = options.base_url.replacen("http", "ws", 1);
     let limit = Arc::new(Semaphore::new(64));
@@ -45,7 +52,13 @@ pub async fn run(options: &Options, http: &reqwest::Client, sockets: usize, even
         let init = init_data::sign_for_user(&user, chrono::Utc::now().timestamp(), &secret);
         logins.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            let body: Value = http.post(format!("{base}/api/auth/telegram")).json(&json!({"init_data": init})).send().await?.json().await?;
+            let body: Value = http
+                .post(format!("{base}/api/auth/telegram"))
+                .json(&json!({"init_data": init}))
+                .send()
+                .await?
+                .json()
+                .await?;
             body["token"].as_str().map(str::to_string).context("login without a token")
         }));
     }
@@ -65,7 +78,8 @@ pub async fn run(options: &Options, http: &reqwest::Client, sockets: usize, even
         let pending: Pending = Arc::new(Mutex::new(None));
         pendings.push(pending.clone());
         let url = format!("{ws_base}/ws?token={token}");
-        let (limit, delivered, received, connected) = (limit.clone(), delivered.clone(), received.clone(), connected.clone());
+        let (limit, delivered, received, connected) =
+            (limit.clone(), delivered.clone(), received.clone(), connected.clone());
         readers.push(tokio::spawn(async move {
             let socket = {
                 let _permit = limit.acquire().await;
@@ -111,9 +125,16 @@ pub async fn run(options: &Options, http: &reqwest::Client, sockets: usize, even
             continue;
         }
         *pending.lock().await = Some(Instant::now());
-        let (http, token, base, trigger) = (http.clone(), tokens[user].clone(), options.base_url.clone(), options.trigger.clone());
+        let (http, token, base, trigger) =
+            (http.clone(), tokens[user].clone(), options.base_url.clone(), options.trigger.clone());
         in_flight.push(tokio::spawn(async move {
-            http.post(format!("{base}/api/bench/{trigger}")).bearer_auth(token).json(&json!({})).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+            http.post(format!("{base}/api/bench/{trigger}"))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
         }));
         sent += 1;
     }

@@ -90,7 +90,8 @@ fn parse_args() -> anyhow::Result<Options> {
                 o.mix = value()?
                     .split(',')
                     .map(|kv| {
-                        let (k, v) = kv.split_once('=').with_context(|| format!("--mix entry {kv:?} is not name=weight"))?;
+                        let (k, v) =
+                            kv.split_once('=').with_context(|| format!("--mix entry {kv:?} is not name=weight"))?;
                         Ok((k.trim().to_string(), v.trim().parse::<u32>()?))
                     })
                     .collect::<anyhow::Result<_>>()?
@@ -143,7 +144,8 @@ async fn main() -> anyhow::Result<()> {
         bail!("the server is not ready: {}", ready.status());
     }
     if options.mode == "fanout" {
-        let report = fanout::run(&options, &http, options.sockets, options.events, options.rate, options.server_pid).await?;
+        let report =
+            fanout::run(&options, &http, options.sockets, options.events, options.rate, options.server_pid).await?;
         let text = serde_json::to_string_pretty(&report)?;
         println!("{text}");
         if let Some(path) = &options.json_out {

@@ -24,9 +24,9 @@ impl Stats {
     pub fn ok(&self, op: &'static str, took: Duration) {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let entry = ops.entry(op).or_default();
-        let histogram = entry
-            .latency
-            .get_or_insert_with(|| Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid"));
+        let histogram = entry.latency.get_or_insert_with(|| {
+            Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
+        });
         let _ = histogram.record((took.as_micros() as u64).max(1));
     }
 

@@ -54,7 +54,8 @@ impl Context {
             self.stats.ok(op, started.elapsed());
             Ok(body)
         } else {
-            let code = body["error"]["code"].as_str().map(str::to_string).unwrap_or_else(|| status.as_u16().to_string());
+            let code =
+                body["error"]["code"].as_str().map(str::to_string).unwrap_or_else(|| status.as_u16().to_string());
             self.stats.error(op, code.clone());
             Err(ApiFailure { code }.into())
         }
@@ -208,10 +209,12 @@ impl User {
     }
 
     async fn upload(&self, seed: u64) -> anyhow::Result<String> {
-        let part = reqwest::multipart::Part::bytes(jpeg(seed, 384, 512)).file_name("photo.jpg").mime_str("image/jpeg")?;
+        let part =
+            reqwest::multipart::Part::bytes(jpeg(seed, 384, 512)).file_name("photo.jpg").mime_str("image/jpeg")?;
         let form = reqwest::multipart::Form::new().part("file", part);
         let started = Instant::now();
-        let response = self.ctx.http.post(self.url("/api/uploads")).bearer_auth(&self.token).multipart(form).send().await?;
+        let response =
+            self.ctx.http.post(self.url("/api/uploads")).bearer_auth(&self.token).multipart(form).send().await?;
         let body = self.ctx.json("upload", started, response).await?;
         body["upload_id"].as_str().map(str::to_string).ok_or_else(|| anyhow!("upload answered without an id"))
     }
@@ -270,7 +273,10 @@ impl User {
         let started = Instant::now();
         let body = json!({"person_upload_id": person, "garment_upload_ids": [garment], "category": "top"});
         let created = self.post("tryon_submit", "/api/tryon", &body).await?;
-        let id = created["generation_id"].as_str().ok_or_else(|| anyhow!("try-on answered without a generation id"))?.to_string();
+        let id = created["generation_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("try-on answered without a generation id"))?
+            .to_string();
         self.generations.push(id.clone());
         self.wait_job(&id, "tryon_end_to_end", started).await
     }
@@ -282,11 +288,13 @@ impl User {
             body["upload_id"] = json!(self.person().await?);
         }
         let answer = self.post("chat_message", "/api/chat/messages", &body).await?;
-        let variant = answer["variants"].as_array().and_then(|v| v.first()).and_then(|v| v["id"].as_str()).map(str::to_string);
+        let variant =
+            answer["variants"].as_array().and_then(|v| v.first()).and_then(|v| v["id"].as_str()).map(str::to_string);
         let has_image = self.person_upload.is_some();
         if let (Some(variant), true) = (variant, has_image) {
             let started = Instant::now();
-            let created = self.post("edit_submit", &format!("/api/chat/variants/{variant}/generate"), &json!({})).await?;
+            let created =
+                self.post("edit_submit", &format!("/api/chat/variants/{variant}/generate"), &json!({})).await?;
             if let Some(id) = created["generation_id"].as_str() {
                 self.generations.push(id.to_string());
                 let id = id.to_string();
@@ -300,15 +308,13 @@ impl User {
     /// waits for the credits to arrive over the WebSocket.
     async fn buy(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let payment = self.post("payment_create", "/api/payments", &json!({"product": "pack_100", "rail": "yookassa"})).await?;
-        let url = payment["confirmation_url"].as_str().ok_or_else(|| anyhow!("payment answered without a confirmation URL"))?;
+        let payment =
+            self.post("payment_create", "/api/payments", &json!({"product": "pack_100", "rail": "yookassa"})).await?;
+        let url = payment["confirmation_url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("payment answered without a confirmation URL"))?;
         let provider_id = url.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
-        let pay = self
-            .ctx
-            .http
-            .post(self.url(&format!("/sim/yookassa/payments/{provider_id}/succeed")))
-            .send()
-            .await?;
+        let pay = self.ctx.http.post(self.url(&format!("/sim/yookassa/payments/{provider_id}/succeed"))).send().await?;
         if !pay.status().is_success() {
             self.ctx.stats.error("buy_flow", format!("simulator pay {}", pay.status()));
             return Ok(());
@@ -338,10 +344,11 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
     let (mut succeeded, mut refunded) = (0u64, 0u64);
     for (token, id) in generations {
         loop {
-            let g: Value = match ctx.http.get(ctx.url(&format!("/api/generations/{id}"))).bearer_auth(token).send().await {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
+            let g: Value =
+                match ctx.http.get(ctx.url(&format!("/api/generations/{id}"))).bearer_auth(token).send().await {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
             match g["status"].as_str() {
                 Some("succeeded") => {
                     succeeded += 1;
@@ -382,7 +389,8 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
     // The ledger check, as the operator runs it.
     let ledger = async {
         let token = ctx.login(ctx.options.admin_id).await?;
-        let check: Value = ctx.http.get(ctx.url("/api/admin/ledger/check")).bearer_auth(&token).send().await?.json().await?;
+        let check: Value =
+            ctx.http.get(ctx.url("/api/admin/ledger/check")).bearer_auth(&token).send().await?.json().await?;
         Ok::<Value, anyhow::Error>(check)
     }
     .await;
@@ -403,7 +411,9 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
         let rejected = kie["rate_limited"].as_u64().unwrap_or(0);
         match max_window {
             Some(max) if max <= 20 && rejected == 0 => {}
-            Some(max) => problems.push(format!("kie limits exceeded: {max} creates in one window, {rejected} answered 429")),
+            Some(max) => {
+                problems.push(format!("kie limits exceeded: {max} creates in one window, {rejected} answered 429"))
+            }
             None => problems.push("kie simulator stats unavailable".into()),
         }
     }
