@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Login benchmark: POST /api/auth/telegram for returning users with wrk at several connection
+# counts. Signs initData for USERS distinct users (python3, per contracts/telegram.md), logs each
+# in once (so they are returning users), then runs wrk ROUNDS times per connection count and
+# prints requests/s, p50 and p99 for each run and the median over the rounds.
+#
+#   scripts/bench/login.sh [rounds=3] [seconds=10] [connections="64 256"]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+rounds="${1:-3}"
+seconds="${2:-10}"
+conns="${3:-64 256}"
+users="${USERS:-1000}"
+port="${BENCH_PORT:-18091}"
+pghost="${PGHOST:-127.0.0.1}"
+pgport="${PGPORT:-5432}"
+db="primerka_bench_login_$$"
+token="1000000001:DEMO-primerka-simulated-bot-token"
+for tool in wrk psql curl python3; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
+cargo build --release --bin primerka >/dev/null
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  psql -h "$pghost" -p "$pgport" -U postgres -d postgres -qc "drop database if exists $db" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+APP_ENV=test PORT="$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
+  JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off RUST_LOG=warn \
+  ./target/release/primerka >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+
+python3 - "$token" "$users" "$work/bodies.lua" <<'PY'
+import hashlib, hmac, json, sys, time, urllib.parse
+token, users, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
+now = int(time.time())
+bodies = []
+for i in range(users):
+    user = json.dumps({"id": 8_000_000_000 + i, "first_name": f"Bench{i}", "language_code": "ru"}, separators=(",", ":"))
+    fields = {"auth_date": str(now), "query_id": f"AAH{i}", "user": user}
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    init = urllib.parse.urlencode(fields)
+    bodies.append(json.dumps({"init_data": init}))
+with open(out, "w") as f:
+    f.write("bodies = {\n")
+    for b in bodies:
+        f.write("  " + json.dumps(b) + ",\n")
+    f.write("}\n")
+    f.write('''
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = bodies[(counter % #bodies) + 1]
+  return wrk.format("POST", "/api/auth/telegram", {["Content-Type"] = "application/json"}, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d\\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+''')
+PY
+# Warm-up: every user logs in once (they become returning users).
+wrk -t2 -c16 -d3s -s "$work/bodies.lua" "http://127.0.0.1:$port" >/dev/null
+for c in $conns; do
+  results=()
+  for r in $(seq "$rounds"); do
+    line="$(wrk -t2 -c"$c" -d"${seconds}s" -s "$work/bodies.lua" "http://127.0.0.1:$port" | grep RESULT)"
+    echo "connections=$c round=$r $line"
+    results+=("$line")
+  done
+  printf '%s\n' "${results[@]}" | python3 -c '
+import re, statistics, sys
+rows = [dict(re.findall(r"(\w+)=([\d.]+)", l)) for l in sys.stdin]
+med = lambda k: statistics.median(float(r[k]) for r in rows)
+print(f"MEDIAN connections='"$c"' rps={med(\"rps\"):.0f} p50_ms={med(\"p50_ms\"):.2f} p99_ms={med(\"p99_ms\"):.2f}")'
+done
