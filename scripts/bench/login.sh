@@ -78,5 +78,5 @@ for c in $conns; do
 import re, statistics, sys
 rows = [dict(re.findall(r"(\w+)=([\d.]+)", l)) for l in sys.stdin]
 med = lambda k: statistics.median(float(r[k]) for r in rows)
-print(f"MEDIAN connections='"$c"' rps={med(\"rps\"):.0f} p50_ms={med(\"p50_ms\"):.2f} p99_ms={med(\"p99_ms\"):.2f}")'
+print("MEDIAN connections=%s rps=%.0f p50_ms=%.2f p99_ms=%.2f" % (sys.argv[1], med("rps"), med("p50_ms"), med("p99_ms")))' "$c"
 done

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# WebSocket benchmark: SOCKETS authenticated sockets held open on one release server, each
+# receiving balance events triggered through the bench probe; reports server RSS per user and
+# event-delivery percentiles (primerka-loadtest --mode fanout). Repeats ROUNDS times.
+#
+#   scripts/bench/ws-fanout.sh [rounds=3] [sockets=10000] [events=3000] [rate=500]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+rounds="${1:-3}"; sockets="${2:-10000}"; events="${3:-3000}"; rate="${4:-500}"
+port="${BENCH_PORT:-18092}"
+pghost="${PGHOST:-127.0.0.1}"; pgport="${PGPORT:-5432}"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo build --release --bin primerka --bin primerka-loadtest >/dev/null
+work="$(mktemp -d)"
+server_pid=""
+db=""
+stop() {
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  [[ -n "$db" ]] && psql -h "$pghost" -p "$pgport" -U postgres -d postgres -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+}
+trap 'stop; rm -rf "$work"' EXIT
+for r in $(seq "$rounds"); do
+  db="primerka_bench_ws_${$}_$r"
+  APP_ENV=test PORT="$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
+    JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off RUST_LOG=warn \
+    APP__BENCH__CREDIT_PROBE=true ./target/release/primerka >"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  echo "round $r:"
+  ./target/release/primerka-loadtest --mode fanout --base-url "http://127.0.0.1:$port" --sockets "$sockets" \
+    --events "$events" --rate "$rate" --server-pid "$server_pid" --json "$work/round$r.json" | tail -6
+  stop
+done
