@@ -322,12 +322,44 @@ pub struct YooKassaSettings {
 pub struct StorageSettings {
     /// Local folder for images when no S3 bucket is configured.
     pub local_dir: PathBuf,
+    /// Lifetime of signed media links handed to the Mini App.
+    pub signed_url_ttl_secs: u64,
+    /// Lifetime of signed links handed to kie.ai for input images (≥ 1 h per the contract).
+    pub provider_url_ttl_secs: u64,
+    /// Uploaded photos are deleted after this many days.
+    pub upload_retention_days: i64,
+    /// Upload size cap, enforced while reading.
+    pub max_upload_bytes: usize,
+    /// Decoded image limits (decompression bombs).
+    pub max_image_side: u32,
+    pub max_image_pixels: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerationSettings {
     pub watermark_text: String,
+    /// Font for the watermark (TTF/OTF).
+    pub watermark_font_path: PathBuf,
+    /// Concurrent generator workers (each drives one job: submit, poll, store).
+    pub workers: usize,
+    /// kie.ai createTask budget: at most `create_per_window` tasks per `create_window_ms`.
+    pub create_per_window: usize,
+    pub create_window_ms: u64,
+    /// kie.ai recordInfo budget per second.
+    pub polls_per_second: usize,
+    /// First poll delay and the cap of the growing poll interval.
+    pub poll_initial_ms: u64,
+    pub poll_max_ms: u64,
+    /// A job still unfinished after this long is failed and refunded.
+    pub max_wait_secs: u64,
+    /// Attempts for transient failures (429, 455, connection errors before send).
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    /// Garment photos per try-on.
+    pub max_garments: usize,
+    /// Try-on prompt template; `{category}` is replaced.
+    pub tryon_prompt: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -26,4 +26,5 @@ pub mod domain;
 pub mod http;
 pub mod simulator;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;

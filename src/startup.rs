@@ -55,6 +55,29 @@ impl Application {
             settings.secrets.telegram_bot_token.clone(),
             Duration::from_secs(settings.file.telegram.request_timeout_secs),
         );
+        let kie_base = if settings.simulator {
+            settings.simulator_base(&own_base, "kie")
+        } else {
+            settings.file.kie.api_base_url.clone()
+        };
+        let kie = crate::clients::kie::KieClient::new(
+            &kie_base,
+            settings
+                .secrets
+                .kie_api_key
+                .clone()
+                .unwrap_or_else(|| secrecy::SecretString::from("simulator-key".to_string())),
+            &settings.file.kie.model,
+            &settings.file.kie.user_agent,
+            Duration::from_secs(settings.file.kie.connect_timeout_secs),
+            Duration::from_secs(settings.file.kie.request_timeout_secs),
+        );
+        let storage = crate::storage::Storage::new(
+            settings.file.storage.local_dir.clone(),
+            settings.secrets.media_signing_key.clone(),
+            &settings.public_base_url,
+        );
+        tokio::fs::create_dir_all(storage.dir()).await.context("creating the storage folder")?;
         let catalogue = Arc::new(Catalogue::from_settings(&settings));
         let services = Arc::new(Services {
             pool: pool.clone(),
@@ -67,6 +90,8 @@ impl Application {
                 settings.file.credits.writer_workers,
                 settings.file.credits.writer_batch_max,
             ),
+            storage,
+            kie,
         });
         let actors = actors::spawn_all(services.clone()).await?;
 

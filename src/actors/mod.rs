@@ -3,6 +3,7 @@
 //! ```text
 //! AppSupervisor
 //! ├── SessionRegistry ── SessionActor(user) …   one per active user, started on demand
+//! ├── GeneratorPool ── worker tasks             kie.ai jobs within the provider's limits
 //! ├── Notifier                                  Bot API sends, rate-limited
 //! └── Scheduler                                 idle sweep, expired holds, …
 //! ```
@@ -12,6 +13,7 @@
 
 pub mod credit_writer;
 pub mod events;
+pub mod generator;
 pub mod notifier;
 pub mod registry;
 pub mod scheduler;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use ractor::Actor;
 use sqlx::PgPool;
 
+use crate::clients::kie::KieClient;
 use crate::clients::telegram::TelegramClient;
 use crate::config::Settings;
 use crate::domain::pricing::Catalogue;
@@ -41,6 +44,9 @@ pub struct Services {
     pub telegram: TelegramClient,
     /// Executes (and batches) the sessions' reserve / commit / release statements.
     pub credits: credit_writer::CreditWriter,
+    /// Uploaded photos and results, with signed links.
+    pub storage: crate::storage::Storage,
+    pub kie: KieClient,
 }
 
 /// Typed handles to the running tree.
@@ -48,6 +54,7 @@ pub struct Services {
 pub struct ActorHandles {
     pub sessions: SessionRegistryHandle,
     pub notifier: NotifierHandle,
+    pub generator: generator::GeneratorHandle,
     pub health: TreeHealth,
 }
 
@@ -60,6 +67,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     let timeout = Duration::from_millis(services.settings.file.sessions.call_timeout_ms);
     let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), timeout);
     let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone()));
+    let (gen_shared, generator_slot, generator) = generator::build(services.clone(), sessions.clone())?;
 
     let children: Vec<Arc<dyn ChildSpec>> = vec![
         Arc::new(Child::<SessionRegistry> {
@@ -78,6 +86,11 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
                 move || (Notifier { services: services.clone() }, ())
             }),
         }),
+        Arc::new(Child::<generator::GeneratorPool> {
+            name: "generator_pool",
+            slot: generator_slot,
+            make: Box::new(move || (generator::GeneratorPool { shared: gen_shared.clone() }, ())),
+        }),
         Arc::new(Child::<Scheduler> {
             name: "scheduler",
             slot: scheduler_slot,
@@ -90,6 +103,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     Ok(ActorHandles {
         sessions,
         notifier: NotifierHandle::new(notifier_slot),
+        generator,
         health: TreeHealth { supervisor, children },
     })
 }

@@ -2,6 +2,7 @@
 //! and classifies the failure (`is_retryable`); retries live with the caller that owns the
 //! budget.
 
+pub mod kie;
 pub mod telegram;
 
 use std::time::Duration;

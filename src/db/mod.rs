@@ -2,6 +2,7 @@
 //! `&mut PgConnection`, so callers compose them in one transaction.
 
 pub mod credits;
+pub mod generations;
 pub mod subscriptions;
 pub mod users;
 

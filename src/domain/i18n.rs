@@ -89,6 +89,56 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             ("Это действие уже выполнено или недоступно сейчас.", "This was already done or is not possible now.")
         }
         "too_many_sockets" => ("Слишком много открытых окон приложения.", "Too many app windows are open."),
+        // uploads and media
+        "file_missing" => ("Прикрепите фото (поле file).", "Attach a photo (field file)."),
+        "too_large" => ("Слишком большой файл: фото — до 5 МБ.", "The file is too large: photos up to 5 MB."),
+        "unsupported_type" => ("Подходят только фото JPEG и PNG.", "Only JPEG and PNG photos are accepted."),
+        "type_mismatch" => (
+            "Содержимое файла не совпадает с его типом. Выберите другое фото.",
+            "The file's content does not match its type. Choose another photo.",
+        ),
+        "image_too_large" => (
+            "Разрешение фото слишком большое (до 40 Мп). Выберите фото поменьше.",
+            "The photo's resolution is too large (40 MP at most). Choose a smaller photo.",
+        ),
+        "image_unreadable" => {
+            ("Не удалось прочитать фото. Выберите другое.", "The photo could not be read. Choose another one.")
+        }
+        "upload_not_found" => (
+            "Фото не найдено или уже удалено. Загрузите его заново.",
+            "The photo was not found or has been deleted. Upload it again.",
+        ),
+        "link_expired" => ("Ссылка устарела. Обновите страницу.", "The link has expired. Refresh the page."),
+        "invalid_category" => ("Выберите категорию одежды.", "Choose a clothing category."),
+        "too_many_garments" => ("Слишком много вещей за одну примерку.", "Too many items for one try-on."),
+        "not_finished" => {
+            ("Генерация ещё идёт. Подождите результата.", "The generation is still running. Wait for the result.")
+        }
+        // generation failures: the job's credits are always returned
+        "generation_failed" => (
+            "Не удалось создать изображение. Кредиты возвращены — попробуйте ещё раз.",
+            "The image could not be created. Your credits were returned — please try again.",
+        ),
+        "content_rejected" => (
+            "Запрос отклонён правилами модели. Кредиты возвращены — попробуйте другое фото или описание.",
+            "The request was rejected by the model's content rules. Your credits were returned — try another photo or wording.",
+        ),
+        "provider_timeout" => (
+            "Генерация заняла слишком много времени. Кредиты возвращены.",
+            "The generation took too long. Your credits were returned.",
+        ),
+        "provider_unknown" => (
+            "Связь с сервисом генерации прервалась. Кредиты возвращены — попробуйте ещё раз.",
+            "The connection to the generation service was interrupted. Your credits were returned — please try again.",
+        ),
+        "provider_down" => (
+            "Сервис генерации временно недоступен. Кредиты возвращены — попробуйте позже.",
+            "The generation service is temporarily unavailable. Your credits were returned — please try later.",
+        ),
+        "job_internal" => (
+            "Внутренняя ошибка при генерации. Кредиты возвращены — попробуйте ещё раз.",
+            "An internal error stopped the generation. Your credits were returned — please try again.",
+        ),
         _ => ("Что-то пошло не так. Попробуйте ещё раз.", "Something went wrong. Please try again."),
     };
     lang.pick(ru, en)

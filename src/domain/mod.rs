@@ -3,4 +3,6 @@
 pub mod credits;
 pub mod i18n;
 pub mod ids;
+pub mod images;
 pub mod pricing;
+pub mod watermark;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod error;
+pub mod generations;
 pub mod health;
 pub mod me;
 pub mod spa;
@@ -182,6 +183,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
     let mut app: Router = Router::new()
         .merge(api)
         .merge(ws::router())
+        .merge(generations::router(&state))
         .merge(webhooks::router().layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes)))
         .merge(health::router())
         .with_state(state);

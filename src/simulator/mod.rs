@@ -4,6 +4,7 @@
 //! Each provider has control calls under `/sim/<provider>/_control/…` to inspect what was
 //! received and to inject faults.
 
+pub mod kie;
 pub mod telegram;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ pub struct SimState {
 
 struct SimInner {
     telegram: telegram::TelegramSim,
+    kie: kie::KieSim,
     latency_scale: f64,
 }
 
@@ -36,6 +38,7 @@ impl SimState {
         SimState {
             inner: Arc::new(SimInner {
                 telegram: telegram::TelegramSim::new(config.bot_token),
+                kie: kie::KieSim::default(),
                 latency_scale: config.latency_scale,
             }),
         }
@@ -45,6 +48,10 @@ impl SimState {
         &self.inner.telegram
     }
 
+    pub fn kie(&self) -> &kie::KieSim {
+        &self.inner.kie
+    }
+
     pub fn latency_scale(&self) -> f64 {
         self.inner.latency_scale
     }
@@ -52,7 +59,7 @@ impl SimState {
 
 /// All simulated providers; mount under `/sim`.
 pub fn router(state: SimState) -> Router {
-    Router::new().nest("/telegram", telegram::router(state.clone()))
+    Router::new().nest("/telegram", telegram::router(state.clone())).nest("/kie", kie::router(state.clone()))
 }
 
 /// Serves the simulator alone on `addr` (port 0 picks one); returns the bound address and the

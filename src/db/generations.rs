@@ -1,0 +1,362 @@
+//! Uploads and generations (DESIGN §4). A generation is a durable job: its row exists before
+//! any credit moves or any provider call, and every state change is one conditional UPDATE
+//! written before it is announced. Finishing is guarded by the status, so only one writer
+//! ever settles a job.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{DbError, SqlxResultExt};
+use crate::domain::ids::{HoldId, UserId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UploadRow {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub storage_key: String,
+    pub content_type: String,
+    pub width: i32,
+    pub height: i32,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, user_id, storage_key, content_type, width, height, size_bytes, created_at, expires_at";
+
+pub struct NewUpload<'a> {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub storage_key: &'a str,
+    pub content_type: &'a str,
+    pub width: i32,
+    pub height: i32,
+    pub size_bytes: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_upload(db: impl PgExecutor<'_>, u: &NewUpload<'_>) -> Result<(), DbError> {
+    sqlx::query(
+        "insert into uploads (id, user_id, storage_key, content_type, width, height, size_bytes, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(u.id)
+    .bind(u.user_id)
+    .bind(u.storage_key)
+    .bind(u.content_type)
+    .bind(u.width)
+    .bind(u.height)
+    .bind(u.size_bytes)
+    .bind(u.expires_at)
+    .execute(db)
+    .await
+    .db()
+    .map(|_| ())
+}
+
+/// The user's live uploads among `ids` (someone else's, deleted or expired ones are absent).
+pub async fn live_uploads(db: impl PgExecutor<'_>, user: UserId, ids: &[Uuid]) -> Result<Vec<UploadRow>, DbError> {
+    sqlx::query_as::<_, UploadRow>(&format!(
+        "select {UPLOAD_COLUMNS} from uploads
+         where user_id = $1 and id = any($2) and deleted_at is null and expires_at > now()"
+    ))
+    .bind(user)
+    .bind(ids)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+pub async fn list_uploads(db: impl PgExecutor<'_>, user: UserId, limit: i64) -> Result<Vec<UploadRow>, DbError> {
+    sqlx::query_as::<_, UploadRow>(&format!(
+        "select {UPLOAD_COLUMNS} from uploads
+         where user_id = $1 and deleted_at is null and expires_at > now()
+         order by created_at desc limit $2"
+    ))
+    .bind(user)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+/// Marks expired uploads deleted and returns their storage keys (the caller removes the files).
+pub async fn expire_uploads(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "update uploads set deleted_at = now()
+         where id in (select id from uploads where deleted_at is null and expires_at <= now()
+                      order by expires_at limit $1)
+         returning storage_key",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GenerationRow {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub kind: String,
+    pub category: Option<String>,
+    pub prompt: String,
+    pub input_keys: Vec<String>,
+    pub status: String,
+    pub stage: Option<String>,
+    pub provider_task_id: Option<String>,
+    pub callback_token: String,
+    pub result_key: Option<String>,
+    pub watermarked: bool,
+    pub cost: i32,
+    pub hold_id: Option<HoldId>,
+    pub attempts: i32,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub refunded: bool,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl GenerationRow {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed")
+    }
+}
+
+const GEN_COLUMNS: &str = "id, user_id, kind, category, prompt, input_keys, status, stage, provider_task_id, \
+     callback_token, result_key, watermarked, cost, hold_id, attempts, error_code, error_message, refunded, \
+     created_at, submitted_at, finished_at";
+
+pub struct NewGeneration<'a> {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub kind: &'a str,
+    pub category: Option<&'a str>,
+    pub prompt: &'a str,
+    pub input_upload_ids: &'a [Uuid],
+    pub input_keys: &'a [String],
+    pub cost: i32,
+    pub callback_token: &'a str,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, g: &NewGeneration<'_>) -> Result<(), DbError> {
+    sqlx::query(
+        "insert into generations (id, user_id, kind, category, prompt, input_upload_ids, input_keys, status, cost, callback_token)
+         values ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
+    )
+    .bind(g.id)
+    .bind(g.user_id)
+    .bind(g.kind)
+    .bind(g.category)
+    .bind(g.prompt)
+    .bind(g.input_upload_ids)
+    .bind(g.input_keys)
+    .bind(g.cost)
+    .bind(g.callback_token)
+    .execute(db)
+    .await
+    .db()
+    .map(|_| ())
+}
+
+/// Links the reserved hold; `watermarked` is the hold's decision (free credits were used).
+pub async fn set_hold(db: impl PgExecutor<'_>, id: Uuid, hold: HoldId, watermarked: bool) -> Result<(), DbError> {
+    sqlx::query("update generations set hold_id = $2, watermarked = $3, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(hold)
+        .bind(watermarked)
+        .execute(db)
+        .await
+        .db()
+        .map(|_| ())
+}
+
+/// Removes a job that never got its credits (the reservation was refused).
+pub async fn delete_unheld(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), DbError> {
+    sqlx::query("delete from generations where id = $1 and hold_id is null").bind(id).execute(db).await.db().map(|_| ())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<GenerationRow, DbError> {
+    sqlx::query_as::<_, GenerationRow>(&format!("select {GEN_COLUMNS} from generations where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .db()?
+        .ok_or(DbError::NotFound)
+}
+
+/// One of the user's own, not deleted.
+pub async fn get_for_user(db: impl PgExecutor<'_>, user: UserId, id: Uuid) -> Result<GenerationRow, DbError> {
+    sqlx::query_as::<_, GenerationRow>(&format!(
+        "select {GEN_COLUMNS} from generations where id = $1 and user_id = $2 and deleted_at is null"
+    ))
+    .bind(id)
+    .bind(user)
+    .fetch_optional(db)
+    .await
+    .db()?
+    .ok_or(DbError::NotFound)
+}
+
+/// The gallery, newest first, strictly before the cursor `(created_at, id)`.
+pub async fn list_for_user(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<GenerationRow>, DbError> {
+    let (at, id) = before.map_or((None, None), |(a, i)| (Some(a), Some(i)));
+    sqlx::query_as::<_, GenerationRow>(&format!(
+        "select {GEN_COLUMNS} from generations
+         where user_id = $1 and deleted_at is null
+           and ($2::timestamptz is null or (created_at, id) < ($2, $3))
+         order by created_at desc, id desc limit $4"
+    ))
+    .bind(user)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+/// Hides a finished job from the gallery; returns its result key to delete.
+pub async fn soft_delete(db: impl PgExecutor<'_>, user: UserId, id: Uuid) -> Result<Option<String>, DbError> {
+    sqlx::query_scalar::<_, Option<String>>(
+        "update generations set deleted_at = now(), updated_at = now()
+         where id = $1 and user_id = $2 and deleted_at is null and status in ('succeeded', 'failed')
+         returning result_key",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(db)
+    .await
+    .db()?
+    .ok_or(DbError::NotFound)
+}
+
+/// Before sending createTask: from now on a provider task may exist.
+pub async fn mark_creating(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "update generations set stage = 'creating', attempts = attempts + 1, updated_at = now()
+         where id = $1 and status = 'queued' and provider_task_id is null",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// createTask was refused before anything was created (429, 455, connection error).
+pub async fn clear_creating(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), DbError> {
+    sqlx::query("update generations set stage = null, updated_at = now() where id = $1 and status = 'queued'")
+        .bind(id)
+        .execute(db)
+        .await
+        .db()
+        .map(|_| ())
+}
+
+/// Stores the task id the moment createTask returns it.
+pub async fn set_task(db: impl PgExecutor<'_>, id: Uuid, task_id: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "update generations set provider_task_id = $2, status = 'submitted', stage = 'submitted',
+                submitted_at = now(), updated_at = now()
+         where id = $1 and provider_task_id is null",
+    )
+    .bind(id)
+    .bind(task_id)
+    .execute(db)
+    .await
+    .db()
+    .map(|_| ())
+}
+
+pub async fn set_running(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "update generations set status = 'running', stage = 'generating', updated_at = now()
+         where id = $1 and status = 'submitted'",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Settles a job as succeeded; false if another writer settled it first.
+pub async fn finish_success(db: impl PgExecutor<'_>, id: Uuid, result_key: &str, bytes: i64) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "update generations set status = 'succeeded', stage = null, result_key = $2, result_bytes = $3,
+                finished_at = now(), updated_at = now()
+         where id = $1 and status in ('queued', 'submitted', 'running')",
+    )
+    .bind(id)
+    .bind(result_key)
+    .bind(bytes)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Settles a job as failed (its credits are returned by the caller); false if already settled.
+pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, code: &str, message: &str) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "update generations set status = 'failed', stage = null, error_code = $2, error_message = $3,
+                refunded = hold_id is not null, finished_at = now(), updated_at = now()
+         where id = $1 and status in ('queued', 'submitted', 'running')",
+    )
+    .bind(id)
+    .bind(code)
+    .bind(message)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Unfinished jobs, oldest first (recovery at start-up).
+pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, UserId)>, DbError> {
+    sqlx::query_as(
+        "select id, user_id from generations where status in ('queued', 'submitted', 'running') order by created_at",
+    )
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+/// Finished jobs whose hold is still open (a crash between the two writes).
+pub async fn finished_with_open_hold(db: impl PgExecutor<'_>) -> Result<Vec<GenerationRow>, DbError> {
+    sqlx::query_as::<_, GenerationRow>(&format!(
+        "select {GEN_COLUMNS} from generations g
+         where g.status in ('succeeded', 'failed')
+           and exists (select 1 from holds h where h.id = g.hold_id and h.status = 'held')"
+    ))
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+pub async fn by_callback_token(db: impl PgExecutor<'_>, token: &str) -> Result<Option<(Uuid, UserId)>, DbError> {
+    sqlx::query_as("select id, user_id from generations where callback_token = $1")
+        .bind(token)
+        .fetch_optional(db)
+        .await
+        .db()
+}
+
+pub async fn user_language(db: impl PgExecutor<'_>, user: UserId) -> Result<String, DbError> {
+    sqlx::query_scalar("select language_code from users where telegram_id = $1")
+        .bind(user)
+        .fetch_optional(db)
+        .await
+        .db()
+        .map(|l| l.unwrap_or_else(|| "ru".to_string()))
+}

@@ -1,0 +1,190 @@
+//! Upload checks (DESIGN §6): JPEG or PNG only, the declared type and the magic bytes must
+//! agree, the image must decode within pixel limits (no decompression bombs), and metadata
+//! (EXIF, GPS) is dropped by re-encoding. Pure and CPU-bound: callers run it in
+//! `spawn_blocking`.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use crate::storage::ImageFormat;
+
+/// Limits applied before and while decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    pub max_side: u32,
+    pub max_pixels: u64,
+}
+
+/// Why an upload was refused; each maps to a localised error code.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("only JPEG and PNG are accepted")]
+    UnsupportedType,
+    #[error("the declared type does not match the file's content")]
+    TypeMismatch,
+    #[error("the image is larger than allowed")]
+    TooManyPixels,
+    #[error("the file is not a readable image")]
+    Undecodable,
+}
+
+impl ImageError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImageError::UnsupportedType => "unsupported_type",
+            ImageError::TypeMismatch => "type_mismatch",
+            ImageError::TooManyPixels => "image_too_large",
+            ImageError::Undecodable => "image_unreadable",
+        }
+    }
+}
+
+/// A checked, re-encoded image.
+#[derive(Debug)]
+pub struct CleanImage {
+    pub bytes: Vec<u8>,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The format the magic bytes say.
+pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+    match infer::get(bytes)?.mime_type() {
+        "image/jpeg" => Some(ImageFormat::Jpeg),
+        "image/png" => Some(ImageFormat::Png),
+        _ => None,
+    }
+}
+
+fn declared_format(declared: &str) -> Option<ImageFormat> {
+    match declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+        "image/jpeg" | "image/jpg" | "image/pjpeg" => Some(ImageFormat::Jpeg),
+        "image/png" => Some(ImageFormat::Png),
+        _ => None,
+    }
+}
+
+/// Checks an upload and re-encodes it in its own format without metadata.
+pub fn validate_upload(declared: &str, bytes: &[u8], limits: ImageLimits) -> Result<CleanImage, ImageError> {
+    let declared = declared_format(declared).ok_or(ImageError::UnsupportedType)?;
+    let actual = sniff(bytes).ok_or(ImageError::UnsupportedType)?;
+    if declared != actual {
+        return Err(ImageError::TypeMismatch);
+    }
+    let image = decode_limited(bytes, actual, limits)?;
+    let bytes = encode(&image, actual).map_err(|_| ImageError::Undecodable)?;
+    Ok(CleanImage { bytes, format: actual, width: image.width(), height: image.height() })
+}
+
+/// Decodes after checking the header's dimensions, with an allocation cap.
+pub fn decode_limited(bytes: &[u8], format: ImageFormat, limits: ImageLimits) -> Result<DynamicImage, ImageError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    reader.set_format(match format {
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Png => image::ImageFormat::Png,
+    });
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_side);
+    decoder_limits.max_image_height = Some(limits.max_side);
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    reader.limits(decoder_limits);
+    let decoder = reader.into_decoder().map_err(|e| classify(&e))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(ImageError::Undecodable);
+    }
+    if w > limits.max_side || h > limits.max_side || u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(ImageError::TooManyPixels);
+    }
+    DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))
+}
+
+fn classify(e: &image::ImageError) -> ImageError {
+    match e {
+        image::ImageError::Limits(_) => ImageError::TooManyPixels,
+        _ => ImageError::Undecodable,
+    }
+}
+
+/// Encodes (JPEG at quality 90, or PNG); the encoders write no EXIF.
+pub fn encode(image: &DynamicImage, format: ImageFormat) -> image::ImageResult<Vec<u8>> {
+    let mut out = Vec::new();
+    match format {
+        ImageFormat::Jpeg => {
+            let rgb = image.to_rgb8();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&rgb)?;
+        }
+        ImageFormat::Png => image.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?,
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ImageLimits = ImageLimits { max_side: 4096, max_pixels: 4_000_000 };
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        encode(&DynamicImage::new_rgb8(w, h), ImageFormat::Png).unwrap()
+    }
+
+    fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
+        let plain = encode(&DynamicImage::new_rgb8(w, h), ImageFormat::Jpeg).unwrap();
+        // Insert an APP1 "Exif" segment (with a fake GPS tag text) right after SOI.
+        let payload = b"Exif\0\0GPS-55.7558N-37.6173E";
+        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(payload);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[test]
+    fn accepts_png_and_jpeg() {
+        let clean = validate_upload("image/png", &png(20, 10), LIMITS).unwrap();
+        assert_eq!((clean.format, clean.width, clean.height), (ImageFormat::Png, 20, 10));
+        let clean = validate_upload("image/jpeg", &jpeg_with_exif(16, 16), LIMITS).unwrap();
+        assert_eq!(clean.format, ImageFormat::Jpeg);
+    }
+
+    #[test]
+    fn strips_exif() {
+        let input = jpeg_with_exif(16, 16);
+        assert!(input.windows(4).any(|w| w == b"Exif"));
+        let clean = validate_upload("image/jpeg", &input, LIMITS).unwrap();
+        assert!(!clean.bytes.windows(4).any(|w| w == b"Exif"));
+        assert!(!clean.bytes.windows(3).any(|w| w == b"GPS"));
+    }
+
+    #[test]
+    fn refuses_mismatch_and_other_types() {
+        assert_eq!(validate_upload("image/jpeg", &png(4, 4), LIMITS).unwrap_err(), ImageError::TypeMismatch);
+        assert_eq!(validate_upload("image/gif", &png(4, 4), LIMITS).unwrap_err(), ImageError::UnsupportedType);
+        assert_eq!(validate_upload("image/png", b"GIF89a....", LIMITS).unwrap_err(), ImageError::UnsupportedType);
+        assert_eq!(
+            validate_upload("image/png", b"not an image at all", LIMITS).unwrap_err(),
+            ImageError::UnsupportedType
+        );
+    }
+
+    #[test]
+    fn refuses_truncated_images() {
+        let bytes = png(64, 64);
+        assert_eq!(
+            validate_upload("image/png", &bytes[..bytes.len() / 2], LIMITS).unwrap_err(),
+            ImageError::Undecodable
+        );
+    }
+
+    #[test]
+    fn refuses_decompression_bombs_before_decoding() {
+        // 9 MP of one colour compresses to a few KB but is over the 4 MP limit of this test.
+        let bomb = encode(&DynamicImage::new_luma8(3000, 3000), ImageFormat::Png).unwrap();
+        assert_eq!(validate_upload("image/png", &bomb, LIMITS).unwrap_err(), ImageError::TooManyPixels);
+        let tall = png(10, 5000);
+        assert_eq!(validate_upload("image/png", &tall, LIMITS).unwrap_err(), ImageError::TooManyPixels);
+    }
+}

@@ -1,0 +1,442 @@
+//! Uploads, signed media, try-on end to end over HTTP + WebSocket against the kie.ai
+//! simulator, failures that return credits, restart recovery and the provider budget.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use image::{DynamicImage, Rgba, RgbaImage};
+use primerka::actors::session::ReserveCmd;
+use primerka::db::generations::{self as gen_db, NewGeneration};
+use primerka::domain::ids::UserId;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, new_user_id, spawn_app, spawn_app_with, wait_until};
+use crate::ws::{connect, next_event_of};
+
+fn picture(w: u32, h: u32, colour: [u8; 4], format: image::ImageFormat) -> Vec<u8> {
+    let image = DynamicImage::ImageRgba8(RgbaImage::from_pixel(w, h, Rgba(colour)));
+    let image = if format == image::ImageFormat::Jpeg { DynamicImage::ImageRgb8(image.to_rgb8()) } else { image };
+    let mut out = Vec::new();
+    image.write_to(&mut Cursor::new(&mut out), format).unwrap();
+    out
+}
+
+async fn upload_raw(app: &TestApp, token: &str, bytes: Vec<u8>, mime: &str) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name("../../etc/passwd.png").mime_str(mime).unwrap();
+    let form = reqwest::multipart::Form::new().part("file", part);
+    app.client.post(app.url("/api/uploads")).bearer_auth(token).multipart(form).send().await.unwrap()
+}
+
+async fn upload(app: &TestApp, token: &str, colour: [u8; 4]) -> String {
+    let response = upload_raw(app, token, picture(300, 400, colour, image::ImageFormat::Png), "image/png").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["upload_id"].as_str().unwrap().to_string()
+}
+
+async fn tryon(app: &TestApp, token: &str) -> reqwest::Response {
+    let person = upload(app, token, [200, 150, 120, 255]).await;
+    let garment = upload(app, token, [20, 40, 200, 255]).await;
+    app.post_json(
+        "/api/tryon",
+        token,
+        &json!({"person_upload_id": person, "garment_upload_ids": [garment], "category": "top"}),
+    )
+    .await
+}
+
+async fn balance_total(app: &TestApp, token: &str) -> i64 {
+    app.get_me(token).await["balance"]["total"].as_i64().expect("balance.total")
+}
+
+async fn kie_stats(app: &TestApp) -> Value {
+    app.client.get(app.url("/sim/kie/_control/stats")).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn uploads_are_checked_and_stripped() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+
+    let ok = upload_raw(&app, &token, picture(64, 48, [1, 2, 3, 255], image::ImageFormat::Jpeg), "image/jpeg").await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!((body["width"].as_i64(), body["height"].as_i64()), (Some(64), Some(48)));
+    let url = body["url"].as_str().unwrap();
+    assert!(url.starts_with("/media/uploads/") && !url.contains("passwd"), "random key, not the client's name: {url}");
+    let fetched = app.client.get(app.url(url)).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.headers()["content-type"], "image/jpeg");
+
+    let mismatch = upload_raw(&app, &token, picture(8, 8, [0; 4], image::ImageFormat::Png), "image/jpeg").await;
+    assert_eq!(mismatch.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = mismatch.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "type_mismatch");
+    assert_eq!(body["error"]["message"], "Содержимое файла не совпадает с его типом. Выберите другое фото.");
+
+    let text = upload_raw(&app, &token, b"hello, not an image".to_vec(), "image/png").await;
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let too_big = upload_raw(&app, &token, vec![0xFF; 6 * 1024 * 1024], "image/jpeg").await;
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // 9000×9000 of one colour: tiny as PNG, refused before decoding.
+    let bomb = picture(9000, 9000, [0, 0, 0, 255], image::ImageFormat::Png);
+    assert!(bomb.len() < 5 * 1024 * 1024);
+    let refused = upload_raw(&app, &token, bomb, "image/png").await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let listed: Value = app.get("/api/uploads", &token).await.json().await.unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the good upload was kept");
+    let files = walk(app.storage_dir.path());
+    assert_eq!(files, 1, "refused uploads leave no file");
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn media_links_are_signed_and_expire() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let response = upload_raw(&app, &token, picture(10, 10, [9; 4], image::ImageFormat::Png), "image/png").await;
+    let body: Value = response.json().await.unwrap();
+    let url = body["url"].as_str().unwrap().to_string();
+    let (path, _) = url.split_once('?').unwrap();
+
+    assert_eq!(app.client.get(app.url(path)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let forged = url.replace("sig=", "sig=00");
+    assert_eq!(app.client.get(app.url(&forged)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let key = path.trim_start_matches("/media/");
+    let expired = app.actors_storage_path(key, -10);
+    let gone = app.client.get(app.url(&expired)).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let body: Value = gone.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "link_expired");
+    assert_eq!(
+        app.client.get(app.url("/media/uploads/..%2F..%2Fetc%2Fpasswd")).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+trait SignedPath {
+    fn actors_storage_path(&self, key: &str, ttl: i64) -> String;
+}
+
+impl SignedPath for TestApp {
+    /// A link signed with the app's key, expiring `ttl` seconds from now (negative: already).
+    fn actors_storage_path(&self, key: &str, ttl: i64) -> String {
+        let storage = primerka::storage::Storage::new(
+            self.storage_dir.path(),
+            self.settings.secrets.media_signing_key.clone(),
+            &self.address,
+        );
+        let now = chrono::Utc::now().timestamp();
+        storage.signed_path(key, 0, now + ttl)
+    }
+}
+
+#[tokio::test]
+async fn a_tryon_runs_end_to_end_with_live_events_and_a_watermark_on_the_free_tier() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    let before = balance_total(&app, &token).await;
+
+    let response = tryon(&app, &token).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: Value = response.json().await.unwrap();
+    let id = accepted["generation_id"].as_str().unwrap().to_string();
+    assert_eq!(accepted["cost"], 2);
+    assert_eq!(accepted["watermarked"], true, "free credits paid for it");
+
+    let queued = next_event_of(&mut socket, "job.queued").await;
+    assert_eq!(queued["data"]["generation_id"], id.as_str());
+    let done = next_event_of(&mut socket, "job.succeeded").await;
+    assert_eq!(done["data"]["generation_id"], id.as_str());
+    assert_eq!(done["data"]["watermarked"], true);
+    let url = done["data"]["result_url"].as_str().unwrap();
+
+    let image_bytes = app.client.get(app.url(url)).send().await.unwrap().bytes().await.unwrap();
+    let result = image::load_from_memory(&image_bytes).expect("the result is a real image").to_rgba8();
+    let (w, h) = result.dimensions();
+    assert!(w >= 300 && h >= 400, "built from the inputs: {w}×{h}");
+    // The person's colour at the top left, the garment inset on the right, the mark below.
+    assert_eq!(result.get_pixel(5, 5), &Rgba([200, 150, 120, 255]));
+    assert_ne!(result.get_pixel(w / 2, (h as f32 * 0.80) as u32), &Rgba([200, 150, 120, 255]), "watermark band");
+
+    assert_eq!(balance_total(&app, &token).await, before - 2, "exactly the try-on's price");
+    let item: Value = app.get(&format!("/api/generations/{id}"), &token).await.json().await.unwrap();
+    assert_eq!(item["status"], "succeeded");
+    let gallery: Value = app.get("/api/generations", &token).await.json().await.unwrap();
+    assert_eq!(gallery["items"][0]["id"], id.as_str());
+    let stats = kie_stats(&app).await;
+    assert_eq!(stats["creates"], 1, "one provider task per generation");
+    assert!(app.ledger_differences().await.is_empty());
+
+    // Send to chat, then delete: the file goes, the row leaves the gallery.
+    let sent =
+        app.client.post(app.url(&format!("/api/generations/{id}/send"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    assert!(
+        wait_until(Duration::from_secs(5), || async { !app.sim_telegram_calls("sendPhoto").await.is_empty() }).await
+    );
+    let deleted =
+        app.client.delete(app.url(&format!("/api/generations/{id}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.client.get(app.url(url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let gallery: Value = app.get("/api/generations", &token).await.json().await.unwrap();
+    assert!(gallery["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_generation_returns_the_credits_and_says_so() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    let before = balance_total(&app, &token).await;
+    app.client.post(app.url("/sim/kie/_control/faults")).json(&json!({"fail_tasks": 1})).send().await.unwrap();
+
+    let accepted: Value = tryon(&app, &token).await.json().await.unwrap();
+    let failed = next_event_of(&mut socket, "job.failed").await;
+    assert_eq!(failed["data"]["generation_id"], accepted["generation_id"]);
+    assert_eq!(failed["data"]["credits_returned"], true);
+    assert_eq!(failed["data"]["code"], "generation_failed");
+    assert!(failed["data"]["message"].as_str().unwrap().contains("Кредиты возвращены"), "Russian by default");
+
+    assert!(wait_until(Duration::from_secs(5), || async { balance_total(&app, &token).await == before }).await);
+    let id = accepted["generation_id"].as_str().unwrap();
+    let item: Value = app.get(&format!("/api/generations/{id}"), &token).await.json().await.unwrap();
+    assert_eq!(item["status"], "failed");
+    assert_eq!(item["refunded"], true);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn create_errors_are_retried_and_unusable_requests_are_refused() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    // Two maintenance answers (455), then success: the job still finishes, with one task.
+    app.client
+        .post(app.url("/sim/kie/_control/faults"))
+        .json(&json!({"create_errors": 2, "create_error_code": 455}))
+        .send()
+        .await
+        .unwrap();
+    tryon(&app, &token).await;
+    next_event_of(&mut socket, "job.succeeded").await;
+    assert_eq!(kie_stats(&app).await["creates"], 1);
+
+    // Someone else's photo, an unknown category, no garments.
+    let other = app.login(new_user_id()).await;
+    let foreign = upload(&app, &other, [1, 1, 1, 255]).await;
+    let mine = upload(&app, &token, [2, 2, 2, 255]).await;
+    let response = app
+        .post_json(
+            "/api/tryon",
+            &token,
+            &json!({"person_upload_id": mine, "garment_upload_ids": [foreign], "category": "top"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let bad_category = app
+        .post_json(
+            "/api/tryon",
+            &token,
+            &json!({"person_upload_id": mine, "garment_upload_ids": [mine], "category": "hat"}),
+        )
+        .await;
+    assert_eq!(bad_category.status(), StatusCode::BAD_REQUEST);
+    let none = app
+        .post_json(
+            "/api/tryon",
+            &token,
+            &json!({"person_upload_id": mine, "garment_upload_ids": [], "category": "top"}),
+        )
+        .await;
+    assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 1, "refused requests leave no rows");
+}
+
+#[tokio::test]
+async fn without_credits_nothing_is_queued() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let person = upload(&app, &token, [1, 1, 1, 255]).await;
+    let garment = upload(&app, &token, [2, 2, 2, 255]).await;
+    // Spend the free allowance down to 1 credit.
+    let session = app.actors.sessions.session(UserId(user));
+    let free = balance_total(&app, &token).await as i32;
+    let hold = session
+        .reserve(ReserveCmd { cost: free - 1, purpose: "tryon".into(), key: "spend".into(), generation_id: None })
+        .await
+        .unwrap();
+    session.commit(hold.id).await.unwrap();
+
+    let response = app
+        .post_json(
+            "/api/tryon",
+            &token,
+            &json!({"person_upload_id": person, "garment_upload_ids": [garment], "category": "dress"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "insufficient_credits");
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 0);
+    assert_eq!(balance_total(&app, &token).await, 1);
+}
+
+/// Writes a job as a crashed process would have left it: row and hold, no worker.
+async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: bool) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    let token = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
+    gen_db::insert(
+        &app.pool,
+        &NewGeneration {
+            id,
+            user_id: UserId(user),
+            kind: "tryon",
+            category: Some("top"),
+            prompt: "Dress the person",
+            input_upload_ids: &[],
+            input_keys: keys,
+            cost: 2,
+            callback_token: &token,
+        },
+    )
+    .await
+    .unwrap();
+    let hold = app
+        .actors
+        .sessions
+        .session(UserId(user))
+        .reserve(ReserveCmd { cost: 2, purpose: "tryon".into(), key: format!("gen:{id}"), generation_id: Some(id) })
+        .await
+        .unwrap();
+    gen_db::set_hold(&app.pool, id, hold.id, hold.watermarked).await.unwrap();
+    if stage_creating {
+        assert!(gen_db::mark_creating(&app.pool, id).await.unwrap());
+    }
+    id
+}
+
+#[tokio::test]
+async fn a_restart_finishes_queued_jobs_and_refunds_ones_that_may_have_a_task() {
+    let first = spawn_app().await;
+    let user = new_user_id();
+    let token = first.login(user).await;
+    let person = upload(&first, &token, [200, 10, 10, 255]).await;
+    let garment = upload(&first, &token, [10, 10, 200, 255]).await;
+    let keys: Vec<String> =
+        sqlx::query_scalar("select storage_key from uploads where id = any($1) order by created_at")
+            .bind(vec![uuid::Uuid::parse_str(&person).unwrap(), uuid::Uuid::parse_str(&garment).unwrap()])
+            .fetch_all(&first.pool)
+            .await
+            .unwrap();
+    let queued = orphan_job(&first, user, &keys, false).await;
+    let unknown = orphan_job(&first, user, &keys, true).await;
+    let before: i64 = first.get_me(&token).await["balance"]["total"].as_i64().unwrap();
+
+    // A new process on the same database and storage.
+    let db_url = crate::helpers::database_url_for(&first.db_name);
+    let storage = first.storage_dir.path().display().to_string();
+    let second = spawn_app_with(|env| {
+        env.insert("DATABASE_URL".into(), db_url);
+        env.insert("APP__STORAGE__LOCAL_DIR".into(), storage);
+    })
+    .await;
+    let done = wait_until(Duration::from_secs(20), || async {
+        let statuses: Vec<String> = sqlx::query_scalar("select status from generations where id = any($1)")
+            .bind(vec![queued, unknown])
+            .fetch_all(&second.pool)
+            .await
+            .unwrap();
+        statuses.iter().all(|s| s == "succeeded" || s == "failed")
+    })
+    .await;
+    assert!(done, "every unfinished job is resolved after the restart");
+    let row = gen_db::get(&second.pool, queued).await.unwrap();
+    assert_eq!(row.status, "succeeded");
+    let row = gen_db::get(&second.pool, unknown).await.unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.error_code.as_deref(), row.refunded),
+        ("failed", Some("provider_unknown"), true)
+    );
+    assert_eq!(kie_stats(&second).await["creates"], 1, "no second task for the job that may have one");
+    let token = second.login(user).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            second.get_me(&token).await["balance"]["total"].as_i64().unwrap() == before + 2
+        })
+        .await,
+        "the unknown job's 2 credits came back; the finished one's were spent"
+    );
+    assert!(second.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_burst_never_exceeds_kie_limits() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS".into(), "100".into());
+    })
+    .await;
+    let mut tokens = Vec::new();
+    for _ in 0..6 {
+        tokens.push(app.login(new_user_id()).await);
+    }
+    // 24 jobs: 20 fit the first 10 s window, 4 must wait for the next one.
+    let mut ids = Vec::new();
+    for token in &tokens {
+        for _ in 0..4 {
+            let response = tryon(&app, token).await;
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            let body: Value = response.json().await.unwrap();
+            ids.push(uuid::Uuid::parse_str(body["generation_id"].as_str().unwrap()).unwrap());
+        }
+    }
+    let finished = wait_until(Duration::from_secs(40), || async {
+        let n: i64 = sqlx::query_scalar("select count(*) from generations where status = 'succeeded'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        n == ids.len() as i64
+    })
+    .await;
+    assert!(finished, "every job of the burst succeeded");
+    let stats = kie_stats(&app).await;
+    assert_eq!(stats["rejected_creates"], 0, "kie.ai never answered 429: {stats}");
+    assert_eq!(stats["rejected_polls"], 0, "{stats}");
+    assert!(stats["max_creates_in_window"].as_u64().unwrap() <= 20);
+    assert_eq!(stats["creates"], ids.len() as u64);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_kie_callback_is_a_hint_and_unknown_tokens_are_refused() {
+    let app = spawn_app().await;
+    let forged = app
+        .client
+        .post(app.url(&format!("/webhooks/kie/{}", "ab".repeat(32))))
+        .json(&json!({"code": 200, "data": {"state": "success"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::NOT_FOUND);
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    tryon(&app, &token).await;
+    next_event_of(&mut socket, "job.succeeded").await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async { kie_stats(&app).await["callbacks_sent"] == 1 }).await,
+        "the simulator called back and was answered 200"
+    );
+}
