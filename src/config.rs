@@ -368,6 +368,14 @@ pub struct ChatSettings {
     pub history_size: usize,
     pub variants: usize,
     pub system_prompt_path: PathBuf,
+    /// Longest user message accepted.
+    pub max_text_chars: usize,
+    /// Longest edit prompt a user may write over a variant.
+    pub max_prompt_chars: usize,
+    /// Attempts at the assistant for provider failures (429, 5xx, timeouts).
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub max_tokens: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -78,6 +78,26 @@ impl Application {
             &settings.public_base_url,
         );
         tokio::fs::create_dir_all(storage.dir()).await.context("creating the storage folder")?;
+        let openrouter_base = if settings.simulator {
+            settings.simulator_base(&own_base, "openrouter") + "/api/v1"
+        } else {
+            settings.file.openrouter.api_base_url.clone()
+        };
+        let openrouter = crate::clients::openrouter::OpenRouterClient::new(
+            &openrouter_base,
+            settings
+                .secrets
+                .openrouter_api_key
+                .clone()
+                .unwrap_or_else(|| secrecy::SecretString::from("simulator-key".to_string())),
+            &settings.file.openrouter.model,
+            &settings.public_base_url,
+            &settings.file.openrouter.app_title,
+            Duration::from_secs(settings.file.openrouter.request_timeout_secs),
+        );
+        let chat_system_prompt = tokio::fs::read_to_string(&settings.file.chat.system_prompt_path)
+            .await
+            .with_context(|| format!("reading {}", settings.file.chat.system_prompt_path.display()))?;
         let catalogue = Arc::new(Catalogue::from_settings(&settings));
         let services = Arc::new(Services {
             pool: pool.clone(),
@@ -92,6 +112,9 @@ impl Application {
             ),
             storage,
             kie,
+            openrouter,
+            chat_system_prompt,
+            chat_locks: Default::default(),
         });
         let actors = actors::spawn_all(services.clone()).await?;
 

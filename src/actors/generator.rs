@@ -31,6 +31,7 @@ use super::events::frame;
 use super::registry::SessionRegistryHandle;
 use super::supervisor::ActorSlot;
 use crate::clients::kie::{KieError, TaskState};
+use crate::db::chat as chat_db;
 use crate::db::generations::{self as gen_db, GenerationRow};
 use crate::domain::i18n::{self, Lang};
 use crate::domain::ids::UserId;
@@ -528,6 +529,25 @@ async fn store_result(shared: &Arc<GenShared>, row: &GenerationRow, url: &str) -
     }
     let row = GenerationRow { status: "succeeded".into(), result_key: Some(key.clone()), ..row.clone() };
     settle_hold(shared, &row).await;
+    if row.kind == "edit" {
+        let message = crate::http::chat::result_message(row.id, &key, row.watermarked);
+        let keep = services.settings.file.chat.history_size;
+        match chat_db::append(&services.pool, row.user_id, &message, Some(&key), keep).await {
+            Ok(()) => {
+                let mut view = message.clone();
+                view["image_url"] = json!(services.storage.signed_path(
+                    &key,
+                    storage_settings.signed_url_ttl_secs,
+                    chrono::Utc::now().timestamp()
+                ));
+                if let Some(obj) = view.as_object_mut() {
+                    obj.remove("image_key");
+                }
+                shared.sessions.publish(row.user_id, frame("chat.message", view));
+            }
+            Err(e) => tracing::error!(error = %e, "could not add the edit to the chat"),
+        }
+    }
     let url = services.storage.signed_path(&key, storage_settings.signed_url_ttl_secs, chrono::Utc::now().timestamp());
     shared.sessions.publish(
         row.user_id,
@@ -581,6 +601,22 @@ async fn fail(shared: &Arc<GenShared>, row: &GenerationRow, code: &'static str) 
     let row = GenerationRow { status: "failed".into(), error_code: Some(code.to_string()), ..row.clone() };
     settle_hold(shared, &row).await;
     let credits_returned = row.hold_id.is_some();
+    if row.kind == "edit" {
+        let message = json!({
+            "id": Uuid::new_v4(),
+            "role": "assistant",
+            "kind": "error",
+            "code": code,
+            "text": message,
+            "generation_id": row.id,
+            "credits_returned": credits_returned,
+            "created_at": chrono::Utc::now(),
+        });
+        let keep = services.settings.file.chat.history_size;
+        if chat_db::append(&services.pool, row.user_id, &message, None, keep).await.is_ok() {
+            shared.sessions.publish(row.user_id, frame("chat.message", message));
+        }
+    }
     shared.sessions.publish(
         row.user_id,
         frame(

@@ -47,6 +47,11 @@ pub struct Services {
     /// Uploaded photos and results, with signed links.
     pub storage: crate::storage::Storage,
     pub kie: KieClient,
+    pub openrouter: crate::clients::openrouter::OpenRouterClient,
+    /// The editor assistant's system prompt (`chat.system_prompt_path`).
+    pub chat_system_prompt: String,
+    /// One FIFO lock per user for chat messages.
+    pub chat_locks: crate::http::chat::ChatLocks,
 }
 
 /// Typed handles to the running tree.

@@ -3,6 +3,7 @@
 //! budget.
 
 pub mod kie;
+pub mod openrouter;
 pub mod telegram;
 
 use std::time::Duration;

@@ -360,3 +360,28 @@ pub async fn user_language(db: impl PgExecutor<'_>, user: UserId) -> Result<Stri
         .db()
         .map(|l| l.unwrap_or_else(|| "ru".to_string()))
 }
+
+/// "Delete my data": hides every upload and generation of the user and returns the storage
+/// keys to remove (rows stay for accounting: costs and holds refer to them).
+pub async fn forget_user_content(db: &sqlx::PgPool, user: UserId) -> Result<Vec<String>, DbError> {
+    let mut tx = db.begin().await.db()?;
+    let mut keys: Vec<String> = sqlx::query_scalar(
+        "update uploads set deleted_at = now() where user_id = $1 and deleted_at is null returning storage_key",
+    )
+    .bind(user)
+    .fetch_all(&mut *tx)
+    .await
+    .db()?;
+    let results: Vec<Option<String>> = sqlx::query_scalar(
+        "update generations set deleted_at = now(), updated_at = now()
+         where user_id = $1 and deleted_at is null returning result_key",
+    )
+    .bind(user)
+    .fetch_all(&mut *tx)
+    .await
+    .db()?;
+    keys.extend(results.into_iter().flatten());
+    super::chat::clear(&mut *tx, user).await?;
+    tx.commit().await.db()?;
+    Ok(keys)
+}

@@ -114,6 +114,10 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
         "not_finished" => {
             ("Генерация ещё идёт. Подождите результата.", "The generation is still running. Wait for the result.")
         }
+        "no_image" => (
+            "Сначала прикрепите фото в чате — его и будем редактировать.",
+            "Attach a photo in the chat first — that is what will be edited.",
+        ),
         // generation failures: the job's credits are always returned
         "generation_failed" => (
             "Не удалось создать изображение. Кредиты возвращены — попробуйте ещё раз.",

@@ -185,12 +185,13 @@ struct TryOnRequest {
     category: String,
 }
 
+/// `202` body of every generation start.
 #[derive(Serialize)]
-struct Accepted {
-    generation_id: Uuid,
-    status: &'static str,
-    cost: i32,
-    watermarked: bool,
+pub struct Accepted {
+    pub generation_id: Uuid,
+    pub status: &'static str,
+    pub cost: i32,
+    pub watermarked: bool,
 }
 
 async fn create_tryon(
@@ -239,7 +240,12 @@ pub struct NewJob<'a> {
 
 /// The one way a generation starts: the per-user cap, the row, the hold, the pool. On any
 /// refusal nothing stays behind (no row without credits, no hold without a row).
-async fn start_generation(state: &AppState, user: AuthUser, job: NewJob<'_>, cost: i32) -> Result<Accepted, ApiError> {
+pub async fn start_generation(
+    state: &AppState,
+    user: AuthUser,
+    job: NewJob<'_>,
+    cost: i32,
+) -> Result<Accepted, ApiError> {
     let session = state.actors.sessions.session(user.id);
     session.begin_job().await?;
     let id = Uuid::new_v4();

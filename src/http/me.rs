@@ -99,6 +99,12 @@ async fn update_me(
 /// results, chat) removes it here too. Ledger and payment rows stay (accounting).
 async fn delete_me(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     users::clear_personal_data(&state.pool, user.id).await?;
+    let keys = db::generations::forget_user_content(&state.pool, user.id).await?;
+    for key in keys {
+        if let Err(e) = state.services.storage.delete(&key).await {
+            tracing::warn!(error = %e, "could not delete a stored image of a deleted user");
+        }
+    }
     state.recent_logins.forget(user.id.0);
     tracing::info!(user.id = %user.id, "user deleted their data");
     Ok(StatusCode::NO_CONTENT)

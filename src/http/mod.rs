@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bench;
+pub mod chat;
 pub mod error;
 pub mod generations;
 pub mod health;
@@ -178,6 +179,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
         .merge(me::router())
         .merge(admin::router())
         .merge(bench::router())
+        .merge(chat::router())
         .layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes));
 
     let mut app: Router = Router::new()

@@ -5,6 +5,7 @@
 //! received and to inject faults.
 
 pub mod kie;
+pub mod openrouter;
 pub mod telegram;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ pub struct SimState {
 struct SimInner {
     telegram: telegram::TelegramSim,
     kie: kie::KieSim,
+    openrouter: openrouter::OpenRouterSim,
     latency_scale: f64,
 }
 
@@ -39,6 +41,7 @@ impl SimState {
             inner: Arc::new(SimInner {
                 telegram: telegram::TelegramSim::new(config.bot_token),
                 kie: kie::KieSim::default(),
+                openrouter: openrouter::OpenRouterSim::default(),
                 latency_scale: config.latency_scale,
             }),
         }
@@ -52,6 +55,10 @@ impl SimState {
         &self.inner.kie
     }
 
+    pub fn openrouter(&self) -> &openrouter::OpenRouterSim {
+        &self.inner.openrouter
+    }
+
     pub fn latency_scale(&self) -> f64 {
         self.inner.latency_scale
     }
@@ -59,7 +66,10 @@ impl SimState {
 
 /// All simulated providers; mount under `/sim`.
 pub fn router(state: SimState) -> Router {
-    Router::new().nest("/telegram", telegram::router(state.clone())).nest("/kie", kie::router(state.clone()))
+    Router::new()
+        .nest("/telegram", telegram::router(state.clone()))
+        .nest("/kie", kie::router(state.clone()))
+        .nest("/openrouter", openrouter::router(state.clone()))
 }
 
 /// Serves the simulator alone on `addr` (port 0 picks one); returns the bound address and the

@@ -440,3 +440,21 @@ async fn the_kie_callback_is_a_hint_and_unknown_tokens_are_refused() {
         "the simulator called back and was answered 200"
     );
 }
+
+#[tokio::test]
+async fn deleting_my_data_removes_photos_results_and_the_chat() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    tryon(&app, &token).await;
+    next_event_of(&mut socket, "job.succeeded").await;
+    assert_eq!(walk(app.storage_dir.path()), 3, "two photos and a result");
+    let response = app.client.delete(app.url("/api/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(walk(app.storage_dir.path()), 0, "every stored image is gone");
+    let gallery: Value = app.get("/api/generations", &token).await.json().await.unwrap();
+    assert!(gallery["items"].as_array().unwrap().is_empty());
+    let uploads: Value = app.get("/api/uploads", &token).await.json().await.unwrap();
+    assert!(uploads["items"].as_array().unwrap().is_empty());
+    assert!(app.ledger_differences().await.is_empty(), "the ledger stays consistent");
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bot;
+mod chat;
 mod generations;
 mod health;
 #[allow(dead_code)]

@@ -1,0 +1,83 @@
+//! The editor chat (DESIGN §4): one `chat_history` row per user with the last N messages as
+//! JSONB (trimmed on every write) and the chat's current image (the input of the next edit).
+
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+use super::{DbError, SqlxResultExt};
+use crate::domain::ids::UserId;
+
+/// The stored chat: messages oldest first, and the current image (`{"key": …}`) if any.
+#[derive(Debug, Clone, Default)]
+pub struct Chat {
+    pub messages: Vec<Value>,
+    pub current_image: Option<Value>,
+}
+
+pub async fn load(db: impl PgExecutor<'_>, user: UserId) -> Result<Chat, DbError> {
+    let row: Option<(Value, Option<Value>)> =
+        sqlx::query_as("select messages, current_image from chat_history where user_id = $1")
+            .bind(user)
+            .fetch_optional(db)
+            .await
+            .db()?;
+    Ok(row
+        .map(|(messages, current_image)| Chat {
+            messages: messages.as_array().cloned().unwrap_or_default(),
+            current_image: current_image.filter(|v| !v.is_null()),
+        })
+        .unwrap_or_default())
+}
+
+/// Writes the chat, keeping only the last `keep` messages.
+pub async fn save(db: impl PgExecutor<'_>, user: UserId, chat: &Chat, keep: usize) -> Result<(), DbError> {
+    let skip = chat.messages.len().saturating_sub(keep);
+    let messages = Value::Array(chat.messages[skip..].to_vec());
+    sqlx::query(
+        "insert into chat_history (user_id, messages, current_image) values ($1, $2, $3)
+         on conflict (user_id) do update set messages = excluded.messages, current_image = excluded.current_image,
+                                             updated_at = now()",
+    )
+    .bind(user)
+    .bind(messages)
+    .bind(&chat.current_image)
+    .execute(db)
+    .await
+    .db()
+    .map(|_| ())
+}
+
+pub async fn clear(db: impl PgExecutor<'_>, user: UserId) -> Result<(), DbError> {
+    sqlx::query("delete from chat_history where user_id = $1").bind(user).execute(db).await.db().map(|_| ())
+}
+
+/// Appends `message` (and optionally makes `image_key` the current image) in one statement,
+/// trimming to the last `keep` messages; used when an edit finishes outside the request.
+pub async fn append(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    message: &Value,
+    image_key: Option<&str>,
+    keep: usize,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "insert into chat_history (user_id, messages, current_image)
+         values ($1, jsonb_build_array($2::jsonb), case when $3::text is null then null else jsonb_build_object('key', $3::text) end)
+         on conflict (user_id) do update set
+           messages = (select coalesce(jsonb_agg(m order by n), '[]'::jsonb) from (
+                         select m, n from jsonb_array_elements(chat_history.messages || jsonb_build_array($2::jsonb))
+                                with ordinality as t(m, n)
+                         order by n desc limit $4) last),
+           current_image = case when $3::text is null then chat_history.current_image
+                                else jsonb_build_object('key', $3::text) end,
+           updated_at = now()",
+    )
+    .bind(user)
+    .bind(message)
+    .bind(image_key)
+    .bind(keep as i64)
+    .execute(db)
+    .await
+    .db()
+    .map(|_| ())
+}

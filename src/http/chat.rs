@@ -1,0 +1,474 @@
+//! The editor chat (DESIGN §1, §5; docs/API.md):
+//!
+//! - `POST /api/chat/messages {text, upload_id?}`: one user's messages are handled one at a
+//!   time, in arrival order (a per-user FIFO lock). 1 credit is reserved, the assistant (Claude
+//!   Haiku via OpenRouter) is asked with the system prompt and the last messages, its JSON is
+//!   validated against the schema (one repair attempt); a valid answer commits the credit, a
+//!   refusal or a failure releases it and the chat gets an explanation in the user's language.
+//! - `POST /api/chat/variants/{id}/generate {prompt?}`: 1 credit, an edit of the chat's current
+//!   image through the generation pipeline; the result becomes the current image (chained edits).
+//! - `GET /api/chat`, `DELETE /api/chat`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::generations::{NewJob, start_generation};
+use super::{ApiError, ApiJson, AppState};
+use crate::actors::events::frame;
+use crate::actors::session::ReserveCmd;
+use crate::clients::openrouter::OpenRouterError;
+use crate::db::chat::{self as chat_db, Chat};
+use crate::db::generations as gen_db;
+use crate::domain::i18n::Lang;
+use crate::domain::ids::UserId;
+
+/// One lock per user while a message is handled; FIFO, so messages are answered in order.
+pub type ChatLocks = dashmap::DashMap<UserId, Arc<tokio::sync::Mutex<()>>>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/chat", get(get_chat).delete(delete_chat))
+        .route("/api/chat/messages", post(post_message))
+        .route("/api/chat/variants/{id}/generate", post(generate_variant))
+}
+
+/// The JSON schema every assistant reply must match.
+pub fn reply_schema(variants: usize) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "reply": {"type": "string"},
+            "refused": {"type": "boolean"},
+            "variants": {
+                "type": "array",
+                "minItems": variants,
+                "maxItems": variants,
+                "items": {
+                    "type": "object",
+                    "properties": {"title": {"type": "string"}, "prompt": {"type": "string"}},
+                    "required": ["title", "prompt"],
+                    "additionalProperties": false,
+                },
+            },
+        },
+        "required": ["reply", "refused", "variants"],
+        "additionalProperties": false,
+    })
+}
+
+/// A validated assistant answer.
+#[derive(Debug, PartialEq)]
+pub struct Answer {
+    pub reply: String,
+    pub refused: bool,
+    pub variants: Vec<(String, String)>,
+}
+
+/// Strict validation: exactly the schema's shape, non-empty texts, sane lengths.
+pub fn parse_answer(content: &str, variants: usize) -> Option<Answer> {
+    let value: Value = serde_json::from_str(content.trim()).ok()?;
+    let object = value.as_object()?;
+    if object.keys().any(|k| !matches!(k.as_str(), "reply" | "refused" | "variants")) {
+        return None;
+    }
+    let reply = object.get("reply")?.as_str()?.trim().to_string();
+    let refused = object.get("refused")?.as_bool()?;
+    let list = object.get("variants")?.as_array()?;
+    if reply.is_empty() || reply.chars().count() > 1000 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for item in list {
+        let item = item.as_object()?;
+        if item.len() != 2 {
+            return None;
+        }
+        let title = item.get("title")?.as_str()?.trim().to_string();
+        let prompt = item.get("prompt")?.as_str()?.trim().to_string();
+        if title.is_empty() || prompt.is_empty() || title.chars().count() > 80 || prompt.chars().count() > 2000 {
+            return None;
+        }
+        out.push((title, prompt));
+    }
+    if refused != out.is_empty() || (!refused && out.len() != variants) {
+        return None;
+    }
+    Some(Answer { reply, refused, variants: out })
+}
+
+fn message_view(state: &AppState, message: &Value) -> Value {
+    let mut view = message.clone();
+    if let Some(key) = message.get("image_key").and_then(Value::as_str) {
+        view["image_url"] = json!(signed(state, key));
+    }
+    if let Some(obj) = view.as_object_mut() {
+        obj.remove("image_key");
+    }
+    view
+}
+
+fn signed(state: &AppState, key: &str) -> String {
+    state.services.storage.signed_path(key, state.settings.file.storage.signed_url_ttl_secs, Utc::now().timestamp())
+}
+
+fn chat_view(state: &AppState, chat: &Chat) -> Value {
+    let current = chat
+        .current_image
+        .as_ref()
+        .and_then(|c| c.get("key"))
+        .and_then(Value::as_str)
+        .map(|k| json!({"url": signed(state, k)}));
+    json!({
+        "messages": chat.messages.iter().map(|m| message_view(state, m)).collect::<Vec<_>>(),
+        "current_image": current,
+    })
+}
+
+async fn get_chat(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let chat = chat_db::load(&state.pool, user.id).await?;
+    Ok(Json(chat_view(&state, &chat)))
+}
+
+async fn delete_chat(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    let lock = user_lock(&state, user.id);
+    let _guard = lock.lock().await;
+    chat_db::clear(&state.pool, user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn user_lock(state: &AppState, user: UserId) -> Arc<tokio::sync::Mutex<()>> {
+    state.services.chat_locks.entry(user).or_default().clone()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostMessage {
+    text: String,
+    upload_id: Option<Uuid>,
+}
+
+fn user_message(text: &str, image_key: Option<&str>) -> Value {
+    json!({
+        "id": Uuid::new_v4(),
+        "role": "user",
+        "kind": if image_key.is_some() { "image" } else { "text" },
+        "text": text,
+        "image_key": image_key,
+        "created_at": Utc::now(),
+    })
+}
+
+/// The message list the model sees: the system prompt, then the recent messages with
+/// consecutive same-role messages merged (the API wants turns to alternate).
+fn model_messages(system: &str, history: &[Value], new_text: &str, image_url: Option<&str>) -> Vec<Value> {
+    let mut out = vec![json!({"role": "system", "content": system})];
+    let mut turns: Vec<(String, String)> = Vec::new();
+    for m in history {
+        let role = if m["role"] == "user" { "user" } else { "assistant" };
+        let mut text = m["text"].as_str().unwrap_or("").to_string();
+        if let Some(variants) = m.get("variants").and_then(Value::as_array) {
+            for v in variants {
+                text.push_str(&format!(
+                    "\n- {}: {}",
+                    v["title"].as_str().unwrap_or(""),
+                    v["prompt"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        if m["kind"] == "image" && role == "assistant" {
+            text = "[the edited image is now the current image]".to_string();
+        }
+        match turns.last_mut() {
+            Some((last_role, last_text)) if last_role == role => {
+                last_text.push('\n');
+                last_text.push_str(&text);
+            }
+            _ => turns.push((role.to_string(), text)),
+        }
+    }
+    out.extend(turns.into_iter().map(|(role, text)| json!({"role": role, "content": text})));
+    let mut parts = vec![json!({"type": "text", "text": new_text})];
+    if let Some(url) = image_url {
+        parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
+    }
+    out.push(json!({"role": "user", "content": parts}));
+    out
+}
+
+enum Outcome {
+    Answer(Answer),
+    Failed(&'static str),
+}
+
+/// Asks the assistant: retries transient failures with backoff and jitter, repairs a reply
+/// that breaks the schema once.
+async fn ask(state: &AppState, messages: Vec<Value>) -> Outcome {
+    let chat = &state.settings.file.chat;
+    let schema = reply_schema(chat.variants);
+    let mut messages = messages;
+    let mut repaired = false;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match state.services.openrouter.complete(&messages, "edit_variants", &schema, chat.max_tokens).await {
+            Ok(completion) => {
+                metrics::counter!("primerka_assistant_requests_total", "outcome" => "ok").increment(1);
+                tracing::info!(
+                    openrouter.id = %completion.id,
+                    tokens.prompt = completion.prompt_tokens,
+                    tokens.completion = completion.completion_tokens,
+                    cost_usd = completion.cost,
+                    "assistant answered"
+                );
+                if let Some(answer) = parse_answer(&completion.content, chat.variants) {
+                    return Outcome::Answer(answer);
+                }
+                if repaired {
+                    return Outcome::Failed("assistant_bad_reply");
+                }
+                repaired = true;
+                tracing::warn!("the assistant's reply broke the schema; asking once more");
+                messages.push(json!({"role": "assistant", "content": completion.content}));
+                messages.push(json!({"role": "user", "content": "Your previous reply did not match the required JSON schema. Reply again with only JSON that matches it exactly."}));
+            }
+            Err(OpenRouterError::Moderated(reason)) => {
+                tracing::info!(reason = %reason, "the assistant's provider flagged the request");
+                return Outcome::Failed("assistant_moderated");
+            }
+            Err(e) if e.is_retryable() && attempt < chat.max_attempts => {
+                metrics::counter!("primerka_assistant_requests_total", "outcome" => "retry").increment(1);
+                let base = Duration::from_millis(chat.backoff_base_ms) * 2u32.pow(attempt - 1);
+                let jitter = Duration::from_millis(rand::random::<u64>() % (base.as_millis() as u64 / 2 + 1));
+                let wait = e.retry_after().unwrap_or(base).max(base) + jitter;
+                tracing::warn!(error = %e, attempt, "the assistant failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => {
+                metrics::counter!("primerka_assistant_requests_total", "outcome" => "failed").increment(1);
+                tracing::warn!(error = %e, "the assistant is unavailable");
+                return Outcome::Failed("assistant_unavailable");
+            }
+        }
+    }
+}
+
+fn failure_text(code: &str, lang: Lang) -> &'static str {
+    match code {
+        "assistant_moderated" => lang.pick(
+            "Этот запрос отклонён правилами безопасности. Кредит не списан — попробуйте сформулировать иначе.",
+            "This request was rejected by the safety rules. No credit was charged — try wording it differently.",
+        ),
+        "assistant_bad_reply" => lang.pick(
+            "Ассистент ответил некорректно. Кредит не списан — попробуйте ещё раз.",
+            "The assistant gave an invalid answer. No credit was charged — please try again.",
+        ),
+        _ => lang.pick(
+            "Ассистент сейчас недоступен. Кредит не списан — попробуйте через минуту.",
+            "The assistant is unavailable right now. No credit was charged — try again in a minute.",
+        ),
+    }
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<PostMessage>,
+) -> Result<Json<Value>, ApiError> {
+    let settings = &state.settings.file.chat;
+    let text = body.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > settings.max_text_chars {
+        return Err(ApiError::validation("text"));
+    }
+    let lock = user_lock(&state, user.id);
+    let _guard = lock.lock().await;
+    let mut chat = chat_db::load(&state.pool, user.id).await?;
+    let mut new_image = None;
+    if let Some(upload) = body.upload_id {
+        let rows = gen_db::live_uploads(&state.pool, user.id, &[upload]).await?;
+        let row = rows.first().ok_or(ApiError::new(StatusCode::NOT_FOUND, "upload_not_found"))?;
+        new_image = Some(row.storage_key.clone());
+    }
+    let lang = Lang::from_code(&gen_db::user_language(&state.pool, user.id).await?);
+    let session = state.actors.sessions.session(user.id);
+    let request_id = Uuid::new_v4();
+    let hold = session
+        .reserve(ReserveCmd {
+            cost: state.settings.file.credits.prices.chat_message,
+            purpose: "chat_message".into(),
+            key: format!("chat:{request_id}"),
+            generation_id: None,
+        })
+        .await?;
+
+    let current_key =
+        new_image.clone().or_else(|| chat.current_image.as_ref().and_then(|c| c["key"].as_str()).map(str::to_string));
+    let image_url = current_key.as_deref().map(|k| {
+        state.services.storage.signed_url(k, state.settings.file.storage.provider_url_ttl_secs, Utc::now().timestamp())
+    });
+    let system = state.services.chat_system_prompt.replace("{variants}", &settings.variants.to_string());
+    let recent = &chat.messages[chat.messages.len().saturating_sub(settings.history_size.saturating_sub(1))..];
+    let messages = model_messages(&system, recent, &text, image_url.as_deref());
+    let outcome = ask(&state, messages).await;
+
+    let user_msg = user_message(&text, new_image.as_deref());
+    let (assistant, charged) = match outcome {
+        Outcome::Answer(answer) => {
+            let charged = !answer.refused;
+            let settled =
+                if charged { session.commit(hold.id).await } else { session.release(hold.id, "refused").await };
+            settled?;
+            let variants: Vec<Value> = answer
+                .variants
+                .iter()
+                .map(|(title, prompt)| json!({"id": Uuid::new_v4(), "title": title, "prompt": prompt}))
+                .collect();
+            let message = json!({
+                "id": Uuid::new_v4(),
+                "role": "assistant",
+                "kind": if answer.refused { "refusal" } else { "text" },
+                "text": answer.reply,
+                "variants": variants,
+                "created_at": Utc::now(),
+            });
+            (message, charged)
+        }
+        Outcome::Failed(code) => {
+            session.release(hold.id, code).await?;
+            let message = json!({
+                "id": Uuid::new_v4(),
+                "role": "assistant",
+                "kind": "error",
+                "code": code,
+                "text": failure_text(code, lang),
+                "variants": [],
+                "credits_returned": true,
+                "created_at": Utc::now(),
+            });
+            (message, false)
+        }
+    };
+    chat.messages.push(user_msg.clone());
+    chat.messages.push(assistant.clone());
+    if let Some(key) = &new_image {
+        chat.current_image = Some(json!({"key": key}));
+    }
+    chat_db::save(&state.pool, user.id, &chat, settings.history_size).await?;
+    for message in [&user_msg, &assistant] {
+        state.actors.sessions.publish(user.id, frame("chat.message", message_view(&state, message)));
+    }
+    Ok(Json(json!({
+        "message": message_view(&state, &assistant),
+        "user_message": message_view(&state, &user_msg),
+        "variants": assistant["variants"],
+        "charged": charged,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GenerateVariant {
+    prompt: Option<String>,
+}
+
+async fn generate_variant(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    raw: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // The body is optional: empty means "the variant's own prompt".
+    let body: GenerateVariant = if raw.iter().all(u8::is_ascii_whitespace) {
+        GenerateVariant::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| ApiError::invalid_body(e.to_string()))?
+    };
+    let chat = chat_db::load(&state.pool, user.id).await?;
+    let id_text = id.to_string();
+    let variant = chat
+        .messages
+        .iter()
+        .filter_map(|m| m.get("variants").and_then(Value::as_array))
+        .flatten()
+        .find(|v| v["id"].as_str() == Some(id_text.as_str()))
+        .ok_or(ApiError::not_found())?;
+    let prompt = match body.prompt.map(|p| p.trim().to_string()) {
+        Some(p) if p.is_empty() || p.chars().count() > state.settings.file.chat.max_prompt_chars => {
+            return Err(ApiError::validation("prompt"));
+        }
+        Some(p) => p,
+        None => variant["prompt"].as_str().unwrap_or_default().to_string(),
+    };
+    let Some(key) = chat.current_image.as_ref().and_then(|c| c["key"].as_str()).map(str::to_string) else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "no_image"));
+    };
+    let keys = [key];
+    let accepted = start_generation(
+        &state,
+        user,
+        NewJob { kind: "edit", category: None, prompt: &prompt, upload_ids: &[], keys: &keys },
+        state.settings.file.credits.prices.edit_generation,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(accepted).map_err(ApiError::internal)?)))
+}
+
+/// Called by the generator when an edit finishes: the chat shows the result, which becomes the
+/// current image (so the next edit builds on it).
+pub fn result_message(generation_id: Uuid, key: &str, watermarked: bool) -> Value {
+    json!({
+        "id": Uuid::new_v4(),
+        "role": "assistant",
+        "kind": "image",
+        "text": "",
+        "image_key": key,
+        "generation_id": generation_id,
+        "watermarked": watermarked,
+        "created_at": Utc::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_schema_valid_answers_pass() {
+        let ok = r#"{"reply":"Вот варианты","refused":false,"variants":[{"title":"A","prompt":"p1"},{"title":"B","prompt":"p2"}]}"#;
+        assert_eq!(parse_answer(ok, 2).unwrap().variants.len(), 2);
+        assert!(parse_answer(ok, 3).is_none(), "wrong count");
+        assert!(parse_answer("Sure! make it red", 2).is_none());
+        let extra =
+            r#"{"reply":"x","refused":false,"variants":[{"title":"A","prompt":"p","x":1},{"title":"B","prompt":"p"}]}"#;
+        assert!(parse_answer(extra, 2).is_none());
+        let extra_top = r#"{"reply":"x","refused":false,"variants":[],"system":"leak"}"#;
+        assert!(parse_answer(extra_top, 0).is_none());
+        let refusal = r#"{"reply":"Нельзя","refused":true,"variants":[]}"#;
+        assert!(parse_answer(refusal, 3).unwrap().refused);
+        let inconsistent = r#"{"reply":"x","refused":true,"variants":[{"title":"A","prompt":"p"}]}"#;
+        assert!(parse_answer(inconsistent, 1).is_none());
+    }
+
+    #[test]
+    fn the_model_sees_alternating_turns() {
+        let history = vec![
+            json!({"role": "user", "text": "a", "kind": "text"}),
+            json!({"role": "assistant", "text": "b", "kind": "text", "variants": [{"title": "T", "prompt": "P"}]}),
+            json!({"role": "assistant", "text": "", "kind": "image"}),
+        ];
+        let messages = model_messages("sys", &history, "c", Some("http://img"));
+        let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert!(messages[2]["content"].as_str().unwrap().contains("- T: P"));
+        assert_eq!(messages[3]["content"][1]["image_url"]["url"], "http://img");
+    }
+}
