@@ -1,0 +1,137 @@
+import { useCallback, useEffect, useMemo, useReducer, useState } from 'react'
+import { api, getToken, setRelogin, setToken } from './api'
+import { AppContext, type Screen } from './app-context'
+import { Icon } from './components/icons'
+import { BalancePill, Button, ErrorBox, Spinner } from './components/ui'
+import { pickLang, strings, type Lang } from './i18n'
+import { Editor } from './screens/Editor'
+import { Gallery } from './screens/Gallery'
+import { Home } from './screens/Home'
+import { Profile } from './screens/Profile'
+import { TryOn } from './screens/TryOn'
+import { openSocket } from './socket'
+import { initialState, reducer } from './state'
+import { insideTelegram, telegramLanguage, tg } from './telegram'
+
+/** Inside Telegram: the real initData. Outside (demo mode only): the backend's dev login,
+ *  as the demo user or as `?demo_user=<id>` (the end-to-end tests use one user per flow). */
+async function login(lang: string): Promise<void> {
+  const demoUser = Number(new URLSearchParams(location.search).get('demo_user')) || undefined
+  const initData = insideTelegram() ? tg.initData : (await api.devLogin(lang, demoUser)).init_data
+  const { token } = await api.login(initData)
+  setToken(token)
+}
+
+const TABS: Screen[] = ['home', 'tryon', 'editor', 'gallery', 'profile']
+
+export default function App() {
+  const [state, dispatch] = useReducer(reducer, initialState)
+  const [lang, setLang] = useState<Lang>(pickLang(telegramLanguage() ?? navigator.language))
+  const [screen, setScreen] = useState<Screen>('home')
+  const [bootError, setBootError] = useState<unknown>(null)
+  const [attempt, setAttempt] = useState(0)
+  const t = strings(lang)
+
+  const refreshMe = useCallback(async () => {
+    const me = await api.me()
+    dispatch({ type: 'me', me })
+    setLang(pickLang(me.user.language_code))
+  }, [])
+
+  useEffect(() => {
+    let stop: (() => void) | undefined
+    setBootError(null)
+    setRelogin(() => login(lang))
+    login(lang)
+      .then(refreshMe)
+      .then(() => {
+        stop = openSocket(
+          getToken,
+          (event) => dispatch({ type: 'event', event }),
+          (online) => dispatch({ type: 'online', online }),
+        )
+      })
+      .catch(setBootError)
+    return () => stop?.()
+    // Log in once per attempt; language changes do not need a new session.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [attempt, refreshMe])
+
+  // Telegram's back button returns to the home screen.
+  useEffect(() => {
+    try {
+      if (screen === 'home') tg.BackButton.hide()
+      else tg.BackButton.show()
+      const back = () => setScreen('home')
+      tg.BackButton.onClick(back)
+      return () => {
+        tg.BackButton.offClick(back)
+      }
+    } catch {
+      return undefined
+    }
+  }, [screen])
+
+  const context = useMemo(() => ({ state, dispatch, t, go: setScreen, refreshMe }), [state, t, refreshMe])
+
+  if (bootError !== null) {
+    return (
+      <AppContext.Provider value={context}>
+        <main className="mx-auto flex min-h-screen max-w-md flex-col justify-center gap-4 p-4">
+          <ErrorBox error={bootError} />
+          <Button onClick={() => setAttempt((a) => a + 1)}>{t.retry}</Button>
+        </main>
+      </AppContext.Provider>
+    )
+  }
+  if (!state.me) {
+    return (
+      <main className="flex min-h-screen items-center justify-center">
+        <Spinner label={t.loading} />
+      </main>
+    )
+  }
+
+  const title = { home: t.appName, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[screen]
+  return (
+    <AppContext.Provider value={context}>
+      <div className="mx-auto flex min-h-screen max-w-md flex-col pb-[calc(4rem+env(safe-area-inset-bottom))]">
+        <header className="sticky top-0 z-10 flex items-center justify-between bg-bg/95 px-4 py-3 backdrop-blur">
+          <h1 className="text-xl font-semibold" data-testid="title">
+            {title}
+          </h1>
+          <BalancePill />
+        </header>
+        {!state.online && (
+          <p role="status" className="mx-4 mb-2 rounded-xl bg-bg-2 p-2 text-center text-xs text-hint">
+            {t.offline}
+          </p>
+        )}
+        <main className="flex-1 px-4">
+          {screen === 'home' && <Home />}
+          {screen === 'tryon' && <TryOn />}
+          {screen === 'editor' && <Editor />}
+          {screen === 'gallery' && <Gallery />}
+          {screen === 'profile' && <Profile onLanguage={setLang} />}
+        </main>
+        <nav
+          className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-hint/20 bg-bg pb-[env(safe-area-inset-bottom)]"
+          aria-label="tabs"
+        >
+          {TABS.map((tab) => (
+            <button
+              key={tab}
+              data-testid={`tab-${tab}`}
+              aria-current={screen === tab ? 'page' : undefined}
+              onClick={() => setScreen(tab)}
+              className={`flex flex-1 flex-col items-center gap-0.5 py-2 text-xs ${screen === tab ? 'text-accent' : 'text-hint'}`}
+            >
+              <Icon name={tab} className="h-6 w-6" />
+              {{ home: t.home, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[tab]}
+            </button>
+          ))}
+        </nav>
+      </div>
+    </AppContext.Provider>
+  )
+}

@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { ApiError, api, setRelogin, setToken } from './api'
+
+function reply(status: number, body: unknown) {
+  return Promise.resolve(new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } }))
+}
+
+afterEach(() => {
+  vi.restoreAllMocks()
+  setToken(null)
+})
+
+describe('api', () => {
+  it('sends the token and validates the response', async () => {
+    setToken('tok')
+    const fetchMock = vi.spyOn(globalThis, 'fetch').mockImplementation(() =>
+      reply(200, {
+        user: { id: 1, first_name: 'A', language_code: 'ru' },
+        balance: { free: 10, subscription: 0, purchased: 0, total: 10 },
+        prices: { tryon: 2, chat_message: 1, edit_generation: 1 },
+        demo: true,
+        extra: 'ignored',
+      }),
+    )
+    const me = await api.me()
+    expect(me.balance.total).toBe(10)
+    const headers = fetchMock.mock.calls[0][1]?.headers as Headers
+    expect(headers.get('Authorization')).toBe('Bearer tok')
+  })
+
+  it('surfaces the server error code and localised message', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() =>
+      reply(402, { error: { code: 'insufficient_credits', message: 'Недостаточно кредитов.' } }),
+    )
+    const error = await api.tryon('a', ['b'], 'top').catch((e) => e)
+    expect(error).toBeInstanceOf(ApiError)
+    expect(error.code).toBe('insufficient_credits')
+    expect(error.message).toBe('Недостаточно кредитов.')
+  })
+
+  it('rejects a response of the wrong shape', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() => reply(200, { user: null }))
+    await expect(api.me()).rejects.toThrow()
+  })
+
+  it('logs in again once when the token expired', async () => {
+    let calls = 0
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() => {
+      calls += 1
+      return calls === 1
+        ? reply(401, { error: { code: 'token_expired', message: '' } })
+        : reply(200, { messages: [], current_image: null })
+    })
+    const relogin = vi.fn(async () => setToken('new'))
+    setRelogin(relogin)
+    const chat = await api.chat()
+    expect(chat.messages).toEqual([])
+    expect(relogin).toHaveBeenCalledTimes(1)
+  })
+})

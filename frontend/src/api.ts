@@ -1,0 +1,172 @@
+// The backend's JSON API (docs/API.md). Every response is validated with zod; errors carry
+// the server's localised message.
+import { z } from 'zod'
+
+export const Balance = z.object({
+  free: z.number(),
+  subscription: z.number(),
+  purchased: z.number(),
+  total: z.number(),
+  free_resets_at: z.string().nullable().optional(),
+  subscription_expires_at: z.string().nullable().optional(),
+})
+export type Balance = z.infer<typeof Balance>
+
+export const User = z.object({
+  id: z.number(),
+  first_name: z.string(),
+  username: z.string().nullable().optional(),
+  language_code: z.string(),
+  is_admin: z.boolean().optional(),
+})
+
+export const Me = z.object({
+  user: User,
+  balance: Balance,
+  prices: z.object({ tryon: z.number(), chat_message: z.number(), edit_generation: z.number() }),
+  demo: z.boolean(),
+})
+export type Me = z.infer<typeof Me>
+
+export const Upload = z.object({ upload_id: z.string(), url: z.string(), width: z.number(), height: z.number() })
+export type Upload = z.infer<typeof Upload>
+
+export const Accepted = z.object({ generation_id: z.string(), cost: z.number(), watermarked: z.boolean() })
+
+export const Generation = z.object({
+  id: z.string(),
+  kind: z.string(),
+  category: z.string().nullable().optional(),
+  status: z.enum(['queued', 'submitted', 'running', 'succeeded', 'failed']),
+  result_url: z.string().nullable().optional(),
+  watermarked: z.boolean(),
+  cost: z.number(),
+  refunded: z.boolean(),
+  error: z.object({ code: z.string(), message: z.string(), credits_returned: z.boolean() }).nullable().optional(),
+  created_at: z.string(),
+})
+export type Generation = z.infer<typeof Generation>
+export const GenerationPage = z.object({ items: z.array(Generation), next_cursor: z.string().nullable() })
+
+export const Variant = z.object({ id: z.string(), title: z.string(), prompt: z.string() })
+export type Variant = z.infer<typeof Variant>
+export const ChatMessage = z.object({
+  id: z.string(),
+  role: z.enum(['user', 'assistant']),
+  kind: z.string(),
+  text: z.string().optional().default(''),
+  image_url: z.string().nullable().optional(),
+  variants: z.array(Variant).optional().default([]),
+  credits_returned: z.boolean().optional(),
+  created_at: z.string(),
+})
+export type ChatMessage = z.infer<typeof ChatMessage>
+export const Chat = z.object({
+  messages: z.array(ChatMessage),
+  current_image: z.object({ url: z.string() }).nullable(),
+})
+export const ChatReply = z.object({ message: ChatMessage, user_message: ChatMessage, charged: z.boolean() })
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+let token: string | null = null
+let relogin: (() => Promise<void>) | null = null
+export function setToken(t: string | null) {
+  token = t
+}
+/** Called once when the server says the token expired; the request is then repeated. */
+export function setRelogin(fn: () => Promise<void>) {
+  relogin = fn
+}
+export function getToken() {
+  return token
+}
+
+type Schema<T> = { parse: (v: unknown) => T }
+
+export async function request<T>(path: string, schema: Schema<T> | null, init: RequestInit = {}): Promise<T> {
+  try {
+    return await send(path, schema, init)
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && relogin && !path.startsWith('/api/auth/')) {
+      await relogin()
+      return send(path, schema, init)
+    }
+    throw e
+  }
+}
+
+async function send<T>(path: string, schema: Schema<T> | null, init: RequestInit): Promise<T> {
+  const headers = new Headers(init.headers)
+  if (token) headers.set('Authorization', `Bearer ${token}`)
+  if (init.body && !(init.body instanceof FormData)) headers.set('Content-Type', 'application/json')
+  let response: Response
+  try {
+    response = await fetch(path, { ...init, headers })
+  } catch {
+    throw new ApiError(0, 'offline', '')
+  }
+  if (!response.ok) {
+    let code = 'internal'
+    let message = ''
+    try {
+      const body = await response.json()
+      code = body?.error?.code ?? code
+      message = body?.error?.message ?? ''
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(response.status, code, message)
+  }
+  if (!schema) return undefined as T
+  return schema.parse(await response.json())
+}
+
+export const api = {
+  devLogin: (language_code: string, telegram_id?: number) =>
+    request('/api/auth/dev-login', z.object({ init_data: z.string() }), {
+      method: 'POST',
+      body: JSON.stringify({ language_code, telegram_id }),
+    }),
+  login: (init_data: string) =>
+    request('/api/auth/telegram', z.object({ token: z.string() }), {
+      method: 'POST',
+      body: JSON.stringify({ init_data }),
+    }),
+  me: () => request('/api/me', Me),
+  setLanguage: (language_code: string) =>
+    request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ language_code }) }),
+  deleteMe: () => request('/api/me', null, { method: 'DELETE' }),
+  upload: (file: Blob, name = 'photo.jpg') => {
+    const form = new FormData()
+    form.append('file', file, name)
+    return request('/api/uploads', Upload, { method: 'POST', body: form })
+  },
+  tryon: (person: string, garments: string[], category: string) =>
+    request('/api/tryon', Accepted, {
+      method: 'POST',
+      body: JSON.stringify({ person_upload_id: person, garment_upload_ids: garments, category }),
+    }),
+  generation: (id: string) => request(`/api/generations/${id}`, Generation),
+  generations: (cursor?: string | null) =>
+    request(`/api/generations?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, GenerationPage),
+  deleteGeneration: (id: string) => request(`/api/generations/${id}`, null, { method: 'DELETE' }),
+  sendGeneration: (id: string) => request(`/api/generations/${id}/send`, null, { method: 'POST' }),
+  chat: () => request('/api/chat', Chat),
+  say: (text: string, upload_id?: string) =>
+    request('/api/chat/messages', ChatReply, { method: 'POST', body: JSON.stringify({ text, upload_id }) }),
+  applyVariant: (id: string, prompt?: string) =>
+    request(`/api/chat/variants/${id}/generate`, Accepted, {
+      method: 'POST',
+      body: JSON.stringify(prompt ? { prompt } : {}),
+    }),
+  clearChat: () => request('/api/chat', null, { method: 'DELETE' }),
+}

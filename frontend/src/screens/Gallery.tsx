@@ -1,0 +1,108 @@
+import { useCallback, useEffect, useState } from 'react'
+import { api, type Generation } from '../api'
+import { useApp } from '../app-context'
+import { Button, ErrorBox, Spinner } from '../components/ui'
+
+export function Gallery() {
+  const { t } = useApp()
+  const [items, setItems] = useState<Generation[]>([])
+  const [cursor, setCursor] = useState<string | null>(null)
+  const [loading, setLoading] = useState(true)
+  const [error, setError] = useState<unknown>(null)
+  const [open, setOpen] = useState<Generation | null>(null)
+  const [sent, setSent] = useState(false)
+
+  const load = useCallback(async (from: string | null) => {
+    setLoading(true)
+    setError(null)
+    try {
+      const page = await api.generations(from)
+      setItems((old) => (from ? [...old, ...page.items] : page.items))
+      setCursor(page.next_cursor)
+    } catch (e) {
+      setError(e)
+    } finally {
+      setLoading(false)
+    }
+  }, [])
+
+  useEffect(() => {
+    void load(null)
+  }, [load])
+
+  if (open) {
+    return (
+      <div className="flex flex-col gap-3">
+        <button className="self-start text-link" onClick={() => setOpen(null)}>
+          ← {t.back}
+        </button>
+        {open.result_url && <img src={open.result_url} alt="" className="w-full rounded-2xl" />}
+        {open.watermarked && <p className="text-xs text-hint">{t.watermarked}</p>}
+        <Button
+          variant="secondary"
+          disabled={sent}
+          onClick={async () => {
+            await api.sendGeneration(open.id)
+            setSent(true)
+          }}
+        >
+          {sent ? t.sent : t.sendToChat}
+        </Button>
+        <Button
+          variant="danger"
+          onClick={async () => {
+            if (!window.confirm(t.confirmDelete)) return
+            await api.deleteGeneration(open.id)
+            setItems((old) => old.filter((g) => g.id !== open.id))
+            setOpen(null)
+          }}
+        >
+          {t.delete}
+        </Button>
+      </div>
+    )
+  }
+
+  return (
+    <div className="flex flex-col gap-3">
+      {error !== null && <ErrorBox error={error} onRetry={() => void load(null)} />}
+      {!loading && items.length === 0 && error === null && (
+        <p className="rounded-xl bg-bg-2 p-4 text-center text-hint">{t.emptyGallery}</p>
+      )}
+      <ul className="grid grid-cols-2 gap-2" data-testid="gallery">
+        {items.map((g) => (
+          <li key={g.id}>
+            {g.status === 'succeeded' && g.result_url ? (
+              <button
+                className="block w-full"
+                onClick={() => {
+                  setSent(false)
+                  setOpen(g)
+                }}
+              >
+                <img src={g.result_url} alt="" loading="lazy" className="aspect-[3/4] w-full rounded-xl object-cover" />
+              </button>
+            ) : (
+              <div className="flex aspect-[3/4] flex-col items-center justify-center rounded-xl bg-bg-2 p-2 text-center text-xs text-hint">
+                {g.status === 'failed' ? (
+                  <>
+                    <span className="text-danger">{t.failed}</span>
+                    {g.refunded && <span>{t.creditsReturned}</span>}
+                  </>
+                ) : (
+                  <Spinner />
+                )}
+              </div>
+            )}
+          </li>
+        ))}
+      </ul>
+      {loading && <Spinner label={t.loading} />}
+      {cursor && !loading && (
+        <Button variant="secondary" onClick={() => void load(cursor)}>
+          {t.loadMore}
+        </Button>
+      )}
+    </div>
+  )
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest'
+import { initialState, reducer } from './state'
+
+const ev = (type: string, data: Record<string, unknown>) => ({ type: 'event' as const, event: { type, data } })
+
+describe('reducer', () => {
+  it('follows a job from queued to succeeded', () => {
+    let s = reducer(initialState, ev('job.queued', { generation_id: 'g', position: 3 }))
+    expect(s.jobs.g).toMatchObject({ status: 'queued', position: 3 })
+    s = reducer(s, ev('job.progress', { generation_id: 'g', stage: 'generating' }))
+    expect(s.jobs.g.status).toBe('running')
+    s = reducer(s, ev('job.succeeded', { generation_id: 'g', result_url: '/media/x', watermarked: true }))
+    expect(s.jobs.g).toMatchObject({ status: 'succeeded', resultUrl: '/media/x', watermarked: true })
+  })
+
+  it('never reopens a finished job when a late event arrives', () => {
+    let s = reducer(initialState, ev('job.failed', { generation_id: 'g', message: 'm', credits_returned: true }))
+    s = reducer(s, ev('job.progress', { generation_id: 'g', stage: 'submitted' }))
+    expect(s.jobs.g).toMatchObject({ status: 'failed', creditsReturned: true })
+  })
+
+  it('updates the balance and de-duplicates chat messages', () => {
+    const balance = { free: 5, subscription: 0, purchased: 3, total: 8 }
+    let s = reducer(initialState, ev('balance', balance))
+    expect(s.balance?.total).toBe(8)
+    const msg = { id: 'm1', role: 'assistant', kind: 'text', text: 'hi', variants: [], created_at: '' }
+    s = reducer(s, ev('chat.message', msg))
+    s = reducer(s, ev('chat.message', msg))
+    expect(s.chat).toHaveLength(1)
+  })
+})

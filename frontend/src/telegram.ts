@@ -1,0 +1,70 @@
+// Telegram WebApp integration: theme → CSS variables, initData, haptics, back button.
+import WebApp from '@twa-dev/sdk'
+
+export const tg = WebApp
+
+/** True inside Telegram (initData present). Outside, the app uses the demo login. */
+export function insideTelegram(): boolean {
+  return Boolean(tg.initData)
+}
+
+const THEME_VARS: Record<string, string> = {
+  bg_color: '--tg-bg',
+  secondary_bg_color: '--tg-secondary-bg',
+  text_color: '--tg-text',
+  hint_color: '--tg-hint',
+  link_color: '--tg-link',
+  button_color: '--tg-button',
+  button_text_color: '--tg-button-text',
+  destructive_text_color: '--tg-destructive',
+}
+
+const DARK: Record<string, string> = {
+  '--tg-bg': '#17212b',
+  '--tg-secondary-bg': '#232e3c',
+  '--tg-text': '#f5f5f5',
+  '--tg-hint': '#8a9aa9',
+  '--tg-link': '#6ab3f3',
+  '--tg-button': '#5288c1',
+  '--tg-button-text': '#ffffff',
+  '--tg-destructive': '#ec3942',
+}
+
+export function applyTheme(): void {
+  const root = document.documentElement
+  const params = (tg.themeParams ?? {}) as unknown as Record<string, string | undefined>
+  const fromTelegram = Object.keys(THEME_VARS).some((k) => params[k])
+  if (fromTelegram) {
+    for (const [key, cssVar] of Object.entries(THEME_VARS)) {
+      const value = params[key]
+      if (value) root.style.setProperty(cssVar, value)
+    }
+  } else if (window.matchMedia?.('(prefers-color-scheme: dark)').matches) {
+    for (const [cssVar, value] of Object.entries(DARK)) root.style.setProperty(cssVar, value)
+  }
+  root.dataset.scheme = tg.colorScheme === 'dark' || (!fromTelegram && window.matchMedia?.('(prefers-color-scheme: dark)').matches) ? 'dark' : 'light'
+}
+
+export function initTelegram(): void {
+  try {
+    tg.ready()
+    tg.expand()
+    tg.onEvent('themeChanged', applyTheme)
+  } catch {
+    /* outside Telegram */
+  }
+  applyTheme()
+}
+
+export function haptic(kind: 'success' | 'error' | 'light'): void {
+  try {
+    if (kind === 'light') tg.HapticFeedback.impactOccurred('light')
+    else tg.HapticFeedback.notificationOccurred(kind)
+  } catch {
+    /* not supported */
+  }
+}
+
+export function telegramLanguage(): string | undefined {
+  return tg.initDataUnsafe?.user?.language_code
+}
