@@ -179,9 +179,9 @@ async fn open_socket(ctx: &Context, token: &str) -> anyhow::Result<mpsc::Receive
 /// A small JPEG with a pattern unique to `seed`.
 fn jpeg(seed: u64, width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(width, height, |x, y| {
-        let r = ((x as u64 * 3 + seed * 37) % 256) as u8;
-        let g = ((y as u64 * 2 + seed * 11) % 256) as u8;
-        let b = (((x + y) as u64 + seed * 5) % 256) as u8;
+        let r = ((x as u64 * 3).wrapping_add(seed.wrapping_mul(37)) % 256) as u8;
+        let g = ((y as u64 * 2).wrapping_add(seed.wrapping_mul(11)) % 256) as u8;
+        let b = (((x + y) as u64).wrapping_add(seed.wrapping_mul(5)) % 256) as u8;
         image::Rgb([r, g, b])
     });
     let mut out = Cursor::new(Vec::new());
