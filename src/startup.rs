@@ -78,6 +78,21 @@ impl Application {
             &settings.public_base_url,
         );
         tokio::fs::create_dir_all(storage.dir()).await.context("creating the storage folder")?;
+        let yookassa_base = if settings.simulator {
+            settings.simulator_base(&own_base, "yookassa") + "/v3"
+        } else {
+            settings.file.yookassa.api_base_url.clone()
+        };
+        let yookassa = crate::clients::yookassa::YooKassaClient::new(
+            &yookassa_base,
+            settings.secrets.yookassa_shop_id.as_deref().unwrap_or("simulator-shop"),
+            settings
+                .secrets
+                .yookassa_secret_key
+                .clone()
+                .unwrap_or_else(|| secrecy::SecretString::from("simulator-secret".to_string())),
+            Duration::from_secs(settings.file.yookassa.request_timeout_secs),
+        );
         let openrouter_base = if settings.simulator {
             settings.simulator_base(&own_base, "openrouter") + "/api/v1"
         } else {
@@ -112,6 +127,7 @@ impl Application {
             ),
             storage,
             kie,
+            yookassa,
             openrouter,
             chat_system_prompt,
             chat_locks: Default::default(),

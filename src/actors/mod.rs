@@ -4,6 +4,7 @@
 //! AppSupervisor
 //! ├── SessionRegistry ── SessionActor(user) …   one per active user, started on demand
 //! ├── GeneratorPool ── worker tasks             kie.ai jobs within the provider's limits
+//! ├── PaymentActor                              the single writer of payment grants
 //! ├── Notifier                                  Bot API sends, rate-limited
 //! └── Scheduler                                 idle sweep, expired holds, …
 //! ```
@@ -15,6 +16,7 @@ pub mod credit_writer;
 pub mod events;
 pub mod generator;
 pub mod notifier;
+pub mod payments;
 pub mod registry;
 pub mod scheduler;
 pub mod session;
@@ -47,6 +49,7 @@ pub struct Services {
     /// Uploaded photos and results, with signed links.
     pub storage: crate::storage::Storage,
     pub kie: KieClient,
+    pub yookassa: crate::clients::yookassa::YooKassaClient,
     pub openrouter: crate::clients::openrouter::OpenRouterClient,
     /// The editor assistant's system prompt (`chat.system_prompt_path`).
     pub chat_system_prompt: String,
@@ -60,6 +63,7 @@ pub struct ActorHandles {
     pub sessions: SessionRegistryHandle,
     pub notifier: NotifierHandle,
     pub generator: generator::GeneratorHandle,
+    pub payments: payments::PaymentHandle,
     pub health: TreeHealth,
 }
 
@@ -72,6 +76,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     let timeout = Duration::from_millis(services.settings.file.sessions.call_timeout_ms);
     let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), timeout);
     let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone()));
+    let payment_slot = ActorSlot::default();
     let (gen_shared, generator_slot, generator) = generator::build(services.clone(), sessions.clone())?;
 
     let children: Vec<Arc<dyn ChildSpec>> = vec![
@@ -96,6 +101,23 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
             slot: generator_slot,
             make: Box::new(move || (generator::GeneratorPool { shared: gen_shared.clone() }, ())),
         }),
+        Arc::new(Child::<payments::PaymentActor> {
+            name: "payments",
+            slot: payment_slot.clone(),
+            make: Box::new({
+                let services = services.clone();
+                let sessions = sessions.clone();
+                let notifier = NotifierHandle::new(notifier_slot.clone());
+                move || {
+                    let actor = payments::PaymentActor {
+                        services: services.clone(),
+                        sessions: sessions.clone(),
+                        notifier: notifier.clone(),
+                    };
+                    (actor, ())
+                }
+            }),
+        }),
         Arc::new(Child::<Scheduler> {
             name: "scheduler",
             slot: scheduler_slot,
@@ -109,6 +131,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
         sessions,
         notifier: NotifierHandle::new(notifier_slot),
         generator,
+        payments: payments::PaymentHandle::new(payment_slot),
         health: TreeHealth { supervisor, children },
     })
 }

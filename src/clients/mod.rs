@@ -5,6 +5,7 @@
 pub mod kie;
 pub mod openrouter;
 pub mod telegram;
+pub mod yookassa;
 
 use std::time::Duration;
 

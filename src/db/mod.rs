@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod credits;
 pub mod generations;
+pub mod payments;
 pub mod subscriptions;
 pub mod users;
 

@@ -118,6 +118,14 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Сначала прикрепите фото в чате — его и будем редактировать.",
             "Attach a photo in the chat first — that is what will be edited.",
         ),
+        "not_available" => (
+            "Этот способ покупки пока недоступен. Выберите пакет кредитов.",
+            "This purchase is not available yet. Choose a credit pack.",
+        ),
+        "payment_unavailable" => (
+            "Платёжный сервис временно недоступен. Деньги не списаны — попробуйте через минуту.",
+            "The payment service is temporarily unavailable. You were not charged — try again in a minute.",
+        ),
         // generation failures: the job's credits are always returned
         "generation_failed" => (
             "Не удалось создать изображение. Кредиты возвращены — попробуйте ещё раз.",

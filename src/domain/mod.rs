@@ -5,4 +5,5 @@ pub mod i18n;
 pub mod ids;
 pub mod images;
 pub mod pricing;
+pub mod tax;
 pub mod watermark;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod generations;
 pub mod health;
 pub mod me;
+pub mod payments;
 pub mod spa;
 pub mod webhooks;
 pub mod ws;
@@ -180,6 +181,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
         .merge(admin::router())
         .merge(bench::router())
         .merge(chat::router())
+        .merge(payments::router())
         .layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes));
 
     let mut app: Router = Router::new()

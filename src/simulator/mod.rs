@@ -7,6 +7,7 @@
 pub mod kie;
 pub mod openrouter;
 pub mod telegram;
+pub mod yookassa;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ struct SimInner {
     telegram: telegram::TelegramSim,
     kie: kie::KieSim,
     openrouter: openrouter::OpenRouterSim,
+    yookassa: yookassa::YooKassaSim,
     latency_scale: f64,
 }
 
@@ -42,6 +44,7 @@ impl SimState {
                 telegram: telegram::TelegramSim::new(config.bot_token),
                 kie: kie::KieSim::default(),
                 openrouter: openrouter::OpenRouterSim::default(),
+                yookassa: yookassa::YooKassaSim::default(),
                 latency_scale: config.latency_scale,
             }),
         }
@@ -59,6 +62,10 @@ impl SimState {
         &self.inner.openrouter
     }
 
+    pub fn yookassa(&self) -> &yookassa::YooKassaSim {
+        &self.inner.yookassa
+    }
+
     pub fn latency_scale(&self) -> f64 {
         self.inner.latency_scale
     }
@@ -70,6 +77,7 @@ pub fn router(state: SimState) -> Router {
         .nest("/telegram", telegram::router(state.clone()))
         .nest("/kie", kie::router(state.clone()))
         .nest("/openrouter", openrouter::router(state.clone()))
+        .nest("/yookassa", yookassa::router(state.clone()))
 }
 
 /// Serves the simulator alone on `addr` (port 0 picks one); returns the bound address and the

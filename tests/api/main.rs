@@ -9,5 +9,6 @@ mod health;
 #[allow(dead_code)]
 mod helpers;
 mod me;
+mod payments;
 mod sessions;
 mod ws;

@@ -1,0 +1,145 @@
+//! YooKassa API v3 client (contracts/yookassa.md): Basic auth (shop id : secret key), an
+//! `Idempotence-Key` on every POST, amounts as decimal strings. One attempt per call; callers
+//! retry with the same key.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::domain::pricing::{format_rub, parse_rub};
+
+#[derive(Debug, thiserror::Error)]
+pub enum YooKassaError {
+    /// 429, 500, timeouts: the outcome is unknown; repeat with the same idempotence key.
+    #[error("YooKassa is temporarily unavailable: {0}")]
+    Transient(String),
+    #[error("YooKassa refused the request ({code}): {description}")]
+    Refused { status: u16, code: String, description: String },
+    #[error("unexpected YooKassa response: {0}")]
+    Decode(String),
+}
+
+/// The fields of a payment object we act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YkPayment {
+    pub id: String,
+    pub status: String,
+    pub paid: bool,
+    pub amount_kopecks: i64,
+    pub currency: String,
+    pub confirmation_url: Option<String>,
+    pub metadata: Value,
+    pub raw: Value,
+}
+
+impl YkPayment {
+    pub fn from_json(raw: Value) -> Result<Self, YooKassaError> {
+        let id = raw["id"].as_str().ok_or_else(|| YooKassaError::Decode("payment without id".into()))?.to_string();
+        let amount = raw["amount"]["value"]
+            .as_str()
+            .and_then(parse_rub)
+            .ok_or_else(|| YooKassaError::Decode("payment without a valid amount".into()))?;
+        Ok(YkPayment {
+            id,
+            status: raw["status"].as_str().unwrap_or("").to_string(),
+            paid: raw["paid"].as_bool().unwrap_or(false),
+            amount_kopecks: amount,
+            currency: raw["amount"]["currency"].as_str().unwrap_or("").to_string(),
+            confirmation_url: raw["confirmation"]["confirmation_url"].as_str().map(str::to_string),
+            metadata: raw["metadata"].clone(),
+            raw,
+        })
+    }
+}
+
+/// What to charge.
+pub struct NewPayment<'a> {
+    pub amount_kopecks: i64,
+    pub description: &'a str,
+    pub return_url: &'a str,
+    pub order_id: &'a str,
+    pub user_id: i64,
+    pub receipt_item: &'a str,
+}
+
+#[derive(Clone)]
+pub struct YooKassaClient {
+    http: reqwest::Client,
+    base_url: String,
+    shop_id: String,
+    secret: SecretString,
+}
+
+impl YooKassaClient {
+    pub fn new(base_url: &str, shop_id: &str, secret: SecretString, timeout: Duration) -> Self {
+        YooKassaClient {
+            http: super::http_client("primerka/0.1", Duration::from_secs(5), timeout),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            shop_id: shop_id.to_string(),
+            secret,
+        }
+    }
+
+    /// One-stage payment with a redirect confirmation and a receipt line.
+    pub async fn create_payment(&self, p: &NewPayment<'_>, idempotence_key: &str) -> Result<YkPayment, YooKassaError> {
+        let amount = json!({"value": format_rub(p.amount_kopecks), "currency": "RUB"});
+        let body = json!({
+            "amount": amount,
+            "capture": true,
+            "confirmation": {"type": "redirect", "return_url": p.return_url},
+            "description": p.description.chars().take(128).collect::<String>(),
+            "metadata": {"order_id": p.order_id, "tg_user_id": p.user_id.to_string()},
+            "save_payment_method": false,
+            "receipt": {
+                "items": [{
+                    "description": p.receipt_item.chars().take(128).collect::<String>(),
+                    "quantity": "1.00",
+                    "amount": amount,
+                    "vat_code": 1,
+                    "payment_subject": "service",
+                    "payment_mode": "full_payment",
+                }],
+            },
+        });
+        let response = self
+            .http
+            .post(format!("{}/payments", self.base_url))
+            .basic_auth(&self.shop_id, Some(self.secret.expose_secret()))
+            .header("Idempotence-Key", idempotence_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| YooKassaError::Transient(e.to_string()))?;
+        YkPayment::from_json(decode(response).await?)
+    }
+
+    /// The payment as YooKassa knows it: the only source of truth for granting.
+    pub async fn get_payment(&self, id: &str) -> Result<YkPayment, YooKassaError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(YooKassaError::Decode("malformed payment id".into()));
+        }
+        let response = self
+            .http
+            .get(format!("{}/payments/{id}", self.base_url))
+            .basic_auth(&self.shop_id, Some(self.secret.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| YooKassaError::Transient(e.to_string()))?;
+        YkPayment::from_json(decode(response).await?)
+    }
+}
+
+async fn decode(response: reqwest::Response) -> Result<Value, YooKassaError> {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.map_err(|e| YooKassaError::Transient(e.to_string()))?;
+    match status {
+        200 => Ok(body),
+        429 | 500..=599 => Err(YooKassaError::Transient(format!("HTTP {status}"))),
+        _ => Err(YooKassaError::Refused {
+            status,
+            code: body["code"].as_str().unwrap_or("").to_string(),
+            description: body["description"].as_str().unwrap_or("").to_string(),
+        }),
+    }
+}

@@ -1,0 +1,201 @@
+//! The catalogue and payments (DESIGN §2, §5; docs/API.md):
+//!
+//! - `GET /api/plans`: packs and plans with prices in roubles and stars.
+//! - `POST /api/payments {product}`: a `payments` row first, then a YooKassa payment (our id is
+//!   the idempotence key and the order id) → `{payment_id, confirmation_url}`; the user pays on
+//!   YooKassa's page and comes back to `/plans?payment=<id>`.
+//! - `GET /api/payments/{id}`: the status; a pending payment is re-fetched from YooKassa and
+//!   settled through the PaymentActor (so a lost notification never loses a purchase).
+//! - `POST /webhooks/yookassa`: only from YooKassa's networks (`X-Forwarded-For` only from our
+//!   trusted proxies); the body is a hint: the payment is fetched back and only that is acted on.
+//!
+//! Packs are sold here; subscriptions (renewals through a saved method) and Telegram Stars are
+//! not built yet and are refused with `not_available` (issue 3).
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::error::request_lang;
+use super::{ApiError, ApiJson, AppState, client_ip};
+use crate::actors::payments::Settled;
+use crate::clients::yookassa::{NewPayment, YooKassaError};
+use crate::config::{ProductKind, parse_network};
+use crate::db::payments::{self as pay_db, PaymentRow};
+use crate::domain::pricing::format_rub;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/plans", get(plans))
+        .route("/api/payments", post(create_payment))
+        .route("/api/payments/{id}", get(get_payment))
+        .route("/webhooks/yookassa", post(yookassa_webhook))
+}
+
+async fn plans(State(state): State<AppState>, headers: HeaderMap, _user: AuthUser) -> Json<Value> {
+    let lang = request_lang(&headers);
+    let products: Vec<Value> = state
+        .catalogue
+        .products()
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "kind": match p.kind { ProductKind::Pack => "pack", ProductKind::Subscription => "subscription" },
+                "title": p.title(lang),
+                "credits": p.credits,
+                "price_kopecks": p.price_kopecks,
+                "price_rub": format_rub(p.price_kopecks),
+                "price_stars": p.price_stars,
+                "period_days": p.period_days,
+                "available": p.kind == ProductKind::Pack,
+            })
+        })
+        .collect();
+    Json(json!({"products": products}))
+}
+
+#[derive(Deserialize)]
+struct CreatePayment {
+    product: String,
+    /// `yookassa` (default). `rail` is accepted as an alias.
+    method: Option<String>,
+    rail: Option<String>,
+}
+
+fn payment_view(row: &PaymentRow, credits: i32) -> Value {
+    json!({
+        "payment_id": row.id,
+        "status": row.status,
+        "product": row.product,
+        "credits": credits,
+        "amount_rub": format_rub(row.amount_minor),
+        "confirmation_url": row.confirmation_url,
+        "created_at": row.created_at,
+        "succeeded_at": row.succeeded_at,
+    })
+}
+
+async fn create_payment(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreatePayment>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let product = state.catalogue.get(&body.product).ok_or(ApiError::validation("product"))?.clone();
+    let method = body.method.or(body.rail).unwrap_or_else(|| "yookassa".into());
+    if method != "yookassa" || product.kind != ProductKind::Pack {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_available"));
+    }
+    let lang = request_lang(&headers);
+    let id = Uuid::new_v4();
+    pay_db::insert_pending(&state.pool, id, user.id, &product.id, product.price_kopecks).await?;
+    let return_url = format!("{}/plans?payment={id}", state.settings.public_base_url);
+    let order = id.to_string();
+    let description = match lang {
+        crate::domain::i18n::Lang::Ru => format!("{} — Примерка", product.title(lang)),
+        crate::domain::i18n::Lang::En => format!("{} — Primerka", product.title(lang)),
+    };
+    let new = NewPayment {
+        amount_kopecks: product.price_kopecks,
+        description: &description,
+        return_url: &return_url,
+        order_id: &order,
+        user_id: user.id.0,
+        receipt_item: &description,
+    };
+    // Our id is the idempotence key: a retry can never create a second YooKassa payment.
+    let mut last_error = None;
+    for attempt in 0..3u64 {
+        match state.services.yookassa.create_payment(&new, &order).await {
+            Ok(payment) => {
+                pay_db::set_provider(&state.pool, id, &payment.id, payment.confirmation_url.as_deref()).await?;
+                let row = pay_db::get(&state.pool, id).await?;
+                return Ok((StatusCode::CREATED, Json(payment_view(&row, product.credits))));
+            }
+            Err(YooKassaError::Transient(e)) => {
+                last_error = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(300 * (attempt + 1))).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "YooKassa refused to create a payment");
+                let _ = pay_db::mark_canceled(&state.pool, id, &json!({"error": e.to_string()})).await;
+                return Err(ApiError::unavailable("payment_unavailable", e));
+            }
+        }
+    }
+    let _ = pay_db::mark_canceled(&state.pool, id, &json!({"error": "unavailable"})).await;
+    Err(ApiError::unavailable("payment_unavailable", last_error.unwrap_or_default()))
+}
+
+/// Fetches the payment from YooKassa and settles it through the PaymentActor.
+async fn reconcile(state: &AppState, row: &PaymentRow) -> Result<Settled, ApiError> {
+    let Some(provider_id) = row.provider_payment_id.as_deref() else { return Ok(Settled::StillPending) };
+    let verified = state.services.yookassa.get_payment(provider_id).await.map_err(|e| match e {
+        YooKassaError::Transient(_) => ApiError::unavailable("payment_unavailable", e),
+        e => ApiError::internal(e),
+    })?;
+    state.actors.payments.settle(row.id, verified).await.map_err(ApiError::internal)
+}
+
+async fn get_payment(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>, ApiError> {
+    let mut row = pay_db::get(&state.pool, id).await?;
+    if row.user_id != user.id {
+        return Err(ApiError::not_found());
+    }
+    if row.status == "pending" {
+        reconcile(&state, &row).await?;
+        row = pay_db::get(&state.pool, id).await?;
+    }
+    let credits = state.catalogue.get(&row.product).map_or(0, |p| p.credits);
+    Ok(Json(payment_view(&row, credits)))
+}
+
+async fn yookassa_webhook(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let ip = client_ip(&headers, Some(peer), &state.trusted_proxies);
+    let allowed = ip.is_some_and(|ip| {
+        state
+            .settings
+            .file
+            .yookassa
+            .allowed_networks
+            .iter()
+            .filter_map(|n| parse_network(n).ok())
+            .any(|n| n.contains(&ip))
+    });
+    if !allowed {
+        tracing::warn!(ip = ?ip, "a YooKassa notification from outside YooKassa's networks was refused");
+        return Err(ApiError::forbidden());
+    }
+    let event: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
+    let Some(provider_id) = event["object"]["id"].as_str() else { return Ok(StatusCode::OK) };
+    if !event["event"].as_str().is_some_and(|e| e.starts_with("payment.")) {
+        return Ok(StatusCode::OK);
+    }
+    let Some(row) = pay_db::by_provider_id(&state.pool, provider_id).await? else {
+        // Not ours (or not stored yet): the reconciliation on return settles it.
+        return Ok(StatusCode::OK);
+    };
+    if row.status != "pending" {
+        return Ok(StatusCode::OK);
+    }
+    // A transient failure answers 5xx so YooKassa sends the notification again.
+    let outcome = reconcile(&state, &row).await?;
+    tracing::info!(payment.id = %row.id, outcome = ?outcome, "YooKassa notification handled");
+    Ok(StatusCode::OK)
+}
