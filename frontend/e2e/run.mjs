@@ -7,7 +7,7 @@ import { deflateSync } from 'node:zlib'
 import { chromium } from 'playwright-core'
 
 const BASE = process.env.E2E_BASE_URL ?? 'http://127.0.0.1:18080'
-const FLOWS = (process.env.E2E_FLOWS ?? 'smoke,tryon,editor,not-enough-credits').split(',').filter(Boolean)
+const FLOWS = (process.env.E2E_FLOWS ?? 'smoke,tryon,editor,buy-pack,not-enough-credits').split(',').filter(Boolean)
 const THEMES = (process.env.E2E_THEMES ?? 'light,dark').split(',').filter(Boolean)
 const SHOTS = 'test-results/screenshots'
 mkdirSync(SHOTS, { recursive: true })
@@ -105,6 +105,15 @@ const flows = {
     await page.getByTestId('msg-assistant-image').waitFor({ timeout: 60_000 })
     await expectText(page.getByTestId('balance'), /8 кредитов/, 'a reply and an edit cost 2 credits')
   },
+  async 'buy-pack'(page) {
+    await page.getByTestId('balance').click()
+    await page.getByTestId('buy-pack_100').click()
+    // The simulated YooKassa page, then back to /plans?payment=<id>.
+    await page.locator('#pay').click()
+    await page.waitForURL(/\/plans\?payment=/)
+    await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
+    await expectText(page.getByTestId('balance'), /110 кредитов/, 'the pack arrived')
+  },
   async 'not-enough-credits'(page, user) {
     const token = await tokenFor(user)
     for (let i = 0; i < 10; i++) {
@@ -118,6 +127,8 @@ const flows = {
     await page.locator('img[alt="Вещи"]').waitFor()
     await page.getByTestId('start-tryon').click()
     await expectText(page.getByTestId('error'), /Недостаточно кредитов/, 'a clear message')
+    await page.getByTestId('to-plans').click()
+    await page.getByTestId('plans').waitFor()
   },
 }
 

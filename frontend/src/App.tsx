@@ -7,6 +7,7 @@ import { pickLang, strings, type Lang } from './i18n'
 import { Editor } from './screens/Editor'
 import { Gallery } from './screens/Gallery'
 import { Home } from './screens/Home'
+import { Plans } from './screens/Plans'
 import { Profile } from './screens/Profile'
 import { TryOn } from './screens/TryOn'
 import { openSocket } from './socket'
@@ -16,18 +17,21 @@ import { insideTelegram, telegramLanguage, tg } from './telegram'
 /** Inside Telegram: the real initData. Outside (demo mode only): the backend's dev login,
  *  as the demo user or as `?demo_user=<id>` (the end-to-end tests use one user per flow). */
 async function login(lang: string): Promise<void> {
-  const demoUser = Number(new URLSearchParams(location.search).get('demo_user')) || undefined
+  const fromUrl = new URLSearchParams(location.search).get('demo_user')
+  if (fromUrl) sessionStorage.setItem('demo_user', fromUrl)
+  // Kept for the tab's life, so the return from the payment page is the same demo user.
+  const demoUser = Number(fromUrl ?? sessionStorage.getItem('demo_user')) || undefined
   const initData = insideTelegram() ? tg.initData : (await api.devLogin(lang, demoUser)).init_data
   const { token } = await api.login(initData)
   setToken(token)
 }
 
-const TABS: Screen[] = ['home', 'tryon', 'editor', 'gallery', 'profile']
+const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
 
 export default function App() {
   const [state, dispatch] = useReducer(reducer, initialState)
   const [lang, setLang] = useState<Lang>(pickLang(telegramLanguage() ?? navigator.language))
-  const [screen, setScreen] = useState<Screen>('home')
+  const [screen, setScreen] = useState<Screen>(location.pathname.startsWith('/plans') ? 'plans' : 'home')
   const [bootError, setBootError] = useState<unknown>(null)
   const [attempt, setAttempt] = useState(0)
   const t = strings(lang)
@@ -92,7 +96,7 @@ export default function App() {
     )
   }
 
-  const title = { home: t.appName, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[screen]
+  const title = { home: t.appName, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans }[screen]
   return (
     <AppContext.Provider value={context}>
       <div className="mx-auto flex min-h-screen max-w-md flex-col pb-[calc(4rem+env(safe-area-inset-bottom))]">
@@ -113,6 +117,7 @@ export default function App() {
           {screen === 'editor' && <Editor />}
           {screen === 'gallery' && <Gallery />}
           {screen === 'profile' && <Profile onLanguage={setLang} />}
+          {screen === 'plans' && <Plans />}
         </main>
         <nav
           className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-hint/20 bg-bg pb-[env(safe-area-inset-bottom)]"

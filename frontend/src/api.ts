@@ -67,6 +67,27 @@ export const Chat = z.object({
 })
 export const ChatReply = z.object({ message: ChatMessage, user_message: ChatMessage, charged: z.boolean() })
 
+export const Product = z.object({
+  id: z.string(),
+  kind: z.enum(['pack', 'subscription']),
+  title: z.string(),
+  credits: z.number(),
+  price_rub: z.string(),
+  price_stars: z.number(),
+  period_days: z.number().nullable().optional(),
+  available: z.boolean(),
+})
+export type Product = z.infer<typeof Product>
+export const Payment = z.object({
+  payment_id: z.string(),
+  status: z.enum(['pending', 'succeeded', 'canceled', 'refunded']),
+  product: z.string(),
+  credits: z.number(),
+  amount_rub: z.string(),
+  confirmation_url: z.string().nullable().optional(),
+})
+export type Payment = z.infer<typeof Payment>
+
 export class ApiError extends Error {
   constructor(
     public status: number,
@@ -169,4 +190,8 @@ export const api = {
       body: JSON.stringify(prompt ? { prompt } : {}),
     }),
   clearChat: () => request('/api/chat', null, { method: 'DELETE' }),
+  plans: () => request('/api/plans', z.object({ products: z.array(Product) })),
+  buy: (product: string) =>
+    request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method: 'yookassa' }) }),
+  payment: (id: string) => request(`/api/payments/${id}`, Payment),
 }

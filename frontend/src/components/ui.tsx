@@ -61,8 +61,8 @@ export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => v
       {noCredits && <p className="mt-1 text-hint">{message || t.notEnoughText}</p>}
       <div className="mt-2 flex gap-3">
         {noCredits && (
-          <button className="text-link underline" onClick={() => go('profile')}>
-            {t.balance}
+          <button className="text-link underline" data-testid="to-plans" onClick={() => go('plans')}>
+            {t.plans}
           </button>
         )}
         {onRetry && (
@@ -81,7 +81,7 @@ export function BalancePill() {
   return (
     <button
       data-testid="balance"
-      onClick={() => go('profile')}
+      onClick={() => go('plans')}
       className="flex items-center gap-1 rounded-full bg-bg-2 px-3 py-1 text-sm font-medium"
       aria-label={t.balance}
     >

@@ -4,7 +4,7 @@ import { useApp } from '../app-context'
 import { Button, Card, ErrorBox } from '../components/ui'
 
 export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => void }) {
-  const { state, t, refreshMe } = useApp()
+  const { state, t, refreshMe, go } = useApp()
   const [error, setError] = useState<unknown>(null)
   const [deleted, setDeleted] = useState(false)
   const b = state.balance
@@ -19,10 +19,10 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
           </p>
         )}
       </Card>
-      <Card>
-        <p className="text-sm">{t.plansSoon}</p>
-        <p className="mt-1 text-xs text-hint">{t.watermarkNote}</p>
-      </Card>
+      <Button testId="open-plans" onClick={() => go('plans')}>
+        {t.plans}
+      </Button>
+      <p className="text-xs text-hint">{t.watermarkNote}</p>
       <Card>
         <p className="mb-2 font-medium">{t.language}</p>
         <div className="flex gap-2">

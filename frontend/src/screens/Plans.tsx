@@ -1,0 +1,102 @@
+import { useEffect, useState } from 'react'
+import { api, type Payment, type Product } from '../api'
+import { useApp } from '../app-context'
+import { Button, Card, ErrorBox, Spinner } from '../components/ui'
+import { insideTelegram, tg } from '../telegram'
+
+/** Packs and plans; buying opens YooKassa's page, which returns to /plans?payment=<id>. */
+export function Plans() {
+  const { t, refreshMe } = useApp()
+  const [products, setProducts] = useState<Product[] | null>(null)
+  const [error, setError] = useState<unknown>(null)
+  const [payment, setPayment] = useState<Payment | null>(null)
+  const [busy, setBusy] = useState<string | null>(null)
+
+  useEffect(() => {
+    api
+      .plans()
+      .then((p) => setProducts(p.products))
+      .catch(setError)
+  }, [])
+
+  // Back from the payment page: poll our payment until it settles.
+  useEffect(() => {
+    const id = new URLSearchParams(location.search).get('payment')
+    if (!id) return
+    let stop = false
+    const poll = async (attempt: number) => {
+      try {
+        const p = await api.payment(id)
+        if (stop) return
+        setPayment(p)
+        if (p.status === 'pending' && attempt < 40) setTimeout(() => void poll(attempt + 1), 1500)
+        else if (p.status === 'succeeded') void refreshMe()
+      } catch (e) {
+        setError(e)
+      }
+    }
+    void poll(0)
+    return () => {
+      stop = true
+    }
+  }, [refreshMe])
+
+  const buy = async (product: Product) => {
+    setBusy(product.id)
+    setError(null)
+    try {
+      const p = await api.buy(product.id)
+      if (!p.confirmation_url) throw new Error('no confirmation url')
+      if (insideTelegram()) tg.openLink(p.confirmation_url)
+      else location.assign(p.confirmation_url)
+    } catch (e) {
+      setError(e)
+    } finally {
+      setBusy(null)
+    }
+  }
+
+  const section = (kind: Product['kind'], title: string) => (
+    <section className="flex flex-col gap-2">
+      <h2 className="font-semibold">{title}</h2>
+      {products
+        ?.filter((p) => p.kind === kind)
+        .map((p) => (
+          <Card key={p.id} className="flex items-center justify-between gap-3">
+            <div>
+              <p className="font-medium">{p.title}</p>
+              <p className="text-sm text-hint">{kind === 'pack' ? t.credits(p.credits) : t.perMonth(p.credits)}</p>
+            </div>
+            <div className="w-40">
+              <Button testId={`buy-${p.id}`} disabled={!p.available || busy !== null} onClick={() => void buy(p)}>
+                {p.available ? (busy === p.id ? '…' : t.buy(p.price_rub)) : t.soon}
+              </Button>
+            </div>
+          </Card>
+        ))}
+    </section>
+  )
+
+  return (
+    <div className="flex flex-col gap-4" data-testid="plans">
+      {payment && (
+        <div
+          role="status"
+          data-testid={`payment-${payment.status}`}
+          className={`rounded-xl p-3 text-sm ${payment.status === 'succeeded' ? 'bg-accent text-accent-text' : 'bg-bg-2'}`}
+        >
+          {payment.status === 'succeeded'
+            ? t.paymentSucceeded(payment.credits)
+            : payment.status === 'pending'
+              ? t.paymentPending
+              : t.paymentCanceled}
+        </div>
+      )}
+      {error !== null && <ErrorBox error={error} />}
+      {!products && error === null && <Spinner label={t.loading} />}
+      {products && section('pack', t.packs)}
+      {products && section('subscription', t.subscriptions)}
+      <p className="text-xs text-hint">{t.noWatermarkPaid}</p>
+    </div>
+  )
+}
