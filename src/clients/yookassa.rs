@@ -61,6 +61,8 @@ pub struct NewPayment<'a> {
     pub order_id: &'a str,
     pub user_id: i64,
     pub receipt_item: &'a str,
+    /// Subscriptions: save the method for renewals.
+    pub save_payment_method: bool,
 }
 
 #[derive(Clone)]
@@ -90,7 +92,44 @@ impl YooKassaClient {
             "confirmation": {"type": "redirect", "return_url": p.return_url},
             "description": p.description.chars().take(128).collect::<String>(),
             "metadata": {"order_id": p.order_id, "tg_user_id": p.user_id.to_string()},
-            "save_payment_method": false,
+            "save_payment_method": p.save_payment_method,
+            "receipt": {
+                "items": [{
+                    "description": p.receipt_item.chars().take(128).collect::<String>(),
+                    "quantity": "1.00",
+                    "amount": amount,
+                    "vat_code": 1,
+                    "payment_subject": "service",
+                    "payment_mode": "full_payment",
+                }],
+            },
+        });
+        let response = self
+            .http
+            .post(format!("{}/payments", self.base_url))
+            .basic_auth(&self.shop_id, Some(self.secret.expose_secret()))
+            .header("Idempotence-Key", idempotence_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| YooKassaError::Transient(e.to_string()))?;
+        YkPayment::from_json(decode(response).await?)
+    }
+
+    /// A renewal: charges a saved method without the user (no confirmation step).
+    pub async fn charge_saved(
+        &self,
+        p: &NewPayment<'_>,
+        payment_method_id: &str,
+        idempotence_key: &str,
+    ) -> Result<YkPayment, YooKassaError> {
+        let amount = json!({"value": format_rub(p.amount_kopecks), "currency": "RUB"});
+        let body = json!({
+            "amount": amount,
+            "capture": true,
+            "payment_method_id": payment_method_id,
+            "description": p.description.chars().take(128).collect::<String>(),
+            "metadata": {"order_id": p.order_id, "tg_user_id": p.user_id.to_string()},
             "receipt": {
                 "items": [{
                     "description": p.receipt_item.chars().take(128).collect::<String>(),
