@@ -176,6 +176,10 @@ async fn subscribe(app: &TestApp, token: &str, product: &str) -> Value {
     payment
 }
 
+async fn renewal_payments(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from payments where purpose = 'renewal'").fetch_one(&app.pool).await.unwrap()
+}
+
 async fn renewals(app: &TestApp) {
     primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
 }
@@ -221,10 +225,7 @@ async fn a_plan_is_bought_renewed_through_the_saved_method_and_cancelled() {
     .unwrap();
     assert_eq!((count, purpose.as_str()), (1, "renewal"));
     renewals(&app).await;
-    let count: i64 = sqlx::query_scalar("select count(*) from payments where purpose = 'renewal'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let count = renewal_payments(&app).await;
     assert_eq!(count, 1, "running the job again charges nothing");
 
     // Cancel: the plan runs to its end, then ends without a charge.
@@ -248,10 +249,7 @@ async fn a_plan_is_bought_renewed_through_the_saved_method_and_cancelled() {
             .await
             .unwrap();
     assert_eq!(status, "lapsed");
-    let count: i64 = sqlx::query_scalar("select count(*) from payments where purpose = 'renewal'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let count = renewal_payments(&app).await;
     assert_eq!(count, 1, "a cancelled plan is not charged");
     assert!(app.ledger_differences().await.is_empty());
 }
