@@ -1,18 +1,13 @@
-import { useCallback, useEffect, useMemo, useReducer, useState } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useMemo, useReducer, useState } from 'react'
 import { api, getToken, setRelogin, setToken } from './api'
 import { AppContext, type Screen } from './app-context'
 import { Icon } from './components/icons'
 import { BalancePill, Button, ErrorBox, Spinner } from './components/ui'
 import { pickLang, strings, type Lang } from './i18n'
-import { Editor } from './screens/Editor'
-import { Gallery } from './screens/Gallery'
 import { Home } from './screens/Home'
-import { Plans } from './screens/Plans'
-import { Profile } from './screens/Profile'
-import { TryOn } from './screens/TryOn'
 import { openSocket } from './socket'
 import { initialState, reducer } from './state'
-import { insideTelegram, telegramLanguage, tg } from './telegram'
+import { insideTelegram, setClosingConfirmation, telegramLanguage, tg } from './telegram'
 
 /** Inside Telegram: the real initData. Outside (demo mode only): the backend's dev login,
  *  as the demo user or as `?demo_user=<id>` (the end-to-end tests use one user per flow). */
@@ -25,6 +20,13 @@ async function login(lang: string): Promise<void> {
   const { token } = await api.login(initData)
   setToken(token)
 }
+
+// Screens other than Home are separate chunks, loaded on first visit.
+const TryOn = lazy(() => import('./screens/TryOn').then((m) => ({ default: m.TryOn })))
+const Editor = lazy(() => import('./screens/Editor').then((m) => ({ default: m.Editor })))
+const Gallery = lazy(() => import('./screens/Gallery').then((m) => ({ default: m.Gallery })))
+const Profile = lazy(() => import('./screens/Profile').then((m) => ({ default: m.Profile })))
+const Plans = lazy(() => import('./screens/Plans').then((m) => ({ default: m.Plans })))
 
 const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
 
@@ -60,6 +62,10 @@ export default function App() {
     // Log in once per attempt; language changes do not need a new session.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [attempt, refreshMe])
+
+  // Closing the Mini App while a paid job runs asks first.
+  const running = Object.values(state.jobs).some((j) => j.status !== 'succeeded' && j.status !== 'failed')
+  useEffect(() => setClosingConfirmation(running), [running])
 
   // Telegram's back button returns to the home screen.
   useEffect(() => {
@@ -112,16 +118,18 @@ export default function App() {
           </p>
         )}
         <main className="flex-1 px-4">
+          <Suspense fallback={<Spinner label={t.loading} />}>
           {screen === 'home' && <Home />}
           {screen === 'tryon' && <TryOn />}
           {screen === 'editor' && <Editor />}
           {screen === 'gallery' && <Gallery />}
           {screen === 'profile' && <Profile onLanguage={setLang} />}
           {screen === 'plans' && <Plans />}
+          </Suspense>
         </main>
         <nav
           className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-hint/20 bg-bg pb-[env(safe-area-inset-bottom)]"
-          aria-label="tabs"
+          aria-label={t.tabsLabel}
         >
           {TABS.map((tab) => (
             <button

@@ -68,3 +68,28 @@ export function haptic(kind: 'success' | 'error' | 'light'): void {
 export function telegramLanguage(): string | undefined {
   return tg.initDataUnsafe?.user?.language_code
 }
+
+/** Asks the user to confirm: Telegram's native popup inside Telegram (6.2+), the browser's otherwise. */
+export function confirmAction(message: string): Promise<boolean> {
+  if (insideTelegram() && tg.isVersionAtLeast?.('6.2')) {
+    return new Promise((resolve) => {
+      try {
+        tg.showConfirm(message, (ok) => resolve(Boolean(ok)))
+      } catch {
+        resolve(window.confirm(message))
+      }
+    })
+  }
+  return Promise.resolve(window.confirm(message))
+}
+
+/** While a paid job runs, closing the Mini App asks first (Telegram 6.2+). */
+export function setClosingConfirmation(on: boolean): void {
+  try {
+    if (!insideTelegram() || !tg.isVersionAtLeast('6.2')) return
+    if (on) tg.enableClosingConfirmation()
+    else tg.disableClosingConfirmation()
+  } catch {
+    /* not supported */
+  }
+}

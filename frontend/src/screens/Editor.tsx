@@ -4,7 +4,7 @@ import { useApp } from '../app-context'
 import { Icon } from '../components/icons'
 import { JobProgress } from '../components/JobProgress'
 import { Button, ErrorBox, Spinner } from '../components/ui'
-import { haptic } from '../telegram'
+import { confirmAction, haptic } from '../telegram'
 
 export function Editor() {
   const { state, dispatch, t } = useApp()
@@ -145,7 +145,7 @@ export function Editor() {
             <button
               className="text-link"
               onClick={async () => {
-                if (!window.confirm(t.confirmStartOver)) return
+                if (!(await confirmAction(t.confirmStartOver))) return
                 await api.clearChat()
                 dispatch({ type: 'chat', messages: [] })
               }}

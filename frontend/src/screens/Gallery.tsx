@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from 'react'
+import { confirmAction } from '../telegram'
 import { api, type Generation } from '../api'
 import { useApp } from '../app-context'
 import { Button, ErrorBox, Spinner } from '../components/ui'
@@ -51,7 +52,7 @@ export function Gallery() {
         <Button
           variant="danger"
           onClick={async () => {
-            if (!window.confirm(t.confirmDelete)) return
+            if (!(await confirmAction(t.confirmDelete))) return
             await api.deleteGeneration(open.id)
             setItems((old) => old.filter((g) => g.id !== open.id))
             setOpen(null)

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react'
 import { api, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
 import { Button, Card, ErrorBox, Spinner } from '../components/ui'
-import { insideTelegram, tg } from '../telegram'
+import { confirmAction, insideTelegram, tg } from '../telegram'
 
 /** Packs and plans; buying opens YooKassa's page, which returns to /plans?payment=<id>. */
 export function Plans() {
@@ -107,7 +107,7 @@ export function Plans() {
                 variant="secondary"
                 testId="cancel-plan"
                 onClick={async () => {
-                  if (!window.confirm(t.confirmCancelPlan)) return
+                  if (!(await confirmAction(t.confirmCancelPlan))) return
                   try {
                     await api.cancelPlan()
                     await refreshMe()

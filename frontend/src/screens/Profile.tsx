@@ -1,4 +1,5 @@
 import { useState } from 'react'
+import { confirmAction } from '../telegram'
 import { api } from '../api'
 import { useApp } from '../app-context'
 import { Button, Card, ErrorBox } from '../components/ui'
@@ -53,7 +54,7 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
         <Button
           variant="danger"
           onClick={async () => {
-            if (!window.confirm(t.confirmDeleteData)) return
+            if (!(await confirmAction(t.confirmDeleteData))) return
             try {
               await api.deleteMe()
               setDeleted(true)
