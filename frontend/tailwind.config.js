@@ -12,6 +12,12 @@ export default {
         accent: 'var(--tg-button, #2481cc)',
         'accent-text': 'var(--tg-button-text, #ffffff)',
         danger: 'var(--tg-destructive, #e53935)',
+        // Opacity modifiers (`/20`) do not work on var() colours; these mixes stand in for them.
+        line: 'color-mix(in srgb, var(--tg-hint, #707579) 25%, transparent)',
+        'line-strong': 'color-mix(in srgb, var(--tg-hint, #707579) 45%, transparent)',
+        'danger-soft': 'color-mix(in srgb, var(--tg-destructive, #e53935) 10%, transparent)',
+        'danger-line': 'color-mix(in srgb, var(--tg-destructive, #e53935) 40%, transparent)',
+        'bg-glass': 'color-mix(in srgb, var(--tg-bg, #ffffff) 95%, transparent)',
       },
     },
   },

@@ -114,6 +114,7 @@ const flows = {
     await page.waitForURL(/\/plans\?payment=/)
     await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
     await expectText(page.getByTestId('balance'), /110 кредитов/, 'the pack arrived')
+    await expectText(page.getByTestId('ledger'), /\+100/, 'the ledger lists the purchase')
   },
   async 'not-enough-credits'(page, user) {
     const token = await tokenFor(user)

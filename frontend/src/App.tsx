@@ -1,5 +1,5 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useReducer, useState } from 'react'
-import { api, getToken, setRelogin, setToken } from './api'
+import { api, getToken, setApiLanguage, setRelogin, setToken } from './api'
 import { AppContext, type Screen } from './app-context'
 import { Icon } from './components/icons'
 import { BalancePill, Button, ErrorBox, Spinner } from './components/ui'
@@ -37,6 +37,7 @@ export default function App() {
   const [bootError, setBootError] = useState<unknown>(null)
   const [attempt, setAttempt] = useState(0)
   const t = strings(lang)
+  useEffect(() => setApiLanguage(lang), [lang])
 
   const refreshMe = useCallback(async () => {
     const me = await api.me()
@@ -106,7 +107,7 @@ export default function App() {
   return (
     <AppContext.Provider value={context}>
       <div className="mx-auto flex min-h-screen max-w-md flex-col pb-[calc(4rem+env(safe-area-inset-bottom))]">
-        <header className="sticky top-0 z-10 flex items-center justify-between bg-bg/95 px-4 py-3 backdrop-blur">
+        <header className="sticky top-0 z-10 flex items-center justify-between bg-bg-glass px-4 py-3 backdrop-blur">
           <h1 className="text-xl font-semibold" data-testid="title">
             {title}
           </h1>
@@ -128,7 +129,7 @@ export default function App() {
           </Suspense>
         </main>
         <nav
-          className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-hint/20 bg-bg pb-[env(safe-area-inset-bottom)]"
+          className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-line bg-bg pb-[env(safe-area-inset-bottom)]"
           aria-label={t.tabsLabel}
         >
           {TABS.map((tab) => (

@@ -58,3 +58,27 @@ describe('api', () => {
     expect(relogin).toHaveBeenCalledTimes(1)
   })
 })
+
+describe('ledger', () => {
+  it('pages with the cursor, sends the UI language and tolerates extra fields', async () => {
+    const { setApiLanguage } = await import('./api')
+    setApiLanguage('en')
+    const fetchMock = vi.spyOn(globalThis, 'fetch').mockImplementation(() =>
+      reply(200, {
+        items: [{ id: 7, kind: 'charge', amount: -2, reason: 'tryon', description: 'Charged 2 for a try-on', created_at: '2026-11-24T10:00:00Z' }],
+        next_cursor: '7',
+      }),
+    )
+    const page = await api.ledger('9')
+    expect(page.items[0].amount).toBe(-2)
+    expect(page.next_cursor).toBe('7')
+    expect(String(fetchMock.mock.calls[0][0])).toBe('/api/me/ledger?limit=20&cursor=9')
+    const headers = fetchMock.mock.calls[0][1]?.headers as Headers
+    expect(headers.get('Accept-Language')).toBe('en')
+  })
+
+  it('rejects a malformed ledger entry', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() => reply(200, { items: [{ id: 'x' }], next_cursor: null }))
+    await expect(api.ledger()).rejects.toThrow()
+  })
+})

@@ -98,6 +98,16 @@ export const Payment = z.object({
 })
 export type Payment = z.infer<typeof Payment>
 
+export const LedgerEntry = z.object({
+  id: z.number(),
+  kind: z.string(),
+  amount: z.number(),
+  description: z.string(),
+  created_at: z.string(),
+})
+export type LedgerEntry = z.infer<typeof LedgerEntry>
+export const LedgerPage = z.object({ items: z.array(LedgerEntry), next_cursor: z.string().nullable().optional() })
+
 export class ApiError extends Error {
   constructor(
     public status: number,
@@ -109,6 +119,11 @@ export class ApiError extends Error {
 }
 
 let token: string | null = null
+let language: string | null = null
+/** The UI language, sent as Accept-Language so server-made texts (ledger lines) match it. */
+export function setApiLanguage(lang: string) {
+  language = lang
+}
 let relogin: (() => Promise<void>) | null = null
 export function setToken(t: string | null) {
   token = t
@@ -138,6 +153,7 @@ export async function request<T>(path: string, schema: Schema<T> | null, init: R
 async function send<T>(path: string, schema: Schema<T> | null, init: RequestInit): Promise<T> {
   const headers = new Headers(init.headers)
   if (token) headers.set('Authorization', `Bearer ${token}`)
+  if (language) headers.set('Accept-Language', language)
   if (init.body && !(init.body instanceof FormData)) headers.set('Content-Type', 'application/json')
   let response: Response
   try {
@@ -204,5 +220,7 @@ export const api = {
   buy: (product: string) =>
     request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method: 'yookassa' }) }),
   payment: (id: string) => request(`/api/payments/${id}`, Payment),
+  ledger: (cursor?: string | null) =>
+    request(`/api/me/ledger?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, LedgerPage),
   cancelPlan: () => request('/api/subscription/cancel', z.object({ plan: Plan }), { method: 'POST' }),
 }

@@ -49,7 +49,7 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
   }
   if (job.status === 'failed') {
     return (
-      <div role="alert" data-testid="job-failed" className="rounded-xl border border-danger/40 bg-danger/10 p-4">
+      <div role="alert" data-testid="job-failed" className="rounded-xl border border-danger-line bg-danger-soft p-4">
         <p className="font-medium text-danger">{t.failed}</p>
         <p className="mt-1 text-sm">{job.message || t.errorGeneric}</p>
         {job.creditsReturned && <p className="mt-1 text-sm text-hint">{t.creditsReturned}</p>}

@@ -57,7 +57,7 @@ export function PhotoPicker({
         type="button"
         data-testid={testId}
         onClick={() => input.current?.click()}
-        className="relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl border-2 border-dashed border-hint/40 bg-bg-2"
+        className="relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl border-2 border-dashed border-line-strong bg-bg-2"
       >
         {value ? (
           <img src={value.url} alt={label} className="h-full w-full object-cover" />

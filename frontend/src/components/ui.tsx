@@ -56,7 +56,7 @@ export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => v
   const message = apiError?.code === 'offline' ? t.offline : apiError?.message || t.errorGeneric
   const noCredits = apiError?.code === 'insufficient_credits'
   return (
-    <div role="alert" data-testid="error" className="rounded-xl border border-danger/40 bg-danger/10 p-3 text-sm">
+    <div role="alert" data-testid="error" className="rounded-xl border border-danger-line bg-danger-soft p-3 text-sm">
       <p className="font-medium text-danger">{noCredits ? t.notEnough : message}</p>
       {noCredits && <p className="mt-1 text-hint">{message || t.notEnoughText}</p>}
       <div className="mt-2 flex gap-3">

@@ -166,7 +166,7 @@ function Message({ m, onApply, cost }: { m: ChatMessage; onApply: (id: string) =
     <li className={`flex ${mine ? 'justify-end' : 'justify-start'}`} data-testid={`msg-${m.role}-${m.kind}`}>
       <div
         className={`max-w-[85%] rounded-2xl px-3 py-2 ${
-          mine ? 'bg-accent text-accent-text' : m.kind === 'error' ? 'border border-danger/40 bg-danger/10' : 'bg-bg-2'
+          mine ? 'bg-accent text-accent-text' : m.kind === 'error' ? 'border border-danger-line bg-danger-soft' : 'bg-bg-2'
         }`}
       >
         {m.image_url && <img src={m.image_url} alt="" className="mb-2 max-h-80 rounded-xl" />}

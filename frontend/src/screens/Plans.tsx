@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { api, type Payment, type Product } from '../api'
+import { api, type LedgerEntry, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
 import { Button, Card, ErrorBox, Spinner } from '../components/ui'
 import { confirmAction, insideTelegram, tg } from '../telegram'
@@ -127,6 +127,66 @@ export function Plans() {
       {products && section('pack', t.packs)}
       {products && section('subscription', t.subscriptions)}
       <p className="text-xs text-hint">{t.noWatermarkPaid}</p>
+      <Ledger key={state.balance?.total ?? state.me?.balance.total} />
     </div>
+  )
+}
+
+/** The user's credit movements ("charged 2 for try-on", "refunded 2: generation failed"), newest first.
+ *  Keyed by the balance, so it reloads when credits move. */
+function Ledger() {
+  const { t } = useApp()
+  const [items, setItems] = useState<LedgerEntry[] | null>(null)
+  const [cursor, setCursor] = useState<string | null>(null)
+  const [error, setError] = useState<unknown>(null)
+  const [loading, setLoading] = useState(false)
+
+  const load = async (from: string | null) => {
+    setLoading(true)
+    setError(null)
+    try {
+      const page = await api.ledger(from)
+      setItems((prev) => [...(from ? (prev ?? []) : []), ...page.items])
+      setCursor(page.next_cursor ?? null)
+    } catch (e) {
+      setError(e)
+    } finally {
+      setLoading(false)
+    }
+  }
+
+  useEffect(() => {
+    void load(null)
+  }, [])
+
+  return (
+    <section className="flex flex-col gap-2" data-testid="ledger" aria-labelledby="ledger-title">
+      <h2 id="ledger-title" className="font-semibold">
+        {t.ledger}
+      </h2>
+      {error !== null && <ErrorBox error={error} />}
+      {items === null && error === null && <Spinner label={t.loading} />}
+      {items?.length === 0 && <p className="text-sm text-hint">{t.ledgerEmpty}</p>}
+      {items && items.length > 0 && (
+        <ul className="flex flex-col divide-y divide-line rounded-xl bg-bg-2 px-3">
+          {items.map((e) => (
+            <li key={e.id} className="flex items-center justify-between gap-3 py-2 text-sm">
+              <span>
+                {e.description}
+                <span className="block text-xs text-hint">{new Date(e.created_at).toLocaleString()}</span>
+              </span>
+              <span className={`font-medium tabular-nums ${e.amount < 0 ? 'text-hint' : 'text-accent'}`}>
+                {e.amount > 0 ? `+${e.amount}` : e.amount}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {cursor && (
+        <Button variant="secondary" disabled={loading} onClick={() => void load(cursor)}>
+          {loading ? t.loading : t.more}
+        </Button>
+      )}
+    </section>
   )
 }
