@@ -56,6 +56,11 @@ export default function App() {
           getToken,
           (event) => dispatch({ type: 'event', event }),
           (online) => dispatch({ type: 'online', online }),
+          {
+            renewToken: () => login(lang),
+            // Events may have been missed while the socket was down: re-read the balance and plan.
+            onReconnect: () => void refreshMe().catch(() => undefined),
+          },
         )
       })
       .catch(setBootError)
