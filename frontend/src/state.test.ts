@@ -29,3 +29,15 @@ describe('reducer', () => {
     expect(s.chat).toHaveLength(1)
   })
 })
+
+describe('reducer input checks', () => {
+  it('ignores a malformed balance frame and accepts the documented alternative field names', () => {
+    let s = reducer(initialState, ev('balance', { free: 5, subscription: 0, purchased: 3, total: 8 }))
+    s = reducer(s, ev('balance', { total: 'lots' }))
+    expect(s.balance?.total).toBe(8)
+    s = reducer(s, ev('job.succeeded', { generation_id: 'a', image: '/media/a', watermarked: false }))
+    expect(s.jobs.a.resultUrl).toBe('/media/a')
+    s = reducer(s, ev('job.failed', { generation_id: 'b', code: 'provider_failed', message: 'm', refunded: true }))
+    expect(s.jobs.b.creditsReturned).toBe(true)
+  })
+})

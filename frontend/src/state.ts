@@ -1,5 +1,6 @@
 // App state fed by API calls and WebSocket events (balance, job.*, chat.message).
 import type { Balance, ChatMessage, Me } from './api'
+import { Balance as BalanceSchema } from './api'
 
 export type JobState = {
   status: 'queued' | 'submitted' | 'running' | 'succeeded' | 'failed'
@@ -47,8 +48,11 @@ export function reducer(state: State, action: Action): State {
       const { type, data } = action.event
       const id = typeof data.generation_id === 'string' ? data.generation_id : ''
       switch (type) {
-        case 'balance':
-          return { ...state, balance: data as unknown as Balance }
+        case 'balance': {
+          // Validated like every API response; a malformed frame leaves the balance as it was.
+          const parsed = BalanceSchema.safeParse(data)
+          return parsed.success ? { ...state, balance: parsed.data } : state
+        }
         case 'job.queued':
           return { ...state, jobs: mergeJob(state.jobs, id, { status: 'queued', position: Number(data.position ?? 1) }) }
         case 'job.progress':
@@ -61,7 +65,7 @@ export function reducer(state: State, action: Action): State {
             ...state,
             jobs: mergeJob(state.jobs, id, {
               status: 'succeeded',
-              resultUrl: String(data.result_url ?? ''),
+              resultUrl: String(data.result_url ?? data.image ?? ''),
               watermarked: Boolean(data.watermarked),
             }),
           }
@@ -71,7 +75,7 @@ export function reducer(state: State, action: Action): State {
             jobs: mergeJob(state.jobs, id, {
               status: 'failed',
               message: String(data.message ?? ''),
-              creditsReturned: Boolean(data.credits_returned),
+              creditsReturned: Boolean(data.credits_returned ?? data.refunded),
             }),
           }
         case 'chat.message': {
