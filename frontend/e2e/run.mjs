@@ -88,6 +88,10 @@ const flows = {
     await page.getByTestId('garment-input').setInputFiles(file('jacket.png', [30, 60, 200]))
     await page.locator('img[alt="Ваше фото"]').waitFor()
     await page.locator('img[alt="Вещи"]').waitFor()
+    // A look of two items: the second picker appears once the first item is uploaded.
+    await page.getByTestId('garment-2-input').setInputFiles(file('hat.png', [200, 40, 40]))
+    await page.locator('img[alt="Вещи 2"]').waitFor()
+    await expectText(page.getByTestId('tryon-cost'), /2 кредита.*10/, 'the price and the balance before confirming')
     await page.getByTestId('start-tryon').click()
     await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
     await page.locator('[data-testid="job-result"] img').evaluate((img) =>

@@ -23,6 +23,8 @@ const ru = {
   personPhoto: 'Ваше фото',
   personHint: 'В полный рост или по пояс, хорошо освещённое',
   garmentPhotos: 'Вещи',
+  costAndBalance: (cost: number, total: number) =>
+    `Стоимость: ${cost} ${plural(cost, 'кредит', 'кредита', 'кредитов')}. На балансе: ${total}. Спишем только при успехе.`,
   garmentHint: 'Фото вещи на однотонном фоне',
   addPhoto: 'Добавить фото',
   changePhoto: 'Заменить',
@@ -115,6 +117,8 @@ const en: Strings = {
   personPhoto: 'Your photo',
   personHint: 'Full-length or waist-up, well lit',
   garmentPhotos: 'Items',
+  costAndBalance: (cost: number, total: number) =>
+    `Cost: ${cost} credit${cost === 1 ? '' : 's'}. Your balance: ${total}. Charged only on success.`,
   garmentHint: 'A photo of the item on a plain background',
   addPhoto: 'Add photo',
   changePhoto: 'Replace',

@@ -56,6 +56,7 @@ export function PhotoPicker({
       <button
         type="button"
         data-testid={testId}
+        aria-label={label}
         onClick={() => input.current?.click()}
         className="relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl border-2 border-dashed border-line-strong bg-bg-2"
       >

@@ -6,12 +6,15 @@ import { PhotoPicker } from '../components/PhotoPicker'
 import { Button, ErrorBox } from '../components/ui'
 import { haptic } from '../telegram'
 
+// The categories the server's prompt template knows (src/http/generations.rs CATEGORIES).
 const CATEGORIES = ['top', 'bottom', 'dress', 'outerwear', 'shoes', 'accessory', 'outfit']
+/** Items per look (the API takes 1..4 garment uploads). */
+const MAX_GARMENTS = 4
 
 export function TryOn() {
   const { state, t } = useApp()
   const [person, setPerson] = useState<Upload | null>(null)
-  const [garment, setGarment] = useState<Upload | null>(null)
+  const [garments, setGarments] = useState<Upload[]>([])
   const [category, setCategory] = useState('top')
   const [jobId, setJobId] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
@@ -24,18 +27,22 @@ export function TryOn() {
         id={jobId}
         onDone={() => {
           setJobId(null)
-          setGarment(null)
+          setGarments([])
         }}
       />
     )
   }
 
   const start = async () => {
-    if (!person || !garment) return
+    if (!person || garments.length === 0) return
     setBusy(true)
     setError(null)
     try {
-      const accepted = await api.tryon(person.upload_id, [garment.upload_id], category)
+      const accepted = await api.tryon(
+        person.upload_id,
+        garments.map((g) => g.upload_id),
+        category,
+      )
       haptic('success')
       setJobId(accepted.generation_id)
     } catch (e) {
@@ -50,7 +57,18 @@ export function TryOn() {
     <div className="flex flex-col gap-4">
       <div className="grid grid-cols-2 gap-3">
         <PhotoPicker label={t.personPhoto} hint="" value={person} onChange={setPerson} testId="person" />
-        <PhotoPicker label={t.garmentPhotos} hint="" value={garment} onChange={setGarment} testId="garment" />
+        {[...garments, null].slice(0, MAX_GARMENTS).map((g, i) => (
+          <PhotoPicker
+            key={g?.upload_id ?? 'new'}
+            label={i === 0 ? t.garmentPhotos : `${t.garmentPhotos} ${i + 1}`}
+            hint=""
+            value={g}
+            onChange={(u) =>
+              setGarments((list) => (u ? (g ? list.map((x) => (x === g ? u : x)) : [...list, u]) : list.filter((x) => x !== g)))
+            }
+            testId={i === 0 ? 'garment' : `garment-${i + 1}`}
+          />
+        ))}
       </div>
       <p className="text-xs text-hint">
         {t.personHint}. {t.garmentHint}.
@@ -71,8 +89,11 @@ export function TryOn() {
           ))}
         </div>
       </fieldset>
+      <p className="text-sm text-hint" data-testid="tryon-cost">
+        {t.costAndBalance(cost, state.balance?.total ?? 0)}
+      </p>
       {error !== null && <ErrorBox error={error} />}
-      <Button testId="start-tryon" disabled={!person || !garment || busy} onClick={() => void start()}>
+      <Button testId="start-tryon" disabled={!person || garments.length === 0 || busy} onClick={() => void start()}>
         {t.startTryon(cost)}
       </Button>
     </div>
