@@ -1,4 +1,5 @@
 // Telegram WebApp integration: theme → CSS variables, initData, haptics, back button.
+import { useEffect, useRef } from 'react'
 import WebApp from '@twa-dev/sdk'
 
 export const tg = WebApp
@@ -92,4 +93,36 @@ export function setClosingConfirmation(on: boolean): void {
   } catch {
     /* not supported */
   }
+}
+
+/** Inside Telegram, shows the MainButton with `text` while mounted and `visible`; the screen then
+ *  hides its own button (`useMainButton` returns true). Outside Telegram it does nothing. */
+export function useMainButton(text: string, onClick: () => void, { visible = true, enabled = true, progress = false } = {}): boolean {
+  const active = insideTelegram() && visible
+  const handler = useRef(onClick)
+  handler.current = onClick
+  useEffect(() => {
+    if (!active) return
+    const click = () => handler.current()
+    try {
+      tg.MainButton.setText(text)
+      if (enabled) tg.MainButton.enable()
+      else tg.MainButton.disable()
+      if (progress) tg.MainButton.showProgress(false)
+      else tg.MainButton.hideProgress()
+      tg.MainButton.onClick(click)
+      tg.MainButton.show()
+    } catch {
+      return undefined
+    }
+    return () => {
+      try {
+        tg.MainButton.offClick(click)
+        tg.MainButton.hide()
+      } catch {
+        /* not supported */
+      }
+    }
+  }, [active, text, enabled, progress])
+  return active
 }

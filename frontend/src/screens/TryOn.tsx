@@ -1,10 +1,10 @@
-import { useState } from 'react'
+import { useRef, useState } from 'react'
 import { api, type Upload } from '../api'
 import { useApp } from '../app-context'
 import { JobProgress } from '../components/JobProgress'
 import { PhotoPicker } from '../components/PhotoPicker'
 import { Button, ErrorBox } from '../components/ui'
-import { haptic } from '../telegram'
+import { haptic, useMainButton } from '../telegram'
 
 // The categories the server's prompt template knows (src/http/generations.rs CATEGORIES).
 const CATEGORIES = ['top', 'bottom', 'dress', 'outerwear', 'shoes', 'accessory', 'outfit']
@@ -20,6 +20,13 @@ export function TryOn() {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
   const cost = state.me?.prices.tryon ?? 2
+  const ready = Boolean(person) && garments.length > 0 && !busy
+  const onMainButton = useMainButton(t.startTryon(cost), () => void startRef.current(), {
+    visible: !jobId,
+    enabled: ready,
+    progress: busy,
+  })
+  const startRef = useRef<() => Promise<void>>(async () => undefined)
 
   if (jobId) {
     return (
@@ -52,6 +59,8 @@ export function TryOn() {
       setBusy(false)
     }
   }
+
+  startRef.current = start
 
   return (
     <div className="flex flex-col gap-4">
@@ -93,9 +102,11 @@ export function TryOn() {
         {t.costAndBalance(cost, state.balance?.total ?? 0)}
       </p>
       {error !== null && <ErrorBox error={error} />}
-      <Button testId="start-tryon" disabled={!person || garments.length === 0 || busy} onClick={() => void start()}>
-        {t.startTryon(cost)}
-      </Button>
+      {!onMainButton && (
+        <Button testId="start-tryon" disabled={!ready} onClick={() => void start()}>
+          {t.startTryon(cost)}
+        </Button>
+      )}
     </div>
   )
 }
