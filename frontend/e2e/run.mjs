@@ -98,6 +98,11 @@ const flows = {
       img.complete && img.naturalWidth > 0 ? true : new Promise((ok) => (img.onload = ok)),
     )
     await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on cost 2 credits')
+    const href = await page.getByTestId('download').getAttribute('href')
+    const download = await page.request.get(new URL(href, page.url()).toString())
+    if (!download.ok() || !/^image\//.test(download.headers()['content-type'] ?? '')) {
+      throw new Error(`the download link ${href} answered ${download.status()} ${download.headers()['content-type']}`)
+    }
   },
   async editor(page) {
     await page.getByTestId('tab-editor').click()

@@ -126,3 +126,23 @@ export function useMainButton(text: string, onClick: () => void, { visible = tru
   }, [active, text, enabled, progress])
   return active
 }
+
+/** A signed media URL that answers with `Content-Disposition: attachment`. */
+export function downloadUrl(url: string): string {
+  if (!url) return url
+  return `${url}${url.includes('?') ? '&' : '?'}download=1`
+}
+
+/** Telegram 8.0+ saves files through its own dialog; returns false when the browser should do it. */
+export function downloadInTelegram(url: string): boolean {
+  try {
+    if (!url || !insideTelegram() || !tg.isVersionAtLeast('8.0')) return false
+    const absolute = new URL(downloadUrl(url), location.href).toString()
+    const api = tg as unknown as { downloadFile?: (p: { url: string; file_name: string }) => void }
+    if (!api.downloadFile) return false
+    api.downloadFile({ url: absolute, file_name: 'primerka.jpg' })
+    return true
+  } catch {
+    return false
+  }
+}

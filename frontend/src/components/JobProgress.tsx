@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react'
 import { api } from '../api'
 import { useApp } from '../app-context'
 import { Button, Spinner } from './ui'
+import { downloadInTelegram, downloadUrl } from '../telegram'
 
 /** Live state of one generation (WebSocket events; a poll as a fallback when offline). */
 export function JobProgress({ id, onDone }: { id: string; onDone?: () => void }) {
@@ -78,6 +79,17 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
       >
         {sent ? t.sent : t.sendToChat}
       </Button>
+      <a
+        href={downloadUrl(job.resultUrl ?? '')}
+        download
+        data-testid="download"
+        className="w-full rounded-xl bg-bg-2 px-4 py-3 text-center font-medium"
+        onClick={(e) => {
+          if (downloadInTelegram(job.resultUrl ?? '')) e.preventDefault()
+        }}
+      >
+        {t.download}
+      </a>
       {onDone && <Button onClick={onDone}>{t.newTryon}</Button>}
     </div>
   )

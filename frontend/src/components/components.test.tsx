@@ -82,3 +82,13 @@ describe('BalancePill', () => {
     expect(value.go).toHaveBeenCalledWith('plans')
   })
 })
+
+describe('download link', () => {
+  it('asks the signed URL for an attachment', () => {
+    renderWithApp(<JobProgress id="g" />, {
+      state: { jobs: { g: { status: 'succeeded', resultUrl: '/media/r.png?exp=1&sig=s', watermarked: false } } },
+    })
+    expect(screen.getByTestId('download')).toHaveAttribute('href', '/media/r.png?exp=1&sig=s&download=1')
+    expect(screen.queryByText(ru.watermarkNote)).toBeNull()
+  })
+})
