@@ -21,6 +21,7 @@ use crate::config::ProductKind;
 use crate::db::generations::user_language;
 use crate::db::payments::{self as pay_db, PaymentRow};
 use crate::domain::i18n::Lang;
+use crate::domain::ids::UserId;
 use crate::domain::tax;
 
 /// What settling a verified payment did.
@@ -36,6 +37,16 @@ pub enum Settled {
 
 pub enum PaymentMsg {
     Settle(Uuid, Box<YkPayment>, RpcReplyPort<Result<Settled, String>>),
+    /// An operator's grant of purchased credits, once per key.
+    AdminGrant {
+        user: UserId,
+        credits: i32,
+        key: String,
+        note: String,
+        reply: RpcReplyPort<Result<bool, String>>,
+    },
+    /// The provider refunded the payment: take its credits back (as many as are left), once.
+    Refunded(Uuid, RpcReplyPort<Result<Option<i32>, String>>),
 }
 
 pub struct PaymentActor {
@@ -57,6 +68,14 @@ impl Actor for PaymentActor {
         match msg {
             PaymentMsg::Settle(id, verified, reply) => {
                 let result = self.settle(id, &verified).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            PaymentMsg::AdminGrant { user, credits, key, note, reply } => {
+                let result = self.admin_grant(user, credits, &key, &note).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            PaymentMsg::Refunded(id, reply) => {
+                let result = self.refunded(id).await.map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
         }
@@ -140,6 +159,46 @@ impl PaymentActor {
     }
 }
 
+impl PaymentActor {
+    async fn admin_grant(&self, user: UserId, credits: i32, key: &str, note: &str) -> anyhow::Result<bool> {
+        let key = format!("admin:{key}");
+        let entry = crate::db::credits::Entry {
+            user,
+            key: &key,
+            kind: "grant",
+            reason: "admin",
+            delta: crate::domain::credits::Split { free: 0, subscription: 0, purchased: credits },
+            payment_id: None,
+            note: Some(note),
+        };
+        let applied = crate::db::credits::apply_entry(&self.services.pool, &entry).await?.is_some();
+        if applied {
+            self.sessions.reload(user);
+            let lang = Lang::from_code(&user_language(&self.services.pool, user).await.unwrap_or_default());
+            let text = match lang {
+                Lang::Ru => format!("Вам начислено {credits} кредитов от команды Примерки."),
+                Lang::En => format!("The Primerka team added {credits} credits to your balance."),
+            };
+            self.notifier.send_text(user.0, text, None);
+        }
+        Ok(applied)
+    }
+
+    async fn refunded(&self, id: Uuid) -> anyhow::Result<Option<i32>> {
+        let pool = &self.services.pool;
+        let payment = pay_db::get(pool, id).await?;
+        let product = self.services.catalogue.get(&payment.product);
+        let subscription = product.is_some_and(|p| p.kind == ProductKind::Subscription);
+        let credits = product.map_or(0, |p| p.credits);
+        let mut conn = pool.acquire().await?;
+        let removed = pay_db::settle_refund(&mut conn, &payment, subscription, credits).await?;
+        if removed.is_some() {
+            self.sessions.reload(payment.user_id);
+        }
+        Ok(removed)
+    }
+}
+
 /// The provider's object is about our payment: our order id, the same amount in roubles.
 fn matches_our_payment(ours: &PaymentRow, theirs: &YkPayment) -> bool {
     ours.provider_payment_id.as_deref() == Some(theirs.id.as_str())
@@ -156,6 +215,28 @@ pub struct PaymentHandle {
 impl PaymentHandle {
     pub fn new(slot: ActorSlot<PaymentMsg>) -> Self {
         PaymentHandle { slot }
+    }
+
+    pub async fn admin_grant(&self, user: UserId, credits: i32, key: String, note: String) -> Result<bool, String> {
+        let actor = self.slot.get();
+        let call = actor.call(
+            |reply| PaymentMsg::AdminGrant { user, credits, key: key.clone(), note: note.clone(), reply },
+            Some(Duration::from_secs(10)),
+        );
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err("the payment actor did not answer".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub async fn refunded(&self, id: Uuid) -> Result<Option<i32>, String> {
+        let actor = self.slot.get();
+        match actor.call(|reply| PaymentMsg::Refunded(id, reply), Some(Duration::from_secs(10))).await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err("the payment actor did not answer".into()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Applies a payment object fetched from the provider.

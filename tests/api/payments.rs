@@ -320,3 +320,92 @@ async fn a_new_plan_over_a_running_one_carries_the_rest_over_once() {
     assert_eq!(replaced, 2);
     assert!(app.ledger_differences().await.is_empty());
 }
+
+async fn admin_app() -> (TestApp, String) {
+    let admin = new_user_id();
+    let app = spawn_app_with(|env| {
+        env.insert("ADMIN_TELEGRAM_IDS".into(), admin.to_string());
+    })
+    .await;
+    let token = app.login(admin).await;
+    (app, token)
+}
+
+#[tokio::test]
+async fn the_operator_grants_credits_once_per_key() {
+    let (app, admin) = admin_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let body = json!({"credits": 25, "reason": "извинение за сбой", "key": "ticket-17"});
+    let path = format!("/api/admin/users/{user}/grant");
+    let first: Value = app.post_json(&path, &admin, &body).await.json().await.unwrap();
+    let again: Value = app.post_json(&path, &admin, &body).await.json().await.unwrap();
+    assert_eq!((first["granted"].as_bool(), again["granted"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(app.get_me(&token).await["balance"]["purchased"], 25);
+    let forbidden = app.post_json(&path, &token, &body).await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN, "only operators grant");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refund_returns_the_money_and_takes_back_only_the_credits_left() {
+    let (app, admin) = admin_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let payment = buy(&app, &token, "pack_100").await;
+    app.client
+        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
+        .send()
+        .await
+        .unwrap();
+    let id = payment["payment_id"].as_str().unwrap();
+    app.get(&format!("/api/payments/{id}"), &token).await;
+    // The user spends 95 of the 100 bought credits (purchased credits are spent before free ones).
+    let session = app.actors.sessions.session(primerka::domain::ids::UserId(user));
+    let hold = session
+        .reserve(primerka::actors::session::ReserveCmd {
+            cost: 95,
+            purpose: "tryon".into(),
+            key: "spend-95".into(),
+            generation_id: None,
+        })
+        .await
+        .unwrap();
+    session.commit(hold.id).await.unwrap();
+    assert_eq!(app.get_me(&token).await["balance"]["purchased"], 5);
+
+    let response =
+        app.post_json(&format!("/api/admin/payments/{id}/refund"), &admin, &json!({"reason": "просьба клиента"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["credits_removed"], 5, "never below zero: only what was left");
+    assert_eq!(outcome["refunded_rub"], "199.00");
+    let me = app.get_me(&token).await;
+    assert_eq!((me["balance"]["purchased"].as_i64(), me["balance"]["free"].as_i64()), (Some(0), Some(10)));
+    let twice = app.post_json(&format!("/api/admin/payments/{id}/refund"), &admin, &json!({"reason": "ещё раз"})).await;
+    assert_eq!(twice.status(), StatusCode::CONFLICT, "a payment is refunded once");
+    assert!(app.ledger_differences().await.is_empty());
+
+    let today = chrono::Utc::now().date_naive();
+    let report: Value = app
+        .get(
+            &format!(
+                "/api/admin/revenue?from={}&to={}",
+                today - chrono::Duration::days(1),
+                today + chrono::Duration::days(1)
+            ),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let line = &report["providers"][0];
+    assert_eq!((line["provider"].as_str(), line["payments"].as_i64()), (Some("yookassa"), Some(1)));
+    assert_eq!((line["gross_kopecks"].as_i64(), line["refunded_kopecks"].as_i64()), (Some(19900), Some(19900)));
+    assert_eq!(report["near_npd_cap"], false);
+    let csv =
+        app.get(&format!("/api/admin/revenue?from={today}&to={today}&format=csv"), &admin).await.text().await.unwrap();
+    assert!(csv.starts_with("provider,payments,gross_rub"));
+    assert!(csv.contains("yookassa,1,199.00,5.57,7.96,185.47,1,199.00"), "{csv}");
+}
