@@ -45,6 +45,15 @@ pub enum PaymentMsg {
         note: String,
         reply: RpcReplyPort<Result<bool, String>>,
     },
+    /// Telegram's `successful_payment` (the source of truth for Stars) for our payment `id`.
+    StarsPaid {
+        id: Uuid,
+        payer: i64,
+        total: i64,
+        charge_id: String,
+        raw: serde_json::Value,
+        reply: RpcReplyPort<Result<Settled, String>>,
+    },
     /// The provider refunded the payment: take its credits back (as many as are left), once.
     Refunded(Uuid, RpcReplyPort<Result<Option<i32>, String>>),
 }
@@ -72,6 +81,10 @@ impl Actor for PaymentActor {
             }
             PaymentMsg::AdminGrant { user, credits, key, note, reply } => {
                 let result = self.admin_grant(user, credits, &key, &note).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            PaymentMsg::StarsPaid { id, payer, total, charge_id, raw, reply } => {
+                let result = self.stars_paid(id, payer, total, &charge_id, &raw).await.map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
             PaymentMsg::Refunded(id, reply) => {
@@ -130,31 +143,7 @@ impl PaymentActor {
         }
         tracing::info!(payment.id = %id, user.id = %payment.user_id, credits = product.credits, "payment granted");
         metrics::counter!("primerka_payments_total", "provider" => "yookassa", "outcome" => "succeeded").increment(1);
-        self.sessions.reload(payment.user_id);
-        self.sessions.publish(
-            payment.user_id,
-            frame(
-                "payment.succeeded",
-                json!({"payment_id": id, "product": payment.product, "credits": product.credits}),
-            ),
-        );
-        let lang = Lang::from_code(&user_language(pool, payment.user_id).await.unwrap_or_default());
-        let renewal = payment.purpose == "renewal";
-        let text = match (lang, renewal) {
-            (Lang::Ru, false) => {
-                format!("Оплата прошла: +{} кредитов ({}). Спасибо!", product.credits, product.title(lang))
-            }
-            (Lang::En, false) => {
-                format!("Payment received: +{} credits ({}). Thank you!", product.credits, product.title(lang))
-            }
-            (Lang::Ru, true) => {
-                format!("Подписка «{}» продлена на месяц: +{} кредитов.", product.title(lang), product.credits)
-            }
-            (Lang::En, true) => {
-                format!("Your {} plan was renewed for a month: +{} credits.", product.title(lang), product.credits)
-            }
-        };
-        self.notifier.send_text(payment.user_id.0, text, None);
+        self.announce(&payment, product.credits, product.title(Lang::Ru), product.title(Lang::En)).await;
         Ok(Settled::Granted)
     }
 }
@@ -182,6 +171,62 @@ impl PaymentActor {
             self.notifier.send_text(user.0, text, None);
         }
         Ok(applied)
+    }
+
+    async fn stars_paid(
+        &self,
+        id: Uuid,
+        payer: i64,
+        total: i64,
+        charge_id: &str,
+        raw: &serde_json::Value,
+    ) -> anyhow::Result<Settled> {
+        let pool = &self.services.pool;
+        let payment = pay_db::get(pool, id).await?;
+        if payment.status != "pending" {
+            return Ok(Settled::AlreadySettled);
+        }
+        if payment.provider != "stars" || payment.user_id.0 != payer || payment.amount_minor != total {
+            tracing::warn!(payment.id = %id, payer, total, "a Stars payment does not match ours");
+            return Ok(Settled::Mismatch);
+        }
+        let product = self
+            .services
+            .catalogue
+            .get(&payment.product)
+            .ok_or_else(|| anyhow::anyhow!("unknown product {}", payment.product))?;
+        pay_db::set_provider(pool, id, charge_id, payment.confirmation_url.as_deref()).await?;
+        let payment = pay_db::get(pool, id).await?;
+        let t = &self.services.settings.file.tax;
+        let breakdown = tax::stars(total, t.stars_kopecks_per_star, t.stars_commission_bp, t.npd_tax_bp);
+        let mut conn = pool.acquire().await?;
+        let grant = pay_db::Grant::Pack { credits: product.credits };
+        if !pay_db::settle_succeeded(&mut conn, &payment, &grant, &breakdown, raw).await? {
+            return Ok(Settled::AlreadySettled);
+        }
+        metrics::counter!("primerka_payments_total", "provider" => "stars", "outcome" => "succeeded").increment(1);
+        self.announce(&payment, product.credits, product.title(Lang::Ru), product.title(Lang::En)).await;
+        Ok(Settled::Granted)
+    }
+
+    /// After a grant: fresh balance on the sockets, `payment.succeeded`, a thank-you from the bot.
+    async fn announce(&self, payment: &PaymentRow, credits: i32, title_ru: &str, title_en: &str) {
+        self.sessions.reload(payment.user_id);
+        self.sessions.publish(
+            payment.user_id,
+            frame(
+                "payment.succeeded",
+                json!({"payment_id": payment.id, "product": payment.product, "credits": credits}),
+            ),
+        );
+        let lang = Lang::from_code(&user_language(&self.services.pool, payment.user_id).await.unwrap_or_default());
+        let text = match (lang, payment.purpose == "renewal") {
+            (Lang::Ru, false) => format!("Оплата прошла: +{credits} кредитов ({title_ru}). Спасибо!"),
+            (Lang::En, false) => format!("Payment received: +{credits} credits ({title_en}). Thank you!"),
+            (Lang::Ru, true) => format!("Подписка «{title_ru}» продлена на месяц: +{credits} кредитов."),
+            (Lang::En, true) => format!("Your {title_en} plan was renewed for a month: +{credits} credits."),
+        };
+        self.notifier.send_text(payment.user_id.0, text, None);
     }
 
     async fn refunded(&self, id: Uuid) -> anyhow::Result<Option<i32>> {
@@ -221,6 +266,26 @@ impl PaymentHandle {
         let actor = self.slot.get();
         let call = actor.call(
             |reply| PaymentMsg::AdminGrant { user, credits, key: key.clone(), note: note.clone(), reply },
+            Some(Duration::from_secs(10)),
+        );
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err("the payment actor did not answer".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub async fn stars_paid(
+        &self,
+        id: Uuid,
+        payer: i64,
+        total: i64,
+        charge_id: String,
+        raw: serde_json::Value,
+    ) -> Result<Settled, String> {
+        let actor = self.slot.get();
+        let call = actor.call(
+            |reply| PaymentMsg::StarsPaid { id, payer, total, charge_id: charge_id.clone(), raw: raw.clone(), reply },
             Some(Duration::from_secs(10)),
         );
         match call.await {

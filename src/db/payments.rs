@@ -33,26 +33,65 @@ pub struct PaymentRow {
 const COLUMNS: &str = "id, user_id, provider, provider_payment_id, product, amount_minor, currency, status, \
      purpose, subscription_id, confirmation_url, created_at, succeeded_at";
 
+/// Which rail a payment goes through and in what money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rail {
+    /// Roubles, in kopecks.
+    YooKassa,
+    /// Telegram Stars (XTR, whole stars).
+    Stars,
+}
+
+impl Rail {
+    fn provider(self) -> &'static str {
+        match self {
+            Rail::YooKassa => "yookassa",
+            Rail::Stars => "stars",
+        }
+    }
+
+    fn currency(self) -> &'static str {
+        match self {
+            Rail::YooKassa => "RUB",
+            Rail::Stars => "XTR",
+        }
+    }
+}
+
 pub async fn insert_pending(
     db: impl PgExecutor<'_>,
     id: Uuid,
     user: UserId,
     product: &str,
-    amount_kopecks: i64,
+    amount_minor: i64,
+    renewal_of: Option<Uuid>,
+) -> Result<(), DbError> {
+    insert_pending_on(db, Rail::YooKassa, id, user, product, amount_minor, renewal_of).await
+}
+
+pub async fn insert_pending_on(
+    db: impl PgExecutor<'_>,
+    rail: Rail,
+    id: Uuid,
+    user: UserId,
+    product: &str,
+    amount_minor: i64,
     renewal_of: Option<Uuid>,
 ) -> Result<(), DbError> {
     sqlx::query(
         "insert into payments (id, user_id, provider, product, amount_minor, currency, status, idempotency_key,
                                purpose, subscription_id)
-         values ($1, $2, 'yookassa', $3, $4, 'RUB', 'pending', $5, $6, $7)",
+         values ($1, $2, $8, $3, $4, $9, 'pending', $5, $6, $7)",
     )
     .bind(id)
     .bind(user)
     .bind(product)
-    .bind(amount_kopecks)
+    .bind(amount_minor)
     .bind(format!("payment:{id}"))
     .bind(if renewal_of.is_some() { "renewal" } else { "purchase" })
     .bind(renewal_of)
+    .bind(rail.provider())
+    .bind(rail.currency())
     .execute(db)
     .await
     .db()
@@ -68,6 +107,17 @@ pub async fn set_provider(
     sqlx::query("update payments set provider_payment_id = $2, confirmation_url = $3, updated_at = now() where id = $1")
         .bind(id)
         .bind(provider_id)
+        .bind(url)
+        .execute(db)
+        .await
+        .db()
+        .map(|_| ())
+}
+
+/// Stores a Stars invoice link (the provider's charge id arrives with the payment).
+pub async fn set_provider_link(db: impl PgExecutor<'_>, id: Uuid, url: &str) -> Result<(), DbError> {
+    sqlx::query("update payments set confirmation_url = $2, updated_at = now() where id = $1")
+        .bind(id)
         .bind(url)
         .execute(db)
         .await

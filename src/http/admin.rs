@@ -80,6 +80,22 @@ async fn refund(
         );
     }
     let provider_id = payment.provider_payment_id.clone().ok_or_else(|| ApiError::internal("no provider id"))?;
+    if payment.provider == "stars" {
+        state.services.telegram.refund_star_payment(payment.user_id.0, &provider_id).await.map_err(|e| {
+            if e.is_retryable() {
+                ApiError::unavailable("payment_unavailable", e)
+            } else {
+                ApiError::new(StatusCode::CONFLICT, "conflict").with_message(e.to_string())
+            }
+        })?;
+        let removed = state.actors.payments.refunded(id).await.map_err(ApiError::internal)?;
+        tracing::info!(admin.id = %admin.id, payment.id = %id, removed = ?removed, "Stars payment refunded");
+        return Ok(Json(json!({
+            "refund_status": "succeeded",
+            "refunded_stars": payment.amount_minor,
+            "credits_removed": removed.unwrap_or(0),
+        })));
+    }
     let status = state
         .services
         .yookassa
