@@ -52,10 +52,14 @@ export function Plans() {
           setPayment({ ...p, status: 'pending' })
           // The credits arrive with Telegram's confirmation; poll our payment until then.
           const poll = async (attempt: number) => {
-            const fresh = await api.payment(p.payment_id)
-            setPayment(fresh)
-            if (fresh.status === 'pending' && attempt < 20) setTimeout(() => void poll(attempt + 1), 1500)
-            else void refreshMe()
+            try {
+              const fresh = await api.payment(p.payment_id)
+              setPayment(fresh)
+              if (fresh.status === 'pending' && attempt < 20) setTimeout(() => void poll(attempt + 1), 1500)
+              else void refreshMe()
+            } catch (e) {
+              setError(e)
+            }
           }
           void poll(0)
         }
