@@ -2,9 +2,16 @@ import { useApp } from '../app-context'
 import { Icon } from '../components/icons'
 import { Card } from '../components/ui'
 
+/** `sub_standard` → `Standard` (the catalogue's titles are the same words). */
+function planTitle(product: string): string {
+  const name = product.replace(/^sub_/, '')
+  return name.charAt(0).toUpperCase() + name.slice(1)
+}
+
 export function Home() {
   const { state, t, go } = useApp()
   const b = state.balance
+  const plan = state.me?.plan
   const lang = state.me?.user.language_code === 'en' ? 'en-GB' : 'ru-RU'
   return (
     <div className="flex flex-col gap-4">
@@ -26,6 +33,17 @@ export function Home() {
         {b?.free_resets_at && (
           <p className="mt-2 text-xs text-hint">{t.freeResets(new Date(b.free_resets_at).toLocaleDateString(lang, { timeZone: 'Europe/Moscow' }))}</p>
         )}
+        <button
+          type="button"
+          data-testid="home-plan"
+          onClick={() => go('plans')}
+          className="mt-3 w-full rounded-xl bg-bg p-2 text-left text-sm"
+        >
+          {plan
+            ? t.currentPlan(planTitle(plan.product), new Date(plan.period_end).toLocaleDateString(lang))
+            : t.freePlan}
+          <span className="ml-1 text-link">{t.plans} →</span>
+        </button>
       </Card>
       <button data-testid="go-tryon" onClick={() => go('tryon')} className="text-left">
         <Card className="transition active:scale-[0.99]">
