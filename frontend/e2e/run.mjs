@@ -115,7 +115,7 @@ const flows = {
     await page.getByTestId('msg-assistant-image').waitFor({ timeout: 60_000 })
     await expectText(page.getByTestId('balance'), /8 кредитов/, 'a reply and an edit cost 2 credits')
   },
-  async 'buy-pack'(page) {
+  async 'buy-pack'(page, user) {
     await page.getByTestId('balance').click()
     await page.getByTestId('buy-pack_100').click()
     // The simulated YooKassa page, then back to /plans?payment=<id>.
@@ -124,6 +124,15 @@ const flows = {
     await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
     await expectText(page.getByTestId('balance'), /110 кредитов/, 'the pack arrived')
     await expectText(page.getByTestId('ledger'), /\+100/, 'the ledger lists the purchase')
+    // Inside Telegram the payment page opens in the external browser while the Mini App stays
+    // open: pay a second pack in another tab and watch this page's balance change without reload.
+    const token = await tokenFor(user)
+    const started = await api('/api/payments', { method: 'POST', body: JSON.stringify({ product: 'pack_100', rail: 'yookassa' }) }, token)
+    const other = await page.context().newPage()
+    await other.goto(new URL(started.confirmation_url, BASE).toString())
+    await other.locator('#pay').click()
+    await page.getByTestId('balance').filter({ hasText: '210 кредитов' }).waitFor({ timeout: 30_000 })
+    await other.close()
   },
   async 'not-enough-credits'(page, user) {
     const token = await tokenFor(user)
