@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react'
-import { confirmAction } from '../telegram'
+import { confirmAction, downloadInTelegram, downloadUrl } from '../telegram'
 import { api, type Generation } from '../api'
 import { useApp } from '../app-context'
 import { Button, ErrorBox, Spinner } from '../components/ui'
@@ -34,17 +34,41 @@ export function Gallery() {
   if (open) {
     return (
       <div className="flex flex-col gap-3">
-        <button className="self-start text-link" onClick={() => setOpen(null)}>
+        <button
+          className="self-start text-link"
+          onClick={() => {
+            setError(null)
+            setOpen(null)
+          }}
+        >
           ← {t.back}
         </button>
-        {open.result_url && <img src={open.result_url} alt="" className="w-full rounded-2xl" />}
+        {open.result_url && <img src={open.result_url} alt={t.result} className="w-full rounded-2xl" />}
         {open.watermarked && <p className="text-xs text-hint">{t.watermarked}</p>}
+        {error !== null && <ErrorBox error={error} />}
+        {open.result_url && (
+          <a
+            href={downloadUrl(open.result_url)}
+            download
+            className="w-full rounded-xl bg-bg-2 px-4 py-3 text-center font-medium"
+            onClick={(e) => {
+              if (downloadInTelegram(open.result_url ?? '')) e.preventDefault()
+            }}
+          >
+            {t.download}
+          </a>
+        )}
         <Button
           variant="secondary"
           disabled={sent}
           onClick={async () => {
-            await api.sendGeneration(open.id)
-            setSent(true)
+            setError(null)
+            try {
+              await api.sendGeneration(open.id)
+              setSent(true)
+            } catch (e) {
+              setError(e)
+            }
           }}
         >
           {sent ? t.sent : t.sendToChat}
@@ -53,9 +77,14 @@ export function Gallery() {
           variant="danger"
           onClick={async () => {
             if (!(await confirmAction(t.confirmDelete))) return
-            await api.deleteGeneration(open.id)
-            setItems((old) => old.filter((g) => g.id !== open.id))
-            setOpen(null)
+            setError(null)
+            try {
+              await api.deleteGeneration(open.id)
+              setItems((old) => old.filter((g) => g.id !== open.id))
+              setOpen(null)
+            } catch (e) {
+              setError(e)
+            }
           }}
         >
           {t.delete}
@@ -76,8 +105,10 @@ export function Gallery() {
             {g.status === 'succeeded' && g.result_url ? (
               <button
                 className="block w-full"
+                aria-label={`${t.open}: ${new Date(g.created_at).toLocaleString()}`}
                 onClick={() => {
                   setSent(false)
+                  setError(null)
                   setOpen(g)
                 }}
               >
