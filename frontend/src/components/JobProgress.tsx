@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
 import { api } from '../api'
 import { useApp } from '../app-context'
-import { Button, Spinner } from './ui'
+import { Button, ErrorBox, Spinner } from './ui'
 import { downloadInTelegram, downloadUrl } from '../telegram'
 
 /** Live state of one generation (WebSocket events; a poll as a fallback when offline). */
@@ -9,6 +9,7 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
   const { state, t, dispatch, refreshMe } = useApp()
   const job = state.jobs[id]
   const [sent, setSent] = useState(false)
+  const [sendError, setSendError] = useState<unknown>(null)
 
   useEffect(() => {
     if (job?.status === 'succeeded' || job?.status === 'failed') return
@@ -69,12 +70,18 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
       <p className="font-medium">{t.done}</p>
       <img src={job.resultUrl} alt={t.done} className="w-full rounded-2xl" />
       {job.watermarked && <p className="text-xs text-hint">{t.watermarkNote}</p>}
+      {sendError !== null && <ErrorBox error={sendError} />}
       <Button
         variant="secondary"
         disabled={sent}
         onClick={async () => {
-          await api.sendGeneration(id)
-          setSent(true)
+          setSendError(null)
+          try {
+            await api.sendGeneration(id)
+            setSent(true)
+          } catch (e) {
+            setSendError(e)
+          }
         }}
       >
         {sent ? t.sent : t.sendToChat}

@@ -92,3 +92,21 @@ describe('download link', () => {
     expect(screen.queryByText(ru.watermarkNote)).toBeNull()
   })
 })
+
+describe('send to chat failure', () => {
+  it('shows the server message instead of failing silently', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() =>
+      Promise.resolve(
+        new Response(JSON.stringify({ error: { code: 'provider_unavailable', message: 'Бот недоступен, попробуйте позже.', request_id: 'r' } }), {
+          status: 503,
+        }),
+      ),
+    )
+    renderWithApp(<JobProgress id="g" />, {
+      state: { jobs: { g: { status: 'succeeded', resultUrl: '/media/r.png', watermarked: false } } },
+    })
+    fireEvent.click(screen.getByText(ru.sendToChat))
+    expect(await screen.findByRole('alert')).toHaveTextContent('Бот недоступен, попробуйте позже.')
+    expect(screen.getByText(ru.sendToChat)).toBeEnabled()
+  })
+})

@@ -146,8 +146,13 @@ export function Editor() {
               className="text-link"
               onClick={async () => {
                 if (!(await confirmAction(t.confirmStartOver))) return
-                await api.clearChat()
-                dispatch({ type: 'chat', messages: [] })
+                setError(null)
+                try {
+                  await api.clearChat()
+                  dispatch({ type: 'chat', messages: [] })
+                } catch (e) {
+                  setError(e)
+                }
               }}
             >
               {t.startOver}
