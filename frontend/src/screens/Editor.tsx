@@ -51,10 +51,10 @@ export function Editor() {
     }
   }
 
-  const apply = async (variantId: string) => {
+  const apply = async (variantId: string, prompt?: string) => {
     setError(null)
     try {
-      const accepted = await api.applyVariant(variantId)
+      const accepted = await api.applyVariant(variantId, prompt)
       setJobs((j) => [...j, accepted.generation_id])
     } catch (e) {
       setError(e)
@@ -127,7 +127,7 @@ export function Editor() {
             data-testid="chat-input"
             maxLength={1000}
             rows={1}
-            className="min-h-[44px] flex-1 resize-none rounded-xl bg-bg-2 px-3 py-2 outline-none"
+            className="min-h-[44px] flex-1 resize-none rounded-xl bg-bg-2 px-3 py-2 focus:outline-none focus-visible:ring-2 focus-visible:ring-accent"
           />
           <button
             type="button"
@@ -164,8 +164,15 @@ export function Editor() {
   )
 }
 
-function Message({ m, onApply, cost }: { m: ChatMessage; onApply: (id: string) => void; cost: number }) {
-  const { t } = useApp()
+function Message({
+  m,
+  onApply,
+  cost,
+}: {
+  m: ChatMessage
+  onApply: (id: string, prompt?: string) => void
+  cost: number
+}) {
   const mine = m.role === 'user'
   return (
     <li className={`flex ${mine ? 'justify-end' : 'justify-start'}`} data-testid={`msg-${m.role}-${m.kind}`}>
@@ -179,18 +186,57 @@ function Message({ m, onApply, cost }: { m: ChatMessage; onApply: (id: string) =
         {m.variants.length > 0 && (
           <div className="mt-2 flex flex-col gap-2">
             {m.variants.map((v) => (
-              <div key={v.id} className="rounded-xl bg-bg p-2">
-                <p className="text-sm font-medium">{v.title}</p>
-                <div className="mt-1">
-                  <Button testId="apply-variant" onClick={() => onApply(v.id)}>
-                    {t.applyVariant(cost)}
-                  </Button>
-                </div>
-              </div>
+              <Variant key={v.id} variant={v} cost={cost} onApply={onApply} />
             ))}
           </div>
         )}
       </div>
     </li>
+  )
+}
+
+/** One assistant variant: apply as is, or edit its prompt first. */
+function Variant({
+  variant,
+  cost,
+  onApply,
+}: {
+  variant: ChatMessage['variants'][number]
+  cost: number
+  onApply: (id: string, prompt?: string) => void
+}) {
+  const { t } = useApp()
+  const [editing, setEditing] = useState(false)
+  const [prompt, setPrompt] = useState(variant.prompt)
+  const edited = prompt.trim() !== variant.prompt.trim() && prompt.trim() !== ''
+  return (
+    <div className="rounded-xl bg-bg p-2">
+      <div className="flex items-baseline justify-between gap-2">
+        <p className="text-sm font-medium">{variant.title}</p>
+        <button
+          type="button"
+          className="text-xs text-link"
+          aria-expanded={editing}
+          onClick={() => setEditing((e) => !e)}
+        >
+          {t.editPrompt}
+        </button>
+      </div>
+      {editing && (
+        <textarea
+          value={prompt}
+          onChange={(e) => setPrompt(e.target.value)}
+          aria-label={`${t.editPrompt}: ${variant.title}`}
+          maxLength={2000}
+          rows={4}
+          className="mt-1 w-full rounded-lg bg-bg-2 p-2 text-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-accent"
+        />
+      )}
+      <div className="mt-1">
+        <Button testId="apply-variant" onClick={() => onApply(variant.id, edited ? prompt.trim() : undefined)}>
+          {t.applyVariant(cost)}
+        </Button>
+      </div>
+    </div>
   )
 }
