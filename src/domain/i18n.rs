@@ -97,11 +97,11 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Содержимое файла не совпадает с его типом. Выберите другое фото.",
             "The file's content does not match its type. Choose another photo.",
         ),
-        "image_too_large" => (
+        "too_many_pixels" => (
             "Разрешение фото слишком большое (до 40 Мп). Выберите фото поменьше.",
             "The photo's resolution is too large (40 MP at most). Choose a smaller photo.",
         ),
-        "image_unreadable" => {
+        "corrupt_image" => {
             ("Не удалось прочитать фото. Выберите другое.", "The photo could not be read. Choose another one.")
         }
         "upload_not_found" => (

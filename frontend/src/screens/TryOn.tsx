@@ -6,7 +6,7 @@ import { PhotoPicker } from '../components/PhotoPicker'
 import { Button, ErrorBox } from '../components/ui'
 import { haptic } from '../telegram'
 
-const CATEGORIES = ['top', 'bottom', 'dress', 'outerwear', 'shoes', 'accessory', 'outfit']
+const CATEGORIES = ['top', 'bottom', 'dress', 'outerwear', 'shoes', 'headwear', 'glasses', 'bag', 'jewellery', 'other']
 
 export function TryOn() {
   const { state, t } = useApp()
