@@ -376,6 +376,8 @@ pub struct ChatSettings {
     pub max_attempts: u32,
     pub backoff_base_ms: u64,
     pub max_tokens: u32,
+    /// Chat messages one user may have running or waiting for an answer; more get 429.
+    pub max_pending: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

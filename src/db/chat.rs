@@ -50,34 +50,3 @@ pub async fn save(db: impl PgExecutor<'_>, user: UserId, chat: &Chat, keep: usiz
 pub async fn clear(db: impl PgExecutor<'_>, user: UserId) -> Result<(), DbError> {
     sqlx::query("delete from chat_history where user_id = $1").bind(user).execute(db).await.db().map(|_| ())
 }
-
-/// Appends `message` (and optionally makes `image_key` the current image) in one statement,
-/// trimming to the last `keep` messages; used when an edit finishes outside the request.
-pub async fn append(
-    db: impl PgExecutor<'_>,
-    user: UserId,
-    message: &Value,
-    image_key: Option<&str>,
-    keep: usize,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "insert into chat_history (user_id, messages, current_image)
-         values ($1, jsonb_build_array($2::jsonb), case when $3::text is null then null else jsonb_build_object('key', $3::text) end)
-         on conflict (user_id) do update set
-           messages = (select coalesce(jsonb_agg(m order by n), '[]'::jsonb) from (
-                         select m, n from jsonb_array_elements(chat_history.messages || jsonb_build_array($2::jsonb))
-                                with ordinality as t(m, n)
-                         order by n desc limit $4) last),
-           current_image = case when $3::text is null then chat_history.current_image
-                                else jsonb_build_object('key', $3::text) end,
-           updated_at = now()",
-    )
-    .bind(user)
-    .bind(message)
-    .bind(image_key)
-    .bind(keep as i64)
-    .execute(db)
-    .await
-    .db()
-    .map(|_| ())
-}

@@ -1,15 +1,18 @@
 //! The editor chat (DESIGN §1, §5; docs/API.md):
 //!
 //! - `POST /api/chat/messages {text, upload_id?}`: one user's messages are handled one at a
-//!   time, in arrival order (a per-user FIFO lock). 1 credit is reserved, the assistant (Claude
+//!   time, in arrival order (the SessionActor's FIFO chat turn; at most `chat.max_pending`
+//!   running or waiting, more get `429 chat_busy`). 1 credit is reserved, the assistant (Claude
 //!   Haiku via OpenRouter) is asked with the system prompt and the last messages, its JSON is
 //!   validated against the schema (one repair attempt); a valid answer commits the credit, a
 //!   refusal or a failure releases it and the chat gets an explanation in the user's language.
 //! - `POST /api/chat/variants/{id}/generate {prompt?}`: 1 credit, an edit of the chat's current
 //!   image through the generation pipeline; the result becomes the current image (chained edits).
 //! - `GET /api/chat`, `DELETE /api/chat`.
+//!
+//! The chat itself (last messages, current image) is owned by the user's SessionActor
+//! (`actors/chat.rs`): it is stored before any `chat.message` frame is sent.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -24,16 +27,12 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::generations::{NewJob, start_generation};
 use super::{ApiError, ApiJson, AppState};
-use crate::actors::events::frame;
+use crate::actors::chat::{ChatChange, chat_view, message_view};
+use crate::actors::registry::SessionHandle;
 use crate::actors::session::ReserveCmd;
 use crate::clients::openrouter::OpenRouterError;
-use crate::db::chat::{self as chat_db, Chat};
 use crate::db::generations as gen_db;
 use crate::domain::i18n::Lang;
-use crate::domain::ids::UserId;
-
-/// One lock per user while a message is handled; FIFO, so messages are answered in order.
-pub type ChatLocks = dashmap::DashMap<UserId, Arc<tokio::sync::Mutex<()>>>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -106,48 +105,17 @@ pub fn parse_answer(content: &str, variants: usize) -> Option<Answer> {
     Some(Answer { reply, refused, variants: out })
 }
 
-fn message_view(state: &AppState, message: &Value) -> Value {
-    let mut view = message.clone();
-    if let Some(key) = message.get("image_key").and_then(Value::as_str) {
-        view["image_url"] = json!(signed(state, key));
-    }
-    if let Some(obj) = view.as_object_mut() {
-        obj.remove("image_key");
-    }
-    view
-}
-
-fn signed(state: &AppState, key: &str) -> String {
-    state.services.storage.signed_path(key, state.settings.file.storage.signed_url_ttl_secs, Utc::now().timestamp())
-}
-
-fn chat_view(state: &AppState, chat: &Chat) -> Value {
-    let current = chat
-        .current_image
-        .as_ref()
-        .and_then(|c| c.get("key"))
-        .and_then(Value::as_str)
-        .map(|k| json!({"url": signed(state, k)}));
-    json!({
-        "messages": chat.messages.iter().map(|m| message_view(state, m)).collect::<Vec<_>>(),
-        "current_image": current,
-    })
-}
-
 async fn get_chat(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
-    let chat = chat_db::load(&state.pool, user.id).await?;
-    Ok(Json(chat_view(&state, &chat)))
+    let chat = state.actors.sessions.session(user.id).chat().await?;
+    Ok(Json(chat_view(&state.services, &chat)))
 }
 
+/// Start over. Waits for a running turn so its answer cannot land in the new chat.
 async fn delete_chat(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
-    let lock = user_lock(&state, user.id);
-    let _guard = lock.lock().await;
-    chat_db::clear(&state.pool, user.id).await?;
+    let session = state.actors.sessions.session(user.id);
+    let _turn = session.chat_turn().await?;
+    session.chat_clear().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn user_lock(state: &AppState, user: UserId) -> Arc<tokio::sync::Mutex<()>> {
-    state.services.chat_locks.entry(user).or_default().clone()
 }
 
 #[derive(Deserialize)]
@@ -289,9 +257,6 @@ async fn post_message(
     if text.is_empty() || text.chars().count() > settings.max_text_chars {
         return Err(ApiError::validation("text"));
     }
-    let lock = user_lock(&state, user.id);
-    let _guard = lock.lock().await;
-    let mut chat = chat_db::load(&state.pool, user.id).await?;
     let mut new_image = None;
     if let Some(upload) = body.upload_id {
         let rows = gen_db::live_uploads(&state.pool, user.id, &[upload]).await?;
@@ -300,12 +265,32 @@ async fn post_message(
     }
     let lang = Lang::from_code(&gen_db::user_language(&state.pool, user.id).await?);
     let session = state.actors.sessions.session(user.id);
-    let request_id = Uuid::new_v4();
+    let turn = session.chat_turn().await?;
+    // Once credits are reserved the turn runs to the end even if the client goes away, so the
+    // hold is always settled and the answer always lands in the chat.
+    tokio::spawn(async move {
+        let _turn = turn;
+        run_turn(&state, &session, text, new_image, lang).await
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// One chat turn, holding the user's chat turn: reserve, ask, store, then settle.
+async fn run_turn(
+    state: &AppState,
+    session: &SessionHandle,
+    text: String,
+    new_image: Option<String>,
+    lang: Lang,
+) -> Result<Json<Value>, ApiError> {
+    let settings = &state.settings.file.chat;
+    let chat = session.chat().await?;
     let hold = session
         .reserve(ReserveCmd {
             cost: state.settings.file.credits.prices.chat_message,
             purpose: "chat_message".into(),
-            key: format!("chat:{request_id}"),
+            key: format!("chat:{}", Uuid::new_v4()),
             generation_id: None,
         })
         .await?;
@@ -318,15 +303,11 @@ async fn post_message(
     let system = state.services.chat_system_prompt.replace("{variants}", &settings.variants.to_string());
     let recent = &chat.messages[chat.messages.len().saturating_sub(settings.history_size.saturating_sub(1))..];
     let messages = model_messages(&system, recent, &text, image_url.as_deref());
-    let outcome = ask(&state, messages).await;
+    let outcome = ask(state, messages).await;
 
     let user_msg = user_message(&text, new_image.as_deref());
-    let (assistant, charged) = match outcome {
+    let (assistant, charged, reason) = match outcome {
         Outcome::Answer(answer) => {
-            let charged = !answer.refused;
-            let settled =
-                if charged { session.commit(hold.id).await } else { session.release(hold.id, "refused").await };
-            settled?;
             let variants: Vec<Value> = answer
                 .variants
                 .iter()
@@ -338,12 +319,12 @@ async fn post_message(
                 "kind": if answer.refused { "refusal" } else { "text" },
                 "text": answer.reply,
                 "variants": variants,
+                "credits_returned": answer.refused,
                 "created_at": Utc::now(),
             });
-            (message, charged)
+            (message, !answer.refused, "refused")
         }
         Outcome::Failed(code) => {
-            session.release(hold.id, code).await?;
             let message = json!({
                 "id": Uuid::new_v4(),
                 "role": "assistant",
@@ -354,21 +335,29 @@ async fn post_message(
                 "credits_returned": true,
                 "created_at": Utc::now(),
             });
-            (message, false)
+            (message, false, code)
         }
     };
-    chat.messages.push(user_msg.clone());
-    chat.messages.push(assistant.clone());
-    if let Some(key) = &new_image {
-        chat.current_image = Some(json!({"key": key}));
+    // Stored (and announced) first: a paid answer is never lost, and a failure to store it
+    // costs the user nothing.
+    let stored = session
+        .chat_apply(ChatChange { messages: vec![user_msg.clone(), assistant.clone()], current_image: new_image })
+        .await;
+    if let Err(e) = stored {
+        session.release(hold.id, "chat_store_failed").await?;
+        return Err(ApiError::from(e).with_message(lang.pick(
+            "Не удалось сохранить ответ ассистента. Кредит не списан — попробуйте ещё раз.",
+            "Could not save the assistant's answer. No credit was charged — please try again.",
+        )));
     }
-    chat_db::save(&state.pool, user.id, &chat, settings.history_size).await?;
-    for message in [&user_msg, &assistant] {
-        state.actors.sessions.publish(user.id, frame("chat.message", message_view(&state, message)));
+    if charged {
+        session.commit(hold.id).await?;
+    } else {
+        session.release(hold.id, reason).await?;
     }
     Ok(Json(json!({
-        "message": message_view(&state, &assistant),
-        "user_message": message_view(&state, &user_msg),
+        "message": message_view(&state.services, &assistant),
+        "user_message": message_view(&state.services, &user_msg),
         "variants": assistant["variants"],
         "charged": charged,
     })))
@@ -392,7 +381,7 @@ async fn generate_variant(
     } else {
         serde_json::from_slice(&raw).map_err(|e| ApiError::invalid_body(e.to_string()))?
     };
-    let chat = chat_db::load(&state.pool, user.id).await?;
+    let chat = state.actors.sessions.session(user.id).chat().await?;
     let id_text = id.to_string();
     let variant = chat
         .messages
@@ -420,21 +409,6 @@ async fn generate_variant(
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(accepted).map_err(ApiError::internal)?)))
-}
-
-/// Called by the generator when an edit finishes: the chat shows the result, which becomes the
-/// current image (so the next edit builds on it).
-pub fn result_message(generation_id: Uuid, key: &str, watermarked: bool) -> Value {
-    json!({
-        "id": Uuid::new_v4(),
-        "role": "assistant",
-        "kind": "image",
-        "text": "",
-        "image_key": key,
-        "generation_id": generation_id,
-        "watermarked": watermarked,
-        "created_at": Utc::now(),
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, new_user_id, spawn_app, wait_until};
+use crate::helpers::{TestApp, new_user_id, spawn_app, spawn_app_with, wait_until};
 use crate::ws::{connect, next_event_of};
 
 async fn say(app: &TestApp, token: &str, text: &str, upload_id: Option<&str>) -> Value {
@@ -244,4 +244,138 @@ async fn bad_input_is_refused_without_a_charge() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
     assert!(chat["messages"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_chat_survives_a_session_restart_and_start_over_clears_it() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    for i in 0..6 {
+        say(&app, &token, &format!("сообщение номер {i}"), None).await;
+    }
+    let before: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    let ids = |chat: &Value| -> Vec<String> {
+        chat["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&before).len(), 10);
+
+    let session = app.actors.sessions.session(primerka::domain::ids::UserId(id));
+    session.crash_for_test().await.unwrap();
+    let after: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    assert_eq!(ids(&after), ids(&before), "the restarted session reloaded every message");
+    let restarts = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(restarts.lines().any(|l| l.starts_with("primerka_actor_restarts_total{actor=\"session\"}")));
+
+    say(&app, &token, "после перезапуска", None).await;
+    let requests = sim_requests(&app).await;
+    let messages = requests.last().unwrap()["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 11, "system prompt + the last 10, history intact after the restart");
+    assert!(Value::Array(messages).to_string().contains("сообщение номер 5"));
+
+    let deleted = app.client.delete(app.url("/api/chat")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let stored: i64 = sqlx::query_scalar("select count(*) from chat_history").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(stored, 0);
+    say(&app, &token, "начнём заново", None).await;
+    let requests = sim_requests(&app).await;
+    let messages = requests.last().unwrap()["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "after start over the model sees only the system prompt and the new message");
+    let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    assert_eq!(chat["messages"].as_array().unwrap().len(), 2);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_edit_that_finishes_while_the_assistant_answers_is_kept() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    let upload = photo(&app, &token).await;
+    let reply = say(&app, &token, "сделай волосы рыжими", Some(&upload)).await;
+    let variant = reply["variants"][0]["id"].as_str().unwrap().to_string();
+    // The next answer takes a while; the edit finishes meanwhile.
+    fault(&app, json!({"delay_ms": 1500})).await;
+    let response = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let generation: Value = response.json().await.unwrap();
+    let answer = say(&app, &token, "а что ещё можно сделать?", None).await;
+    assert_eq!(answer["charged"], true);
+    next_event_of(&mut socket, "job.succeeded").await;
+
+    let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    let messages = chat["messages"].as_array().unwrap();
+    assert!(
+        messages.iter().any(|m| m["kind"] == "image" && m["generation_id"] == generation["generation_id"]),
+        "the edit's result is in the chat: {messages:?}"
+    );
+    assert!(messages.iter().any(|m| m["text"] == "а что ещё можно сделать?"), "and so is the later message");
+    let result_key: String =
+        sqlx::query_scalar("select result_key from generations").fetch_one(&app.pool).await.unwrap();
+    let current: Value =
+        sqlx::query_scalar("select current_image from chat_history").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(current["key"], result_key, "the result is the current image");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_timeout_is_retried_then_nothing_is_charged() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__OPENROUTER__REQUEST_TIMEOUT_SECS".into(), "1".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    let before = total(&app, &token).await;
+    fault(&app, json!({"delay_ms": 1500})).await;
+    let reply = say(&app, &token, "make the sky pink", None).await;
+    assert_eq!(reply["charged"], false);
+    assert_eq!(reply["message"]["code"], "assistant_unavailable");
+    assert_eq!(reply["message"]["credits_returned"], true);
+    assert!(reply["message"]["text"].as_str().unwrap().contains("Кредит не списан"), "Russian by default");
+    assert_eq!(sim_requests(&app).await.len(), 3, "three attempts");
+    assert_eq!(total(&app, &token).await, before);
+    let holds: i64 =
+        sqlx::query_scalar("select count(*) from holds where status = 'held'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(holds, 0, "the hold was released");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_flood_of_messages_is_capped_and_the_refused_ones_cost_nothing() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    fault(&app, json!({"delay_ms": 400})).await;
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (client, url, token) = (app.client.clone(), app.url("/api/chat/messages"), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"text": format!("просьба {i}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let mut answered = 0;
+    let mut busy = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => answered += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(body["error"]["code"], "chat_busy");
+                assert!(body["error"]["message"].as_str().unwrap().contains("кредиты не списаны"), "{body}");
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((answered, busy), (3, 2), "chat.max_pending = 3");
+    assert_eq!(total(&app, &token).await, 7, "only the three answers were charged");
+    assert!(app.ledger_differences().await.is_empty());
 }
