@@ -29,6 +29,8 @@ pub struct Application {
     pub settings: Arc<Settings>,
     /// The in-app simulator, when mounted (demo mode without `SIMULATOR_URL`).
     pub simulator: Option<SimState>,
+    /// What the actors share (tests call scheduler jobs with it).
+    pub services: Arc<crate::actors::Services>,
     grace: Duration,
 }
 
@@ -154,7 +156,7 @@ impl Application {
         let state = AppState::new(AppInner {
             pool: pool.clone(),
             settings: settings.clone(),
-            services,
+            services: services.clone(),
             actors: actors.clone(),
             jwt: JwtKeys::from_settings(&settings),
             init_data_secret,
@@ -189,6 +191,7 @@ impl Application {
             grace: Duration::from_secs(settings.file.server.shutdown_grace_secs),
             settings,
             simulator: sim,
+            services,
         })
     }
 

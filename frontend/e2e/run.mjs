@@ -98,6 +98,7 @@ const flows = {
   async editor(page) {
     await page.getByTestId('tab-editor').click()
     await page.getByTestId('attach-input').setInputFiles(file('me.png', [200, 120, 90]))
+    await page.getByTestId('attached').waitFor()
     await page.getByTestId('chat-input').fill('Сделай фон морским пляжем')
     await page.getByTestId('chat-send').click()
     await page.getByTestId('apply-variant').first().waitFor({ timeout: 30_000 })

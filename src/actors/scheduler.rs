@@ -107,7 +107,43 @@ pub fn core_jobs(services: Arc<Services>, sessions: SessionRegistryHandle) -> Ve
             }),
         }
     };
-    vec![sweep_sessions, sweep_holds]
+    let upload_retention = {
+        let services = services.clone();
+        Job {
+            name: "upload_retention",
+            every: Duration::from_secs(3600),
+            run: Arc::new(move || {
+                let services = services.clone();
+                Box::pin(async move { delete_expired_uploads(&services).await })
+            }),
+        }
+    };
+    vec![sweep_sessions, sweep_holds, upload_retention]
+}
+
+/// Deletes uploaded photos past `storage.upload_retention_days` (rows are kept, marked deleted;
+/// results stay in the gallery until the user deletes them).
+pub async fn delete_expired_uploads(services: &Services) {
+    loop {
+        let keys = match crate::db::generations::expire_uploads(&services.pool, 500).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list expired uploads");
+                return;
+            }
+        };
+        for key in &keys {
+            if let Err(e) = services.storage.delete(key).await {
+                tracing::warn!(error = %e, "could not delete an expired upload");
+            }
+        }
+        if !keys.is_empty() {
+            tracing::info!(count = keys.len(), "expired uploads deleted");
+        }
+        if keys.len() < 500 {
+            return;
+        }
+    }
 }
 
 /// Releases holds whose operation is long gone (their expiry passed and no running

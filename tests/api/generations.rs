@@ -458,3 +458,30 @@ async fn deleting_my_data_removes_photos_results_and_the_chat() {
     assert!(uploads["items"].as_array().unwrap().is_empty());
     assert!(app.ledger_differences().await.is_empty(), "the ledger stays consistent");
 }
+
+#[tokio::test]
+async fn expired_uploads_are_deleted_by_the_retention_job() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let id = upload(&app, &token, [5, 5, 5, 255]).await;
+    assert_eq!(walk(app.storage_dir.path()), 1);
+    sqlx::query("update uploads set expires_at = now() - interval '1 minute' where id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // The job the scheduler runs hourly, invoked directly.
+    let services = app.services.clone();
+    primerka::actors::scheduler::delete_expired_uploads(&services).await;
+    assert_eq!(walk(app.storage_dir.path()), 0, "the photo file is gone");
+    let listed: Value = app.get("/api/uploads", &token).await.json().await.unwrap();
+    assert!(listed["items"].as_array().unwrap().is_empty());
+    let response = app
+        .post_json(
+            "/api/tryon",
+            &token,
+            &json!({"person_upload_id": id, "garment_upload_ids": [id], "category": "top"}),
+        )
+        .await;
+    assert!(response.status().is_client_error(), "an expired photo cannot be used");
+}

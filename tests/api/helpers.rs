@@ -28,6 +28,7 @@ pub struct TestApp {
     pub settings: Arc<Settings>,
     pub actors: ActorHandles,
     pub sim: Option<SimState>,
+    pub services: Arc<primerka::actors::Services>,
     pub storage_dir: tempfile::TempDir,
 }
 
@@ -78,6 +79,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut EnvMap)) -> TestApp {
     let settings = app.settings.clone();
     let actors = app.actors.clone();
     let sim = app.simulator.clone();
+    let services = app.services.clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -90,6 +92,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut EnvMap)) -> TestApp {
         settings,
         actors,
         sim,
+        services,
         storage_dir,
     }
 }

@@ -10,6 +10,7 @@ export function Editor() {
   const { state, dispatch, t } = useApp()
   const [text, setText] = useState('')
   const [attached, setAttached] = useState<Upload | null>(null)
+  const [attaching, setAttaching] = useState(false)
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
   const [jobs, setJobs] = useState<string[]>([])
@@ -62,10 +63,15 @@ export function Editor() {
 
   const attach = async (f: File | undefined) => {
     if (!f) return
+    setAttaching(true)
+    setError(null)
     try {
       setAttached(await api.upload(f, f.name))
     } catch (e) {
       setError(e)
+    } finally {
+      setAttaching(false)
+      if (file.current) file.current.value = ''
     }
   }
 
@@ -86,9 +92,10 @@ export function Editor() {
       {error !== null && <ErrorBox error={error} />}
       <div ref={bottom} />
       <div className="sticky bottom-16 mt-auto flex flex-col gap-2 rounded-2xl bg-bg p-2 shadow">
+        {attaching && <Spinner label={t.uploading} />}
         {attached && (
           <div className="flex items-center gap-2 text-sm">
-            <img src={attached.url} alt="" className="h-12 w-12 rounded-lg object-cover" />
+            <img src={attached.url} alt="" data-testid="attached" className="h-12 w-12 rounded-lg object-cover" />
             <button className="text-danger" onClick={() => setAttached(null)}>
               {t.remove}
             </button>
@@ -125,7 +132,7 @@ export function Editor() {
           <button
             type="button"
             data-testid="chat-send"
-            disabled={busy || !text.trim()}
+            disabled={busy || attaching || !text.trim()}
             onClick={() => void send()}
             className="rounded-xl bg-accent px-4 text-accent-text disabled:opacity-50"
           >
