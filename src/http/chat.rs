@@ -13,7 +13,7 @@
 //! The chat itself (last messages, current image) is owned by the user's SessionActor
 //! (`actors/chat.rs`): it is stored before any `chat.message` frame is sent.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -31,8 +31,10 @@ use crate::actors::chat::{ChatChange, chat_view, message_view};
 use crate::actors::registry::SessionHandle;
 use crate::actors::session::ReserveCmd;
 use crate::clients::openrouter::OpenRouterError;
+use crate::db::assistant::{self as assistant_db, AssistantCall};
 use crate::db::generations as gen_db;
 use crate::domain::i18n::Lang;
+use crate::domain::ids::UserId;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -178,54 +180,109 @@ enum Outcome {
     Failed(&'static str),
 }
 
-/// Asks the assistant: retries transient failures with backoff and jitter, repairs a reply
-/// that breaks the schema once.
-async fn ask(state: &AppState, messages: Vec<Value>) -> Outcome {
+/// Asks the assistant: retries transient failures with backoff and jitter (after a 503, without
+/// structured output, per the contract), repairs a reply that breaks the schema once. Every
+/// call is recorded in `assistant_requests` with its tokens, cost and latency.
+async fn ask(state: &AppState, user: UserId, messages: Vec<Value>) -> Outcome {
     let chat = &state.settings.file.chat;
     let schema = reply_schema(chat.variants);
+    let client = &state.services.openrouter;
     let mut messages = messages;
     let mut repaired = false;
+    let mut structured = true;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match state.services.openrouter.complete(&messages, "edit_variants", &schema, chat.max_tokens).await {
+        let started = Instant::now();
+        let result = client.complete(&messages, "edit_variants", &schema, chat.max_tokens, structured).await;
+        let mut call = AssistantCall {
+            model: client.model().to_string(),
+            latency_ms: started.elapsed().as_millis() as i64,
+            ..AssistantCall::default()
+        };
+        let outcome = match result {
             Ok(completion) => {
-                metrics::counter!("primerka_assistant_requests_total", "outcome" => "ok").increment(1);
+                let answer = parse_answer(&completion.content, chat.variants);
+                call.outcome = if answer.is_some() { "ok" } else { "invalid" };
+                call.openrouter_id = Some(completion.id.clone());
+                call.provider = Some(completion.provider.clone()).filter(|p| !p.is_empty());
+                call.prompt_tokens = completion.prompt_tokens;
+                call.completion_tokens = completion.completion_tokens;
+                call.cost_usd = completion.cost;
+                metrics::counter!("primerka_assistant_tokens_total", "kind" => "prompt")
+                    .increment(completion.prompt_tokens.max(0) as u64);
+                metrics::counter!("primerka_assistant_tokens_total", "kind" => "completion")
+                    .increment(completion.completion_tokens.max(0) as u64);
+                metrics::counter!("primerka_assistant_cost_microusd_total")
+                    .increment((completion.cost.max(0.0) * 1e6).round() as u64);
                 tracing::info!(
                     openrouter.id = %completion.id,
                     tokens.prompt = completion.prompt_tokens,
                     tokens.completion = completion.completion_tokens,
                     cost_usd = completion.cost,
+                    valid = answer.is_some(),
                     "assistant answered"
                 );
-                if let Some(answer) = parse_answer(&completion.content, chat.variants) {
-                    return Outcome::Answer(answer);
+                match answer {
+                    Some(answer) => Some(Outcome::Answer(answer)),
+                    None if repaired => Some(Outcome::Failed("assistant_bad_reply")),
+                    None => {
+                        repaired = true;
+                        tracing::warn!(finish_reason = %completion.finish_reason, "the assistant's reply broke the schema; asking once more");
+                        messages.push(json!({"role": "assistant", "content": completion.content}));
+                        messages.push(json!({"role": "user", "content": "Your previous reply did not match the required JSON schema. Reply again with only JSON that matches it exactly."}));
+                        None
+                    }
                 }
-                if repaired {
-                    return Outcome::Failed("assistant_bad_reply");
-                }
-                repaired = true;
-                tracing::warn!("the assistant's reply broke the schema; asking once more");
-                messages.push(json!({"role": "assistant", "content": completion.content}));
-                messages.push(json!({"role": "user", "content": "Your previous reply did not match the required JSON schema. Reply again with only JSON that matches it exactly."}));
-            }
-            Err(OpenRouterError::Moderated(reason)) => {
-                tracing::info!(reason = %reason, "the assistant's provider flagged the request");
-                return Outcome::Failed("assistant_moderated");
-            }
-            Err(e) if e.is_retryable() && attempt < chat.max_attempts => {
-                metrics::counter!("primerka_assistant_requests_total", "outcome" => "retry").increment(1);
-                let base = Duration::from_millis(chat.backoff_base_ms) * 2u32.pow(attempt - 1);
-                let jitter = Duration::from_millis(rand::random::<u64>() % (base.as_millis() as u64 / 2 + 1));
-                let wait = e.retry_after().unwrap_or(base).max(base) + jitter;
-                tracing::warn!(error = %e, attempt, "the assistant failed; retrying");
-                tokio::time::sleep(wait).await;
             }
             Err(e) => {
-                metrics::counter!("primerka_assistant_requests_total", "outcome" => "failed").increment(1);
-                tracing::warn!(error = %e, "the assistant is unavailable");
-                return Outcome::Failed("assistant_unavailable");
+                call.error = Some(e.to_string());
+                call.outcome = match &e {
+                    OpenRouterError::Moderated(_) => "moderated",
+                    OpenRouterError::Refused(..) => "refused",
+                    _ => "transient",
+                };
+                match e {
+                    OpenRouterError::Moderated(reason) => {
+                        tracing::info!(reason = %reason, "the assistant's provider flagged the request");
+                        Some(Outcome::Failed("assistant_moderated"))
+                    }
+                    e if e.is_retryable() && attempt < chat.max_attempts => {
+                        metrics::counter!("primerka_assistant_requests_total", "outcome" => "retry").increment(1);
+                        if matches!(e, OpenRouterError::Unroutable(_)) {
+                            structured = false;
+                        }
+                        let base = Duration::from_millis(chat.backoff_base_ms) * 2u32.pow(attempt - 1);
+                        let jitter = Duration::from_millis(rand::random::<u64>() % (base.as_millis() as u64 / 2 + 1));
+                        let wait = e.retry_after().unwrap_or(base).max(base) + jitter;
+                        tracing::warn!(error = %e, attempt, "the assistant failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        None
+                    }
+                    OpenRouterError::Refused(code @ (401 | 402 | 404), message) => {
+                        tracing::error!(code, message = %message, "the assistant cannot be used: check the OpenRouter key, credits and model");
+                        Some(Outcome::Failed("assistant_unavailable"))
+                    }
+                    e => {
+                        tracing::warn!(error = %e, "the assistant is unavailable");
+                        Some(Outcome::Failed("assistant_unavailable"))
+                    }
+                }
             }
+        };
+        if let Err(e) = assistant_db::record(&state.pool, user, &call).await {
+            tracing::warn!(error = %e, "could not record an assistant call");
+        }
+        match outcome {
+            Some(Outcome::Answer(answer)) => {
+                metrics::counter!("primerka_assistant_requests_total", "outcome" => "ok").increment(1);
+                return Outcome::Answer(answer);
+            }
+            Some(Outcome::Failed(code)) => {
+                metrics::counter!("primerka_assistant_requests_total", "outcome" => "failed").increment(1);
+                return Outcome::Failed(code);
+            }
+            None => {}
         }
     }
 }
@@ -303,7 +360,7 @@ async fn run_turn(
     let system = state.services.chat_system_prompt.replace("{variants}", &settings.variants.to_string());
     let recent = &chat.messages[chat.messages.len().saturating_sub(settings.history_size.saturating_sub(1))..];
     let messages = model_messages(&system, recent, &text, image_url.as_deref());
-    let outcome = ask(state, messages).await;
+    let outcome = ask(state, session.user(), messages).await;
 
     let user_msg = user_message(&text, new_image.as_deref());
     let (assistant, charged, reason) = match outcome {

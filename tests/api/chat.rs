@@ -379,3 +379,35 @@ async fn a_flood_of_messages_is_capped_and_the_refused_ones_cost_nothing() {
     assert_eq!(total(&app, &token).await, 7, "only the three answers were charged");
     assert!(app.ledger_differences().await.is_empty());
 }
+
+#[tokio::test]
+async fn without_a_structured_output_provider_the_schema_goes_into_the_prompt_and_every_call_is_recorded() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    fault(&app, json!({"unroutable": 1})).await;
+    let reply = say(&app, &token, "сделай фон белым", None).await;
+    assert_eq!(reply["charged"], true);
+    assert_eq!(reply["variants"].as_array().unwrap().len(), 3);
+    let requests = sim_requests(&app).await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["provider"]["require_parameters"], true);
+    assert!(requests[1].get("response_format").is_none(), "the retry drops response_format");
+    assert!(requests[1].get("provider").is_none());
+    assert_eq!(requests[1]["messages"][1]["role"], "system");
+    assert!(requests[1]["messages"][1]["content"].as_str().unwrap().contains("\"variants\""));
+
+    fault(&app, json!({"truncated": 1})).await;
+    let repaired = say(&app, &token, "а теперь чёрным", None).await;
+    assert_eq!(repaired["charged"], true, "a cut-off reply is repaired once");
+
+    let rows: Vec<(String, Option<String>, i32, f64)> =
+        sqlx::query_as("select outcome, openrouter_id, prompt_tokens, cost_usd from assistant_requests order by id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(outcomes, ["transient", "ok", "invalid", "ok"]);
+    assert!(rows[1].1.as_deref().unwrap().starts_with("gen-"));
+    assert!(rows[1].2 > 0 && rows[1].3 > 0.0, "tokens and cost recorded");
+    assert_eq!(total(&app, &token).await, 8);
+}
