@@ -50,3 +50,24 @@ pub async fn save(db: impl PgExecutor<'_>, user: UserId, chat: &Chat, keep: usiz
 pub async fn clear(db: impl PgExecutor<'_>, user: UserId) -> Result<(), DbError> {
     sqlx::query("delete from chat_history where user_id = $1").bind(user).execute(db).await.db().map(|_| ())
 }
+
+/// The user's unfinished edit of `keys` with exactly `prompt`, if any: `(id, status, cost,
+/// watermarked)`. A repeated request for the same edit gets this one instead of a second charge.
+pub async fn unfinished_edit(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    prompt: &str,
+    keys: &[String],
+) -> Result<Option<(uuid::Uuid, String, i32, bool)>, DbError> {
+    sqlx::query_as(
+        "select id, status, cost, watermarked from generations
+         where user_id = $1 and kind = 'edit' and md5(prompt) = md5($2) and prompt = $2 and input_keys = $3
+           and status in ('queued', 'submitted', 'running')",
+    )
+    .bind(user)
+    .bind(prompt)
+    .bind(keys)
+    .fetch_optional(db)
+    .await
+    .db()
+}

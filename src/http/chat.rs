@@ -32,6 +32,7 @@ use crate::actors::registry::SessionHandle;
 use crate::actors::session::ReserveCmd;
 use crate::clients::openrouter::OpenRouterError;
 use crate::db::assistant::{self as assistant_db, AssistantCall};
+use crate::db::chat as chat_db;
 use crate::db::generations as gen_db;
 use crate::domain::i18n::Lang;
 use crate::domain::ids::UserId;
@@ -458,14 +459,37 @@ async fn generate_variant(
         return Err(ApiError::new(StatusCode::CONFLICT, "no_image"));
     };
     let keys = [key];
-    let accepted = start_generation(
+    // A double tap (or a retried request) gets the edit already running, not a second charge;
+    // a unique index makes this hold under concurrency too.
+    let repeated = |row: (Uuid, String, i32, bool)| {
+        let (id, status, cost, watermarked) = row;
+        let body =
+            json!({"generation_id": id, "status": status, "cost": cost, "watermarked": watermarked, "repeated": true});
+        (StatusCode::ACCEPTED, Json(body))
+    };
+    if let Some(row) = chat_db::unfinished_edit(&state.pool, user.id, &prompt, &keys).await? {
+        return Ok(repeated(row));
+    }
+    let user_id = user.id;
+    let started = start_generation(
         &state,
         user,
         NewJob { kind: "edit", category: None, prompt: &prompt, upload_ids: &[], keys: &keys },
         state.settings.file.credits.prices.edit_generation,
     )
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(accepted).map_err(ApiError::internal)?)))
+    .await;
+    match started {
+        Ok(accepted) => Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(accepted).map_err(ApiError::internal)?))),
+        // Lost the race to a concurrent identical request (the index refused the row, or the
+        // per-user cap counted it): answer with the edit that won.
+        Err(e) if matches!(e.status, StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS) => {
+            match chat_db::unfinished_edit(&state.pool, user_id, &prompt, &keys).await? {
+                Some(row) => Ok(repeated(row)),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -411,3 +411,41 @@ async fn without_a_structured_output_provider_the_schema_goes_into_the_prompt_an
     assert!(rows[1].2 > 0 && rows[1].3 > 0.0, "tokens and cost recorded");
     assert_eq!(total(&app, &token).await, 8);
 }
+
+#[tokio::test]
+async fn a_double_tap_on_a_variant_starts_and_charges_one_edit() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    let upload = photo(&app, &token).await;
+    let reply = say(&app, &token, "сделай небо розовым", Some(&upload)).await;
+    let variant = reply["variants"][1]["id"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/api/chat/variants/{variant}/generate"));
+    let taps: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, url, token) = (app.client.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let response = client.post(url).bearer_auth(token).json(&json!({})).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::ACCEPTED);
+                response.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for tap in taps {
+        ids.push(tap.await.unwrap()["generation_id"].as_str().unwrap().to_string());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every tap got the same edit");
+    next_event_of(&mut socket, "job.succeeded").await;
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(total(&app, &token).await, 8, "one answer + one edit");
+
+    // Once it has finished, asking again is a new edit (of the new current image).
+    let again = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: Value = again.json().await.unwrap();
+    assert_ne!(again["generation_id"].as_str().unwrap(), ids[0]);
+    assert!(app.ledger_differences().await.is_empty());
+}
