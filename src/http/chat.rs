@@ -192,10 +192,16 @@ async fn ask(state: &AppState, user: UserId, messages: Vec<Value>) -> Outcome {
     let mut repaired = false;
     let mut structured = true;
     let mut attempt = 0u32;
+    let deadline = Instant::now() + Duration::from_secs(chat.answer_deadline_secs);
     loop {
         attempt += 1;
         let started = Instant::now();
-        let result = client.complete(&messages, "edit_variants", &schema, chat.max_tokens, structured).await;
+        let remaining = deadline.saturating_duration_since(started);
+        let call = client.complete(&messages, "edit_variants", &schema, chat.max_tokens, structured);
+        let result = match tokio::time::timeout(remaining, call).await {
+            Ok(result) => result,
+            Err(_) => Err(OpenRouterError::Transient("the answer deadline passed".into(), None)),
+        };
         let mut call = AssistantCall {
             model: client.model().to_string(),
             latency_ms: started.elapsed().as_millis() as i64,
@@ -248,16 +254,19 @@ async fn ask(state: &AppState, user: UserId, messages: Vec<Value>) -> Outcome {
                         tracing::info!(reason = %reason, "the assistant's provider flagged the request");
                         Some(Outcome::Failed("assistant_moderated"))
                     }
-                    e if e.is_retryable() && attempt < chat.max_attempts => {
+                    e if e.is_retryable()
+                        && attempt < chat.max_attempts
+                        && Instant::now() + backoff(chat.backoff_base_ms, attempt, e.retry_after()) < deadline =>
+                    {
                         metrics::counter!("primerka_assistant_requests_total", "outcome" => "retry").increment(1);
                         if matches!(e, OpenRouterError::Unroutable(_)) {
                             structured = false;
                         }
-                        let base = Duration::from_millis(chat.backoff_base_ms) * 2u32.pow(attempt - 1);
-                        let jitter = Duration::from_millis(rand::random::<u64>() % (base.as_millis() as u64 / 2 + 1));
-                        let wait = e.retry_after().unwrap_or(base).max(base) + jitter;
+                        let wait = backoff(chat.backoff_base_ms, attempt, e.retry_after());
+                        let jitter = Duration::from_millis(rand::random::<u64>() % (wait.as_millis() as u64 / 2 + 1));
                         tracing::warn!(error = %e, attempt, "the assistant failed; retrying");
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep((wait + jitter).min(deadline.saturating_duration_since(Instant::now())))
+                            .await;
                         None
                     }
                     OpenRouterError::Refused(code @ (401 | 402 | 404), message) => {
@@ -286,6 +295,13 @@ async fn ask(state: &AppState, user: UserId, messages: Vec<Value>) -> Outcome {
             None => {}
         }
     }
+}
+
+/// The wait before attempt `attempt + 1`: exponential from `base_ms`, or longer if the provider
+/// asked (`Retry-After`); jitter is added by the caller.
+fn backoff(base_ms: u64, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let base = Duration::from_millis(base_ms) * 2u32.saturating_pow(attempt.saturating_sub(1));
+    retry_after.unwrap_or(base).max(base)
 }
 
 fn failure_text(code: &str, lang: Lang) -> &'static str {
@@ -511,6 +527,14 @@ mod tests {
         assert!(parse_answer(refusal, 3).unwrap().refused);
         let inconsistent = r#"{"reply":"x","refused":true,"variants":[{"title":"A","prompt":"p"}]}"#;
         assert!(parse_answer(inconsistent, 1).is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_and_honours_retry_after() {
+        assert_eq!(backoff(1000, 1, None), Duration::from_secs(1));
+        assert_eq!(backoff(1000, 3, None), Duration::from_secs(4));
+        assert_eq!(backoff(1000, 1, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(backoff(1000, 2, Some(Duration::ZERO)), Duration::from_secs(2), "never below the base");
     }
 
     #[test]

@@ -449,3 +449,23 @@ async fn a_double_tap_on_a_variant_starts_and_charges_one_edit() {
     assert_ne!(again["generation_id"].as_str().unwrap(), ids[0]);
     assert!(app.ledger_differences().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_slow_assistant_is_cut_off_at_the_answer_deadline_without_a_charge() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__CHAT__ANSWER_DEADLINE_SECS".into(), "2".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    fault(&app, json!({"delay_ms": 10_000})).await;
+    let started = std::time::Instant::now();
+    let reply = say(&app, &token, "сделай фото чёрно-белым", None).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "answered at the deadline, not after the provider: {elapsed:?}");
+    assert_eq!(reply["charged"], false);
+    assert_eq!(reply["message"]["code"], "assistant_unavailable");
+    assert_eq!(total(&app, &token).await, 10);
+    let outcomes: Vec<String> =
+        sqlx::query_scalar("select outcome from assistant_requests").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(outcomes, ["transient"], "no retry once the deadline has passed");
+}
