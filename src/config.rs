@@ -210,6 +210,10 @@ pub struct CreditSettings {
     /// transaction (0 = no batching, each statement on its own).
     pub writer_workers: usize,
     pub writer_batch_max: usize,
+    /// How often the Scheduler looks for plans to renew.
+    pub renewal_interval_secs: u64,
+    /// Waits before each retry of a declined renewal; after the last one the plan lapses.
+    pub renewal_retry_secs: Vec<u64>,
     pub prices: PriceSettings,
 }
 

@@ -20,9 +20,19 @@ export const User = z.object({
   is_admin: z.boolean().optional(),
 })
 
+export const Plan = z.object({
+  product: z.string(),
+  status: z.string(),
+  period_end: z.string(),
+  auto_renew: z.boolean(),
+  credits_per_period: z.number(),
+})
+export type Plan = z.infer<typeof Plan>
+
 export const Me = z.object({
   user: User,
   balance: Balance,
+  plan: Plan.nullable().optional(),
   prices: z.object({ tryon: z.number(), chat_message: z.number(), edit_generation: z.number() }),
   demo: z.boolean(),
 })
@@ -194,4 +204,5 @@ export const api = {
   buy: (product: string) =>
     request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method: 'yookassa' }) }),
   payment: (id: string) => request(`/api/payments/${id}`, Payment),
+  cancelPlan: () => request('/api/subscription/cancel', z.object({ plan: Plan }), { method: 'POST' }),
 }

@@ -50,7 +50,9 @@ const WINDOW_MARGIN: Duration = Duration::from_millis(50);
 pub struct SlidingWindow {
     limit: usize,
     window: Duration,
-    log: Mutex<VecDeque<Instant>>,
+    /// (stamp, answered): a slot in flight is never dropped; an answered one is dropped a full
+    /// window after its answer.
+    log: Mutex<VecDeque<(Instant, bool)>>,
 }
 
 impl SlidingWindow {
@@ -58,24 +60,42 @@ impl SlidingWindow {
         SlidingWindow { limit: limit.max(1), window, log: Mutex::new(VecDeque::new()) }
     }
 
-    /// Waits until a slot is free, then takes it.
-    pub async fn acquire(&self) {
+    /// Waits until a slot is free, then takes it; returns the slot's stamp for [`Self::finish`].
+    pub async fn acquire(&self) -> Instant {
         loop {
             let wait = {
                 let mut log = self.log.lock().await;
                 let now = Instant::now();
-                while log.front().is_some_and(|t| now.duration_since(*t) >= self.window + WINDOW_MARGIN) {
+                while log
+                    .front()
+                    .is_some_and(|(t, done)| *done && now.duration_since(*t) >= self.window + WINDOW_MARGIN)
+                {
                     log.pop_front();
                 }
                 if log.len() < self.limit {
-                    log.push_back(now);
-                    return;
+                    log.push_back((now, false));
+                    return now;
                 }
-                // The oldest slot frees when it leaves the window.
-                (self.window + WINDOW_MARGIN).saturating_sub(now.duration_since(log[0]))
+                // The oldest slot frees when it leaves the window (or, in flight, soon after).
+                match log[0] {
+                    (t, true) => (self.window + WINDOW_MARGIN).saturating_sub(now.duration_since(t)),
+                    (_, false) => Duration::from_millis(20),
+                }
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The request of slot `stamp` got its answer: the provider counted it at some moment up to
+    /// now, so the slot is held a full window from now (a slow request can never make two
+    /// windows overlap at the provider).
+    pub async fn finish(&self, stamp: Instant) {
+        let mut log = self.log.lock().await;
+        if let Some(slot) = log.iter_mut().find(|(t, done)| *t == stamp && !*done) {
+            *slot = (Instant::now(), true);
+        }
+        // Answered slots in answer order; in-flight ones (older stamps) stay in front.
+        log.make_contiguous().sort_by_key(|(t, done)| (*done, *t));
     }
 }
 
@@ -382,8 +402,10 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()
             fail(shared, &row, "provider_timeout").await;
             return Err(());
         }
-        shared.limits.poll.acquire().await;
-        match shared.services.kie.record_info(&task_id).await {
+        let slot = shared.limits.poll.acquire().await;
+        let answer = shared.services.kie.record_info(&task_id).await;
+        shared.limits.poll.finish(slot).await;
+        match answer {
             Ok(TaskState::Queued) => {}
             Ok(TaskState::Generating) => {
                 if row.status != "running" && gen_db::set_running(&shared.services.pool, row.id).await.unwrap_or(false)
@@ -436,7 +458,7 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, 
     let callback = format!("{}/webhooks/kie/{}", services.settings.public_base_url, row.callback_token);
     let max_attempts = settings.generation.max_attempts.max(1);
     for attempt in 1..=max_attempts {
-        shared.limits.create.acquire().await;
+        let slot = shared.limits.create.acquire().await;
         match gen_db::mark_creating(&services.pool, row.id).await {
             Ok(true) => {}
             Ok(false) => return Err(Failure("job_internal")),
@@ -445,7 +467,9 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, 
                 return Err(Failure("job_internal"));
             }
         }
-        match services.kie.create_task(&row.prompt, &urls, &callback).await {
+        let answer = services.kie.create_task(&row.prompt, &urls, &callback).await;
+        shared.limits.create.finish(slot).await;
+        match answer {
             Ok(task) => {
                 // Stored the moment it is returned.
                 if let Err(e) = gen_db::set_task(&services.pool, row.id, &task).await {
@@ -661,8 +685,10 @@ mod tests {
             .map(|_| {
                 let (window, stamps) = (window.clone(), stamps.clone());
                 tokio::spawn(async move {
-                    window.acquire().await;
+                    let slot = window.acquire().await;
                     stamps.lock().unwrap().push(Instant::now());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    window.finish(slot).await;
                 })
             })
             .collect();

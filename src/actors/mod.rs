@@ -19,6 +19,7 @@ pub mod generator;
 pub mod notifier;
 pub mod payments;
 pub mod registry;
+pub mod renewals;
 pub mod scheduler;
 pub mod session;
 pub mod supervisor;
@@ -74,8 +75,13 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     let scheduler_slot = ActorSlot::default();
     let timeout = Duration::from_millis(services.settings.file.sessions.call_timeout_ms);
     let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), timeout);
-    let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone()));
     let payment_slot = ActorSlot::default();
+    let jobs = Arc::new(scheduler::core_jobs(
+        services.clone(),
+        sessions.clone(),
+        payments::PaymentHandle::new(payment_slot.clone()),
+        NotifierHandle::new(notifier_slot.clone()),
+    ));
     let (gen_shared, generator_slot, generator) = generator::build(services.clone(), sessions.clone())?;
 
     let children: Vec<Arc<dyn ChildSpec>> = vec![

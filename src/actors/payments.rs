@@ -17,6 +17,7 @@ use super::notifier::NotifierHandle;
 use super::registry::SessionRegistryHandle;
 use super::supervisor::ActorSlot;
 use crate::clients::yookassa::YkPayment;
+use crate::config::ProductKind;
 use crate::db::generations::user_language;
 use crate::db::payments::{self as pay_db, PaymentRow};
 use crate::domain::i18n::Lang;
@@ -89,8 +90,23 @@ impl PaymentActor {
             .ok_or_else(|| anyhow::anyhow!("unknown product {}", payment.product))?;
         let t = &self.services.settings.file.tax;
         let breakdown = tax::yookassa(payment.amount_minor, t.yookassa_commission_bp, t.npd_tax_bp);
+        let method = verified.raw["payment_method"]
+            .as_object()
+            .filter(|m| m.get("saved").and_then(serde_json::Value::as_bool) == Some(true))
+            .and_then(|m| m.get("id"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .or_else(|| verified.raw["payment_method_id"].as_str().map(str::to_string));
+        let grant = match product.kind {
+            ProductKind::Pack => pay_db::Grant::Pack { credits: product.credits },
+            ProductKind::Subscription => pay_db::Grant::Period {
+                credits: product.credits,
+                period_days: product.period_days.unwrap_or(30),
+                payment_method_id: method.as_deref(),
+            },
+        };
         let mut conn = pool.acquire().await?;
-        if !pay_db::settle_succeeded(&mut conn, &payment, product.credits, &breakdown, &verified.raw).await? {
+        if !pay_db::settle_succeeded(&mut conn, &payment, &grant, &breakdown, &verified.raw).await? {
             return Ok(Settled::AlreadySettled);
         }
         tracing::info!(payment.id = %id, user.id = %payment.user_id, credits = product.credits, "payment granted");
@@ -104,9 +120,20 @@ impl PaymentActor {
             ),
         );
         let lang = Lang::from_code(&user_language(pool, payment.user_id).await.unwrap_or_default());
-        let text = match lang {
-            Lang::Ru => format!("Оплата прошла: +{} кредитов ({}). Спасибо!", product.credits, product.title(lang)),
-            Lang::En => format!("Payment received: +{} credits ({}). Thank you!", product.credits, product.title(lang)),
+        let renewal = payment.purpose == "renewal";
+        let text = match (lang, renewal) {
+            (Lang::Ru, false) => {
+                format!("Оплата прошла: +{} кредитов ({}). Спасибо!", product.credits, product.title(lang))
+            }
+            (Lang::En, false) => {
+                format!("Payment received: +{} credits ({}). Thank you!", product.credits, product.title(lang))
+            }
+            (Lang::Ru, true) => {
+                format!("Подписка «{}» продлена на месяц: +{} кредитов.", product.title(lang), product.credits)
+            }
+            (Lang::En, true) => {
+                format!("Your {} plan was renewed for a month: +{} credits.", product.title(lang), product.credits)
+            }
         };
         self.notifier.send_text(payment.user_id.0, text, None);
         Ok(Settled::Granted)

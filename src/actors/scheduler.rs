@@ -82,7 +82,12 @@ impl Actor for Scheduler {
 }
 
 /// The jobs of this stage.
-pub fn core_jobs(services: Arc<Services>, sessions: SessionRegistryHandle) -> Vec<Job> {
+pub fn core_jobs(
+    services: Arc<Services>,
+    sessions: SessionRegistryHandle,
+    payments: super::payments::PaymentHandle,
+    notifier: super::notifier::NotifierHandle,
+) -> Vec<Job> {
     let file = &services.settings.file;
     let sweep_sessions = {
         let sessions = sessions.clone();
@@ -118,7 +123,18 @@ pub fn core_jobs(services: Arc<Services>, sessions: SessionRegistryHandle) -> Ve
             }),
         }
     };
-    vec![sweep_sessions, sweep_holds, upload_retention]
+    let renewals = {
+        let services = services.clone();
+        Job {
+            name: "subscription_renewals",
+            every: Duration::from_secs(file.credits.renewal_interval_secs.max(1)),
+            run: Arc::new(move || {
+                let (services, payments, notifier) = (services.clone(), payments.clone(), notifier.clone());
+                Box::pin(async move { super::renewals::run(&services, &payments, &notifier).await })
+            }),
+        }
+    };
+    vec![sweep_sessions, sweep_holds, upload_retention, renewals]
 }
 
 /// Deletes uploaded photos past `storage.upload_retention_days` (rows are kept, marked deleted;

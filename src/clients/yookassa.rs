@@ -61,6 +61,8 @@ pub struct NewPayment<'a> {
     pub order_id: &'a str,
     pub user_id: i64,
     pub receipt_item: &'a str,
+    /// Subscriptions: save the method for renewals.
+    pub save_payment_method: bool,
 }
 
 #[derive(Clone)]
@@ -83,31 +85,31 @@ impl YooKassaClient {
 
     /// One-stage payment with a redirect confirmation and a receipt line.
     pub async fn create_payment(&self, p: &NewPayment<'_>, idempotence_key: &str) -> Result<YkPayment, YooKassaError> {
-        let amount = json!({"value": format_rub(p.amount_kopecks), "currency": "RUB"});
-        let body = json!({
-            "amount": amount,
-            "capture": true,
-            "confirmation": {"type": "redirect", "return_url": p.return_url},
-            "description": p.description.chars().take(128).collect::<String>(),
-            "metadata": {"order_id": p.order_id, "tg_user_id": p.user_id.to_string()},
-            "save_payment_method": false,
-            "receipt": {
-                "items": [{
-                    "description": p.receipt_item.chars().take(128).collect::<String>(),
-                    "quantity": "1.00",
-                    "amount": amount,
-                    "vat_code": 1,
-                    "payment_subject": "service",
-                    "payment_mode": "full_payment",
-                }],
-            },
-        });
+        let mut body = payment_body(p);
+        body["confirmation"] = json!({"type": "redirect", "return_url": p.return_url});
+        body["save_payment_method"] = json!(p.save_payment_method);
+        self.post_payment(&body, idempotence_key).await
+    }
+
+    /// A renewal: charges a saved method without the user (no confirmation step).
+    pub async fn charge_saved(
+        &self,
+        p: &NewPayment<'_>,
+        payment_method_id: &str,
+        idempotence_key: &str,
+    ) -> Result<YkPayment, YooKassaError> {
+        let mut body = payment_body(p);
+        body["payment_method_id"] = json!(payment_method_id);
+        self.post_payment(&body, idempotence_key).await
+    }
+
+    async fn post_payment(&self, body: &Value, idempotence_key: &str) -> Result<YkPayment, YooKassaError> {
         let response = self
             .http
             .post(format!("{}/payments", self.base_url))
             .basic_auth(&self.shop_id, Some(self.secret.expose_secret()))
             .header("Idempotence-Key", idempotence_key)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| YooKassaError::Transient(e.to_string()))?;
@@ -128,6 +130,27 @@ impl YooKassaClient {
             .map_err(|e| YooKassaError::Transient(e.to_string()))?;
         YkPayment::from_json(decode(response).await?)
     }
+}
+
+/// Amount, capture, description, our order id and the receipt line (54-FZ) of any payment.
+fn payment_body(p: &NewPayment<'_>) -> Value {
+    let amount = json!({"value": format_rub(p.amount_kopecks), "currency": "RUB"});
+    json!({
+        "amount": amount,
+        "capture": true,
+        "description": p.description.chars().take(128).collect::<String>(),
+        "metadata": {"order_id": p.order_id, "tg_user_id": p.user_id.to_string()},
+        "receipt": {
+            "items": [{
+                "description": p.receipt_item.chars().take(128).collect::<String>(),
+                "quantity": "1.00",
+                "amount": amount,
+                "vat_code": 1,
+                "payment_subject": "service",
+                "payment_mode": "full_payment",
+            }],
+        },
+    })
 }
 
 async fn decode(response: reqwest::Response) -> Result<Value, YooKassaError> {

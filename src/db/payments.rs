@@ -22,13 +22,16 @@ pub struct PaymentRow {
     pub amount_minor: i64,
     pub currency: String,
     pub status: String,
+    /// `purchase` or `renewal`.
+    pub purpose: String,
+    pub subscription_id: Option<Uuid>,
     pub confirmation_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub succeeded_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, user_id, provider, provider_payment_id, product, amount_minor, currency, status, \
-     confirmation_url, created_at, succeeded_at";
+     purpose, subscription_id, confirmation_url, created_at, succeeded_at";
 
 pub async fn insert_pending(
     db: impl PgExecutor<'_>,
@@ -36,16 +39,20 @@ pub async fn insert_pending(
     user: UserId,
     product: &str,
     amount_kopecks: i64,
+    renewal_of: Option<Uuid>,
 ) -> Result<(), DbError> {
     sqlx::query(
-        "insert into payments (id, user_id, provider, product, amount_minor, currency, status, idempotency_key)
-         values ($1, $2, 'yookassa', $3, $4, 'RUB', 'pending', $5)",
+        "insert into payments (id, user_id, provider, product, amount_minor, currency, status, idempotency_key,
+                               purpose, subscription_id)
+         values ($1, $2, 'yookassa', $3, $4, 'RUB', 'pending', $5, $6, $7)",
     )
     .bind(id)
     .bind(user)
     .bind(product)
     .bind(amount_kopecks)
     .bind(format!("payment:{id}"))
+    .bind(if renewal_of.is_some() { "renewal" } else { "purchase" })
+    .bind(renewal_of)
     .execute(db)
     .await
     .db()
@@ -89,10 +96,23 @@ pub async fn by_provider_id(db: impl PgExecutor<'_>, provider_id: &str) -> Resul
 
 /// Marks the payment succeeded and grants its credits in one transaction; `false` when it was
 /// already settled (a duplicate notification).
+/// What a succeeded payment buys.
+pub enum Grant<'a> {
+    Pack {
+        credits: i32,
+    },
+    /// A subscription period (a new plan, or the renewal in `payment.subscription_id`).
+    Period {
+        credits: i32,
+        period_days: i64,
+        payment_method_id: Option<&'a str>,
+    },
+}
+
 pub async fn settle_succeeded(
     conn: &mut PgConnection,
     payment: &PaymentRow,
-    credits: i32,
+    grant: &Grant<'_>,
     breakdown: &Breakdown,
     verified: &Value,
 ) -> Result<bool, DbError> {
@@ -114,17 +134,40 @@ pub async fn settle_succeeded(
     if updated.rows_affected() == 0 {
         return Ok(false);
     }
-    let key = format!("payment:{}", payment.id);
-    let entry = Entry {
-        user: payment.user_id,
-        key: &key,
-        kind: "purchase",
-        reason: &payment.product,
-        delta: Split { free: 0, subscription: 0, purchased: credits },
-        payment_id: Some(payment.id),
-        note: None,
-    };
-    credits::apply_entry(&mut *tx, &entry).await?;
+    match *grant {
+        Grant::Pack { credits } => {
+            let key = format!("payment:{}", payment.id);
+            let entry = Entry {
+                user: payment.user_id,
+                key: &key,
+                kind: "purchase",
+                reason: &payment.product,
+                delta: Split { free: 0, subscription: 0, purchased: credits },
+                payment_id: Some(payment.id),
+                note: None,
+            };
+            credits::apply_entry(&mut *tx, &entry).await?;
+        }
+        Grant::Period { credits, period_days, payment_method_id } => {
+            let sub = super::subscriptions::start_period(
+                &mut tx,
+                payment.user_id,
+                &payment.product,
+                credits,
+                period_days,
+                payment.id,
+                payment_method_id,
+                payment.subscription_id,
+            )
+            .await?;
+            sqlx::query("update payments set subscription_id = $2 where id = $1")
+                .bind(payment.id)
+                .bind(sub.id)
+                .execute(&mut *tx)
+                .await
+                .db()?;
+        }
+    }
     tx.commit().await.db()?;
     Ok(true)
 }

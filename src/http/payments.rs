@@ -9,8 +9,9 @@
 //! - `POST /webhooks/yookassa`: only from YooKassa's networks (`X-Forwarded-For` only from our
 //!   trusted proxies); the body is a hint: the payment is fetched back and only that is acted on.
 //!
-//! Packs are sold here; subscriptions (renewals through a saved method) and Telegram Stars are
-//! not built yet and are refused with `not_available` (issue 3).
+//! Packs and monthly plans are sold through YooKassa (plans save the payment method; the
+//! Scheduler renews them, `actors::renewals`). Telegram Stars is not built yet (`not_available`).
+//! - `POST /api/subscription/cancel`: no more renewals; the plan runs to its period end.
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,6 +37,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/payments", post(create_payment))
         .route("/api/payments/{id}", get(get_payment))
         .route("/webhooks/yookassa", post(yookassa_webhook))
+        .route("/api/subscription/cancel", post(cancel_subscription))
+}
+
+/// Stops renewal; the plan and its credits stay until the period ends.
+async fn cancel_subscription(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let Some(plan) = crate::db::subscriptions::cancel(&state.pool, user.id).await? else {
+        return Err(ApiError::not_found());
+    };
+    tracing::info!(user.id = %user.id, subscription.id = %plan.id, "subscription renewal cancelled");
+    Ok(Json(json!({"plan": super::me::PlanView::new(&plan, &state)})))
 }
 
 async fn plans(State(state): State<AppState>, headers: HeaderMap, _user: AuthUser) -> Json<Value> {
@@ -54,7 +65,7 @@ async fn plans(State(state): State<AppState>, headers: HeaderMap, _user: AuthUse
                 "price_rub": format_rub(p.price_kopecks),
                 "price_stars": p.price_stars,
                 "period_days": p.period_days,
-                "available": p.kind == ProductKind::Pack,
+                "available": true,
             })
         })
         .collect();
@@ -90,12 +101,12 @@ async fn create_payment(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let product = state.catalogue.get(&body.product).ok_or(ApiError::validation("product"))?.clone();
     let method = body.method.or(body.rail).unwrap_or_else(|| "yookassa".into());
-    if method != "yookassa" || product.kind != ProductKind::Pack {
+    if method != "yookassa" {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_available"));
     }
     let lang = request_lang(&headers);
     let id = Uuid::new_v4();
-    pay_db::insert_pending(&state.pool, id, user.id, &product.id, product.price_kopecks).await?;
+    pay_db::insert_pending(&state.pool, id, user.id, &product.id, product.price_kopecks, None).await?;
     let return_url = format!("{}/plans?payment={id}", state.settings.public_base_url);
     let order = id.to_string();
     let description = match lang {
@@ -109,6 +120,7 @@ async fn create_payment(
         order_id: &order,
         user_id: user.id.0,
         receipt_item: &description,
+        save_payment_method: product.kind == ProductKind::Subscription,
     };
     // Our id is the idempotence key: a retry can never create a second YooKassa payment.
     let mut last_error = None;

@@ -29,6 +29,10 @@ pub struct YooKassaSim {
     return_urls: Mutex<HashMap<String, String>>,
     webhook: Mutex<Option<String>>,
     notifications: Mutex<Vec<Value>>,
+    /// Saved methods whose charges are declined (renewal failures).
+    failing_methods: Mutex<std::collections::HashSet<String>>,
+    /// Whether a payment asked to save its method.
+    save_method: Mutex<std::collections::HashSet<String>>,
 }
 
 pub fn router(state: SimState) -> Router {
@@ -42,6 +46,7 @@ pub fn router(state: SimState) -> Router {
         .route("/payments/{id}/cancel", post(cancel_control))
         .route("/_control/notifications", get(notifications))
         .route("/_control/webhook", post(set_webhook))
+        .route("/_control/fail_method", post(fail_method))
         .with_state(state)
 }
 
@@ -73,9 +78,11 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
     let Some(amount) = body["amount"]["value"].as_str().and_then(parse_rub).filter(|a| *a > 0) else {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "Value of amount.value is invalid");
     };
-    let Some(return_url) = body["confirmation"]["return_url"].as_str().map(str::to_string) else {
+    let saved_method = body["payment_method_id"].as_str().map(str::to_string);
+    let return_url = body["confirmation"]["return_url"].as_str().map(str::to_string);
+    if saved_method.is_none() && return_url.is_none() {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "confirmation.return_url is required");
-    };
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let id = format!(
         "{}-000f-5000-8000-{}",
@@ -97,7 +104,27 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
     });
     sim.payments.lock().expect("yookassa sim").insert(id.clone(), payment.clone());
     sim.by_key.lock().expect("yookassa sim").insert(key, id.clone());
-    sim.return_urls.lock().expect("yookassa sim").insert(id, return_url);
+    if body["save_payment_method"].as_bool() == Some(true) {
+        sim.save_method.lock().expect("yookassa sim").insert(id.clone());
+    }
+    if let Some(url) = return_url {
+        sim.return_urls.lock().expect("yookassa sim").insert(id.clone(), url);
+    }
+    if let Some(method) = saved_method {
+        // An autopayment: no confirmation; settled at once, declined for a failing method.
+        let declined = sim.failing_methods.lock().expect("yookassa sim").contains(&method);
+        let status = if declined { "canceled" } else { "succeeded" };
+        settle(&state, &id, status).await;
+        if let Some(p) = sim.payments.lock().expect("yookassa sim").get_mut(&id) {
+            p["payment_method"] = json!({"type": "bank_card", "id": method, "saved": true, "title": "Bank card *4444"});
+            p.as_object_mut().map(|o| o.remove("confirmation"));
+            if declined {
+                p["cancellation_details"] = json!({"party": "payment_network", "reason": "insufficient_funds"});
+            }
+        }
+        let payment = sim.payments.lock().expect("yookassa sim").get(&id).cloned();
+        return Json(payment).into_response();
+    }
     Json(payment).into_response()
 }
 
@@ -150,8 +177,10 @@ async fn settle(state: &SimState, id: &str, status: &str) -> Option<String> {
                 p["paid"] = json!(true);
                 p["captured_at"] = json!(chrono::Utc::now().to_rfc3339());
                 p["income_amount"] = json!({"value": format_rub(amount - amount * 28 / 1000), "currency": "RUB"});
+                let saved = sim.save_method.lock().expect("yookassa sim").contains(id);
+                let method_id = if saved { format!("pm-{id}") } else { id.to_string() };
                 p["payment_method"] =
-                    json!({"type": "bank_card", "id": id, "saved": false, "title": "Bank card *4444"});
+                    json!({"type": "bank_card", "id": method_id, "saved": saved, "title": "Bank card *4444"});
                 p["refundable"] = json!(true);
             } else {
                 p["cancellation_details"] = json!({"party": "merchant", "reason": "canceled_by_merchant"});
@@ -197,6 +226,13 @@ async fn cancel_control(State(state): State<SimState>, Path(id): Path<String>) -
 
 async fn notifications(State(state): State<SimState>) -> Json<Value> {
     Json(Value::Array(state.yookassa().notifications.lock().expect("yookassa sim").clone()))
+}
+
+async fn fail_method(State(state): State<SimState>, Json(body): Json<Value>) -> StatusCode {
+    if let Some(id) = body["id"].as_str() {
+        state.yookassa().failing_methods.lock().expect("yookassa sim").insert(id.to_string());
+    }
+    StatusCode::NO_CONTENT
 }
 
 async fn set_webhook(State(state): State<SimState>, Json(body): Json<Value>) -> StatusCode {

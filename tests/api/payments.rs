@@ -153,6 +153,170 @@ async fn a_lost_notification_is_settled_when_the_user_returns() {
     let other = app.login(new_user_id()).await;
     let foreign = app.get(&format!("/api/payments/{}", payment["payment_id"].as_str().unwrap()), &other).await;
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
-    let sub = app.post_json("/api/payments", &token, &json!({"product": "sub_basic"})).await;
-    assert_eq!(sub.status(), StatusCode::CONFLICT);
+    let stars = app.post_json("/api/payments", &token, &json!({"product": "pack_100", "method": "stars"})).await;
+    assert_eq!(stars.status(), StatusCode::CONFLICT, "Stars is not on sale yet");
+}
+
+async fn subscribe(app: &TestApp, token: &str, product: &str) -> Value {
+    let payment = buy(app, token, product).await;
+    let paid = app
+        .client
+        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::OK);
+    let status: Value = app
+        .get(&format!("/api/payments/{}", payment["payment_id"].as_str().unwrap()), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "succeeded");
+    payment
+}
+
+async fn renewal_payments(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from payments where purpose = 'renewal'").fetch_one(&app.pool).await.unwrap()
+}
+
+async fn renewals(app: &TestApp) {
+    primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
+}
+
+/// Moves the user's plan to its period end (as if 30 days passed).
+async fn end_period(app: &TestApp, user: i64) {
+    sqlx::query("update subscriptions set period_start = now() - interval '31 days', period_end = now() - interval '1 minute' where user_id = $1 and status in ('active', 'canceled', 'past_due')")
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update users set sub_period_end = now() - interval '1 minute' where telegram_id = $1")
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.actors.sessions.reload(primerka::domain::ids::UserId(user));
+}
+
+#[tokio::test]
+async fn a_plan_is_bought_renewed_through_the_saved_method_and_cancelled() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    subscribe(&app, &token, "sub_basic").await;
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["subscription"], 50);
+    assert_eq!(me["plan"]["product"], "sub_basic");
+    assert_eq!(me["plan"]["auto_renew"], true);
+
+    // Spend 5 of the plan's credits, then the period ends: the renewal charges the saved card.
+    let spend = app.post_json("/api/chat/messages", &token, &json!({"text": "раз"})).await;
+    assert_eq!(spend.status(), StatusCode::OK);
+    end_period(&app, user).await;
+    renewals(&app).await;
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["subscription"], 50, "the old period's rest expired, a fresh 50 arrived");
+    let (count, purpose): (i64, String) = sqlx::query_as(
+        "select count(*), max(purpose) from payments where status = 'succeeded' and purpose = 'renewal'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((count, purpose.as_str()), (1, "renewal"));
+    renewals(&app).await;
+    let count = renewal_payments(&app).await;
+    assert_eq!(count, 1, "running the job again charges nothing");
+
+    // Cancel: the plan runs to its end, then ends without a charge.
+    let cancelled: Value = app
+        .client
+        .post(app.url("/api/subscription/cancel"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["plan"]["auto_renew"], false);
+    end_period(&app, user).await;
+    renewals(&app).await;
+    let status: String =
+        sqlx::query_scalar("select status from subscriptions where user_id = $1 order by created_at desc limit 1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "lapsed");
+    let count = renewal_payments(&app).await;
+    assert_eq!(count, 1, "a cancelled plan is not charged");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_declined_renewal_is_retried_then_the_plan_lapses_and_the_user_is_told() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    subscribe(&app, &token, "sub_basic").await;
+    let method: String = sqlx::query_scalar("select payment_method_id from subscriptions where user_id = $1")
+        .bind(user)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.client.post(app.url("/sim/yookassa/_control/fail_method")).json(&json!({"id": method})).send().await.unwrap();
+    end_period(&app, user).await;
+    for attempt in 1..=3 {
+        renewals(&app).await;
+        sqlx::query("update subscriptions set next_attempt_at = now() - interval '1 second' where user_id = $1 and status = 'past_due'")
+            .bind(user)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        let (status, attempts): (String, i32) =
+            sqlx::query_as("select status, renewal_attempts from subscriptions where user_id = $1")
+                .bind(user)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(attempts, attempt);
+        assert_eq!(status, if attempt < 3 { "past_due" } else { "lapsed" });
+    }
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["subscription"], 0, "no credits without a paid period");
+    assert!(me["plan"].is_null());
+    // The Notifier sends at most one message per second to a chat.
+    let told = wait_until(std::time::Duration::from_secs(10), || async {
+        let messages = app.sim_telegram_calls("sendMessage").await;
+        let texts: Vec<String> =
+            messages.iter().map(|m| m["params"]["text"].as_str().unwrap_or("").to_string()).collect();
+        texts.iter().any(|t| t.contains("Не удалось продлить")) && texts.iter().any(|t| t.contains("не продлена"))
+    })
+    .await;
+    assert!(told, "the user heard about the failed renewal and the lapse");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_plan_over_a_running_one_carries_the_rest_over_once() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    subscribe(&app, &token, "sub_basic").await;
+    subscribe(&app, &token, "sub_standard").await;
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["subscription"], 200, "50 carried over + 150");
+    assert_eq!(me["plan"]["product"], "sub_standard");
+    subscribe(&app, &token, "sub_pro").await;
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["subscription"], 500, "carried once only: the rest expired");
+    let replaced: i64 =
+        sqlx::query_scalar("select count(*) from subscriptions where user_id = $1 and status = 'replaced'")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(replaced, 2);
+    assert!(app.ledger_differences().await.is_empty());
 }

@@ -6,7 +6,7 @@ import { insideTelegram, tg } from '../telegram'
 
 /** Packs and plans; buying opens YooKassa's page, which returns to /plans?payment=<id>. */
 export function Plans() {
-  const { t, refreshMe } = useApp()
+  const { state, t, refreshMe } = useApp()
   const [products, setProducts] = useState<Product[] | null>(null)
   const [error, setError] = useState<unknown>(null)
   const [payment, setPayment] = useState<Payment | null>(null)
@@ -91,6 +91,36 @@ export function Plans() {
               ? t.paymentPending
               : t.paymentCanceled}
         </div>
+      )}
+      {state.me?.plan && (
+        <Card>
+          <p className="font-medium" data-testid="current-plan">
+            {t.currentPlan(
+              products?.find((p) => p.id === state.me?.plan?.product)?.title ?? state.me.plan.product,
+              new Date(state.me.plan.period_end).toLocaleDateString(state.me.user.language_code === 'en' ? 'en-GB' : 'ru-RU'),
+            )}
+          </p>
+          <p className="text-sm text-hint">{state.me.plan.auto_renew ? t.renews : t.noRenew}</p>
+          {state.me.plan.auto_renew && (
+            <div className="mt-2">
+              <Button
+                variant="secondary"
+                testId="cancel-plan"
+                onClick={async () => {
+                  if (!window.confirm(t.confirmCancelPlan)) return
+                  try {
+                    await api.cancelPlan()
+                    await refreshMe()
+                  } catch (e) {
+                    setError(e)
+                  }
+                }}
+              >
+                {t.cancelPlan}
+              </Button>
+            </div>
+          )}
+        </Card>
       )}
       {error !== null && <ErrorBox error={error} />}
       {!products && error === null && <Spinner label={t.loading} />}

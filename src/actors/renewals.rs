@@ -1,0 +1,161 @@
+//! Subscription renewals (DESIGN §2), run by the Scheduler: each plan whose period ended (or
+//! whose retry is due) is charged through its saved YooKassa method; the result goes through the
+//! PaymentActor like any payment. A declined charge is retried after `credits.renewal_retry_secs`
+//! and then the plan lapses; cancelled plans end at their period end. The user hears about each
+//! outcome from the bot.
+//!
+//! Each attempt's payment id (also YooKassa's idempotence key) is derived from the plan, its
+//! period end and the attempt number, so re-running the job can never charge twice.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::Services;
+use super::notifier::NotifierHandle;
+use super::payments::{PaymentHandle, Settled};
+use crate::clients::yookassa::{NewPayment, YooKassaError};
+use crate::db::generations::user_language;
+use crate::db::payments as pay_db;
+use crate::db::subscriptions::{self as subs, SubscriptionRow};
+use crate::domain::i18n::Lang;
+
+/// A stable id for one renewal attempt.
+pub fn attempt_id(sub: &SubscriptionRow) -> Uuid {
+    let digest = Sha256::digest(format!("renewal:{}:{}:{}", sub.id, sub.period_end.timestamp(), sub.renewal_attempts));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8 (custom)
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    Uuid::from_bytes(bytes)
+}
+
+pub async fn run(services: &Arc<Services>, payments: &PaymentHandle, notifier: &NotifierHandle) {
+    let now = chrono::Utc::now();
+    match subs::end_cancelled(&services.pool, now).await {
+        Ok(ended) => {
+            for sub in ended {
+                let lang = Lang::from_code(&user_language(&services.pool, sub.user_id).await.unwrap_or_default());
+                let title = services.catalogue.get(&sub.product).map(|p| p.title(lang).to_string()).unwrap_or_default();
+                let text = match lang {
+                    Lang::Ru => format!("Подписка «{title}» закончилась. Её можно оформить снова в разделе «Тарифы»."),
+                    Lang::En => format!("Your {title} plan has ended. You can subscribe again under Plans."),
+                };
+                notifier.send_text(sub.user_id.0, text, None);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not end cancelled plans"),
+    }
+    let due = match subs::due_for_renewal(&services.pool, now).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list plans due for renewal");
+            return;
+        }
+    };
+    for sub in due {
+        renew(services, payments, notifier, &sub).await;
+    }
+}
+
+async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &NotifierHandle, sub: &SubscriptionRow) {
+    let Some(product) = services.catalogue.get(&sub.product).cloned() else { return };
+    let Some(method) = sub.payment_method_id.as_deref() else { return };
+    let id = attempt_id(sub);
+    let lang = Lang::from_code(&user_language(&services.pool, sub.user_id).await.unwrap_or_default());
+    let row = match pay_db::get(&services.pool, id).await {
+        Ok(row) => row,
+        Err(_) => {
+            if let Err(e) = pay_db::insert_pending(
+                &services.pool,
+                id,
+                sub.user_id,
+                &product.id,
+                product.price_kopecks,
+                Some(sub.id),
+            )
+            .await
+            {
+                tracing::error!(error = %e, "could not record a renewal payment");
+                return;
+            }
+            match pay_db::get(&services.pool, id).await {
+                Ok(row) => row,
+                Err(_) => return,
+            }
+        }
+    };
+    if row.status != "pending" {
+        return;
+    }
+    let order = id.to_string();
+    let description = format!("{} — {}", product.title(lang), lang.pick("продление подписки", "plan renewal"));
+    let new = NewPayment {
+        amount_kopecks: product.price_kopecks,
+        description: &description,
+        return_url: "",
+        order_id: &order,
+        user_id: sub.user_id.0,
+        receipt_item: &description,
+        save_payment_method: false,
+    };
+    let verified = match services.yookassa.charge_saved(&new, method, &order).await {
+        Ok(payment) => payment,
+        Err(YooKassaError::Transient(e)) => {
+            // Unknown outcome: the next run repeats the same idempotence key.
+            tracing::warn!(error = %e, subscription.id = %sub.id, "renewal charge outcome unknown; will retry");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, subscription.id = %sub.id, "renewal charge refused");
+            let _ = pay_db::mark_canceled(&services.pool, id, &serde_json::json!({"error": e.to_string()})).await;
+            failed(services, notifier, sub, lang, product.title(lang)).await;
+            return;
+        }
+    };
+    if let Err(e) = pay_db::set_provider(&services.pool, id, &verified.id, None).await {
+        tracing::error!(error = %e, "could not store the renewal's YooKassa id");
+        return;
+    }
+    match payments.settle(id, verified).await {
+        Ok(Settled::Granted | Settled::AlreadySettled) => {
+            tracing::info!(subscription.id = %sub.id, "subscription renewed");
+        }
+        Ok(Settled::Canceled) => failed(services, notifier, sub, lang, product.title(lang)).await,
+        Ok(other) => tracing::warn!(subscription.id = %sub.id, outcome = ?other, "renewal not settled yet"),
+        Err(e) => tracing::error!(error = %e, "the payment actor failed on a renewal"),
+    }
+}
+
+async fn failed(services: &Arc<Services>, notifier: &NotifierHandle, sub: &SubscriptionRow, lang: Lang, title: &str) {
+    let retries = &services.settings.file.credits.renewal_retry_secs;
+    let attempt = sub.renewal_attempts as usize;
+    let next = retries.get(attempt).map(|secs| chrono::Utc::now() + chrono::Duration::seconds(*secs as i64));
+    match subs::renewal_failed(&services.pool, sub.id, next).await {
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "could not record a failed renewal");
+            return;
+        }
+    }
+    let text = match (lang, next.is_some()) {
+        (Lang::Ru, true) => format!(
+            "Не удалось продлить подписку «{title}»: платёж отклонён. Попробуем ещё раз позже — проверьте карту."
+        ),
+        (Lang::En, true) => {
+            format!(
+                "We could not renew your {title} plan: the payment was declined. We will try again later — please check your card."
+            )
+        }
+        (Lang::Ru, false) => format!(
+            "Подписка «{title}» не продлена: платёж не прошёл несколько раз. Её можно оформить снова в разделе «Тарифы»."
+        ),
+        (Lang::En, false) => {
+            format!(
+                "Your {title} plan was not renewed: the payment failed several times. You can subscribe again under Plans."
+            )
+        }
+    };
+    notifier.send_text(sub.user_id.0, text, None);
+}
