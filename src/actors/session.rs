@@ -122,7 +122,8 @@ pub struct SessionState {
     in_flight: u32,
     last_active: Instant,
     chat: Option<Chat>,
-    chat_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Created on the first chat turn (idle sessions stay small).
+    chat_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Chat turns running or waiting for the gate.
     chat_pending: u32,
 }
@@ -142,7 +143,7 @@ impl Actor for SessionActor {
             in_flight: 0,
             last_active: Instant::now(),
             chat: None,
-            chat_gate: Arc::new(tokio::sync::Mutex::new(())),
+            chat_gate: None,
             chat_pending: 0,
         })
     }
@@ -250,7 +251,8 @@ impl Actor for SessionActor {
                     let _ = reply.send(Err(SessionError::ChatBusy));
                 } else {
                     state.chat_pending += 1;
-                    let _ = reply.send(Ok(state.chat_gate.clone()));
+                    let gate = state.chat_gate.get_or_insert_with(Default::default).clone();
+                    let _ = reply.send(Ok(gate));
                 }
             }
             SessionMsg::ChatTurnDone => {
