@@ -294,6 +294,12 @@ impl SessionHandle {
         Err(SessionError::Unavailable)
     }
 
+    /// Held while a chat edit is checked for a duplicate and started, so a double tap starts one.
+    pub async fn edit_gate(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, SessionError> {
+        let gate = self.call(SessionMsg::EditGate).await?;
+        Ok(gate.lock_owned().await)
+    }
+
     /// Appends messages / moves the current image; returns once it is stored and announced.
     pub async fn chat_apply(&self, change: ChatChange) -> Result<(), SessionError> {
         self.call(|reply| SessionMsg::ChatApply(Box::new(change.clone()), reply)).await

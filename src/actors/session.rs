@@ -97,6 +97,8 @@ pub enum SessionMsg {
     Chat(RpcReplyPort<Result<Chat, SessionError>>),
     /// The FIFO gate for one chat turn; `ChatBusy` when `chat.max_pending` turns already wait.
     ChatTurn(RpcReplyPort<Result<Arc<tokio::sync::Mutex<()>>, SessionError>>),
+    /// The lock held while a chat edit is checked for a duplicate and started (short).
+    EditGate(RpcReplyPort<Result<Arc<tokio::sync::Mutex<()>>, SessionError>>),
     /// A chat turn ended (its `ChatTurn` was dropped).
     ChatTurnDone,
     /// Append messages / move the current image: persisted (trimmed), then announced.
@@ -124,6 +126,7 @@ pub struct SessionState {
     chat: Option<Chat>,
     /// Created on the first chat turn (idle sessions stay small).
     chat_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    edit_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Chat turns running or waiting for the gate.
     chat_pending: u32,
 }
@@ -144,6 +147,7 @@ impl Actor for SessionActor {
             last_active: Instant::now(),
             chat: None,
             chat_gate: None,
+            edit_gate: None,
             chat_pending: 0,
         })
     }
@@ -254,6 +258,10 @@ impl Actor for SessionActor {
                     let gate = state.chat_gate.get_or_insert_with(Default::default).clone();
                     let _ = reply.send(Ok(gate));
                 }
+            }
+            SessionMsg::EditGate(reply) => {
+                state.last_active = Instant::now();
+                let _ = reply.send(Ok(state.edit_gate.get_or_insert_with(Default::default).clone()));
             }
             SessionMsg::ChatTurnDone => {
                 state.last_active = Instant::now();

@@ -475,8 +475,9 @@ async fn generate_variant(
         return Err(ApiError::new(StatusCode::CONFLICT, "no_image"));
     };
     let keys = [key];
-    // A double tap (or a retried request) gets the edit already running, not a second charge;
-    // a unique index makes this hold under concurrency too.
+    // A double tap (or a retried request) gets the edit already running, not a second charge:
+    // one user's edit starts are serialised; the unique index is the last line of defence.
+    let _gate = state.actors.sessions.session(user.id).edit_gate().await?;
     let repeated = |row: (Uuid, String, i32, bool)| {
         let (id, status, cost, watermarked) = row;
         let body =
