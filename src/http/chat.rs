@@ -474,6 +474,10 @@ async fn generate_variant(
     let Some(key) = chat.current_image.as_ref().and_then(|c| c["key"].as_str()).map(str::to_string) else {
         return Err(ApiError::new(StatusCode::CONFLICT, "no_image"));
     };
+    // The photo may be gone (uploads expire, results can be deleted): say so before charging.
+    if !state.services.storage.exists(&key).await.map_err(ApiError::internal)? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "image_gone"));
+    }
     let keys = [key];
     // A double tap (or a retried request) gets the edit already running, not a second charge:
     // one user's edit starts are serialised; the unique index is the last line of defence.

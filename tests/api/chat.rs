@@ -469,3 +469,23 @@ async fn a_slow_assistant_is_cut_off_at_the_answer_deadline_without_a_charge() {
         sqlx::query_scalar("select outcome from assistant_requests").fetch_all(&app.pool).await.unwrap();
     assert_eq!(outcomes, ["transient"], "no retry once the deadline has passed");
 }
+
+#[tokio::test]
+async fn an_edit_of_a_photo_that_is_gone_is_refused_before_any_charge() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let upload = photo(&app, &token).await;
+    let reply = say(&app, &token, "сделай фон синим", Some(&upload)).await;
+    let variant = reply["variants"][0]["id"].as_str().unwrap().to_string();
+    let key: String = sqlx::query_scalar("select storage_key from uploads").fetch_one(&app.pool).await.unwrap();
+    app.services.storage.delete(&key).await.unwrap();
+    let before = total(&app, &token).await;
+    let response = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "image_gone");
+    assert!(body["error"]["message"].as_str().unwrap().contains("кредиты не списаны"));
+    assert_eq!(total(&app, &token).await, before);
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 0);
+}
