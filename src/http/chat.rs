@@ -369,8 +369,15 @@ async fn run_turn(
         })
         .await?;
 
-    let current_key =
+    let mut current_key =
         new_image.clone().or_else(|| chat.current_image.as_ref().and_then(|c| c["key"].as_str()).map(str::to_string));
+    // An image that is gone (expired upload, deleted result) is not sent: the model could not
+    // fetch it and the whole request would fail.
+    if let Some(key) = &current_key
+        && !state.services.storage.exists(key).await.unwrap_or(false)
+    {
+        current_key = None;
+    }
     let image_url = current_key.as_deref().map(|k| {
         state.services.storage.signed_url(k, state.settings.file.storage.provider_url_ttl_secs, Utc::now().timestamp())
     });

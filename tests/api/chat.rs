@@ -488,4 +488,12 @@ async fn an_edit_of_a_photo_that_is_gone_is_refused_before_any_charge() {
     assert_eq!(total(&app, &token).await, before);
     let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
     assert_eq!(rows, 0);
+
+    // The assistant still answers; it is just not shown a picture it could not fetch.
+    let first = sim_requests(&app).await[0]["messages"].to_string();
+    assert!(first.contains("image_url"), "the photo was sent while it existed");
+    let next = say(&app, &token, "тогда просто совет", None).await;
+    assert_eq!(next["charged"], true);
+    let last = sim_requests(&app).await.last().unwrap()["messages"].to_string();
+    assert!(!last.contains("image_url"));
 }
