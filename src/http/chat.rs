@@ -191,13 +191,14 @@ async fn ask(state: &AppState, user: UserId, messages: Vec<Value>) -> Outcome {
     let mut messages = messages;
     let mut repaired = false;
     let mut structured = true;
+    let mut max_tokens = chat.max_tokens;
     let mut attempt = 0u32;
     let deadline = Instant::now() + Duration::from_secs(chat.answer_deadline_secs);
     loop {
         attempt += 1;
         let started = Instant::now();
         let remaining = deadline.saturating_duration_since(started);
-        let call = client.complete(&messages, "edit_variants", &schema, chat.max_tokens, structured);
+        let call = client.complete(&messages, "edit_variants", &schema, max_tokens, structured);
         let result = match tokio::time::timeout(remaining, call).await {
             Ok(result) => result,
             Err(_) => Err(OpenRouterError::Transient("the answer deadline passed".into(), None)),
@@ -235,6 +236,10 @@ async fn ask(state: &AppState, user: UserId, messages: Vec<Value>) -> Outcome {
                     None if repaired => Some(Outcome::Failed("assistant_bad_reply")),
                     None => {
                         repaired = true;
+                        if completion.finish_reason == "length" {
+                            // Cut off mid-JSON: give the repair room to finish.
+                            max_tokens = max_tokens.saturating_mul(2);
+                        }
                         tracing::warn!(finish_reason = %completion.finish_reason, "the assistant's reply broke the schema; asking once more");
                         messages.push(json!({"role": "assistant", "content": completion.content}));
                         messages.push(json!({"role": "user", "content": "Your previous reply did not match the required JSON schema. Reply again with only JSON that matches it exactly."}));

@@ -399,6 +399,13 @@ async fn without_a_structured_output_provider_the_schema_goes_into_the_prompt_an
     fault(&app, json!({"truncated": 1})).await;
     let repaired = say(&app, &token, "а теперь чёрным", None).await;
     assert_eq!(repaired["charged"], true, "a cut-off reply is repaired once");
+    let requests = sim_requests(&app).await;
+    let (cut, repair) = (&requests[requests.len() - 2], &requests[requests.len() - 1]);
+    assert_eq!(
+        repair["max_tokens"].as_u64().unwrap(),
+        2 * cut["max_tokens"].as_u64().unwrap(),
+        "more room after a cut-off"
+    );
 
     let rows: Vec<(String, Option<String>, i32, f64)> =
         sqlx::query_as("select outcome, openrouter_id, prompt_tokens, cost_usd from assistant_requests order by id")
