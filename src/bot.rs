@@ -44,9 +44,17 @@ pub struct From {
 /// Handles one update. Never fails the webhook: problems are logged (Telegram would only
 /// redeliver the same update).
 pub async fn handle_update(state: &AppState, update: Update) {
+    if let Some(query) = update.pre_checkout_query {
+        pre_checkout(state, &query).await;
+        return;
+    }
     let Some(message) = update.message else {
         return;
     };
+    if let Some(paid) = &message.successful_payment {
+        successful_payment(state, message.from.as_ref().map_or(0, |f| f.id), paid).await;
+        return;
+    }
     let Some(from) = message.from.as_ref().filter(|f| !f.is_bot) else {
         return;
     };
@@ -79,6 +87,54 @@ pub async fn handle_update(state: &AppState, update: Update) {
             let (_, markup) = start_message(state, lang);
             state.actors.notifier.send_text(message.chat.id, text, Some(markup));
         }
+    }
+}
+
+/// Telegram asks whether a Stars payment may go ahead (answer within 10 s): only cheap checks —
+/// our pending Stars payment, the same payer, the same amount.
+async fn pre_checkout(state: &AppState, query: &Value) {
+    let Some(id) = query["id"].as_str() else { return };
+    let payer = query["from"]["id"].as_i64().unwrap_or(0);
+    let lang = Lang::from_code(query["from"]["language_code"].as_str().unwrap_or("ru"));
+    let payment = query["invoice_payload"]
+        .as_str()
+        .and_then(|p| uuid::Uuid::parse_str(p).ok())
+        .map(|p| crate::db::payments::get(&state.pool, p));
+    let valid = match payment {
+        Some(fut) => match fut.await {
+            Ok(p) => {
+                p.provider == "stars"
+                    && p.status == "pending"
+                    && p.user_id.0 == payer
+                    && Some(p.amount_minor) == query["total_amount"].as_i64()
+                    && query["currency"] == "XTR"
+            }
+            Err(_) => false,
+        },
+        None => false,
+    };
+    let error = (!valid).then(|| {
+        lang.pick(
+            "Этот счёт устарел. Откройте покупку заново в приложении — деньги не списаны.",
+            "This invoice is no longer valid. Start the purchase again in the app — you were not charged.",
+        )
+    });
+    if let Err(e) = state.services.telegram.answer_pre_checkout_query(id, error).await {
+        tracing::warn!(error = %e, "could not answer a pre-checkout query");
+    }
+}
+
+/// `successful_payment`: the source of truth for Stars; granted once through the PaymentActor.
+async fn successful_payment(state: &AppState, payer: i64, paid: &Value) {
+    let Some(id) = paid["invoice_payload"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok()) else { return };
+    if paid["currency"] != "XTR" {
+        return;
+    }
+    let total = paid["total_amount"].as_i64().unwrap_or(0);
+    let Some(charge) = paid["telegram_payment_charge_id"].as_str().map(str::to_string) else { return };
+    match state.actors.payments.stars_paid(id, payer, total, charge, paid.clone()).await {
+        Ok(outcome) => tracing::info!(payment.id = %id, outcome = ?outcome, "Stars payment handled"),
+        Err(e) => tracing::error!(payment.id = %id, error = %e, "a Stars payment could not be applied"),
     }
 }
 

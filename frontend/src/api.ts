@@ -95,6 +95,7 @@ export const Payment = z.object({
   credits: z.number(),
   amount_rub: z.string(),
   confirmation_url: z.string().nullable().optional(),
+  invoice_link: z.string().nullable().optional(),
 })
 export type Payment = z.infer<typeof Payment>
 
@@ -201,8 +202,8 @@ export const api = {
     }),
   clearChat: () => request('/api/chat', null, { method: 'DELETE' }),
   plans: () => request('/api/plans', z.object({ products: z.array(Product) })),
-  buy: (product: string) =>
-    request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method: 'yookassa' }) }),
+  buy: (product: string, method: 'yookassa' | 'stars' = 'yookassa') =>
+    request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method }) }),
   payment: (id: string) => request(`/api/payments/${id}`, Payment),
   cancelPlan: () => request('/api/subscription/cancel', z.object({ plan: Plan }), { method: 'POST' }),
 }

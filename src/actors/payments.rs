@@ -21,6 +21,7 @@ use crate::config::ProductKind;
 use crate::db::generations::user_language;
 use crate::db::payments::{self as pay_db, PaymentRow};
 use crate::domain::i18n::Lang;
+use crate::domain::ids::UserId;
 use crate::domain::tax;
 
 /// What settling a verified payment did.
@@ -36,6 +37,25 @@ pub enum Settled {
 
 pub enum PaymentMsg {
     Settle(Uuid, Box<YkPayment>, RpcReplyPort<Result<Settled, String>>),
+    /// An operator's grant of purchased credits, once per key.
+    AdminGrant {
+        user: UserId,
+        credits: i32,
+        key: String,
+        note: String,
+        reply: RpcReplyPort<Result<bool, String>>,
+    },
+    /// Telegram's `successful_payment` (the source of truth for Stars) for our payment `id`.
+    StarsPaid {
+        id: Uuid,
+        payer: i64,
+        total: i64,
+        charge_id: String,
+        raw: serde_json::Value,
+        reply: RpcReplyPort<Result<Settled, String>>,
+    },
+    /// The provider refunded the payment: take its credits back (as many as are left), once.
+    Refunded(Uuid, RpcReplyPort<Result<Option<i32>, String>>),
 }
 
 pub struct PaymentActor {
@@ -57,6 +77,18 @@ impl Actor for PaymentActor {
         match msg {
             PaymentMsg::Settle(id, verified, reply) => {
                 let result = self.settle(id, &verified).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            PaymentMsg::AdminGrant { user, credits, key, note, reply } => {
+                let result = self.admin_grant(user, credits, &key, &note).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            PaymentMsg::StarsPaid { id, payer, total, charge_id, raw, reply } => {
+                let result = self.stars_paid(id, payer, total, &charge_id, &raw).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            PaymentMsg::Refunded(id, reply) => {
+                let result = self.refunded(id).await.map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
         }
@@ -111,32 +143,104 @@ impl PaymentActor {
         }
         tracing::info!(payment.id = %id, user.id = %payment.user_id, credits = product.credits, "payment granted");
         metrics::counter!("primerka_payments_total", "provider" => "yookassa", "outcome" => "succeeded").increment(1);
+        self.announce(&payment, product.credits, product.title(Lang::Ru), product.title(Lang::En)).await;
+        Ok(Settled::Granted)
+    }
+}
+
+impl PaymentActor {
+    async fn admin_grant(&self, user: UserId, credits: i32, key: &str, note: &str) -> anyhow::Result<bool> {
+        let key = format!("admin:{key}");
+        let entry = crate::db::credits::Entry {
+            user,
+            key: &key,
+            kind: "grant",
+            reason: "admin",
+            delta: crate::domain::credits::Split { free: 0, subscription: 0, purchased: credits },
+            payment_id: None,
+            note: Some(note),
+        };
+        let applied = crate::db::credits::apply_entry(&self.services.pool, &entry).await?.is_some();
+        if applied {
+            self.sessions.reload(user);
+            let lang = Lang::from_code(&user_language(&self.services.pool, user).await.unwrap_or_default());
+            let text = match lang {
+                Lang::Ru => format!("Вам начислено {credits} кредитов от команды Примерки."),
+                Lang::En => format!("The Primerka team added {credits} credits to your balance."),
+            };
+            self.notifier.send_text(user.0, text, None);
+        }
+        Ok(applied)
+    }
+
+    async fn stars_paid(
+        &self,
+        id: Uuid,
+        payer: i64,
+        total: i64,
+        charge_id: &str,
+        raw: &serde_json::Value,
+    ) -> anyhow::Result<Settled> {
+        let pool = &self.services.pool;
+        let payment = pay_db::get(pool, id).await?;
+        if payment.status != "pending" {
+            return Ok(Settled::AlreadySettled);
+        }
+        if payment.provider != "stars" || payment.user_id.0 != payer || payment.amount_minor != total {
+            tracing::warn!(payment.id = %id, payer, total, "a Stars payment does not match ours");
+            return Ok(Settled::Mismatch);
+        }
+        let product = self
+            .services
+            .catalogue
+            .get(&payment.product)
+            .ok_or_else(|| anyhow::anyhow!("unknown product {}", payment.product))?;
+        pay_db::set_provider(pool, id, charge_id, payment.confirmation_url.as_deref()).await?;
+        let payment = pay_db::get(pool, id).await?;
+        let t = &self.services.settings.file.tax;
+        let breakdown = tax::stars(total, t.stars_kopecks_per_star, t.stars_commission_bp, t.npd_tax_bp);
+        let mut conn = pool.acquire().await?;
+        let grant = pay_db::Grant::Pack { credits: product.credits };
+        if !pay_db::settle_succeeded(&mut conn, &payment, &grant, &breakdown, raw).await? {
+            return Ok(Settled::AlreadySettled);
+        }
+        metrics::counter!("primerka_payments_total", "provider" => "stars", "outcome" => "succeeded").increment(1);
+        self.announce(&payment, product.credits, product.title(Lang::Ru), product.title(Lang::En)).await;
+        Ok(Settled::Granted)
+    }
+
+    /// After a grant: fresh balance on the sockets, `payment.succeeded`, a thank-you from the bot.
+    async fn announce(&self, payment: &PaymentRow, credits: i32, title_ru: &str, title_en: &str) {
         self.sessions.reload(payment.user_id);
         self.sessions.publish(
             payment.user_id,
             frame(
                 "payment.succeeded",
-                json!({"payment_id": id, "product": payment.product, "credits": product.credits}),
+                json!({"payment_id": payment.id, "product": payment.product, "credits": credits}),
             ),
         );
-        let lang = Lang::from_code(&user_language(pool, payment.user_id).await.unwrap_or_default());
-        let renewal = payment.purpose == "renewal";
-        let text = match (lang, renewal) {
-            (Lang::Ru, false) => {
-                format!("Оплата прошла: +{} кредитов ({}). Спасибо!", product.credits, product.title(lang))
-            }
-            (Lang::En, false) => {
-                format!("Payment received: +{} credits ({}). Thank you!", product.credits, product.title(lang))
-            }
-            (Lang::Ru, true) => {
-                format!("Подписка «{}» продлена на месяц: +{} кредитов.", product.title(lang), product.credits)
-            }
-            (Lang::En, true) => {
-                format!("Your {} plan was renewed for a month: +{} credits.", product.title(lang), product.credits)
-            }
+        let lang = Lang::from_code(&user_language(&self.services.pool, payment.user_id).await.unwrap_or_default());
+        let text = match (lang, payment.purpose == "renewal") {
+            (Lang::Ru, false) => format!("Оплата прошла: +{credits} кредитов ({title_ru}). Спасибо!"),
+            (Lang::En, false) => format!("Payment received: +{credits} credits ({title_en}). Thank you!"),
+            (Lang::Ru, true) => format!("Подписка «{title_ru}» продлена на месяц: +{credits} кредитов."),
+            (Lang::En, true) => format!("Your {title_en} plan was renewed for a month: +{credits} credits."),
         };
         self.notifier.send_text(payment.user_id.0, text, None);
-        Ok(Settled::Granted)
+    }
+
+    async fn refunded(&self, id: Uuid) -> anyhow::Result<Option<i32>> {
+        let pool = &self.services.pool;
+        let payment = pay_db::get(pool, id).await?;
+        let product = self.services.catalogue.get(&payment.product);
+        let subscription = product.is_some_and(|p| p.kind == ProductKind::Subscription);
+        let credits = product.map_or(0, |p| p.credits);
+        let mut conn = pool.acquire().await?;
+        let removed = pay_db::settle_refund(&mut conn, &payment, subscription, credits).await?;
+        if removed.is_some() {
+            self.sessions.reload(payment.user_id);
+        }
+        Ok(removed)
     }
 }
 
@@ -156,6 +260,48 @@ pub struct PaymentHandle {
 impl PaymentHandle {
     pub fn new(slot: ActorSlot<PaymentMsg>) -> Self {
         PaymentHandle { slot }
+    }
+
+    pub async fn admin_grant(&self, user: UserId, credits: i32, key: String, note: String) -> Result<bool, String> {
+        let actor = self.slot.get();
+        let call = actor.call(
+            |reply| PaymentMsg::AdminGrant { user, credits, key: key.clone(), note: note.clone(), reply },
+            Some(Duration::from_secs(10)),
+        );
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err("the payment actor did not answer".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub async fn stars_paid(
+        &self,
+        id: Uuid,
+        payer: i64,
+        total: i64,
+        charge_id: String,
+        raw: serde_json::Value,
+    ) -> Result<Settled, String> {
+        let actor = self.slot.get();
+        let call = actor.call(
+            |reply| PaymentMsg::StarsPaid { id, payer, total, charge_id: charge_id.clone(), raw: raw.clone(), reply },
+            Some(Duration::from_secs(10)),
+        );
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err("the payment actor did not answer".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub async fn refunded(&self, id: Uuid) -> Result<Option<i32>, String> {
+        let actor = self.slot.get();
+        match actor.call(|reply| PaymentMsg::Refunded(id, reply), Some(Duration::from_secs(10))).await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(_) => Err("the payment actor did not answer".into()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Applies a payment object fetched from the provider.

@@ -145,6 +145,41 @@ impl TelegramClient {
     }
 
     /// Points Telegram at our webhook, with the secret token it will echo back.
+    /// A Telegram Stars invoice link for `WebApp.openInvoice` (contracts/telegram.md §6).
+    pub async fn create_stars_invoice_link(
+        &self,
+        title: &str,
+        description: &str,
+        payload: &str,
+        stars: i64,
+    ) -> Result<String, TelegramError> {
+        let title: String = title.chars().take(32).collect();
+        let body = json!({
+            "title": title,
+            "description": description.chars().take(255).collect::<String>(),
+            "payload": payload,
+            "currency": "XTR",
+            "prices": [{"label": title, "amount": stars}],
+        });
+        self.call("createInvoiceLink", &body).await
+    }
+
+    pub async fn answer_pre_checkout_query(
+        &self,
+        id: &str,
+        error_message: Option<&str>,
+    ) -> Result<bool, TelegramError> {
+        let body = match error_message {
+            None => json!({"pre_checkout_query_id": id, "ok": true}),
+            Some(message) => json!({"pre_checkout_query_id": id, "ok": false, "error_message": message}),
+        };
+        self.call("answerPreCheckoutQuery", &body).await
+    }
+
+    pub async fn refund_star_payment(&self, user_id: i64, charge_id: &str) -> Result<bool, TelegramError> {
+        self.call("refundStarPayment", &json!({"user_id": user_id, "telegram_payment_charge_id": charge_id})).await
+    }
+
     pub async fn set_webhook(&self, url: &str, secret_token: &SecretString) -> Result<bool, TelegramError> {
         self.call(
             "setWebhook",

@@ -103,6 +103,32 @@ impl YooKassaClient {
         self.post_payment(&body, idempotence_key).await
     }
 
+    /// Refunds `amount_kopecks` of a payment; returns the refund's status.
+    pub async fn refund(
+        &self,
+        payment_id: &str,
+        amount_kopecks: i64,
+        description: &str,
+        idempotence_key: &str,
+    ) -> Result<String, YooKassaError> {
+        let body = json!({
+            "payment_id": payment_id,
+            "amount": {"value": format_rub(amount_kopecks), "currency": "RUB"},
+            "description": description.chars().take(250).collect::<String>(),
+        });
+        let response = self
+            .http
+            .post(format!("{}/refunds", self.base_url))
+            .basic_auth(&self.shop_id, Some(self.secret.expose_secret()))
+            .header("Idempotence-Key", idempotence_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| YooKassaError::Transient(e.to_string()))?;
+        let refund = decode(response).await?;
+        Ok(refund["status"].as_str().unwrap_or("").to_string())
+    }
+
     async fn post_payment(&self, body: &Value, idempotence_key: &str) -> Result<YkPayment, YooKassaError> {
         let response = self
             .http

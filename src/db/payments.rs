@@ -33,26 +33,65 @@ pub struct PaymentRow {
 const COLUMNS: &str = "id, user_id, provider, provider_payment_id, product, amount_minor, currency, status, \
      purpose, subscription_id, confirmation_url, created_at, succeeded_at";
 
+/// Which rail a payment goes through and in what money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rail {
+    /// Roubles, in kopecks.
+    YooKassa,
+    /// Telegram Stars (XTR, whole stars).
+    Stars,
+}
+
+impl Rail {
+    fn provider(self) -> &'static str {
+        match self {
+            Rail::YooKassa => "yookassa",
+            Rail::Stars => "stars",
+        }
+    }
+
+    fn currency(self) -> &'static str {
+        match self {
+            Rail::YooKassa => "RUB",
+            Rail::Stars => "XTR",
+        }
+    }
+}
+
 pub async fn insert_pending(
     db: impl PgExecutor<'_>,
     id: Uuid,
     user: UserId,
     product: &str,
-    amount_kopecks: i64,
+    amount_minor: i64,
+    renewal_of: Option<Uuid>,
+) -> Result<(), DbError> {
+    insert_pending_on(db, Rail::YooKassa, id, user, product, amount_minor, renewal_of).await
+}
+
+pub async fn insert_pending_on(
+    db: impl PgExecutor<'_>,
+    rail: Rail,
+    id: Uuid,
+    user: UserId,
+    product: &str,
+    amount_minor: i64,
     renewal_of: Option<Uuid>,
 ) -> Result<(), DbError> {
     sqlx::query(
         "insert into payments (id, user_id, provider, product, amount_minor, currency, status, idempotency_key,
                                purpose, subscription_id)
-         values ($1, $2, 'yookassa', $3, $4, 'RUB', 'pending', $5, $6, $7)",
+         values ($1, $2, $8, $3, $4, $9, 'pending', $5, $6, $7)",
     )
     .bind(id)
     .bind(user)
     .bind(product)
-    .bind(amount_kopecks)
+    .bind(amount_minor)
     .bind(format!("payment:{id}"))
     .bind(if renewal_of.is_some() { "renewal" } else { "purchase" })
     .bind(renewal_of)
+    .bind(rail.provider())
+    .bind(rail.currency())
     .execute(db)
     .await
     .db()
@@ -68,6 +107,17 @@ pub async fn set_provider(
     sqlx::query("update payments set provider_payment_id = $2, confirmation_url = $3, updated_at = now() where id = $1")
         .bind(id)
         .bind(provider_id)
+        .bind(url)
+        .execute(db)
+        .await
+        .db()
+        .map(|_| ())
+}
+
+/// Stores a Stars invoice link (the provider's charge id arrives with the payment).
+pub async fn set_provider_link(db: impl PgExecutor<'_>, id: Uuid, url: &str) -> Result<(), DbError> {
+    sqlx::query("update payments set confirmation_url = $2, updated_at = now() where id = $1")
+        .bind(id)
         .bind(url)
         .execute(db)
         .await
@@ -183,4 +233,113 @@ pub async fn mark_canceled(db: impl PgExecutor<'_>, id: Uuid, verified: &Value) 
     .await
     .db()?;
     Ok(r.rows_affected() == 1)
+}
+
+/// A refunded payment: the status flips once and the bought credits are taken back, as many as
+/// are left (a bucket never goes below zero). Returns the credits removed, or `None` when the
+/// payment was not `succeeded` (already refunded, never paid).
+pub async fn settle_refund(
+    conn: &mut PgConnection,
+    payment: &PaymentRow,
+    subscription: bool,
+    credits: i32,
+) -> Result<Option<i32>, DbError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.db()?;
+    let updated = sqlx::query(
+        "update payments set status = 'refunded', refunded_at = now(), updated_at = now()
+         where id = $1 and status = 'succeeded'",
+    )
+    .bind(payment.id)
+    .execute(&mut *tx)
+    .await
+    .db()?;
+    if updated.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let (sub, purchased): (i32, i32) =
+        sqlx::query_as("select sub_credits, purchased_credits from users where telegram_id = $1 for update")
+            .bind(payment.user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
+    let removed = credits.min(if subscription { sub } else { purchased }).max(0);
+    if removed > 0 {
+        let delta = if subscription {
+            Split { free: 0, subscription: -removed, purchased: 0 }
+        } else {
+            Split { free: 0, subscription: 0, purchased: -removed }
+        };
+        let key = format!("payment:{}:refund", payment.id);
+        let entry = Entry {
+            user: payment.user_id,
+            key: &key,
+            kind: "payment_refund",
+            reason: &payment.product,
+            delta,
+            payment_id: Some(payment.id),
+            note: None,
+        };
+        credits::apply_entry(&mut *tx, &entry).await?;
+    }
+    if subscription {
+        sqlx::query(
+            "update subscriptions set status = 'lapsed', auto_renew = false, updated_at = now()
+             where id = $1 and status in ('active', 'canceled', 'past_due')",
+        )
+        .bind(payment.subscription_id)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+    }
+    tx.commit().await.db()?;
+    Ok(Some(removed))
+}
+
+/// One line of the revenue report: a provider's payments that succeeded in the range.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct RevenueLine {
+    pub provider: String,
+    pub payments: i64,
+    pub gross_kopecks: i64,
+    pub commission_kopecks: i64,
+    pub tax_kopecks: i64,
+    pub net_kopecks: i64,
+    pub refunded_payments: i64,
+    pub refunded_kopecks: i64,
+}
+
+pub async fn revenue(
+    db: impl PgExecutor<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<RevenueLine>, DbError> {
+    sqlx::query_as::<_, RevenueLine>(
+        "select provider,
+                count(*) as payments,
+                coalesce(sum(gross_kopecks), 0)::bigint as gross_kopecks,
+                coalesce(sum(commission_kopecks), 0)::bigint as commission_kopecks,
+                coalesce(sum(tax_kopecks), 0)::bigint as tax_kopecks,
+                coalesce(sum(net_kopecks), 0)::bigint as net_kopecks,
+                count(*) filter (where status = 'refunded') as refunded_payments,
+                coalesce(sum(gross_kopecks) filter (where status = 'refunded'), 0)::bigint as refunded_kopecks
+         from payments
+         where status in ('succeeded', 'refunded') and succeeded_at >= $1 and succeeded_at < $2
+         group by provider order by provider",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+/// Gross income of the calendar year so far (for the НПД cap warning), net of refunds.
+pub async fn year_income(db: impl PgExecutor<'_>, year_start: DateTime<Utc>) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "select coalesce(sum(gross_kopecks), 0)::bigint from payments where status = 'succeeded' and succeeded_at >= $1",
+    )
+    .bind(year_start)
+    .fetch_one(db)
+    .await
+    .db()
 }

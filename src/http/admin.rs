@@ -1,16 +1,182 @@
 //! Operator endpoints (Telegram ids in `ADMIN_TELEGRAM_IDS`).
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{Datelike, NaiveDate, TimeZone};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::auth::AdminUser;
-use super::{ApiError, AppState};
+use super::{ApiError, ApiJson, AppState};
+use crate::clients::yookassa::YooKassaError;
 use crate::db;
+use crate::domain::ids::UserId;
+use crate::domain::tax;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/admin/ledger/check", get(check_ledger)).route("/api/admin/stats", get(stats))
+    Router::new()
+        .route("/api/admin/ledger/check", get(check_ledger))
+        .route("/api/admin/stats", get(stats))
+        .route("/api/admin/revenue", get(revenue))
+        .route("/api/admin/users/{telegram_id}/grant", post(grant))
+        .route("/api/admin/payments/{id}/refund", post(refund))
+}
+
+#[derive(Deserialize)]
+struct GrantBody {
+    credits: i32,
+    reason: String,
+    /// Makes a retried request harmless; a fresh one per grant otherwise.
+    key: Option<String>,
+}
+
+/// Adds purchased credits (no watermark) through the PaymentActor, once per key.
+async fn grant(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(telegram_id): Path<i64>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> Result<Json<Value>, ApiError> {
+    if !(1..=100_000).contains(&body.credits) {
+        return Err(ApiError::validation("credits"));
+    }
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::validation("reason"));
+    }
+    db::users::get(&state.pool, UserId(telegram_id)).await?;
+    let key = body.key.unwrap_or_else(|| Uuid::new_v4().to_string());
+    let note = format!("by {}: {reason}", admin.id);
+    let applied = state
+        .actors
+        .payments
+        .admin_grant(UserId(telegram_id), body.credits, key, note)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(admin.id = %admin.id, user.id = telegram_id, credits = body.credits, applied, "admin grant");
+    Ok(Json(json!({"granted": applied, "credits": body.credits})))
+}
+
+#[derive(Deserialize)]
+struct RefundBody {
+    reason: String,
+}
+
+/// Refunds a YooKassa payment in full (money first), then takes its credits back, as many as
+/// are left; says exactly what happened.
+async fn refund(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<Json<Value>, ApiError> {
+    let payment = db::payments::get(&state.pool, id).await?;
+    if payment.status != "succeeded" {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "conflict").with_message(format!("payment is {}", payment.status))
+        );
+    }
+    let provider_id = payment.provider_payment_id.clone().ok_or_else(|| ApiError::internal("no provider id"))?;
+    if payment.provider == "stars" {
+        state.services.telegram.refund_star_payment(payment.user_id.0, &provider_id).await.map_err(|e| {
+            if e.is_retryable() {
+                ApiError::unavailable("payment_unavailable", e)
+            } else {
+                ApiError::new(StatusCode::CONFLICT, "conflict").with_message(e.to_string())
+            }
+        })?;
+        let removed = state.actors.payments.refunded(id).await.map_err(ApiError::internal)?;
+        tracing::info!(admin.id = %admin.id, payment.id = %id, removed = ?removed, "Stars payment refunded");
+        return Ok(Json(json!({
+            "refund_status": "succeeded",
+            "refunded_stars": payment.amount_minor,
+            "credits_removed": removed.unwrap_or(0),
+        })));
+    }
+    let status = state
+        .services
+        .yookassa
+        .refund(&provider_id, payment.amount_minor, body.reason.trim(), &format!("refund:{id}"))
+        .await
+        .map_err(|e| match e {
+            YooKassaError::Transient(_) => ApiError::unavailable("payment_unavailable", e),
+            e => ApiError::new(StatusCode::CONFLICT, "conflict").with_message(e.to_string()),
+        })?;
+    if status != "succeeded" && status != "pending" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict").with_message(format!("refund {status}")));
+    }
+    let removed = state.actors.payments.refunded(id).await.map_err(ApiError::internal)?;
+    tracing::info!(admin.id = %admin.id, payment.id = %id, removed = ?removed, "payment refunded");
+    Ok(Json(json!({
+        "refund_status": status,
+        "refunded_rub": crate::domain::pricing::format_rub(payment.amount_minor),
+        "credits_removed": removed.unwrap_or(0),
+    })))
+}
+
+#[derive(Deserialize)]
+struct RevenueQuery {
+    from: NaiveDate,
+    to: NaiveDate,
+    format: Option<String>,
+}
+
+/// Revenue, commission, НПД tax and net per provider for `[from, to]` (days in the configured
+/// timezone); `format=csv` for a spreadsheet.
+async fn revenue(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    query: Result<Query<RevenueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = query?;
+    if q.to < q.from {
+        return Err(ApiError::validation("to"));
+    }
+    let tz = state.services.tz;
+    let start = |d: NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight")).earliest();
+    let (Some(from), Some(to)) = (start(q.from), start(q.to + chrono::Duration::days(1))) else {
+        return Err(ApiError::validation("from"));
+    };
+    let lines = db::payments::revenue(&state.pool, from.to_utc(), to.to_utc()).await?;
+    let now = chrono::Utc::now().with_timezone(&tz);
+    let year_start = tz
+        .with_ymd_and_hms(now.year(), 1, 1, 0, 0, 0)
+        .earliest()
+        .map(|d| d.to_utc())
+        .ok_or_else(|| ApiError::internal("year start"))?;
+    let year_income = db::payments::year_income(&state.pool, year_start).await?;
+    let t = &state.settings.file.tax;
+    if q.format.as_deref() == Some("csv") {
+        let mut csv =
+            String::from("provider,payments,gross_rub,commission_rub,tax_rub,net_rub,refunded_payments,refunded_rub\n");
+        for l in &lines {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{},{}\n",
+                l.provider,
+                l.payments,
+                crate::domain::pricing::format_rub(l.gross_kopecks),
+                crate::domain::pricing::format_rub(l.commission_kopecks),
+                crate::domain::pricing::format_rub(l.tax_kopecks),
+                crate::domain::pricing::format_rub(l.net_kopecks),
+                l.refunded_payments,
+                crate::domain::pricing::format_rub(l.refunded_kopecks),
+            ));
+        }
+        return Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    }
+    Ok(Json(json!({
+        "from": q.from,
+        "to": q.to,
+        "providers": lines,
+        "year_income_kopecks": year_income,
+        "npd_cap_kopecks": t.npd_annual_cap_kopecks,
+        "near_npd_cap": tax::near_npd_cap(year_income, t.npd_annual_cap_kopecks, t.npd_warn_at_bp),
+    }))
+    .into_response())
 }
 
 /// Recomputes every balance from the ledger: `{ok, differences}`.

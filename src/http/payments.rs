@@ -10,7 +10,9 @@
 //!   trusted proxies); the body is a hint: the payment is fetched back and only that is acted on.
 //!
 //! Packs and monthly plans are sold through YooKassa (plans save the payment method; the
-//! Scheduler renews them, `actors::renewals`). Telegram Stars is not built yet (`not_available`).
+//! Scheduler renews them, `actors::renewals`); packs also for Telegram Stars (an invoice link;
+//! `bot.rs` answers `pre_checkout_query` and applies `successful_payment`). Stars plans are
+//! refused with `not_available`.
 //! - `POST /api/subscription/cancel`: no more renewals; the plan runs to its period end.
 
 use axum::extract::{ConnectInfo, Path, State};
@@ -101,10 +103,12 @@ async fn create_payment(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let product = state.catalogue.get(&body.product).ok_or(ApiError::validation("product"))?.clone();
     let method = body.method.or(body.rail).unwrap_or_else(|| "yookassa".into());
-    if method != "yookassa" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_available"));
-    }
     let lang = request_lang(&headers);
+    match method.as_str() {
+        "yookassa" => {}
+        "stars" if product.kind == ProductKind::Pack => return stars_invoice(&state, user, &product, lang).await,
+        _ => return Err(ApiError::new(StatusCode::CONFLICT, "not_available")),
+    }
     let id = Uuid::new_v4();
     pay_db::insert_pending(&state.pool, id, user.id, &product.id, product.price_kopecks, None).await?;
     let return_url = format!("{}/plans?payment={id}", state.settings.public_base_url);
@@ -146,6 +150,39 @@ async fn create_payment(
     Err(ApiError::unavailable("payment_unavailable", last_error.unwrap_or_default()))
 }
 
+/// A Telegram Stars invoice for a pack: the Mini App opens `invoice_link` with
+/// `WebApp.openInvoice`; the credits arrive with Telegram's `successful_payment`.
+async fn stars_invoice(
+    state: &AppState,
+    user: AuthUser,
+    product: &crate::domain::pricing::Product,
+    lang: crate::domain::i18n::Lang,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = Uuid::new_v4();
+    pay_db::insert_pending_on(&state.pool, pay_db::Rail::Stars, id, user.id, &product.id, product.price_stars, None)
+        .await?;
+    let title = product.title(lang);
+    let description = lang.pick("Кредиты для примерки и редактирования фото", "Credits for try-ons and photo edits");
+    let link = match state
+        .services
+        .telegram
+        .create_stars_invoice_link(title, description, &id.to_string(), product.price_stars)
+        .await
+    {
+        Ok(link) => link,
+        Err(e) => {
+            let _ = pay_db::mark_canceled(&state.pool, id, &json!({"error": e.to_string()})).await;
+            return Err(ApiError::unavailable("payment_unavailable", e));
+        }
+    };
+    pay_db::set_provider_link(&state.pool, id, &link).await?;
+    let row = pay_db::get(&state.pool, id).await?;
+    let mut view = payment_view(&row, product.credits);
+    view["invoice_link"] = json!(link);
+    view["price_stars"] = json!(product.price_stars);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
 /// Fetches the payment from YooKassa and settles it through the PaymentActor.
 async fn reconcile(state: &AppState, row: &PaymentRow) -> Result<Settled, ApiError> {
     let Some(provider_id) = row.provider_payment_id.as_deref() else { return Ok(Settled::StillPending) };
@@ -165,7 +202,7 @@ async fn get_payment(
     if row.user_id != user.id {
         return Err(ApiError::not_found());
     }
-    if row.status == "pending" {
+    if row.status == "pending" && row.provider == "yookassa" {
         reconcile(&state, &row).await?;
         row = pay_db::get(&state.pool, id).await?;
     }

@@ -213,6 +213,16 @@ async fn bot_method(
         | "answerPreCheckoutQuery"
         | "refundStarPayment"
         | "setMyCommands" => json!(true),
+        "createInvoiceLink" => {
+            if params.get("currency").and_then(Value::as_str) != Some("XTR")
+                || params.get("prices").and_then(Value::as_array).map(Vec::len) != Some(1)
+            {
+                call.ok = false;
+                tg.record(call);
+                return error(400, "Bad Request: XTR invoices need currency XTR and exactly one price", None);
+            }
+            json!(format!("https://t.me/$sim{}", uuid::Uuid::new_v4().simple()))
+        }
         _ => {
             call.ok = false;
             tg.record(call);

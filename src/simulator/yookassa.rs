@@ -39,6 +39,7 @@ pub fn router(state: SimState) -> Router {
     Router::new()
         .route("/v3/payments", post(create))
         .route("/v3/payments/{id}", get(fetch))
+        .route("/v3/refunds", post(refund))
         .route("/checkout/{id}", get(checkout))
         .route("/checkout/{id}/pay", post(pay_form))
         .route("/checkout/{id}/cancel", post(cancel_form))
@@ -136,6 +137,34 @@ async fn fetch(State(state): State<SimState>, headers: HeaderMap, Path(id): Path
         Some(p) => Json(p.clone()).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", "Payment not found"),
     }
+}
+
+/// `POST /v3/refunds`: only a succeeded payment, at most its amount; the payment records it.
+async fn refund(State(state): State<SimState>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid_credentials", "Login or password is invalid");
+    }
+    if headers.get("idempotence-key").is_none() {
+        return error(StatusCode::BAD_REQUEST, "invalid_request", "Idempotence-Key header is required");
+    }
+    let id = body["payment_id"].as_str().unwrap_or("").to_string();
+    let amount = body["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
+    let mut payments = state.yookassa().payments.lock().expect("yookassa sim");
+    let Some(p) = payments.get_mut(&id) else { return error(StatusCode::NOT_FOUND, "not_found", "Payment not found") };
+    let paid = p["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
+    let already = p["refunded_amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
+    if p["status"] != "succeeded" || amount <= 0 || amount + already > paid {
+        return error(StatusCode::BAD_REQUEST, "invalid_request", "This payment cannot be refunded for that amount");
+    }
+    p["refunded_amount"] = json!({"value": format_rub(amount + already), "currency": "RUB"});
+    Json(json!({
+        "id": uuid::Uuid::new_v4(),
+        "payment_id": id,
+        "status": "succeeded",
+        "amount": {"value": format_rub(amount), "currency": "RUB"},
+        "created_at": chrono::Utc::now().to_rfc3339(),
+    }))
+    .into_response()
 }
 
 async fn checkout(State(state): State<SimState>, Path(id): Path<String>) -> Response {

@@ -153,8 +153,8 @@ async fn a_lost_notification_is_settled_when_the_user_returns() {
     let other = app.login(new_user_id()).await;
     let foreign = app.get(&format!("/api/payments/{}", payment["payment_id"].as_str().unwrap()), &other).await;
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
-    let stars = app.post_json("/api/payments", &token, &json!({"product": "pack_100", "method": "stars"})).await;
-    assert_eq!(stars.status(), StatusCode::CONFLICT, "Stars is not on sale yet");
+    let stars_plan = app.post_json("/api/payments", &token, &json!({"product": "sub_basic", "method": "stars"})).await;
+    assert_eq!(stars_plan.status(), StatusCode::CONFLICT, "plans are not sold for Stars");
 }
 
 async fn subscribe(app: &TestApp, token: &str, product: &str) -> Value {
@@ -318,5 +318,164 @@ async fn a_new_plan_over_a_running_one_carries_the_rest_over_once() {
             .await
             .unwrap();
     assert_eq!(replaced, 2);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+async fn admin_app() -> (TestApp, String) {
+    let admin = new_user_id();
+    let app = spawn_app_with(|env| {
+        env.insert("ADMIN_TELEGRAM_IDS".into(), admin.to_string());
+    })
+    .await;
+    let token = app.login(admin).await;
+    (app, token)
+}
+
+#[tokio::test]
+async fn the_operator_grants_credits_once_per_key() {
+    let (app, admin) = admin_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let body = json!({"credits": 25, "reason": "извинение за сбой", "key": "ticket-17"});
+    let path = format!("/api/admin/users/{user}/grant");
+    let first: Value = app.post_json(&path, &admin, &body).await.json().await.unwrap();
+    let again: Value = app.post_json(&path, &admin, &body).await.json().await.unwrap();
+    assert_eq!((first["granted"].as_bool(), again["granted"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(app.get_me(&token).await["balance"]["purchased"], 25);
+    let forbidden = app.post_json(&path, &token, &body).await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN, "only operators grant");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refund_returns_the_money_and_takes_back_only_the_credits_left() {
+    let (app, admin) = admin_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let payment = buy(&app, &token, "pack_100").await;
+    app.client
+        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
+        .send()
+        .await
+        .unwrap();
+    let id = payment["payment_id"].as_str().unwrap();
+    app.get(&format!("/api/payments/{id}"), &token).await;
+    // The user spends 95 of the 100 bought credits (purchased credits are spent before free ones).
+    let session = app.actors.sessions.session(primerka::domain::ids::UserId(user));
+    let hold = session
+        .reserve(primerka::actors::session::ReserveCmd {
+            cost: 95,
+            purpose: "tryon".into(),
+            key: "spend-95".into(),
+            generation_id: None,
+        })
+        .await
+        .unwrap();
+    session.commit(hold.id).await.unwrap();
+    assert_eq!(app.get_me(&token).await["balance"]["purchased"], 5);
+
+    let response =
+        app.post_json(&format!("/api/admin/payments/{id}/refund"), &admin, &json!({"reason": "просьба клиента"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["credits_removed"], 5, "never below zero: only what was left");
+    assert_eq!(outcome["refunded_rub"], "199.00");
+    let me = app.get_me(&token).await;
+    assert_eq!((me["balance"]["purchased"].as_i64(), me["balance"]["free"].as_i64()), (Some(0), Some(10)));
+    let twice = app.post_json(&format!("/api/admin/payments/{id}/refund"), &admin, &json!({"reason": "ещё раз"})).await;
+    assert_eq!(twice.status(), StatusCode::CONFLICT, "a payment is refunded once");
+    assert!(app.ledger_differences().await.is_empty());
+
+    let today = chrono::Utc::now().date_naive();
+    let report: Value = app
+        .get(
+            &format!(
+                "/api/admin/revenue?from={}&to={}",
+                today - chrono::Duration::days(1),
+                today + chrono::Duration::days(1)
+            ),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let line = &report["providers"][0];
+    assert_eq!((line["provider"].as_str(), line["payments"].as_i64()), (Some("yookassa"), Some(1)));
+    assert_eq!((line["gross_kopecks"].as_i64(), line["refunded_kopecks"].as_i64()), (Some(19900), Some(19900)));
+    assert_eq!(report["near_npd_cap"], false);
+    let csv =
+        app.get(&format!("/api/admin/revenue?from={today}&to={today}&format=csv"), &admin).await.text().await.unwrap();
+    assert!(csv.starts_with("provider,payments,gross_rub"));
+    assert!(csv.contains("yookassa,1,199.00,5.57,7.96,185.47,1,199.00"), "{csv}");
+}
+
+async fn telegram_update(app: &TestApp, update: &Value) {
+    use secrecy::ExposeSecret;
+    let response = app
+        .client
+        .post(app.url("/webhooks/telegram"))
+        .header("x-telegram-bot-api-secret-token", app.settings.secrets.telegram_webhook_secret.expose_secret())
+        .json(update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_pack_bought_with_telegram_stars_is_granted_once_and_can_be_refunded() {
+    let (app, admin) = admin_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let response = app.post_json("/api/payments", &token, &json!({"product": "pack_100", "method": "stars"})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let invoice: Value = response.json().await.unwrap();
+    assert!(invoice["invoice_link"].as_str().unwrap().starts_with("https://t.me/$"));
+    let id = invoice["payment_id"].as_str().unwrap().to_string();
+    let created = app.sim_telegram_calls("createInvoiceLink").await;
+    assert_eq!(created[0]["params"]["currency"], "XTR");
+    assert_eq!(created[0]["params"]["prices"][0]["amount"], 130);
+    assert_eq!(created[0]["params"]["payload"], id.as_str());
+
+    // A pre-checkout for the wrong amount is refused; the right one is accepted.
+    let query = |amount: i64, qid: &str| {
+        json!({"update_id": 1, "pre_checkout_query": {"id": qid, "from": {"id": user, "is_bot": false, "language_code": "ru"},
+               "currency": "XTR", "total_amount": amount, "invoice_payload": id}})
+    };
+    telegram_update(&app, &query(1, "q-bad")).await;
+    telegram_update(&app, &query(130, "q-ok")).await;
+    let answers = app.sim_telegram_calls("answerPreCheckoutQuery").await;
+    let answer =
+        |qid: &str| answers.iter().find(|a| a["params"]["pre_checkout_query_id"] == qid).unwrap()["params"].clone();
+    assert_eq!(answer("q-bad")["ok"], false);
+    assert!(answer("q-bad")["error_message"].as_str().unwrap().contains("не списаны"));
+    assert_eq!(answer("q-ok")["ok"], true);
+
+    let paid = json!({"update_id": 2, "message": {"message_id": 9, "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": false},
+        "successful_payment": {"currency": "XTR", "total_amount": 130, "invoice_payload": id,
+                               "telegram_payment_charge_id": "tg-charge-1", "provider_payment_charge_id": ""}}});
+    telegram_update(&app, &paid).await;
+    telegram_update(&app, &paid).await;
+    assert_eq!(app.get_me(&token).await["balance"]["purchased"], 100, "granted once");
+    let status: Value = app.get(&format!("/api/payments/{id}"), &token).await.json().await.unwrap();
+    assert_eq!(status["status"], "succeeded");
+    let gross: i64 = sqlx::query_scalar("select gross_kopecks from payments where provider = 'stars'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(gross, 130 * 150, "valued at the configured kopecks per star");
+
+    let refund: Value = app
+        .post_json(&format!("/api/admin/payments/{id}/refund"), &admin, &json!({"reason": "тест"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refund["credits_removed"], 100);
+    let refunds = app.sim_telegram_calls("refundStarPayment").await;
+    assert_eq!(refunds[0]["params"]["telegram_payment_charge_id"], "tg-charge-1");
+    assert_eq!(app.get_me(&token).await["balance"]["purchased"], 0);
     assert!(app.ledger_differences().await.is_empty());
 }

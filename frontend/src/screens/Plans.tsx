@@ -41,6 +41,32 @@ export function Plans() {
     }
   }, [refreshMe])
 
+  const buyStars = async (product: Product) => {
+    setBusy(product.id)
+    setError(null)
+    try {
+      const p = await api.buy(product.id, 'stars')
+      if (!p.invoice_link) throw new Error('no invoice link')
+      tg.openInvoice(p.invoice_link, (status) => {
+        if (status === 'paid') {
+          setPayment({ ...p, status: 'pending' })
+          // The credits arrive with Telegram's confirmation; poll our payment until then.
+          const poll = async (attempt: number) => {
+            const fresh = await api.payment(p.payment_id)
+            setPayment(fresh)
+            if (fresh.status === 'pending' && attempt < 20) setTimeout(() => void poll(attempt + 1), 1500)
+            else void refreshMe()
+          }
+          void poll(0)
+        }
+      })
+    } catch (e) {
+      setError(e)
+    } finally {
+      setBusy(null)
+    }
+  }
+
   const buy = async (product: Product) => {
     setBusy(product.id)
     setError(null)
@@ -67,10 +93,15 @@ export function Plans() {
               <p className="font-medium">{p.title}</p>
               <p className="text-sm text-hint">{kind === 'pack' ? t.credits(p.credits) : t.perMonth(p.credits)}</p>
             </div>
-            <div className="w-40">
+            <div className="flex w-40 flex-col gap-1">
               <Button testId={`buy-${p.id}`} disabled={!p.available || busy !== null} onClick={() => void buy(p)}>
                 {p.available ? (busy === p.id ? '…' : t.buy(p.price_rub)) : t.soon}
               </Button>
+              {kind === 'pack' && insideTelegram() && (
+                <Button variant="secondary" disabled={busy !== null} onClick={() => void buyStars(p)}>
+                  {t.buyStars(p.price_stars)}
+                </Button>
+              )}
             </div>
           </Card>
         ))}
