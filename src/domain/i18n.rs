@@ -73,6 +73,14 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             ("Недостаточно кредитов. Пополните баланс, чтобы продолжить.", "Not enough credits. Top up to continue.")
         }
         "rate_limited" => ("Слишком много запросов. Подождите немного.", "Too many requests. Please wait a moment."),
+        "image_gone" => (
+            "Это фото больше недоступно. Прикрепите его заново — кредиты не списаны.",
+            "This photo is no longer available. Attach it again — no credits were charged.",
+        ),
+        "chat_busy" => (
+            "Ассистент ещё отвечает на ваши прошлые сообщения. Дождитесь ответа — кредиты не списаны.",
+            "The assistant is still answering your earlier messages. Wait for the answer — no credits were charged.",
+        ),
         "in_flight_limit" => (
             "У вас уже идут генерации. Дождитесь завершения одной из них.",
             "You already have generations running. Wait for one to finish.",

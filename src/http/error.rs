@@ -148,6 +148,7 @@ impl From<SessionError> for ApiError {
             SessionError::Db(d) => d.into(),
             SessionError::InFlightLimit => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "in_flight_limit"),
             SessionError::TooManySockets => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sockets"),
+            SessionError::ChatBusy => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "chat_busy"),
             SessionError::Conflict => ApiError::conflict(),
             e @ (SessionError::Timeout | SessionError::Unavailable | SessionError::Contended) => {
                 ApiError::unavailable("queue_full", e)
