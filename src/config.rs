@@ -380,6 +380,11 @@ pub struct ChatSettings {
     pub max_attempts: u32,
     pub backoff_base_ms: u64,
     pub max_tokens: u32,
+    /// Chat messages one user may have running or waiting for an answer; more get 429.
+    pub max_pending: u32,
+    /// All attempts at one answer (retries and backoff included) end within this, so a reply
+    /// (or the "nothing was charged" message) arrives within the HTTP request timeout.
+    pub answer_deadline_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -577,6 +582,12 @@ impl Settings {
         }
         if f.sessions.max_sockets_per_user == 0 {
             bail!("sessions.max_sockets_per_user must be at least 1");
+        }
+        if f.chat.max_pending == 0 || f.chat.max_attempts == 0 || f.chat.variants == 0 {
+            bail!("chat.max_pending, chat.max_attempts and chat.variants must be at least 1");
+        }
+        if f.chat.answer_deadline_secs == 0 || f.chat.answer_deadline_secs >= f.server.request_timeout_secs {
+            bail!("chat.answer_deadline_secs must be between 1 and server.request_timeout_secs - 1");
         }
         Ok(())
     }

@@ -132,7 +132,6 @@ impl Application {
             yookassa,
             openrouter,
             chat_system_prompt,
-            chat_locks: Default::default(),
         });
         let actors = actors::spawn_all(services.clone()).await?;
 

@@ -104,6 +104,11 @@ impl Storage {
         tokio::fs::read(self.path_of(key)?).await
     }
 
+    /// Whether the object is still stored (uploads expire; results can be deleted).
+    pub async fn exists(&self, key: &str) -> std::io::Result<bool> {
+        tokio::fs::try_exists(self.path_of(key)?).await
+    }
+
     /// Deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> std::io::Result<()> {
         match tokio::fs::remove_file(self.path_of(key)?).await {

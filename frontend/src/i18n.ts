@@ -32,7 +32,8 @@ const ru = {
   category: 'Что примеряем',
   categories: {
     top: 'Верх', bottom: 'Низ', dress: 'Платье', outerwear: 'Верхняя одежда',
-    shoes: 'Обувь', accessory: 'Аксессуар', outfit: 'Образ целиком',
+    shoes: 'Обувь', headwear: 'Головной убор', glasses: 'Очки', bag: 'Сумка', jewellery: 'Украшения',
+    accessory: 'Аксессуар', outfit: 'Образ целиком', other: 'Другое',
   } as Record<string, string>,
   startTryon: (cost: number) => `Примерить · ${cost} ${plural(cost, 'кредит', 'кредита', 'кредитов')}`,
   uploading: 'Загружаем фото…',
@@ -131,7 +132,8 @@ const en: Strings = {
   category: 'What are we trying on',
   categories: {
     top: 'Top', bottom: 'Bottom', dress: 'Dress', outerwear: 'Outerwear',
-    shoes: 'Shoes', accessory: 'Accessory', outfit: 'Whole outfit',
+    shoes: 'Shoes', headwear: 'Headwear', glasses: 'Glasses', bag: 'Bag', jewellery: 'Jewellery',
+    accessory: 'Accessory', outfit: 'Whole outfit', other: 'Other',
   },
   startTryon: (cost: number) => `Try on · ${cost} credit${cost === 1 ? '' : 's'}`,
   uploading: 'Uploading photos…',

@@ -27,11 +27,11 @@ use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
 use super::Services;
+use super::chat::{self, ChatChange};
 use super::events::frame;
 use super::registry::SessionRegistryHandle;
 use super::supervisor::ActorSlot;
 use crate::clients::kie::{KieError, TaskState};
-use crate::db::chat as chat_db;
 use crate::db::generations::{self as gen_db, GenerationRow};
 use crate::domain::i18n::{self, Lang};
 use crate::domain::ids::UserId;
@@ -554,22 +554,14 @@ async fn store_result(shared: &Arc<GenShared>, row: &GenerationRow, url: &str) -
     let row = GenerationRow { status: "succeeded".into(), result_key: Some(key.clone()), ..row.clone() };
     settle_hold(shared, &row).await;
     if row.kind == "edit" {
-        let message = crate::http::chat::result_message(row.id, &key, row.watermarked);
-        let keep = services.settings.file.chat.history_size;
-        match chat_db::append(&services.pool, row.user_id, &message, Some(&key), keep).await {
-            Ok(()) => {
-                let mut view = message.clone();
-                view["image_url"] = json!(services.storage.signed_path(
-                    &key,
-                    storage_settings.signed_url_ttl_secs,
-                    chrono::Utc::now().timestamp()
-                ));
-                if let Some(obj) = view.as_object_mut() {
-                    obj.remove("image_key");
-                }
-                shared.sessions.publish(row.user_id, frame("chat.message", view));
-            }
-            Err(e) => tracing::error!(error = %e, "could not add the edit to the chat"),
+        // The session stores the message (the result becomes the current image, so the next
+        // edit builds on it) before it announces it.
+        let change = ChatChange {
+            messages: vec![chat::result_message(row.id, &key, row.watermarked)],
+            current_image: Some(key.clone()),
+        };
+        if let Err(e) = shared.sessions.session(row.user_id).chat_apply(change).await {
+            tracing::error!(error = %e, "could not add the edit to the chat");
         }
     }
     let url = services.storage.signed_path(&key, storage_settings.signed_url_ttl_secs, chrono::Utc::now().timestamp());
@@ -636,9 +628,9 @@ async fn fail(shared: &Arc<GenShared>, row: &GenerationRow, code: &'static str) 
             "credits_returned": credits_returned,
             "created_at": chrono::Utc::now(),
         });
-        let keep = services.settings.file.chat.history_size;
-        if chat_db::append(&services.pool, row.user_id, &message, None, keep).await.is_ok() {
-            shared.sessions.publish(row.user_id, frame("chat.message", message));
+        let change = ChatChange { messages: vec![message], current_image: None };
+        if let Err(e) = shared.sessions.session(row.user_id).chat_apply(change).await {
+            tracing::error!(error = %e, "could not add the failed edit to the chat");
         }
     }
     shared.sessions.publish(

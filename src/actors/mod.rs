@@ -12,6 +12,7 @@
 //! Handlers and sockets only use the typed handles in [`ActorHandles`]; every call has a
 //! timeout. The database is the truth; actors hold live state and serialise work.
 
+pub mod chat;
 pub mod credit_writer;
 pub mod events;
 pub mod generator;
@@ -54,8 +55,6 @@ pub struct Services {
     pub openrouter: crate::clients::openrouter::OpenRouterClient,
     /// The editor assistant's system prompt (`chat.system_prompt_path`).
     pub chat_system_prompt: String,
-    /// One FIFO lock per user for chat messages.
-    pub chat_locks: crate::http::chat::ChatLocks,
 }
 
 /// Typed handles to the running tree.

@@ -14,9 +14,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Services;
+use super::chat::{ChatChange, ChatTurn};
 use super::events::{BalanceView, Frame};
 use super::session::{Hold, ReserveCmd, SessionActor, SessionError, SessionMsg};
 use super::supervisor::ActorSlot;
+use crate::db::chat::Chat;
 use crate::db::credits::Settled;
 use crate::domain::ids::{HoldId, UserId};
 
@@ -269,6 +271,50 @@ impl SessionHandle {
 
     pub fn publish(&self, frame: Frame) {
         self.registry.publish(self.user, frame);
+    }
+
+    /// The user's chat (last messages and current image).
+    pub async fn chat(&self) -> Result<Chat, SessionError> {
+        self.call(SessionMsg::Chat).await
+    }
+
+    /// Waits for this user's turn in the chat (FIFO); `ChatBusy` when too many already wait.
+    /// Hold the returned turn until the answer is stored.
+    pub async fn chat_turn(&self) -> Result<ChatTurn, SessionError> {
+        for _attempt in 0..3 {
+            let session = self.registry.resolve(self.user).await?;
+            match session.call(SessionMsg::ChatTurn, Some(self.registry.timeout)).await {
+                Ok(CallResult::Success(gate)) => return Ok(ChatTurn::wait(gate?, session).await),
+                Ok(CallResult::Timeout) => return Err(SessionError::Timeout),
+                Ok(CallResult::SenderError) | Err(_) => {
+                    self.registry.map.remove_if(&self.user, |_, r| r.get_id() == session.get_id());
+                }
+            }
+        }
+        Err(SessionError::Unavailable)
+    }
+
+    /// Held while a chat edit is checked for a duplicate and started, so a double tap starts one.
+    pub async fn edit_gate(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, SessionError> {
+        let gate = self.call(SessionMsg::EditGate).await?;
+        Ok(gate.lock_owned().await)
+    }
+
+    /// Appends messages / moves the current image; returns once it is stored and announced.
+    pub async fn chat_apply(&self, change: ChatChange) -> Result<(), SessionError> {
+        self.call(|reply| SessionMsg::ChatApply(Box::new(change.clone()), reply)).await
+    }
+
+    /// Start over: the chat is deleted.
+    pub async fn chat_clear(&self) -> Result<(), SessionError> {
+        self.call(SessionMsg::ChatClear).await
+    }
+
+    /// The chat row changed outside the session: drop the cached copy.
+    pub fn chat_forget(&self) {
+        if let Some(session) = self.registry.map.get(&self.user) {
+            let _ = session.cast(SessionMsg::ChatForget);
+        }
     }
 
     /// Test hook: makes the session panic (ignored in production).

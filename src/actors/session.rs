@@ -1,6 +1,6 @@
 //! `SessionActor`: one per active user. It owns the user's credit holds (reserve, commit,
-//! release), a cached copy of their buckets, their live WebSocket subscribers, and the count
-//! of their generations in flight. It handles one message at a time, so one user's credit
+//! release), a cached copy of their buckets, their live WebSocket subscribers, the count
+//! of their generations in flight, and the editor chat (the last messages, see `chat.rs`). It handles one message at a time, so one user's credit
 //! operations never race each other in this process; the database guards the rest.
 //!
 //! State is loaded lazily from the database on the first message (so activation is cheap and
@@ -16,7 +16,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::Services;
-use super::events::{BalanceView, Frame};
+use super::chat::{self as chat_state, ChatChange};
+use super::events::{BalanceView, Frame, frame};
+use crate::db::chat::{self as chat_db, Chat};
 use crate::db::credits::{self as credit_db, ReserveRequest, Settled};
 use crate::db::{DbError, credits::HoldRow};
 use crate::domain::credits::{self, BucketState, CreditError, Split};
@@ -41,6 +43,8 @@ pub enum SessionError {
     Conflict,
     #[error("balance kept changing; try again")]
     Contended,
+    #[error("too many chat messages waiting for an answer")]
+    ChatBusy,
 }
 
 /// What a caller asks to reserve.
@@ -89,6 +93,20 @@ pub enum SessionMsg {
     Publish(Frame),
     /// Stop if idle for at least this long with nothing in flight (sent by the registry).
     IdleCheck(Duration),
+    /// The chat (loaded from `chat_history` on first use).
+    Chat(RpcReplyPort<Result<Chat, SessionError>>),
+    /// The FIFO gate for one chat turn; `ChatBusy` when `chat.max_pending` turns already wait.
+    ChatTurn(RpcReplyPort<Result<Arc<tokio::sync::Mutex<()>>, SessionError>>),
+    /// The lock held while a chat edit is checked for a duplicate and started (short).
+    EditGate(RpcReplyPort<Result<Arc<tokio::sync::Mutex<()>>, SessionError>>),
+    /// A chat turn ended (its `ChatTurn` was dropped).
+    ChatTurnDone,
+    /// Append messages / move the current image: persisted (trimmed), then announced.
+    ChatApply(Box<ChatChange>, RpcReplyPort<Result<(), SessionError>>),
+    /// Start over: the chat row is deleted.
+    ChatClear(RpcReplyPort<Result<(), SessionError>>),
+    /// The chat row changed outside the session (delete-my-data): reload it on next use.
+    ChatForget,
     /// Panics the actor (tests of supervision; ignored in production).
     CrashForTest,
 }
@@ -105,6 +123,12 @@ pub struct SessionState {
     open_holds: Vec<HoldId>,
     in_flight: u32,
     last_active: Instant,
+    chat: Option<Chat>,
+    /// Created on the first chat turn (idle sessions stay small).
+    chat_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    edit_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Chat turns running or waiting for the gate.
+    chat_pending: u32,
 }
 
 impl Actor for SessionActor {
@@ -121,6 +145,10 @@ impl Actor for SessionActor {
             open_holds: Vec::new(),
             in_flight: 0,
             last_active: Instant::now(),
+            chat: None,
+            chat_gate: None,
+            edit_gate: None,
+            chat_pending: 0,
         })
     }
 
@@ -209,11 +237,47 @@ impl Actor for SessionActor {
                 if dropped > 0 {
                     metrics::gauge!("primerka_ws_subscribers").decrement(dropped as f64);
                 }
-                let idle = state.subscribers.is_empty() && state.open_holds.is_empty() && state.in_flight == 0;
+                let idle = state.subscribers.is_empty()
+                    && state.open_holds.is_empty()
+                    && state.in_flight == 0
+                    && state.chat_pending == 0;
                 if idle && state.last_active.elapsed() >= timeout {
                     myself.stop(Some("idle".into()));
                 }
             }
+            SessionMsg::Chat(reply) => {
+                state.last_active = Instant::now();
+                let _ = reply.send(Box::pin(self.chat(state)).await.cloned());
+            }
+            SessionMsg::ChatTurn(reply) => {
+                state.last_active = Instant::now();
+                if state.chat_pending >= self.services.settings.file.chat.max_pending {
+                    let _ = reply.send(Err(SessionError::ChatBusy));
+                } else {
+                    state.chat_pending += 1;
+                    let gate = state.chat_gate.get_or_insert_with(Default::default).clone();
+                    let _ = reply.send(Ok(gate));
+                }
+            }
+            SessionMsg::EditGate(reply) => {
+                state.last_active = Instant::now();
+                let _ = reply.send(Ok(state.edit_gate.get_or_insert_with(Default::default).clone()));
+            }
+            SessionMsg::ChatTurnDone => {
+                state.last_active = Instant::now();
+                state.chat_pending = state.chat_pending.saturating_sub(1);
+            }
+            SessionMsg::ChatApply(change, reply) => {
+                state.last_active = Instant::now();
+                let _ = reply.send(Box::pin(self.chat_apply(state, &change)).await);
+            }
+            SessionMsg::ChatClear(reply) => {
+                state.last_active = Instant::now();
+                let result = Box::pin(chat_db::clear(&self.services.pool, state.user)).await;
+                state.chat = if result.is_ok() { Some(Chat::default()) } else { None };
+                let _ = reply.send(result.map_err(SessionError::from));
+            }
+            SessionMsg::ChatForget => state.chat = None,
             SessionMsg::CrashForTest => {
                 if self.services.settings.env == crate::config::AppEnv::Production {
                     tracing::warn!(user.id = %state.user, "ignoring a test crash request in production");
@@ -270,6 +334,30 @@ impl SessionActor {
         };
         state.buckets = Some(fresh);
         Ok(fresh)
+    }
+
+    /// The chat, loaded from the database on first use.
+    async fn chat<'s>(&self, state: &'s mut SessionState) -> Result<&'s Chat, SessionError> {
+        if state.chat.is_none() {
+            state.chat = Some(chat_db::load(&self.services.pool, state.user).await?);
+        }
+        Ok(state.chat.get_or_insert_with(Chat::default))
+    }
+
+    /// Applies `change`, writes the trimmed chat, and only then sends its `chat.message` frames.
+    async fn chat_apply(&self, state: &mut SessionState, change: &ChatChange) -> Result<(), SessionError> {
+        let keep = self.services.settings.file.chat.history_size;
+        let mut chat = self.chat(state).await?.clone();
+        chat_state::apply(&mut chat, change, keep);
+        if let Err(e) = chat_db::save(&self.services.pool, state.user, &chat, keep).await {
+            state.chat = None;
+            return Err(e.into());
+        }
+        state.chat = Some(chat);
+        for message in &change.messages {
+            publish(state, frame("chat.message", chat_state::message_view(&self.services, message)));
+        }
+        Ok(())
     }
 
     async fn reserve(&self, state: &mut SessionState, cmd: &ReserveCmd) -> Result<Hold, SessionError> {

@@ -19,11 +19,14 @@ pub enum OpenRouterError {
     /// 403: moderation flagged the input.
     #[error("the request was flagged by moderation: {0}")]
     Moderated(String),
+    /// 503: no provider supports every parameter sent; retry without structured output.
+    #[error("no provider can serve the request as asked: {0}")]
+    Unroutable(String),
 }
 
 impl OpenRouterError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, OpenRouterError::Transient(..))
+        matches!(self, OpenRouterError::Transient(..) | OpenRouterError::Unroutable(_))
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
@@ -38,6 +41,8 @@ impl OpenRouterError {
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub id: String,
+    /// The upstream that served it (e.g. `Anthropic`).
+    pub provider: String,
     pub content: String,
     pub finish_reason: String,
     pub prompt_tokens: i64,
@@ -74,7 +79,14 @@ impl OpenRouterClient {
         }
     }
 
-    /// Sends `messages` asking for JSON matching `schema` (named `schema_name`).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Sends `messages` asking for JSON matching `schema` (named `schema_name`). With
+    /// `structured`, through `response_format` and only to providers that honour it; without
+    /// (the contract's answer to a 503), the schema goes into an extra system message instead.
+    /// Either way the caller validates the content.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn complete(
         &self,
@@ -82,18 +94,28 @@ impl OpenRouterClient {
         schema_name: &str,
         schema: &Value,
         max_tokens: u32,
+        structured: bool,
     ) -> Result<Completion, OpenRouterError> {
-        let body = json!({
-            "model": self.model,
-            "messages": messages,
-            "max_tokens": max_tokens,
-            "temperature": 0.7,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "strict": true, "schema": schema},
-            },
-            "provider": {"require_parameters": true},
-        });
+        let body = if structured {
+            json!({
+                "model": self.model,
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": 0.7,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name, "strict": true, "schema": schema},
+                },
+                "provider": {"require_parameters": true},
+            })
+        } else {
+            let mut messages = messages.to_vec();
+            let rule = format!(
+                "Reply with one JSON object only, no prose and no code fences, matching this JSON schema exactly: {schema}"
+            );
+            messages.insert(1.min(messages.len()), json!({"role": "system", "content": rule}));
+            json!({"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.7})
+        };
         let response = self
             .http
             .post(format!("{}/chat/completions", self.base_url))
@@ -134,6 +156,7 @@ impl OpenRouterClient {
         }
         Ok(Completion {
             id: value.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+            provider: value.get("provider").and_then(Value::as_str).unwrap_or("").to_string(),
             content,
             finish_reason,
             prompt_tokens: value.pointer("/usage/prompt_tokens").and_then(Value::as_i64).unwrap_or(0),
@@ -146,6 +169,7 @@ impl OpenRouterClient {
 fn classify(code: u16, message: String, retry_after: Option<Duration>) -> OpenRouterError {
     match code {
         403 => OpenRouterError::Moderated(message),
+        503 => OpenRouterError::Unroutable(message),
         402 if retry_after.is_some() => OpenRouterError::Transient(message, retry_after),
         408 | 429 | 500..=599 => OpenRouterError::Transient(format!("HTTP {code}: {message}"), retry_after),
         code => OpenRouterError::Refused(code, message),
@@ -165,5 +189,7 @@ mod tests {
         assert!(classify(402, String::new(), Some(Duration::from_secs(1))).is_retryable());
         assert!(matches!(classify(403, String::new(), None), OpenRouterError::Moderated(_)));
         assert!(!classify(400, String::new(), None).is_retryable());
+        assert!(matches!(classify(503, String::new(), None), OpenRouterError::Unroutable(_)));
+        assert!(classify(503, String::new(), None).is_retryable());
     }
 }

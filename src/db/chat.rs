@@ -51,33 +51,23 @@ pub async fn clear(db: impl PgExecutor<'_>, user: UserId) -> Result<(), DbError>
     sqlx::query("delete from chat_history where user_id = $1").bind(user).execute(db).await.db().map(|_| ())
 }
 
-/// Appends `message` (and optionally makes `image_key` the current image) in one statement,
-/// trimming to the last `keep` messages; used when an edit finishes outside the request.
-pub async fn append(
+/// The user's unfinished edit of `keys` with exactly `prompt`, if any: `(id, status, cost,
+/// watermarked)`. A repeated request for the same edit gets this one instead of a second charge.
+pub async fn unfinished_edit(
     db: impl PgExecutor<'_>,
     user: UserId,
-    message: &Value,
-    image_key: Option<&str>,
-    keep: usize,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "insert into chat_history (user_id, messages, current_image)
-         values ($1, jsonb_build_array($2::jsonb), case when $3::text is null then null else jsonb_build_object('key', $3::text) end)
-         on conflict (user_id) do update set
-           messages = (select coalesce(jsonb_agg(m order by n), '[]'::jsonb) from (
-                         select m, n from jsonb_array_elements(chat_history.messages || jsonb_build_array($2::jsonb))
-                                with ordinality as t(m, n)
-                         order by n desc limit $4) last),
-           current_image = case when $3::text is null then chat_history.current_image
-                                else jsonb_build_object('key', $3::text) end,
-           updated_at = now()",
+    prompt: &str,
+    keys: &[String],
+) -> Result<Option<(uuid::Uuid, String, i32, bool)>, DbError> {
+    sqlx::query_as(
+        "select id, status, cost, watermarked from generations
+         where user_id = $1 and kind = 'edit' and md5(prompt) = md5($2) and prompt = $2 and input_keys = $3
+           and status in ('queued', 'submitted', 'running')",
     )
     .bind(user)
-    .bind(message)
-    .bind(image_key)
-    .bind(keep as i64)
-    .execute(db)
+    .bind(prompt)
+    .bind(keys)
+    .fetch_optional(db)
     .await
     .db()
-    .map(|_| ())
 }

@@ -1,6 +1,7 @@
 //! The only place with SQL. Functions are plain `async fn`s over a `PgExecutor` or a
 //! `&mut PgConnection`, so callers compose them in one transaction.
 
+pub mod assistant;
 pub mod chat;
 pub mod credits;
 pub mod generations;

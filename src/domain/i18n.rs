@@ -73,6 +73,14 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             ("Недостаточно кредитов. Пополните баланс, чтобы продолжить.", "Not enough credits. Top up to continue.")
         }
         "rate_limited" => ("Слишком много запросов. Подождите немного.", "Too many requests. Please wait a moment."),
+        "image_gone" => (
+            "Это фото больше недоступно. Прикрепите его заново — кредиты не списаны.",
+            "This photo is no longer available. Attach it again — no credits were charged.",
+        ),
+        "chat_busy" => (
+            "Ассистент ещё отвечает на ваши прошлые сообщения. Дождитесь ответа — кредиты не списаны.",
+            "The assistant is still answering your earlier messages. Wait for the answer — no credits were charged.",
+        ),
         "in_flight_limit" => (
             "У вас уже идут генерации. Дождитесь завершения одной из них.",
             "You already have generations running. Wait for one to finish.",
@@ -97,11 +105,11 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
             "Содержимое файла не совпадает с его типом. Выберите другое фото.",
             "The file's content does not match its type. Choose another photo.",
         ),
-        "image_too_large" => (
+        "too_many_pixels" => (
             "Разрешение фото слишком большое (до 40 Мп). Выберите фото поменьше.",
             "The photo's resolution is too large (40 MP at most). Choose a smaller photo.",
         ),
-        "image_unreadable" => {
+        "corrupt_image" => {
             ("Не удалось прочитать фото. Выберите другое.", "The photo could not be read. Choose another one.")
         }
         "upload_not_found" => (

@@ -34,8 +34,8 @@ impl ImageError {
         match self {
             ImageError::UnsupportedType => "unsupported_type",
             ImageError::TypeMismatch => "type_mismatch",
-            ImageError::TooManyPixels => "image_too_large",
-            ImageError::Undecodable => "image_unreadable",
+            ImageError::TooManyPixels => "too_many_pixels",
+            ImageError::Undecodable => "corrupt_image",
         }
     }
 }
@@ -69,7 +69,11 @@ fn declared_format(declared: &str) -> Option<ImageFormat> {
 /// Checks an upload and re-encodes it in its own format without metadata.
 pub fn validate_upload(declared: &str, bytes: &[u8], limits: ImageLimits) -> Result<CleanImage, ImageError> {
     let declared = declared_format(declared).ok_or(ImageError::UnsupportedType)?;
-    let actual = sniff(bytes).ok_or(ImageError::UnsupportedType)?;
+    if bytes.is_empty() {
+        return Err(ImageError::Undecodable);
+    }
+    // A JPEG/PNG by name whose bytes are something else (a PDF, a script, a GIF) is a mismatch.
+    let actual = sniff(bytes).ok_or(ImageError::TypeMismatch)?;
     if declared != actual {
         return Err(ImageError::TypeMismatch);
     }
@@ -163,11 +167,10 @@ mod tests {
     fn refuses_mismatch_and_other_types() {
         assert_eq!(validate_upload("image/jpeg", &png(4, 4), LIMITS).unwrap_err(), ImageError::TypeMismatch);
         assert_eq!(validate_upload("image/gif", &png(4, 4), LIMITS).unwrap_err(), ImageError::UnsupportedType);
-        assert_eq!(validate_upload("image/png", b"GIF89a....", LIMITS).unwrap_err(), ImageError::UnsupportedType);
-        assert_eq!(
-            validate_upload("image/png", b"not an image at all", LIMITS).unwrap_err(),
-            ImageError::UnsupportedType
-        );
+        assert_eq!(validate_upload("image/png", b"GIF89a....", LIMITS).unwrap_err(), ImageError::TypeMismatch);
+        assert_eq!(validate_upload("image/jpeg", b"%PDF-1.4 renamed", LIMITS).unwrap_err(), ImageError::TypeMismatch);
+        assert_eq!(validate_upload("image/jpeg", b"", LIMITS).unwrap_err(), ImageError::Undecodable);
+        assert_eq!(validate_upload("image/png", b"not an image at all", LIMITS).unwrap_err(), ImageError::TypeMismatch);
     }
 
     #[test]

@@ -190,9 +190,13 @@ async fn check_ledger(State(state): State<AppState>, admin: AdminUser) -> Result
 
 async fn stats(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, ApiError> {
     let (users, users_today) = db::users::counts(&state.pool).await?;
+    let (assistant_calls, assistant_cost) =
+        db::assistant::totals_since(&state.pool, chrono::Utc::now() - chrono::Duration::hours(24)).await?;
     Ok(Json(json!({
         "users": users,
         "users_active_24h": users_today,
+        "assistant_calls_24h": assistant_calls,
+        "assistant_cost_usd_24h": assistant_cost,
         "sessions_live": state.actors.sessions.live(),
     })))
 }

@@ -148,6 +148,7 @@ impl From<SessionError> for ApiError {
             SessionError::Db(d) => d.into(),
             SessionError::InFlightLimit => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "in_flight_limit"),
             SessionError::TooManySockets => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sockets"),
+            SessionError::ChatBusy => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "chat_busy"),
             SessionError::Conflict => ApiError::conflict(),
             e @ (SessionError::Timeout | SessionError::Unavailable | SessionError::Contended) => {
                 ApiError::unavailable("queue_full", e)
@@ -247,7 +248,14 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     rendered
 }
 
+/// Empty, or a plain-text body from a layer (e.g. the body limit's "length limit exceeded"):
+/// either way not our JSON, so it gets the standard error shape.
 fn response_is_empty(response: &Response) -> bool {
     use axum::body::HttpBody;
-    response.body().size_hint().exact() == Some(0)
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    response.body().size_hint().exact() == Some(0) || !json
 }

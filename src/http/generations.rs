@@ -38,8 +38,13 @@ pub const CATEGORIES: &[(&str, &str)] = &[
     ("dress", "dress"),
     ("outerwear", "coat or jacket"),
     ("shoes", "shoes"),
+    ("headwear", "hat or cap"),
+    ("glasses", "glasses"),
+    ("bag", "bag"),
+    ("jewellery", "jewellery"),
     ("accessory", "accessory (bag, hat, glasses, jewellery or scarf)"),
     ("outfit", "outfit"),
+    ("other", "clothing item or accessory"),
 ];
 
 pub fn router(state: &AppState) -> Router<AppState> {

@@ -100,6 +100,8 @@ async fn update_me(
 async fn delete_me(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     users::clear_personal_data(&state.pool, user.id).await?;
     let keys = db::generations::forget_user_content(&state.pool, user.id).await?;
+    // The session caches the chat: make it reload the (now empty) row.
+    state.actors.sessions.session(user.id).chat_forget();
     for key in keys {
         if let Err(e) = state.services.storage.delete(&key).await {
             tracing::warn!(error = %e, "could not delete a stored image of a deleted user");

@@ -68,6 +68,9 @@ struct Stats {
     max_polls_in_second: usize,
     callbacks_sent: u64,
     failed_tasks: u64,
+    /// Unix ms of the first and the latest accepted createTask (achieved rate under a burst).
+    first_create_ms: i64,
+    last_create_ms: i64,
 }
 
 #[derive(Default)]
@@ -139,6 +142,11 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
             return envelope(code, "Server error", Value::Null);
         }
         inner.stats.creates += 1;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if inner.stats.first_create_ms == 0 {
+            inner.stats.first_create_ms = now_ms;
+        }
+        inner.stats.last_create_ms = now_ms;
         let fail = inner.fail_tasks > 0;
         if fail {
             inner.fail_tasks -= 1;

@@ -6,7 +6,11 @@
 //!   usage and cost like the real answer.
 //! - Control: `GET /_control/requests` (bodies received, oldest first; `DELETE` clears);
 //!   `POST /_control/faults {"status"?: 429|500|502|402|403, "count"?: n, "malformed"?: n,
-//!   "error_in_body"?: n, "delay_ms"?: n}`.
+//!   "error_in_body"?: n, "truncated"?: n, "unroutable"?: n, "delay_ms"?: n}`. `truncated`
+//!   answers `finish_reason: "length"` with cut-off JSON; `unroutable` answers 503 (no provider
+//!   meets the routing requirements) to requests that set `provider.require_parameters`, as the
+//!   real router does, and lets requests without it through; `delay_ms` (sticky, 0 resets) beyond
+//!   the client's timeout simulates a timeout.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,6 +31,8 @@ struct Faults {
     count: u32,
     malformed: u32,
     error_in_body: u32,
+    truncated: u32,
+    unroutable: u32,
     delay_ms: u64,
 }
 
@@ -117,9 +123,16 @@ async fn complete(State(state): State<SimState>, headers: HeaderMap, Json(body):
     }
     let sim = state.openrouter();
     sim.requests.lock().expect("openrouter sim lock").push(body.clone());
-    let (status, malformed, body_error, delay) = {
+    let strict_routing = body.pointer("/provider/require_parameters") == Some(&Value::Bool(true));
+    let (status, malformed, body_error, truncated, delay) = {
         let mut f = sim.faults.lock().expect("openrouter sim lock");
-        let status = if f.count > 0 {
+        let unroutable = strict_routing && f.unroutable > 0;
+        if unroutable {
+            f.unroutable -= 1;
+        }
+        let status = if unroutable {
+            503
+        } else if f.count > 0 {
             f.count -= 1;
             f.status
         } else {
@@ -133,7 +146,11 @@ async fn complete(State(state): State<SimState>, headers: HeaderMap, Json(body):
         if body_error {
             f.error_in_body -= 1;
         }
-        (status, malformed, body_error, f.delay_ms)
+        let truncated = f.truncated > 0;
+        if truncated {
+            f.truncated -= 1;
+        }
+        (status, malformed, body_error, truncated, f.delay_ms)
     };
     let latency = Duration::from_secs_f64(1.2 * state.latency_scale()) + Duration::from_millis(delay);
     tokio::time::sleep(latency).await;
@@ -150,7 +167,8 @@ async fn complete(State(state): State<SimState>, headers: HeaderMap, Json(body):
     let content = if malformed {
         "Sure! Here are some ideas: make it red.".to_string()
     } else {
-        answer(&last_user_text(&body), n).to_string()
+        let full = answer(&last_user_text(&body), n).to_string();
+        if truncated { full.chars().take(full.chars().count() / 2).collect() } else { full }
     };
     Json(json!({
         "id": format!("gen-{}", uuid::Uuid::new_v4().simple()),
@@ -160,8 +178,8 @@ async fn complete(State(state): State<SimState>, headers: HeaderMap, Json(body):
         "created": chrono::Utc::now().timestamp(),
         "choices": [{
             "index": 0,
-            "finish_reason": "stop",
-            "native_finish_reason": "end_turn",
+            "finish_reason": if truncated { "length" } else { "stop" },
+            "native_finish_reason": if truncated { "max_tokens" } else { "end_turn" },
             "message": {"role": "assistant", "content": content, "refusal": null},
         }],
         "usage": {"prompt_tokens": 900, "completion_tokens": 180, "total_tokens": 1080, "cost": 0.0018},
@@ -184,6 +202,8 @@ struct FaultRequest {
     count: Option<u32>,
     malformed: Option<u32>,
     error_in_body: Option<u32>,
+    truncated: Option<u32>,
+    unroutable: Option<u32>,
     delay_ms: Option<u64>,
 }
 
@@ -198,6 +218,12 @@ async fn faults(State(state): State<SimState>, Json(r): Json<FaultRequest>) -> S
     }
     if let Some(n) = r.error_in_body {
         f.error_in_body = n;
+    }
+    if let Some(n) = r.truncated {
+        f.truncated = n;
+    }
+    if let Some(n) = r.unroutable {
+        f.unroutable = n;
     }
     if let Some(ms) = r.delay_ms {
         f.delay_ms = ms;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, new_user_id, spawn_app, wait_until};
+use crate::helpers::{TestApp, new_user_id, spawn_app, spawn_app_with, wait_until};
 use crate::ws::{connect, next_event_of};
 
 async fn say(app: &TestApp, token: &str, text: &str, upload_id: Option<&str>) -> Value {
@@ -244,4 +244,263 @@ async fn bad_input_is_refused_without_a_charge() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
     assert!(chat["messages"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_chat_survives_a_session_restart_and_start_over_clears_it() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    for i in 0..6 {
+        say(&app, &token, &format!("сообщение номер {i}"), None).await;
+    }
+    let before: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    let ids = |chat: &Value| -> Vec<String> {
+        chat["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&before).len(), 10);
+
+    let session = app.actors.sessions.session(primerka::domain::ids::UserId(id));
+    session.crash_for_test().await.unwrap();
+    let after: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    assert_eq!(ids(&after), ids(&before), "the restarted session reloaded every message");
+    let restarts = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(restarts.lines().any(|l| l.starts_with("primerka_actor_restarts_total{actor=\"session\"}")));
+
+    say(&app, &token, "после перезапуска", None).await;
+    let requests = sim_requests(&app).await;
+    let messages = requests.last().unwrap()["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 11, "system prompt + the last 10, history intact after the restart");
+    assert!(Value::Array(messages).to_string().contains("сообщение номер 5"));
+
+    let deleted = app.client.delete(app.url("/api/chat")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let stored: i64 = sqlx::query_scalar("select count(*) from chat_history").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(stored, 0);
+    say(&app, &token, "начнём заново", None).await;
+    let requests = sim_requests(&app).await;
+    let messages = requests.last().unwrap()["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "after start over the model sees only the system prompt and the new message");
+    let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    assert_eq!(chat["messages"].as_array().unwrap().len(), 2);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_edit_that_finishes_while_the_assistant_answers_is_kept() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    let upload = photo(&app, &token).await;
+    let reply = say(&app, &token, "сделай волосы рыжими", Some(&upload)).await;
+    let variant = reply["variants"][0]["id"].as_str().unwrap().to_string();
+    // The next answer takes a while; the edit finishes meanwhile.
+    fault(&app, json!({"delay_ms": 1500})).await;
+    let response = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let generation: Value = response.json().await.unwrap();
+    let answer = say(&app, &token, "а что ещё можно сделать?", None).await;
+    assert_eq!(answer["charged"], true);
+    next_event_of(&mut socket, "job.succeeded").await;
+
+    let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
+    let messages = chat["messages"].as_array().unwrap();
+    assert!(
+        messages.iter().any(|m| m["kind"] == "image" && m["generation_id"] == generation["generation_id"]),
+        "the edit's result is in the chat: {messages:?}"
+    );
+    assert!(messages.iter().any(|m| m["text"] == "а что ещё можно сделать?"), "and so is the later message");
+    let result_key: String =
+        sqlx::query_scalar("select result_key from generations").fetch_one(&app.pool).await.unwrap();
+    let current: Value =
+        sqlx::query_scalar("select current_image from chat_history").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(current["key"], result_key, "the result is the current image");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_timeout_is_retried_then_nothing_is_charged() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__OPENROUTER__REQUEST_TIMEOUT_SECS".into(), "1".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    let before = total(&app, &token).await;
+    fault(&app, json!({"delay_ms": 1500})).await;
+    let reply = say(&app, &token, "make the sky pink", None).await;
+    assert_eq!(reply["charged"], false);
+    assert_eq!(reply["message"]["code"], "assistant_unavailable");
+    assert_eq!(reply["message"]["credits_returned"], true);
+    assert!(reply["message"]["text"].as_str().unwrap().contains("Кредит не списан"), "Russian by default");
+    assert_eq!(sim_requests(&app).await.len(), 3, "three attempts");
+    assert_eq!(total(&app, &token).await, before);
+    let holds: i64 =
+        sqlx::query_scalar("select count(*) from holds where status = 'held'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(holds, 0, "the hold was released");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_flood_of_messages_is_capped_and_the_refused_ones_cost_nothing() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    fault(&app, json!({"delay_ms": 400})).await;
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (client, url, token) = (app.client.clone(), app.url("/api/chat/messages"), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"text": format!("просьба {i}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let mut answered = 0;
+    let mut busy = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => answered += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(body["error"]["code"], "chat_busy");
+                assert!(body["error"]["message"].as_str().unwrap().contains("кредиты не списаны"), "{body}");
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((answered, busy), (3, 2), "chat.max_pending = 3");
+    assert_eq!(total(&app, &token).await, 7, "only the three answers were charged");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn without_a_structured_output_provider_the_schema_goes_into_the_prompt_and_every_call_is_recorded() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    fault(&app, json!({"unroutable": 1})).await;
+    let reply = say(&app, &token, "сделай фон белым", None).await;
+    assert_eq!(reply["charged"], true);
+    assert_eq!(reply["variants"].as_array().unwrap().len(), 3);
+    let requests = sim_requests(&app).await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["provider"]["require_parameters"], true);
+    assert!(requests[1].get("response_format").is_none(), "the retry drops response_format");
+    assert!(requests[1].get("provider").is_none());
+    assert_eq!(requests[1]["messages"][1]["role"], "system");
+    assert!(requests[1]["messages"][1]["content"].as_str().unwrap().contains("\"variants\""));
+
+    fault(&app, json!({"truncated": 1})).await;
+    let repaired = say(&app, &token, "а теперь чёрным", None).await;
+    assert_eq!(repaired["charged"], true, "a cut-off reply is repaired once");
+    let requests = sim_requests(&app).await;
+    let (cut, repair) = (&requests[requests.len() - 2], &requests[requests.len() - 1]);
+    assert_eq!(
+        repair["max_tokens"].as_u64().unwrap(),
+        2 * cut["max_tokens"].as_u64().unwrap(),
+        "more room after a cut-off"
+    );
+
+    let rows: Vec<(String, Option<String>, i32, f64)> =
+        sqlx::query_as("select outcome, openrouter_id, prompt_tokens, cost_usd from assistant_requests order by id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(outcomes, ["transient", "ok", "invalid", "ok"]);
+    assert!(rows[1].1.as_deref().unwrap().starts_with("gen-"));
+    assert!(rows[1].2 > 0 && rows[1].3 > 0.0, "tokens and cost recorded");
+    assert_eq!(total(&app, &token).await, 8);
+}
+
+#[tokio::test]
+async fn a_double_tap_on_a_variant_starts_and_charges_one_edit() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    let upload = photo(&app, &token).await;
+    let reply = say(&app, &token, "сделай небо розовым", Some(&upload)).await;
+    let variant = reply["variants"][1]["id"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/api/chat/variants/{variant}/generate"));
+    let taps: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, url, token) = (app.client.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let response = client.post(url).bearer_auth(token).json(&json!({})).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::ACCEPTED);
+                response.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for tap in taps {
+        ids.push(tap.await.unwrap()["generation_id"].as_str().unwrap().to_string());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every tap got the same edit");
+    next_event_of(&mut socket, "job.succeeded").await;
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(total(&app, &token).await, 8, "one answer + one edit");
+
+    // Once it has finished, asking again is a new edit (of the new current image).
+    let again = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: Value = again.json().await.unwrap();
+    assert_ne!(again["generation_id"].as_str().unwrap(), ids[0]);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_assistant_is_cut_off_at_the_answer_deadline_without_a_charge() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__CHAT__ANSWER_DEADLINE_SECS".into(), "2".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    fault(&app, json!({"delay_ms": 10_000})).await;
+    let started = std::time::Instant::now();
+    let reply = say(&app, &token, "сделай фото чёрно-белым", None).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "answered at the deadline, not after the provider: {elapsed:?}");
+    assert_eq!(reply["charged"], false);
+    assert_eq!(reply["message"]["code"], "assistant_unavailable");
+    assert_eq!(total(&app, &token).await, 10);
+    let outcomes: Vec<String> =
+        sqlx::query_scalar("select outcome from assistant_requests").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(outcomes, ["transient"], "no retry once the deadline has passed");
+}
+
+#[tokio::test]
+async fn an_edit_of_a_photo_that_is_gone_is_refused_before_any_charge() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let upload = photo(&app, &token).await;
+    let reply = say(&app, &token, "сделай фон синим", Some(&upload)).await;
+    let variant = reply["variants"][0]["id"].as_str().unwrap().to_string();
+    let key: String = sqlx::query_scalar("select storage_key from uploads").fetch_one(&app.pool).await.unwrap();
+    app.services.storage.delete(&key).await.unwrap();
+    let before = total(&app, &token).await;
+    let response = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "image_gone");
+    assert!(body["error"]["message"].as_str().unwrap().contains("кредиты не списаны"));
+    assert_eq!(total(&app, &token).await, before);
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 0);
+
+    // The assistant still answers; it is just not shown a picture it could not fetch.
+    let first = sim_requests(&app).await[0]["messages"].to_string();
+    assert!(first.contains("image_url"), "the photo was sent while it existed");
+    let next = say(&app, &token, "тогда просто совет", None).await;
+    assert_eq!(next["charged"], true);
+    let last = sim_requests(&app).await.last().unwrap()["messages"].to_string();
+    assert!(!last.contains("image_url"));
 }

@@ -93,6 +93,103 @@ async fn uploads_are_checked_and_stripped() {
     assert_eq!(files, 1, "refused uploads leave no file");
 }
 
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { 0xEDB8_8320 ^ (crc >> 1) } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A small PNG whose header claims `w`×`h` (a decompression bomb's header).
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut png = picture(4, 4, [1, 1, 1, 255], image::ImageFormat::Png);
+    png[16..20].copy_from_slice(&w.to_be_bytes());
+    png[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+#[tokio::test]
+async fn the_upload_matrix_rejects_everything_but_real_jpeg_and_png() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let jpeg = picture(32, 32, [9, 9, 9, 255], image::ImageFormat::Jpeg);
+    let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
+        ("gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec(), "image/gif", 415, "unsupported_type"),
+        ("webp", b"RIFF\x1a\x00\x00\x00WEBPVP8 \x0e\x00\x00\x00".to_vec(), "image/webp", 415, "unsupported_type"),
+        ("svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(), "image/svg+xml", 415, "unsupported_type"),
+        ("pdf as jpg", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj".to_vec(), "image/jpeg", 415, "type_mismatch"),
+        ("script as jpg", b"#!/bin/sh\nrm -rf /\n".to_vec(), "image/jpeg", 415, "type_mismatch"),
+        ("truncated jpeg", jpeg[..jpeg.len() / 2].to_vec(), "image/jpeg", 422, "corrupt_image"),
+        ("zero bytes", Vec::new(), "image/jpeg", 422, "corrupt_image"),
+        ("6 MB", vec![0xFF; 6 * 1024 * 1024], "image/jpeg", 413, "too_large"),
+        ("30000×30000 png", png_claiming(30_000, 30_000), "image/png", 422, "too_many_pixels"),
+    ];
+    for (name, bytes, mime, status, code) in cases {
+        let response = upload_raw(&app, &token, bytes, mime).await;
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{name}: not JSON: {text}"));
+        assert_eq!(body["error"]["code"], code, "{name}");
+    }
+    assert_eq!(walk(app.storage_dir.path()), 0, "nothing stored");
+    let rows: i64 = sqlx::query_scalar("select count(*) from uploads").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 0);
+
+    // A JPEG with GPS EXIF is accepted and stored without it.
+    let plain = picture(40, 30, [90, 60, 30, 255], image::ImageFormat::Jpeg);
+    let payload = b"Exif\0\0GPSLatitude 55.7558 N";
+    let mut with_gps = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    with_gps.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    with_gps.extend_from_slice(payload);
+    with_gps.extend_from_slice(&plain[2..]);
+    let response = upload_raw(&app, &token, with_gps, "image/jpeg").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let stored = app.client.get(app.url(body["url"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+    assert!(!stored.windows(4).any(|w| w == b"Exif") && !stored.windows(3).any(|w| w == b"GPS"), "EXIF removed");
+}
+
+#[tokio::test]
+async fn a_user_with_purchased_credits_gets_a_clean_result() {
+    let admin = new_user_id();
+    let app = spawn_app_with(|env| {
+        env.insert("ADMIN_TELEGRAM_IDS".into(), admin.to_string());
+    })
+    .await;
+    let admin_token = app.login(admin).await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let granted = app
+        .post_json(&format!("/api/admin/users/{user}/grant"), &admin_token, &json!({"credits": 10, "reason": "test"}))
+        .await;
+    assert_eq!(granted.status(), StatusCode::OK);
+    let mut socket = connect(&app, &token).await;
+    let accepted: Value = tryon(&app, &token).await.json().await.unwrap();
+    assert_eq!(accepted["watermarked"], false, "paid with purchased credits");
+    let done = next_event_of(&mut socket, "job.succeeded").await;
+    assert_eq!(done["data"]["watermarked"], false);
+    let bytes = app
+        .client
+        .get(app.url(done["data"]["result_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let result = image::load_from_memory(&bytes).unwrap().to_rgba8();
+    let (w, h) = result.dimensions();
+    assert_eq!(result.get_pixel(w / 2, (h as f32 * 0.80) as u32), &Rgba([200, 150, 120, 255]), "no watermark band");
+    let me = app.get_me(&token).await;
+    assert_eq!((me["balance"]["purchased"].as_i64(), me["balance"]["free"].as_i64()), (Some(8), Some(10)));
+}
+
 fn walk(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())

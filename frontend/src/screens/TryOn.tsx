@@ -7,7 +7,7 @@ import { Button, ErrorBox } from '../components/ui'
 import { haptic, useMainButton } from '../telegram'
 
 // The categories the server's prompt template knows (src/http/generations.rs CATEGORIES).
-const CATEGORIES = ['top', 'bottom', 'dress', 'outerwear', 'shoes', 'accessory', 'outfit']
+const CATEGORIES = ['top', 'bottom', 'dress', 'outerwear', 'shoes', 'headwear', 'glasses', 'bag', 'jewellery', 'other']
 /** Items per look (the API takes 1..4 garment uploads). */
 const MAX_GARMENTS = 4
 
