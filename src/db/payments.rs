@@ -298,7 +298,10 @@ pub async fn settle_refund(
 /// One line of the revenue report: a provider's payments that succeeded in the range.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct RevenueLine {
+    /// First day of the month (configured timezone), `YYYY-MM`.
+    pub month: String,
     pub provider: String,
+    pub product: String,
     pub payments: i64,
     pub gross_kopecks: i64,
     pub commission_kopecks: i64,
@@ -312,9 +315,10 @@ pub async fn revenue(
     db: impl PgExecutor<'_>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    tz: &str,
 ) -> Result<Vec<RevenueLine>, DbError> {
     sqlx::query_as::<_, RevenueLine>(
-        "select provider,
+        "select to_char(succeeded_at at time zone $3, 'YYYY-MM') as month, provider, product,
                 count(*) as payments,
                 coalesce(sum(gross_kopecks), 0)::bigint as gross_kopecks,
                 coalesce(sum(commission_kopecks), 0)::bigint as commission_kopecks,
@@ -324,10 +328,11 @@ pub async fn revenue(
                 coalesce(sum(gross_kopecks) filter (where status = 'refunded'), 0)::bigint as refunded_kopecks
          from payments
          where status in ('succeeded', 'refunded') and succeeded_at >= $1 and succeeded_at < $2
-         group by provider order by provider",
+         group by 1, provider, product order by 1, provider, product",
     )
     .bind(from)
     .bind(to)
+    .bind(tz)
     .fetch_all(db)
     .await
     .db()

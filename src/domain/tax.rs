@@ -67,6 +67,20 @@ mod tests {
     }
 
     #[test]
+    fn every_price_matches_hand_computed_kopecks() {
+        // 2.8 % commission and 4 % НПД of the gross, half up:
+        // 199 ₽: 557.2 → 557, 796;  299 ₽: 837.2 → 837, 1196;  499 ₽: 1397.2 → 1397, 1996;
+        // 899 ₽: 2517.2 → 2517, 3596.
+        for (gross, commission, tax) in
+            [(19900, 557, 796), (29900, 837, 1196), (49900, 1397, 1996), (89900, 2517, 3596)]
+        {
+            let b = yookassa(gross, 280, 400);
+            assert_eq!((b.commission_kopecks, b.tax_kopecks), (commission, tax), "{gross}");
+            assert_eq!(b.net_kopecks, gross - commission - tax);
+        }
+    }
+
+    #[test]
     fn warns_near_the_cap() {
         assert!(!near_npd_cap(191_999_999, 240_000_000, 8000));
         assert!(near_npd_cap(192_000_000, 240_000_000, 8000));

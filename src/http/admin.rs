@@ -124,8 +124,8 @@ struct RevenueQuery {
     format: Option<String>,
 }
 
-/// Revenue, commission, НПД tax and net per provider for `[from, to]` (days in the configured
-/// timezone); `format=csv` for a spreadsheet.
+/// Revenue, commission, НПД tax and net per month, provider and product for `[from, to]` (days
+/// in the configured timezone); `format=csv` for a spreadsheet with the same numbers.
 async fn revenue(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -141,7 +141,7 @@ async fn revenue(
     let (Some(from), Some(to)) = (start(q.from), start(q.to + chrono::Duration::days(1))) else {
         return Err(ApiError::validation("from"));
     };
-    let lines = db::payments::revenue(&state.pool, from.to_utc(), to.to_utc()).await?;
+    let lines = db::payments::revenue(&state.pool, from.to_utc(), to.to_utc(), tz.name()).await?;
     let now = chrono::Utc::now().with_timezone(&tz);
     let year_start = tz
         .with_ymd_and_hms(now.year(), 1, 1, 0, 0, 0)
@@ -151,12 +151,15 @@ async fn revenue(
     let year_income = db::payments::year_income(&state.pool, year_start).await?;
     let t = &state.settings.file.tax;
     if q.format.as_deref() == Some("csv") {
-        let mut csv =
-            String::from("provider,payments,gross_rub,commission_rub,tax_rub,net_rub,refunded_payments,refunded_rub\n");
+        let mut csv = String::from(
+            "month,provider,product,payments,gross_rub,commission_rub,tax_rub,net_rub,refunded_payments,refunded_rub\n",
+        );
         for l in &lines {
             csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                l.month,
                 l.provider,
+                l.product,
                 l.payments,
                 crate::domain::pricing::format_rub(l.gross_kopecks),
                 crate::domain::pricing::format_rub(l.commission_kopecks),
@@ -171,7 +174,7 @@ async fn revenue(
     Ok(Json(json!({
         "from": q.from,
         "to": q.to,
-        "providers": lines,
+        "lines": lines,
         "year_income_kopecks": year_income,
         "npd_cap_kopecks": t.npd_annual_cap_kopecks,
         "near_npd_cap": tax::near_npd_cap(year_income, t.npd_annual_cap_kopecks, t.npd_warn_at_bp),

@@ -400,14 +400,15 @@ async fn a_refund_returns_the_money_and_takes_back_only_the_credits_left() {
         .json()
         .await
         .unwrap();
-    let line = &report["providers"][0];
+    let line = &report["lines"][0];
     assert_eq!((line["provider"].as_str(), line["payments"].as_i64()), (Some("yookassa"), Some(1)));
+    assert_eq!(line["product"], "pack_100");
     assert_eq!((line["gross_kopecks"].as_i64(), line["refunded_kopecks"].as_i64()), (Some(19900), Some(19900)));
     assert_eq!(report["near_npd_cap"], false);
     let csv =
         app.get(&format!("/api/admin/revenue?from={today}&to={today}&format=csv"), &admin).await.text().await.unwrap();
-    assert!(csv.starts_with("provider,payments,gross_rub"));
-    assert!(csv.contains("yookassa,1,199.00,5.57,7.96,185.47,1,199.00"), "{csv}");
+    assert!(csv.starts_with("month,provider,product,payments,gross_rub"), "{csv}");
+    assert!(csv.contains(",yookassa,pack_100,1,199.00,5.57,7.96,185.47,1,199.00"), "{csv}");
 }
 
 async fn telegram_update(app: &TestApp, update: &Value) {
@@ -477,5 +478,37 @@ async fn a_pack_bought_with_telegram_stars_is_granted_once_and_can_be_refunded()
     let refunds = app.sim_telegram_calls("refundStarPayment").await;
     assert_eq!(refunds[0]["params"]["telegram_payment_charge_id"], "tg-charge-1");
     assert_eq!(app.get_me(&token).await["balance"]["purchased"], 0);
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_deliveries_of_one_notification_grant_once() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    app.client
+        .post(app.url("/sim/yookassa/_control/webhook"))
+        .json(&json!({"url": "http://127.0.0.1:9/nowhere"}))
+        .send()
+        .await
+        .unwrap();
+    let payment = buy(&app, &token, "pack_100").await;
+    app.client
+        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
+        .send()
+        .await
+        .unwrap();
+    let notification = json!({"type": "notification", "event": "payment.succeeded",
+                              "object": {"id": provider_id(&payment), "status": "succeeded"}});
+    let deliveries = (0..500).map(|_| {
+        let (client, url, body) = (app.client.clone(), app.url("/webhooks/yookassa"), notification.clone());
+        tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status()) })
+    });
+    let statuses = futures::future::join_all(deliveries).await;
+    let ok = statuses.into_iter().filter(|s| matches!(s, Ok(Ok(s)) if s.is_success())).count();
+    assert_eq!(ok, 500, "every delivery answered 200");
+    assert_eq!(total(&app, &token).await, 110, "exactly one grant of 100");
+    let grants: i64 =
+        sqlx::query_scalar("select count(*) from ledger where kind = 'purchase'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(grants, 1);
     assert!(app.ledger_differences().await.is_empty());
 }
