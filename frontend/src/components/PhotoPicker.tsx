@@ -65,7 +65,7 @@ export function PhotoPicker({
         ) : busy ? (
           <Spinner label={t.uploading} />
         ) : (
-          <span className="text-hint">＋ {t.addPhoto}</span>
+          <span className="text-hint"><span aria-hidden="true">+</span> {t.addPhoto}</span>
         )}
       </button>
       <input
