@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot pure functions (criterion): initData validation, JWT sign and
-//! verify. `cargo bench --bench micro`.
+//! verify, upload validation of a ~5 MB JPEG, the watermark on a 1024×1024 result.
+//! `cargo bench --bench micro`.
 
 use std::collections::HashMap;
 
@@ -31,5 +32,29 @@ fn auth(c: &mut Criterion) {
     c.bench_function("jwt_verify", |b| b.iter(|| keys.verify(black_box(&token)).expect("valid")));
 }
 
-criterion_group!(benches, auth);
+fn images(c: &mut Criterion) {
+    use primerka::domain::images::{ImageLimits, encode, validate_upload};
+    use primerka::storage::ImageFormat;
+    // A noisy 2600×1950 photo-like JPEG of about 5 MB (noise compresses badly, like real photos).
+    let mut seed = 7u32;
+    let noisy = image::RgbImage::from_fn(2600, 1950, |x, y| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, (seed >> 24) as u8])
+    });
+    let jpeg = encode(&image::DynamicImage::ImageRgb8(noisy), ImageFormat::Jpeg).expect("encode");
+    eprintln!("upload_validate input: {} bytes", jpeg.len());
+    let limits = ImageLimits { max_side: 8192, max_pixels: 40_000_000 };
+    let mut group = c.benchmark_group("images");
+    group.sample_size(10);
+    group.bench_function("upload_validate_5mb_jpeg", |b| {
+        b.iter(|| validate_upload("image/jpeg", black_box(&jpeg), limits).expect("valid"))
+    });
+    let font = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/fonts/DejaVuSans.ttf")).expect("font");
+    let mark = primerka::domain::watermark::Watermark::new(font, "Primerka").expect("font loads");
+    let result = image::DynamicImage::new_rgb8(1024, 1024);
+    group.bench_function("watermark_1024", |b| b.iter(|| mark.apply(black_box(&result))));
+    group.finish();
+}
+
+criterion_group!(benches, auth, images);
 criterion_main!(benches);
