@@ -6,7 +6,8 @@
 //! - `POST /api/tryon`: the generation row first, then the credit hold (2 credits), then the
 //!   pool; `202 {generation_id}`. Progress arrives as `job.*` events on the WebSocket.
 //! - `GET /api/generations` (cursor paging), `GET`/`DELETE /api/generations/{id}`,
-//!   `POST /api/generations/{id}/send` (the bot sends the picture to the user's chat).
+//!   `POST /api/generations/{id}/send` (the bot sends the picture to the user's chat as a photo
+//!   and as a file).
 //! - `GET /media/{folder}/{file}?exp=&sig=`: signed, expiring links (403 / 410).
 //! - `POST /webhooks/kie/{token}`: a hint only; the worker re-reads the task from kie.ai.
 
@@ -403,10 +404,11 @@ async fn send_generation(
         file_name: format!("primerka-{}.png", row.id.simple()),
         mime: "image/png".into(),
     };
-    state
-        .actors
-        .notifier
-        .send(user.id.0, BotMessage::Photo { file, caption: Some(caption.into()), reply_markup: None });
+    // A photo to look at, and the file itself at full quality (Telegram recompresses photos).
+    let document = InputFile { file_name: file.file_name.clone(), mime: file.mime.clone(), bytes: file.bytes.clone() };
+    let notifier = &state.actors.notifier;
+    notifier.send(user.id.0, BotMessage::Photo { file, caption: Some(caption.into()), reply_markup: None });
+    notifier.send(user.id.0, BotMessage::Document { file: document, caption: None });
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -282,6 +282,11 @@ async fn a_tryon_runs_end_to_end_with_live_events_and_a_watermark_on_the_free_ti
     assert!(
         wait_until(Duration::from_secs(5), || async { !app.sim_telegram_calls("sendPhoto").await.is_empty() }).await
     );
+    // The Notifier sends at most one message per second to a chat: the file follows the photo.
+    assert!(
+        wait_until(Duration::from_secs(5), || async { !app.sim_telegram_calls("sendDocument").await.is_empty() }).await,
+        "and as a file"
+    );
     let deleted =
         app.client.delete(app.url(&format!("/api/generations/{id}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
