@@ -347,6 +347,8 @@ pub struct GenerationSettings {
     pub watermark_font_path: PathBuf,
     /// Concurrent generator workers (each drives one job: submit, poll, store).
     pub workers: usize,
+    /// Jobs waiting beyond the workers; more are refused with `queue_full` (nothing charged).
+    pub max_queue: usize,
     /// kie.ai createTask budget: at most `create_per_window` tasks per `create_window_ms`.
     pub create_per_window: usize,
     pub create_window_ms: u64,

@@ -115,6 +115,8 @@ pub struct GenShared {
     /// Wakes a polling worker early (kie.ai callback).
     wake: DashMap<Uuid, Arc<Notify>>,
     watermark: Option<Watermark>,
+    /// Jobs waiting in the pool's queue (kept by the pool; read by `GeneratorHandle::is_full`).
+    queued_len: std::sync::atomic::AtomicUsize,
 }
 
 pub enum GenMsg {
@@ -263,6 +265,7 @@ impl GeneratorPool {
                     .publish(user, frame("job.queued", json!({"generation_id": id, "position": position})));
             }
         }
+        self.shared.queued_len.store(state.queued.len(), std::sync::atomic::Ordering::Relaxed);
         metrics::gauge!("primerka_generator_queued").set(state.queued.len() as f64);
         metrics::gauge!("primerka_generator_in_flight").set(state.in_flight as f64);
     }
@@ -279,6 +282,13 @@ impl GeneratorHandle {
     /// Queues a job whose row and hold exist; returns its position (1 = next).
     pub fn submit(&self, id: Uuid, user: UserId) -> Result<(), ActorProcessingErr> {
         self.slot.get().cast(GenMsg::Submit { id, user }).map_err(|e| e.to_string().into())
+    }
+
+    /// The queue is at `generation.max_queue`: new work is refused ("busy, try again") before any
+    /// credit is reserved, instead of the queue growing without limit.
+    pub fn is_full(&self) -> bool {
+        self.shared.queued_len.load(std::sync::atomic::Ordering::Relaxed)
+            >= self.shared.services.settings.file.generation.max_queue
     }
 
     /// A provider callback arrived for `id`: poll it now rather than at the next interval.
@@ -303,8 +313,15 @@ pub fn build(
         create: SlidingWindow::new(g.create_per_window, Duration::from_millis(g.create_window_ms)),
         poll: SlidingWindow::new(g.polls_per_second, Duration::from_secs(1)),
     };
-    let shared =
-        Arc::new(GenShared { services, sessions, limits, running: DashMap::new(), wake: DashMap::new(), watermark });
+    let shared = Arc::new(GenShared {
+        services,
+        sessions,
+        limits,
+        running: DashMap::new(),
+        wake: DashMap::new(),
+        watermark,
+        queued_len: Default::default(),
+    });
     let slot = ActorSlot::default();
     let handle = GeneratorHandle { slot: slot.clone(), shared: shared.clone() };
     Ok((shared, slot, handle))

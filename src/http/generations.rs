@@ -244,7 +244,7 @@ pub struct NewJob<'a> {
     pub keys: &'a [String],
 }
 
-/// The one way a generation starts: the per-user cap, the row, the hold, the pool. On any
+/// The one way a generation starts: the queue bound, the per-user cap, the row, the hold, the pool. On any
 /// refusal nothing stays behind (no row without credits, no hold without a row).
 pub async fn start_generation(
     state: &AppState,
@@ -252,6 +252,9 @@ pub async fn start_generation(
     job: NewJob<'_>,
     cost: i32,
 ) -> Result<Accepted, ApiError> {
+    if state.actors.generator.is_full() {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full"));
+    }
     let session = state.actors.sessions.session(user.id);
     session.begin_job().await?;
     let id = Uuid::new_v4();

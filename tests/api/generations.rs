@@ -587,3 +587,20 @@ async fn expired_uploads_are_deleted_by_the_retention_job() {
         .await;
     assert!(response.status().is_client_error(), "an expired photo cannot be used");
 }
+
+#[tokio::test]
+async fn a_full_queue_says_busy_and_charges_nothing() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__GENERATION__MAX_QUEUE".into(), "0".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    let response = tryon(&app, &token).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "queue_full");
+    assert!(body["error"]["message"].as_str().unwrap().contains("кредиты не списаны"));
+    assert_eq!(balance_total(&app, &token).await, 10);
+    let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 0);
+}
