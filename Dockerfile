@@ -33,6 +33,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=builder /app/target/release/primerka /app/target/release/primerka-sim /usr/local/bin/
 COPY config ./config
+COPY assets ./assets
 COPY --from=frontend /app/frontend/dist ./frontend/dist
 RUN mkdir -p /app/data/storage && chown -R primerka /app/data
 USER primerka

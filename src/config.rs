@@ -364,8 +364,8 @@ pub struct GenerationSettings {
     pub backoff_base_ms: u64,
     /// Garment photos per try-on.
     pub max_garments: usize,
-    /// Try-on prompt template; `{category}` is replaced.
-    pub tryon_prompt: String,
+    /// The try-on prompt template file; `{category}` is replaced by the category's phrase.
+    pub tryon_prompt_path: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

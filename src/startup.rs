@@ -115,6 +115,14 @@ impl Application {
         let chat_system_prompt = tokio::fs::read_to_string(&settings.file.chat.system_prompt_path)
             .await
             .with_context(|| format!("reading {}", settings.file.chat.system_prompt_path.display()))?;
+        let tryon_prompt = tokio::fs::read_to_string(&settings.file.generation.tryon_prompt_path)
+            .await
+            .with_context(|| format!("reading {}", settings.file.generation.tryon_prompt_path.display()))?;
+        anyhow::ensure!(
+            tryon_prompt.contains("{category}"),
+            "{} must contain {{category}}",
+            settings.file.generation.tryon_prompt_path.display()
+        );
         let catalogue = Arc::new(Catalogue::from_settings(&settings));
         let services = Arc::new(Services {
             pool: pool.clone(),
@@ -132,6 +140,7 @@ impl Application {
             yookassa,
             openrouter,
             chat_system_prompt,
+            tryon_prompt: tryon_prompt.trim().to_string(),
         });
         let actors = actors::spawn_all(services.clone()).await?;
 

@@ -53,6 +53,8 @@ pub struct Services {
     pub kie: KieClient,
     pub yookassa: crate::clients::yookassa::YooKassaClient,
     pub openrouter: crate::clients::openrouter::OpenRouterClient,
+    /// The try-on prompt template (`generation.tryon_prompt_path`), with `{category}`.
+    pub tryon_prompt: String,
     /// The editor assistant's system prompt (`chat.system_prompt_path`).
     pub chat_system_prompt: String,
 }

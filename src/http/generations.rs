@@ -224,7 +224,7 @@ async fn create_tryon(
         let row = rows.iter().find(|r| r.id == *id).ok_or(ApiError::new(StatusCode::NOT_FOUND, "upload_not_found"))?;
         keys.push(row.storage_key.clone());
     }
-    let prompt = settings.generation.tryon_prompt.replace("{category}", phrase);
+    let prompt = state.services.tryon_prompt.replace("{category}", phrase);
     let accepted = start_generation(
         &state,
         user,

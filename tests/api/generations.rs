@@ -273,6 +273,11 @@ async fn a_tryon_runs_end_to_end_with_live_events_and_a_watermark_on_the_free_ti
     assert_eq!(gallery["items"][0]["id"], id.as_str());
     let stats = kie_stats(&app).await;
     assert_eq!(stats["creates"], 1, "one provider task per generation");
+    let prompt: String = sqlx::query_scalar("select prompt from generations").fetch_one(&app.pool).await.unwrap();
+    assert!(
+        prompt.starts_with("Virtual try-on") && prompt.contains("top (shirt"),
+        "the template from config/prompts: {prompt}"
+    );
     assert!(app.ledger_differences().await.is_empty());
 
     // Send to chat, then delete: the file goes, the row leaves the gallery.
