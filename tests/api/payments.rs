@@ -17,6 +17,23 @@ async fn total(app: &TestApp, token: &str) -> i64 {
     app.get_me(token).await["balance"]["total"].as_i64().unwrap()
 }
 
+/// A pack paid on YooKassa's side whose notification never reaches us.
+async fn paid_without_notification(app: &TestApp, token: &str) -> Value {
+    app.client
+        .post(app.url("/sim/yookassa/_control/webhook"))
+        .json(&json!({"url": "http://127.0.0.1:9/nowhere"}))
+        .send()
+        .await
+        .unwrap();
+    let payment = buy(app, token, "pack_100").await;
+    app.client
+        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
+        .send()
+        .await
+        .unwrap();
+    payment
+}
+
 fn provider_id(payment: &Value) -> String {
     payment["confirmation_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string()
 }
@@ -129,18 +146,7 @@ async fn notifications_from_outside_yookassa_are_refused() {
 async fn a_lost_notification_is_settled_when_the_user_returns() {
     let app = spawn_app().await;
     let token = app.login(new_user_id()).await;
-    app.client
-        .post(app.url("/sim/yookassa/_control/webhook"))
-        .json(&json!({"url": "http://127.0.0.1:9/nowhere"}))
-        .send()
-        .await
-        .unwrap();
-    let payment = buy(&app, &token, "pack_100").await;
-    app.client
-        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
-        .send()
-        .await
-        .unwrap();
+    let payment = paid_without_notification(&app, &token).await;
     assert_eq!(total(&app, &token).await, 10, "no notification arrived");
     let status: Value = app
         .get(&format!("/api/payments/{}", payment["payment_id"].as_str().unwrap()), &token)
@@ -485,18 +491,7 @@ async fn a_pack_bought_with_telegram_stars_is_granted_once_and_can_be_refunded()
 async fn five_hundred_concurrent_deliveries_of_one_notification_grant_once() {
     let app = spawn_app().await;
     let token = app.login(new_user_id()).await;
-    app.client
-        .post(app.url("/sim/yookassa/_control/webhook"))
-        .json(&json!({"url": "http://127.0.0.1:9/nowhere"}))
-        .send()
-        .await
-        .unwrap();
-    let payment = buy(&app, &token, "pack_100").await;
-    app.client
-        .post(app.url(&format!("/sim/yookassa/payments/{}/succeed", provider_id(&payment))))
-        .send()
-        .await
-        .unwrap();
+    let payment = paid_without_notification(&app, &token).await;
     let notification = json!({"type": "notification", "event": "payment.succeeded",
                               "object": {"id": provider_id(&payment), "status": "succeeded"}});
     let deliveries = (0..500).map(|_| {
