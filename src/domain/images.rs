@@ -94,7 +94,7 @@ pub fn decode_limited(bytes: &[u8], format: ImageFormat, limits: ImageLimits) ->
     decoder_limits.max_image_height = Some(limits.max_side);
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
     reader.limits(decoder_limits);
-    let decoder = reader.into_decoder().map_err(|e| classify(&e))?;
+    let mut decoder = reader.into_decoder().map_err(|e| classify(&e))?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err(ImageError::Undecodable);
@@ -102,7 +102,12 @@ pub fn decode_limited(bytes: &[u8], format: ImageFormat, limits: ImageLimits) ->
     if w > limits.max_side || h > limits.max_side || u64::from(w) * u64::from(h) > limits.max_pixels {
         return Err(ImageError::TooManyPixels);
     }
-    DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))
+    // Phones store portrait photos sideways with an EXIF orientation; the metadata is dropped
+    // on re-encoding, so the rotation is applied to the pixels first.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(&e))?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 fn classify(e: &image::ImageError) -> ImageError {
@@ -171,6 +176,22 @@ mod tests {
         assert_eq!(validate_upload("image/jpeg", b"%PDF-1.4 renamed", LIMITS).unwrap_err(), ImageError::TypeMismatch);
         assert_eq!(validate_upload("image/jpeg", b"", LIMITS).unwrap_err(), ImageError::Undecodable);
         assert_eq!(validate_upload("image/png", b"not an image at all", LIMITS).unwrap_err(), ImageError::TypeMismatch);
+    }
+
+    #[test]
+    fn applies_the_exif_orientation_before_stripping_it() {
+        // 40×30 pixels stored sideways with orientation 6 ("rotate 90° clockwise to view").
+        let plain = encode(&DynamicImage::new_rgb8(40, 30), ImageFormat::Jpeg).unwrap();
+        let mut tiff = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        jpeg.extend_from_slice(&((tiff.len() + 2) as u16).to_be_bytes());
+        jpeg.extend_from_slice(&tiff);
+        jpeg.extend_from_slice(&plain[2..]);
+        let clean = validate_upload("image/jpeg", &jpeg, LIMITS).unwrap();
+        assert_eq!((clean.width, clean.height), (30, 40), "upright now");
+        assert!(!clean.bytes.windows(4).any(|w| w == b"Exif"));
     }
 
     #[test]
