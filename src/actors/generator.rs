@@ -621,7 +621,7 @@ async fn settle_hold(shared: &Arc<GenShared>, row: &GenerationRow) {
 /// Fails the job (once), returns its credits and tells the user in their language.
 async fn fail(shared: &Arc<GenShared>, row: &GenerationRow, code: &'static str) {
     let services = &shared.services;
-    let lang = Lang::from_code(&gen_db::user_language(&services.pool, row.user_id).await.unwrap_or_default());
+    let lang = Lang::from_code(&crate::db::users::user_language(&services.pool, row.user_id).await.unwrap_or_default());
     let message = i18n::error_message(code, lang);
     match gen_db::finish_failure(&services.pool, row.id, code, message).await {
         Ok(true) => {}

@@ -16,9 +16,9 @@ use super::Services;
 use super::notifier::NotifierHandle;
 use super::payments::{PaymentHandle, Settled};
 use crate::clients::yookassa::{NewPayment, YooKassaError};
-use crate::db::generations::user_language;
 use crate::db::payments as pay_db;
 use crate::db::subscriptions::{self as subs, SubscriptionRow};
+use crate::db::users::user_language;
 use crate::domain::i18n::Lang;
 
 /// A stable id for one renewal attempt.
@@ -69,6 +69,7 @@ async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &No
         Err(_) => {
             if let Err(e) = pay_db::insert_pending(
                 &services.pool,
+                pay_db::Rail::YooKassa,
                 id,
                 sub.user_id,
                 &product.id,

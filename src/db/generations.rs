@@ -352,15 +352,6 @@ pub async fn by_callback_token(db: impl PgExecutor<'_>, token: &str) -> Result<O
         .db()
 }
 
-pub async fn user_language(db: impl PgExecutor<'_>, user: UserId) -> Result<String, DbError> {
-    sqlx::query_scalar("select language_code from users where telegram_id = $1")
-        .bind(user)
-        .fetch_optional(db)
-        .await
-        .db()
-        .map(|l| l.unwrap_or_else(|| "ru".to_string()))
-}
-
 /// "Delete my data": hides every upload and generation of the user and returns the storage
 /// keys to remove (rows stay for accounting: costs and holds refer to them).
 pub async fn forget_user_content(db: &sqlx::PgPool, user: UserId) -> Result<Vec<String>, DbError> {

@@ -60,17 +60,6 @@ impl Rail {
 
 pub async fn insert_pending(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    user: UserId,
-    product: &str,
-    amount_minor: i64,
-    renewal_of: Option<Uuid>,
-) -> Result<(), DbError> {
-    insert_pending_on(db, Rail::YooKassa, id, user, product, amount_minor, renewal_of).await
-}
-
-pub async fn insert_pending_on(
-    db: impl PgExecutor<'_>,
     rail: Rail,
     id: Uuid,
     user: UserId,

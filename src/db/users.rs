@@ -157,3 +157,13 @@ pub async fn counts(db: impl PgExecutor<'_>) -> Result<(i64, i64), DbError> {
         .await
         .db()
 }
+
+/// The user's language code (`ru` when the row is missing), for messages sent outside a request.
+pub async fn user_language(db: impl PgExecutor<'_>, user: UserId) -> Result<String, DbError> {
+    sqlx::query_scalar("select language_code from users where telegram_id = $1")
+        .bind(user)
+        .fetch_optional(db)
+        .await
+        .db()
+        .map(|l| l.unwrap_or_else(|| "ru".to_string()))
+}

@@ -137,7 +137,7 @@ async fn revenue(
         return Err(ApiError::validation("to"));
     }
     let tz = state.services.tz;
-    let start = |d: NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight")).earliest();
+    let start = |d: NaiveDate| tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest();
     let (Some(from), Some(to)) = (start(q.from), start(q.to + chrono::Duration::days(1))) else {
         return Err(ApiError::validation("from"));
     };

@@ -342,7 +342,7 @@ async fn post_message(
         let row = rows.first().ok_or(ApiError::new(StatusCode::NOT_FOUND, "upload_not_found"))?;
         new_image = Some(row.storage_key.clone());
     }
-    let lang = Lang::from_code(&gen_db::user_language(&state.pool, user.id).await?);
+    let lang = Lang::from_code(&crate::db::users::user_language(&state.pool, user.id).await?);
     let session = state.actors.sessions.session(user.id);
     let turn = session.chat_turn().await?;
     // Once credits are reserved the turn runs to the end even if the client goes away, so the

@@ -110,7 +110,8 @@ async fn create_payment(
         _ => return Err(ApiError::new(StatusCode::CONFLICT, "not_available")),
     }
     let id = Uuid::new_v4();
-    pay_db::insert_pending(&state.pool, id, user.id, &product.id, product.price_kopecks, None).await?;
+    pay_db::insert_pending(&state.pool, pay_db::Rail::YooKassa, id, user.id, &product.id, product.price_kopecks, None)
+        .await?;
     let return_url = format!("{}/plans?payment={id}", state.settings.public_base_url);
     let order = id.to_string();
     let description = match lang {
@@ -159,7 +160,7 @@ async fn stars_invoice(
     lang: crate::domain::i18n::Lang,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = Uuid::new_v4();
-    pay_db::insert_pending_on(&state.pool, pay_db::Rail::Stars, id, user.id, &product.id, product.price_stars, None)
+    pay_db::insert_pending(&state.pool, pay_db::Rail::Stars, id, user.id, &product.id, product.price_stars, None)
         .await?;
     let title = product.title(lang);
     let description = lang.pick("Кредиты для примерки и редактирования фото", "Credits for try-ons and photo edits");

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
@@ -130,7 +130,7 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
     let sim = state.kie();
     let now = Instant::now();
     let (task_id, fail) = {
-        let mut inner = sim.inner.lock().expect("kie sim lock");
+        let mut inner = sim.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(in_window) = admit(&mut inner.creates, now, CREATE_WINDOW, CREATE_LIMIT) else {
             inner.stats.rejected_creates += 1;
             return envelope(429, "Rate limit exceeded", Value::Null);
@@ -185,14 +185,14 @@ async fn run_task(
         match compose(&urls).await {
             Ok(png) => {
                 let name = format!("{}.png", uuid::Uuid::new_v4().simple());
-                state.kie().inner.lock().expect("kie sim lock").files.insert(name.clone(), png);
+                state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).files.insert(name.clone(), png);
                 Ok(format!("http://{host}/sim/kie/files/{name}"))
             }
             Err(e) => Err(("422".to_string(), format!("could not read the input images: {e}"))),
         }
     };
     let data = {
-        let mut inner = state.kie().inner.lock().expect("kie sim lock");
+        let mut inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
         if outcome.is_err() {
             inner.stats.failed_tasks += 1;
         }
@@ -205,7 +205,7 @@ async fn run_task(
         let body = json!({"code": code, "msg": "Playground task completed.", "data": data});
         let client = reqwest::Client::new();
         if client.post(&url).json(&body).timeout(Duration::from_secs(15)).send().await.is_ok() {
-            state.kie().inner.lock().expect("kie sim lock").stats.callbacks_sent += 1;
+            state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).stats.callbacks_sent += 1;
         }
     }
 }
@@ -272,7 +272,7 @@ async fn record_info(State(state): State<SimState>, headers: HeaderMap, Query(q)
     if !authorised(&headers) {
         return envelope(401, "You do not have access permissions", Value::Null);
     }
-    let mut inner = state.kie().inner.lock().expect("kie sim lock");
+    let mut inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(in_second) = admit(&mut inner.polls, Instant::now(), POLL_WINDOW, POLL_LIMIT) else {
         inner.stats.rejected_polls += 1;
         return envelope(429, "Rate limit exceeded", Value::Null);
@@ -289,14 +289,14 @@ async fn record_info(State(state): State<SimState>, headers: HeaderMap, Query(q)
 }
 
 async fn file(State(state): State<SimState>, Path(name): Path<String>) -> Response {
-    match state.kie().inner.lock().expect("kie sim lock").files.get(&name) {
+    match state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).files.get(&name) {
         Some(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes.clone()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 async fn stats(State(state): State<SimState>) -> Json<Value> {
-    let inner = state.kie().inner.lock().expect("kie sim lock");
+    let inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
     let mut value = serde_json::to_value(&inner.stats).unwrap_or_default();
     value["tasks"] = json!(inner.tasks.len());
     Json(value)
@@ -310,7 +310,7 @@ struct Faults {
 }
 
 async fn faults(State(state): State<SimState>, Json(f): Json<Faults>) -> StatusCode {
-    let mut inner = state.kie().inner.lock().expect("kie sim lock");
+    let mut inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(n) = f.fail_tasks {
         inner.fail_tasks = n;
     }

@@ -12,7 +12,7 @@
 //!   real router does, and lets requests without it through; `delay_ms` (sticky, 0 resets) beyond
 //!   the client's timeout simulates a timeout.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -122,10 +122,10 @@ async fn complete(State(state): State<SimState>, headers: HeaderMap, Json(body):
         return error(401, "No auth credentials found");
     }
     let sim = state.openrouter();
-    sim.requests.lock().expect("openrouter sim lock").push(body.clone());
+    sim.requests.lock().unwrap_or_else(PoisonError::into_inner).push(body.clone());
     let strict_routing = body.pointer("/provider/require_parameters") == Some(&Value::Bool(true));
     let (status, malformed, body_error, truncated, delay) = {
-        let mut f = sim.faults.lock().expect("openrouter sim lock");
+        let mut f = sim.faults.lock().unwrap_or_else(PoisonError::into_inner);
         let unroutable = strict_routing && f.unroutable > 0;
         if unroutable {
             f.unroutable -= 1;
@@ -188,11 +188,11 @@ async fn complete(State(state): State<SimState>, headers: HeaderMap, Json(body):
 }
 
 async fn requests(State(state): State<SimState>) -> Json<Value> {
-    Json(Value::Array(state.openrouter().requests.lock().expect("openrouter sim lock").clone()))
+    Json(Value::Array(state.openrouter().requests.lock().unwrap_or_else(PoisonError::into_inner).clone()))
 }
 
 async fn clear(State(state): State<SimState>) -> StatusCode {
-    state.openrouter().requests.lock().expect("openrouter sim lock").clear();
+    state.openrouter().requests.lock().unwrap_or_else(PoisonError::into_inner).clear();
     StatusCode::NO_CONTENT
 }
 
@@ -208,7 +208,7 @@ struct FaultRequest {
 }
 
 async fn faults(State(state): State<SimState>, Json(r): Json<FaultRequest>) -> StatusCode {
-    let mut f = state.openrouter().faults.lock().expect("openrouter sim lock");
+    let mut f = state.openrouter().faults.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(status) = r.status {
         f.status = status;
         f.count = r.count.unwrap_or(1);

@@ -10,7 +10,7 @@
 //!   `POST /_control/webhook {"url"}` (default: the return URL's origin + `/webhooks/yookassa`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -72,8 +72,8 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         return error(StatusCode::BAD_REQUEST, "invalid_request", "Idempotence-Key header is required");
     };
     let sim = state.yookassa();
-    if let Some(id) = sim.by_key.lock().expect("yookassa sim").get(&key).cloned() {
-        let payment = sim.payments.lock().expect("yookassa sim").get(&id).cloned();
+    if let Some(id) = sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned() {
+        let payment = sim.payments.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
         return Json(payment).into_response();
     }
     let Some(amount) = body["amount"]["value"].as_str().and_then(parse_rub).filter(|a| *a > 0) else {
@@ -103,27 +103,27 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         "refundable": false,
         "test": true,
     });
-    sim.payments.lock().expect("yookassa sim").insert(id.clone(), payment.clone());
-    sim.by_key.lock().expect("yookassa sim").insert(key, id.clone());
+    sim.payments.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), payment.clone());
+    sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).insert(key, id.clone());
     if body["save_payment_method"].as_bool() == Some(true) {
-        sim.save_method.lock().expect("yookassa sim").insert(id.clone());
+        sim.save_method.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
     }
     if let Some(url) = return_url {
-        sim.return_urls.lock().expect("yookassa sim").insert(id.clone(), url);
+        sim.return_urls.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), url);
     }
     if let Some(method) = saved_method {
         // An autopayment: no confirmation; settled at once, declined for a failing method.
-        let declined = sim.failing_methods.lock().expect("yookassa sim").contains(&method);
+        let declined = sim.failing_methods.lock().unwrap_or_else(PoisonError::into_inner).contains(&method);
         let status = if declined { "canceled" } else { "succeeded" };
         settle(&state, &id, status).await;
-        if let Some(p) = sim.payments.lock().expect("yookassa sim").get_mut(&id) {
+        if let Some(p) = sim.payments.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
             p["payment_method"] = json!({"type": "bank_card", "id": method, "saved": true, "title": "Bank card *4444"});
             p.as_object_mut().map(|o| o.remove("confirmation"));
             if declined {
                 p["cancellation_details"] = json!({"party": "payment_network", "reason": "insufficient_funds"});
             }
         }
-        let payment = sim.payments.lock().expect("yookassa sim").get(&id).cloned();
+        let payment = sim.payments.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
         return Json(payment).into_response();
     }
     Json(payment).into_response()
@@ -133,7 +133,7 @@ async fn fetch(State(state): State<SimState>, headers: HeaderMap, Path(id): Path
     if !authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, "invalid_credentials", "Login or password is invalid");
     }
-    match state.yookassa().payments.lock().expect("yookassa sim").get(&id) {
+    match state.yookassa().payments.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
         Some(p) => Json(p.clone()).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", "Payment not found"),
     }
@@ -149,7 +149,7 @@ async fn refund(State(state): State<SimState>, headers: HeaderMap, Json(body): J
     }
     let id = body["payment_id"].as_str().unwrap_or("").to_string();
     let amount = body["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
-    let mut payments = state.yookassa().payments.lock().expect("yookassa sim");
+    let mut payments = state.yookassa().payments.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(p) = payments.get_mut(&id) else { return error(StatusCode::NOT_FOUND, "not_found", "Payment not found") };
     let paid = p["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
     let already = p["refunded_amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
@@ -168,7 +168,7 @@ async fn refund(State(state): State<SimState>, headers: HeaderMap, Json(body): J
 }
 
 async fn checkout(State(state): State<SimState>, Path(id): Path<String>) -> Response {
-    let Some(p) = state.yookassa().payments.lock().expect("yookassa sim").get(&id).cloned() else {
+    let Some(p) = state.yookassa().payments.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned() else {
         return (StatusCode::NOT_FOUND, Html("<h1>Платёж не найден</h1>".to_string())).into_response();
     };
     let description = html_escape(p["description"].as_str().unwrap_or(""));
@@ -197,7 +197,7 @@ fn html_escape(s: &str) -> String {
 async fn settle(state: &SimState, id: &str, status: &str) -> Option<String> {
     let sim = state.yookassa();
     let payment = {
-        let mut payments = sim.payments.lock().expect("yookassa sim");
+        let mut payments = sim.payments.lock().unwrap_or_else(PoisonError::into_inner);
         let p = payments.get_mut(id)?;
         if p["status"] == "pending" {
             p["status"] = json!(status);
@@ -206,7 +206,7 @@ async fn settle(state: &SimState, id: &str, status: &str) -> Option<String> {
                 p["paid"] = json!(true);
                 p["captured_at"] = json!(chrono::Utc::now().to_rfc3339());
                 p["income_amount"] = json!({"value": format_rub(amount - amount * 28 / 1000), "currency": "RUB"});
-                let saved = sim.save_method.lock().expect("yookassa sim").contains(id);
+                let saved = sim.save_method.lock().unwrap_or_else(PoisonError::into_inner).contains(id);
                 let method_id = if saved { format!("pm-{id}") } else { id.to_string() };
                 p["payment_method"] =
                     json!({"type": "bank_card", "id": method_id, "saved": saved, "title": "Bank card *4444"});
@@ -217,15 +217,15 @@ async fn settle(state: &SimState, id: &str, status: &str) -> Option<String> {
         }
         p.clone()
     };
-    let return_url = sim.return_urls.lock().expect("yookassa sim").get(id).cloned();
-    let webhook = sim.webhook.lock().expect("yookassa sim").clone().or_else(|| {
+    let return_url = sim.return_urls.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned();
+    let webhook = sim.webhook.lock().unwrap_or_else(PoisonError::into_inner).clone().or_else(|| {
         let url = return_url.as_deref()?;
         let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
         Some(format!("{origin}/webhooks/yookassa"))
     });
     if let Some(url) = webhook {
         let event = json!({"type": "notification", "event": format!("payment.{}", payment["status"].as_str().unwrap_or("")), "object": payment});
-        sim.notifications.lock().expect("yookassa sim").push(event.clone());
+        sim.notifications.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
         let _ = reqwest::Client::new().post(url).json(&event).timeout(std::time::Duration::from_secs(10)).send().await;
     }
     return_url
@@ -254,17 +254,17 @@ async fn cancel_control(State(state): State<SimState>, Path(id): Path<String>) -
 }
 
 async fn notifications(State(state): State<SimState>) -> Json<Value> {
-    Json(Value::Array(state.yookassa().notifications.lock().expect("yookassa sim").clone()))
+    Json(Value::Array(state.yookassa().notifications.lock().unwrap_or_else(PoisonError::into_inner).clone()))
 }
 
 async fn fail_method(State(state): State<SimState>, Json(body): Json<Value>) -> StatusCode {
     if let Some(id) = body["id"].as_str() {
-        state.yookassa().failing_methods.lock().expect("yookassa sim").insert(id.to_string());
+        state.yookassa().failing_methods.lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_string());
     }
     StatusCode::NO_CONTENT
 }
 
 async fn set_webhook(State(state): State<SimState>, Json(body): Json<Value>) -> StatusCode {
-    *state.yookassa().webhook.lock().expect("yookassa sim") = body["url"].as_str().map(str::to_string);
+    *state.yookassa().webhook.lock().unwrap_or_else(PoisonError::into_inner) = body["url"].as_str().map(str::to_string);
     StatusCode::NO_CONTENT
 }

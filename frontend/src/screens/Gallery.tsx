@@ -1,35 +1,18 @@
-import { useCallback, useEffect, useState } from 'react'
+import { useState } from 'react'
 import { confirmAction, downloadInTelegram, downloadUrl } from '../telegram'
 import { api, type Generation } from '../api'
 import { useApp } from '../app-context'
 import { Button, ErrorBox, Spinner } from '../components/ui'
+import { usePagedList } from '../components/usePagedList'
 
 export function Gallery() {
   const { t } = useApp()
-  const [items, setItems] = useState<Generation[]>([])
-  const [cursor, setCursor] = useState<string | null>(null)
-  const [loading, setLoading] = useState(true)
-  const [error, setError] = useState<unknown>(null)
+  const paged = usePagedList(api.generations)
+  const { cursor, loading, error, setError, load } = paged
+  const items = paged.items ?? []
+  const setItems = (update: (old: Generation[]) => Generation[]) => paged.setItems((old) => update(old ?? []))
   const [open, setOpen] = useState<Generation | null>(null)
   const [sent, setSent] = useState(false)
-
-  const load = useCallback(async (from: string | null) => {
-    setLoading(true)
-    setError(null)
-    try {
-      const page = await api.generations(from)
-      setItems((old) => (from ? [...old, ...page.items] : page.items))
-      setCursor(page.next_cursor)
-    } catch (e) {
-      setError(e)
-    } finally {
-      setLoading(false)
-    }
-  }, [])
-
-  useEffect(() => {
-    void load(null)
-  }, [load])
 
   if (open) {
     return (

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react'
 import { api, type LedgerEntry, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
 import { Button, Card, ErrorBox, Spinner } from '../components/ui'
+import { usePagedList } from '../components/usePagedList'
 import { confirmAction, insideTelegram, tg } from '../telegram'
 
 /** Packs and plans; buying opens YooKassa's page, which returns to /plans?payment=<id>. */
@@ -171,28 +172,7 @@ export function Plans() {
  *  Keyed by the balance, so it reloads when credits move. */
 function Ledger() {
   const { t } = useApp()
-  const [items, setItems] = useState<LedgerEntry[] | null>(null)
-  const [cursor, setCursor] = useState<string | null>(null)
-  const [error, setError] = useState<unknown>(null)
-  const [loading, setLoading] = useState(false)
-
-  const load = async (from: string | null) => {
-    setLoading(true)
-    setError(null)
-    try {
-      const page = await api.ledger(from)
-      setItems((prev) => [...(from ? (prev ?? []) : []), ...page.items])
-      setCursor(page.next_cursor ?? null)
-    } catch (e) {
-      setError(e)
-    } finally {
-      setLoading(false)
-    }
-  }
-
-  useEffect(() => {
-    void load(null)
-  }, [])
+  const { items, cursor, error, loading, load } = usePagedList<LedgerEntry>(api.ledger)
 
   return (
     <section className="flex flex-col gap-2" data-testid="ledger" aria-labelledby="ledger-title">
