@@ -84,6 +84,14 @@ pub struct Secrets {
     pub yookassa_secret_key: Option<SecretString>,
     /// Key for signed media URLs; derived from the JWT secret unless `MEDIA_SIGNING_KEY` is set.
     pub media_signing_key: SecretString,
+    /// Credentials for an S3-compatible bucket (`S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY`).
+    pub s3: Option<S3Secrets>,
+}
+
+#[derive(Clone)]
+pub struct S3Secrets {
+    pub access_key_id: SecretString,
+    pub secret_access_key: SecretString,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -96,6 +104,7 @@ impl std::fmt::Debug for Secrets {
             .field("openrouter_api_key", &self.openrouter_api_key.as_ref().map(|_| "[redacted]"))
             .field("yookassa_shop_id", &self.yookassa_shop_id)
             .field("yookassa_secret_key", &self.yookassa_secret_key.as_ref().map(|_| "[redacted]"))
+            .field("s3", &self.s3.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -337,6 +346,17 @@ pub struct StorageSettings {
     /// Decoded image limits (decompression bombs).
     pub max_image_side: u32,
     pub max_image_pixels: u64,
+    /// Generation results are deleted after this many days (0 = kept until the user deletes them).
+    pub result_retention_days: i64,
+    /// Bytes of photos and results one user may keep stored; beyond it uploads answer
+    /// `quota_exceeded`.
+    pub user_quota_bytes: i64,
+    /// An S3-compatible bucket instead of the local folder (empty = local). Credentials come
+    /// from `S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY`.
+    pub s3_bucket: String,
+    /// e.g. `https://storage.yandexcloud.net`; empty = AWS.
+    pub s3_endpoint: String,
+    pub s3_region: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -540,6 +560,14 @@ impl Settings {
                 yookassa_shop_id: yookassa_shop,
                 yookassa_secret_key: yookassa_secret.map(SecretString::from),
                 media_signing_key: SecretString::from(media_key),
+                s3: match (get("S3_ACCESS_KEY_ID"), get("S3_SECRET_ACCESS_KEY")) {
+                    (Some(id), Some(secret)) => Some(S3Secrets {
+                        access_key_id: SecretString::from(id),
+                        secret_access_key: SecretString::from(secret),
+                    }),
+                    (None, None) => None,
+                    _ => bail!("set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither"),
+                },
             },
             port,
             public_base_url,

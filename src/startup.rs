@@ -74,12 +74,8 @@ impl Application {
             Duration::from_secs(settings.file.kie.connect_timeout_secs),
             Duration::from_secs(settings.file.kie.request_timeout_secs),
         );
-        let storage = crate::storage::Storage::new(
-            settings.file.storage.local_dir.clone(),
-            settings.secrets.media_signing_key.clone(),
-            &settings.public_base_url,
-        );
-        tokio::fs::create_dir_all(storage.dir()).await.context("creating the storage folder")?;
+        let storage = crate::storage::Storage::from_settings(&settings).await?;
+        tracing::info!(backend = storage.describe(), "image storage");
         let yookassa_base = if settings.simulator {
             settings.simulator_base(&own_base, "yookassa") + "/v3"
         } else {
@@ -158,6 +154,16 @@ impl Application {
             .iter()
             .filter_map(|n| crate::config::parse_network(n).ok())
             .collect();
+        let mut webhook_networks: Vec<ipnet::IpNet> = settings
+            .file
+            .yookassa
+            .allowed_networks
+            .iter()
+            .filter_map(|n| crate::config::parse_network(n).ok())
+            .collect();
+        if settings.simulator {
+            webhook_networks.extend(["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse::<ipnet::IpNet>().ok()));
+        }
         let init_data_secret = {
             use secrecy::ExposeSecret;
             init_data::secret_key(settings.secrets.telegram_bot_token.expose_secret())
@@ -173,6 +179,7 @@ impl Application {
             limits: Limits::from_settings(&settings),
             prometheus: telemetry::prometheus(),
             trusted_proxies,
+            webhook_networks,
             recent_logins: crate::auth::recent::RecentLogins::new(Duration::from_secs(
                 settings.file.auth.login_cache_ttl_secs,
             )),

@@ -1,23 +1,32 @@
-//! Image storage: uploaded photos and generation results on the local disk under random keys,
-//! served only through short-lived signed URLs (`GET /media/{key}?exp=&sig=`).
+//! Image storage: uploaded photos and generation results under random keys, through
+//! `object_store` (a local folder by default, an S3-compatible bucket when `storage.s3_bucket`
+//! is set), served only through short-lived signed URLs (`GET /media/{key}?exp=&sig=`).
 //!
 //! Keys are built by this module (`uploads/<uuid>.jpg`, `results/<uuid>.png`); nothing from a
 //! client ever becomes part of a path. A signature is HMAC-SHA-256 over `key` and the expiry,
 //! keyed by `MEDIA_SIGNING_KEY` (see `.env.example`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path as FsPath;
+use std::sync::Arc;
 
+use anyhow::Context;
 use hmac::{Hmac, Mac};
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use uuid::Uuid;
+
+use crate::config::Settings;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Where a key's bytes live and how links to them are signed.
 #[derive(Clone)]
 pub struct Storage {
-    dir: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    /// What the backend is, for logs and `/readyz`: `local:<dir>` or `s3:<bucket>`.
+    describe: String,
     signing_key: SecretString,
     public_base_url: String,
 }
@@ -62,9 +71,64 @@ impl ImageFormat {
     }
 }
 
+fn io_error(e: object_store::Error) -> std::io::Error {
+    match e {
+        object_store::Error::NotFound { .. } => std::io::Error::new(std::io::ErrorKind::NotFound, e),
+        other => std::io::Error::other(other),
+    }
+}
+
 impl Storage {
-    pub fn new(dir: impl Into<PathBuf>, signing_key: SecretString, public_base_url: &str) -> Self {
-        Storage { dir: dir.into(), signing_key, public_base_url: public_base_url.trim_end_matches('/').to_string() }
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        describe: String,
+        signing_key: SecretString,
+        public_base_url: &str,
+    ) -> Self {
+        Storage { store, describe, signing_key, public_base_url: public_base_url.trim_end_matches('/').to_string() }
+    }
+
+    /// A local folder (created if missing) as the backend.
+    pub async fn local(dir: &FsPath, signing_key: SecretString, public_base_url: &str) -> anyhow::Result<Self> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("creating the storage folder {}", dir.display()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .with_context(|| format!("opening the storage folder {}", dir.display()))?;
+        Ok(Self::new(Arc::new(store), format!("local:{}", dir.display()), signing_key, public_base_url))
+    }
+
+    /// The backend the settings ask for: an S3-compatible bucket when `storage.s3_bucket` is
+    /// set (credentials from `S3_ACCESS_KEY_ID` / `S3_SECRET_ACCESS_KEY`), else the local folder.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let cfg = &settings.file.storage;
+        let key = settings.secrets.media_signing_key.clone();
+        if cfg.s3_bucket.trim().is_empty() {
+            return Self::local(&cfg.local_dir, key, &settings.public_base_url).await;
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(cfg.s3_bucket.trim())
+            .with_region(cfg.s3_region.trim());
+        if !cfg.s3_endpoint.trim().is_empty() {
+            builder = builder
+                .with_endpoint(cfg.s3_endpoint.trim())
+                .with_allow_http(cfg.s3_endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some(s3) = &settings.secrets.s3 {
+            builder = builder
+                .with_access_key_id(s3.access_key_id.expose_secret())
+                .with_secret_access_key(s3.secret_access_key.expose_secret());
+        }
+        let store = builder
+            .build()
+            .context("configuring the S3 storage (storage.s3_*, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)")?;
+        Ok(Self::new(Arc::new(store), format!("s3:{}", cfg.s3_bucket.trim()), key, &settings.public_base_url))
+    }
+
+    /// `local:<dir>` or `s3:<bucket>`.
+    pub fn describe(&self) -> &str {
+        &self.describe
     }
 
     /// A fresh random key in `folder` (`uploads`, `results`).
@@ -82,43 +146,41 @@ impl Storage {
             && matches!(ext, "jpg" | "png")
     }
 
-    fn path_of(&self, key: &str) -> std::io::Result<PathBuf> {
+    fn path_of(key: &str) -> std::io::Result<Path> {
         if !Self::is_valid_key(key) {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "invalid storage key"));
         }
-        Ok(self.dir.join(key))
+        Ok(Path::from(key))
     }
 
-    /// Writes atomically (temporary file + rename), so a reader never sees half an image.
+    /// Writes atomically (the local backend writes a temporary file and renames it; S3 puts
+    /// are atomic), so a reader never sees half an image.
     pub async fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let path = self.path_of(key)?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let tmp = path.with_extension(format!("tmp-{}", Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await
+        let path = Self::path_of(key)?;
+        self.store.put(&path, PutPayload::from(bytes.to_vec())).await.map(|_| ()).map_err(io_error)
     }
 
     pub async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
-        tokio::fs::read(self.path_of(key)?).await
+        let path = Self::path_of(key)?;
+        let object = self.store.get(&path).await.map_err(io_error)?;
+        object.bytes().await.map(|b| b.to_vec()).map_err(io_error)
     }
 
     /// Whether the object is still stored (uploads expire; results can be deleted).
     pub async fn exists(&self, key: &str) -> std::io::Result<bool> {
-        tokio::fs::try_exists(self.path_of(key)?).await
+        match self.store.head(&Self::path_of(key)?).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(io_error(e)),
+        }
     }
 
     /// Deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> std::io::Result<()> {
-        match tokio::fs::remove_file(self.path_of(key)?).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        match self.store.delete(&Self::path_of(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn mac(&self, key: &str, exp: i64) -> HmacSha256 {
@@ -161,7 +223,33 @@ mod tests {
     use super::*;
 
     fn storage() -> Storage {
-        Storage::new("/tmp/unused", SecretString::from("k".repeat(32)), "http://x")
+        let memory = Arc::new(object_store::memory::InMemory::new());
+        Storage::new(memory, "memory".into(), SecretString::from("k".repeat(32)), "http://x")
+    }
+
+    #[tokio::test]
+    async fn objects_round_trip_and_deleting_a_missing_one_is_fine() {
+        let s = storage();
+        let key = Storage::new_key("uploads", ImageFormat::Jpeg);
+        assert!(!s.exists(&key).await.unwrap());
+        s.put(&key, b"bytes").await.unwrap();
+        assert!(s.exists(&key).await.unwrap());
+        assert_eq!(s.get(&key).await.unwrap(), b"bytes");
+        s.delete(&key).await.unwrap();
+        s.delete(&key).await.unwrap();
+        assert_eq!(s.get(&key).await.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(s.put("../x.jpg", b"").await.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test]
+    async fn the_local_backend_keeps_keys_as_files_under_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let s =
+            Storage::local(&dir.path().join("nested"), SecretString::from("k".repeat(32)), "http://x").await.unwrap();
+        let key = Storage::new_key("results", ImageFormat::Png);
+        s.put(&key, b"png").await.unwrap();
+        assert_eq!(std::fs::read(dir.path().join("nested").join(&key)).unwrap(), b"png");
+        assert!(s.describe().starts_with("local:"));
     }
 
     #[test]

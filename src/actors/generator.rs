@@ -435,7 +435,12 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()
                 }
             }
             Ok(TaskState::Success { result_urls }) => {
-                return match store_result(shared, &row, &result_urls[0]).await {
+                let Some(url) = result_urls.first() else {
+                    tracing::info!("kie.ai reported success without an image");
+                    fail(shared, &row, "no_result").await;
+                    return Err(());
+                };
+                return match store_result(shared, &row, url).await {
                     Ok(()) => Ok(()),
                     Err(Failure(code)) => {
                         fail(shared, &row, code).await;
@@ -536,21 +541,32 @@ async fn store_result(shared: &Arc<GenShared>, row: &GenerationRow, url: &str) -
     let limits =
         ImageLimits { max_side: storage_settings.max_image_side, max_pixels: storage_settings.max_image_pixels };
     let watermark = row.watermarked.then(|| shared.watermark.clone()).flatten();
-    let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let format = images::sniff(&bytes).ok_or("the result is not a JPEG or PNG")?;
-        let image = images::decode_limited(&bytes, format, limits).map_err(|e| e.to_string())?;
+    // The photo that was to be changed (the person for a try-on, the current image for an
+    // edit): kie.ai sometimes hands it back as it was, which is a failure, not a result.
+    let original = match row.input_keys.first() {
+        Some(key) => services.storage.get(key).await.ok(),
+        None => None,
+    };
+    let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Failure> {
+        let unusable = |e: String| {
+            tracing::warn!(error = %e, "the provider's result is not a usable image");
+            Failure("generation_failed")
+        };
+        let format = images::sniff(&bytes).ok_or_else(|| unusable("the result is not a JPEG or PNG".into()))?;
+        let image = images::decode_limited(&bytes, format, limits).map_err(|e| unusable(e.to_string()))?;
+        let before = original.and_then(|b| images::sniff(&b).and_then(|f| images::decode_limited(&b, f, limits).ok()));
+        if before.is_some_and(|before| images::looks_unchanged(&before, &image)) {
+            tracing::info!("kie.ai returned the input unchanged");
+            return Err(Failure("unchanged_result"));
+        }
         let image = match &watermark {
             Some(mark) => image::DynamicImage::ImageRgba8(mark.apply(&image)),
             None => image,
         };
-        images::encode(&image, ImageFormat::Png).map_err(|e| e.to_string())
+        images::encode(&image, ImageFormat::Png).map_err(|e| unusable(e.to_string()))
     })
     .await
-    .map_err(|_| Failure("job_internal"))?
-    .map_err(|e| {
-        tracing::warn!(error = %e, "the provider's result is not a usable image");
-        Failure("generation_failed")
-    })?;
+    .map_err(|_| Failure("job_internal"))??;
     let key = Storage::new_key("results", ImageFormat::Png);
     services.storage.put(&key, &png).await.map_err(|e| {
         tracing::error!(error = %e, "storing the result failed");

@@ -165,9 +165,7 @@ pub fn parse_state(data: &Value) -> Result<TaskState, KieError> {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
-            if result_urls.is_empty() {
-                return Err(KieError::Decode("a successful task without resultUrls".into()));
-            }
+            // An empty list is kie.ai's "no image returned"; the caller fails and refunds.
             TaskState::Success { result_urls }
         }
         "fail" => {
@@ -233,7 +231,9 @@ mod tests {
         assert_eq!(ok, TaskState::Success { result_urls: vec!["http://x/1.png".into()] });
         let fail = parse_state(&json!({"state": "fail", "failCode": 422, "failMsg": null})).unwrap();
         assert_eq!(fail, TaskState::Fail { code: "422".into(), message: String::new() });
-        assert!(parse_state(&json!({"state": "success", "resultJson": "{}"})).is_err());
+        let empty = parse_state(&json!({"state": "success", "resultJson": "{}"})).unwrap();
+        assert_eq!(empty, TaskState::Success { result_urls: vec![] }, "no image is a success without URLs");
+        assert!(parse_state(&json!({"state": "success", "resultJson": "not json"})).is_err());
         assert!(parse_state(&json!({"state": "weird"})).is_err());
     }
 }

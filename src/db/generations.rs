@@ -57,6 +57,19 @@ pub async fn insert_upload(db: impl PgExecutor<'_>, u: &NewUpload<'_>) -> Result
 }
 
 /// The user's live uploads among `ids` (someone else's, deleted or expired ones are absent).
+/// Bytes the user keeps stored: live uploads and kept results (the per-user quota).
+pub async fn stored_bytes(db: impl PgExecutor<'_>, user: UserId) -> Result<i64, DbError> {
+    let bytes: i64 = sqlx::query_scalar(
+        "select (coalesce((select sum(size_bytes) from uploads where user_id = $1 and deleted_at is null), 0)
+               + coalesce((select sum(result_bytes) from generations
+                           where user_id = $1 and deleted_at is null and result_key is not null), 0))::bigint",
+    )
+    .bind(user.0)
+    .fetch_one(db)
+    .await?;
+    Ok(bytes)
+}
+
 pub async fn live_uploads(db: impl PgExecutor<'_>, user: UserId, ids: &[Uuid]) -> Result<Vec<UploadRow>, DbError> {
     sqlx::query_as::<_, UploadRow>(&format!(
         "select {UPLOAD_COLUMNS} from uploads

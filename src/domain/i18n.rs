@@ -112,6 +112,10 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
         "corrupt_image" => {
             ("Не удалось прочитать фото. Выберите другое.", "The photo could not be read. Choose another one.")
         }
+        "quota_exceeded" => (
+            "Хранилище заполнено. Удалите старые фото или результаты в галерее и попробуйте снова.",
+            "Your storage is full. Delete old photos or results in the gallery and try again.",
+        ),
         "upload_not_found" => (
             "Фото не найдено или уже удалено. Загрузите его заново.",
             "The photo was not found or has been deleted. Upload it again.",
@@ -154,6 +158,14 @@ pub fn error_message(code: &str, lang: Lang) -> &'static str {
         "provider_down" => (
             "Сервис генерации временно недоступен. Кредиты возвращены — попробуйте позже.",
             "The generation service is temporarily unavailable. Your credits were returned — please try later.",
+        ),
+        "no_result" => (
+            "Модель не вернула изображение. Кредиты возвращены — попробуйте ещё раз.",
+            "The model returned no image. Your credits were returned — please try again.",
+        ),
+        "unchanged_result" => (
+            "Модель вернула фото без изменений. Кредиты возвращены — попробуйте другое фото или описание.",
+            "The model returned the photo unchanged. Your credits were returned — try another photo or wording.",
         ),
         "job_internal" => (
             "Внутренняя ошибка при генерации. Кредиты возвращены — попробуйте ещё раз.",

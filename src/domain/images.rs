@@ -130,6 +130,29 @@ pub fn encode(image: &DynamicImage, format: ImageFormat) -> image::ImageResult<V
     Ok(out)
 }
 
+/// Whether `after` is `before` handed back (perhaps re-encoded or rescaled) rather than an
+/// edit: same shape, and 64×64 thumbnails that differ nowhere by more than re-encoding noise.
+/// A real edit, even a small one such as glasses, changes some thumbnail pixel clearly.
+pub fn looks_unchanged(before: &DynamicImage, after: &DynamicImage) -> bool {
+    let aspect = |i: &DynamicImage| f64::from(i.width()) / f64::from(i.height().max(1));
+    if (aspect(before) / aspect(after) - 1.0).abs() > 0.02 {
+        return false;
+    }
+    let thumb = |i: &DynamicImage| i.resize_exact(64, 64, image::imageops::FilterType::Triangle).to_rgb8();
+    let (a, b) = (thumb(before), thumb(after));
+    let mut total = 0u64;
+    for (p, q) in a.pixels().zip(b.pixels()) {
+        for c in 0..3 {
+            let d = p[c].abs_diff(q[c]);
+            if d > 12 {
+                return false;
+            }
+            total += u64::from(d);
+        }
+    }
+    total as f64 / (64.0 * 64.0 * 3.0) < 1.5
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +172,33 @@ mod tests {
         out.extend_from_slice(payload);
         out.extend_from_slice(&plain[2..]);
         out
+    }
+
+    #[test]
+    fn an_image_handed_back_is_unchanged_and_a_small_edit_is_not() {
+        let mut photo = image::RgbImage::new(300, 400);
+        for (x, y, p) in photo.enumerate_pixels_mut() {
+            *p = image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]);
+        }
+        let photo = DynamicImage::ImageRgb8(photo);
+        // The same photo re-encoded as JPEG and scaled up, as a provider might return it.
+        let jpeg = encode(&photo, ImageFormat::Jpeg).unwrap();
+        let back = decode_limited(&jpeg, ImageFormat::Jpeg, LIMITS).unwrap().resize_exact(
+            600,
+            800,
+            image::imageops::FilterType::Triangle,
+        );
+        assert!(looks_unchanged(&photo, &back));
+        // A small dark square (sunglasses-sized) is a change.
+        let mut edited = photo.to_rgb8();
+        for x in 120..180 {
+            for y in 90..110 {
+                edited.put_pixel(x, y, image::Rgb([10, 10, 10]));
+            }
+        }
+        assert!(!looks_unchanged(&photo, &DynamicImage::ImageRgb8(edited)));
+        // A different shape is a different picture.
+        assert!(!looks_unchanged(&photo, &photo.resize_exact(400, 400, image::imageops::FilterType::Triangle)));
     }
 
     #[test]

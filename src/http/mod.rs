@@ -63,6 +63,9 @@ pub struct AppInner {
     pub prometheus: PrometheusHandle,
     /// Networks whose `X-Forwarded-For` we believe.
     pub trusted_proxies: Vec<IpNet>,
+    /// Networks YooKassa notifications may come from: `yookassa.allowed_networks`, plus
+    /// loopback when (and only when) `SIMULATOR=1`, for the simulated YooKassa.
+    pub webhook_networks: Vec<IpNet>,
     /// Returning users answered without a database write (see `auth::recent`).
     pub recent_logins: crate::auth::recent::RecentLogins,
 }

@@ -29,7 +29,7 @@ use super::error::request_lang;
 use super::{ApiError, ApiJson, AppState, client_ip};
 use crate::actors::payments::Settled;
 use crate::clients::yookassa::{NewPayment, YooKassaError};
-use crate::config::{ProductKind, parse_network};
+use crate::config::ProductKind;
 use crate::db::payments::{self as pay_db, PaymentRow};
 use crate::domain::pricing::format_rub;
 
@@ -218,16 +218,7 @@ async fn yookassa_webhook(
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
     let ip = client_ip(&headers, Some(peer), &state.trusted_proxies);
-    let allowed = ip.is_some_and(|ip| {
-        state
-            .settings
-            .file
-            .yookassa
-            .allowed_networks
-            .iter()
-            .filter_map(|n| parse_network(n).ok())
-            .any(|n| n.contains(&ip))
-    });
+    let allowed = ip.is_some_and(|ip| state.webhook_networks.iter().any(|n| n.contains(&ip)));
     if !allowed {
         tracing::warn!(ip = ?ip, "a YooKassa notification from outside YooKassa's networks was refused");
         return Err(ApiError::forbidden());

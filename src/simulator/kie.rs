@@ -5,15 +5,19 @@
 //!   401 without a bearer key.
 //! - `GET /api/v1/jobs/recordInfo?taskId=` walks `waiting → generating → success|fail` over a
 //!   realistic time (scaled by `latency_scale`); 10 per second, beyond that HTTP 429.
-//! - The result is a real PNG built from the inputs (the first image with the others inset),
+//! - The result is a real PNG built from the inputs (the first image with the others inset;
+//!   a single image, an edit, comes back with its colours shifted),
 //!   served at `/sim/kie/files/<id>.png`; on completion the simulator POSTs the callback.
 //!
 //! Control calls:
 //! - `GET /sim/kie/_control/stats` → creates, polls, rejections, the most creates seen in any
 //!   10 s window, callbacks sent.
-//! - `POST /sim/kie/_control/faults {"fail_tasks"?: n, "create_errors"?: n, "create_error_code"?: 500}`:
-//!   the next `fail_tasks` tasks end in `state: fail` (failCode 500); the next `create_errors`
-//!   createTask calls answer with that body code.
+//! - `POST /sim/kie/_control/faults {"fail_tasks"?: n, "create_errors"?: n, "create_error_code"?: 500,
+//!   "unchanged_tasks"?: n, "empty_tasks"?: n, "hang_tasks"?: n}`: the next `fail_tasks` tasks
+//!   end in `state: fail` (failCode 500); the next `create_errors` createTask calls answer with
+//!   that body code; the next `unchanged_tasks` succeed with the first input image returned
+//!   as it was; the next `empty_tasks` succeed with no `resultUrls`; the next `hang_tasks`
+//!   stay `generating` for ever.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
@@ -42,8 +46,8 @@ struct Task {
     created: Instant,
     created_ms: i64,
     param: Value,
-    /// Set once the result is built (or the task failed).
-    outcome: Option<Result<String, (String, String)>>,
+    /// Set once the result is built (its URLs; none for the "no image" fault) or the task failed.
+    outcome: Option<Result<Vec<String>, (String, String)>>,
 }
 
 #[derive(Default)]
@@ -54,6 +58,9 @@ struct Inner {
     polls: VecDeque<Instant>,
     stats: Stats,
     fail_tasks: u32,
+    unchanged_tasks: u32,
+    empty_tasks: u32,
+    hang_tasks: u32,
     create_errors: u32,
     create_error_code: i64,
 }
@@ -129,7 +136,7 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let sim = state.kie();
     let now = Instant::now();
-    let (task_id, fail) = {
+    let (task_id, fault) = {
         let mut inner = sim.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(in_window) = admit(&mut inner.creates, now, CREATE_WINDOW, CREATE_LIMIT) else {
             inner.stats.rejected_creates += 1;
@@ -147,10 +154,7 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
             inner.stats.first_create_ms = now_ms;
         }
         inner.stats.last_create_ms = now_ms;
-        let fail = inner.fail_tasks > 0;
-        if fail {
-            inner.fail_tasks -= 1;
-        }
+        let fault = take_fault(&mut inner);
         let task_id = format!("task_google_{}", uuid::Uuid::new_v4().simple());
         inner.tasks.insert(
             task_id.clone(),
@@ -161,11 +165,36 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
                 outcome: None,
             },
         );
-        (task_id, fail)
+        (task_id, fault)
     };
     let callback = body.get("callBackUrl").and_then(Value::as_str).map(str::to_string);
-    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fail));
+    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault));
     envelope(200, "success", json!({"taskId": task_id}))
+}
+
+/// How a task will end, picked from the injected faults when it is created.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    None,
+    Fail,
+    Unchanged,
+    Empty,
+    Hang,
+}
+
+fn take_fault(inner: &mut Inner) -> Fault {
+    for (counter, fault) in [
+        (&mut inner.fail_tasks, Fault::Fail),
+        (&mut inner.unchanged_tasks, Fault::Unchanged),
+        (&mut inner.empty_tasks, Fault::Empty),
+        (&mut inner.hang_tasks, Fault::Hang),
+    ] {
+        if *counter > 0 {
+            *counter -= 1;
+            return fault;
+        }
+    }
+    Fault::None
 }
 
 /// Works the task: waits like the model would, builds the image, then calls back.
@@ -175,20 +204,24 @@ async fn run_task(
     urls: Vec<String>,
     callback: Option<String>,
     host: String,
-    fail: bool,
+    fault: Fault,
 ) {
     let total = Duration::from_secs_f64(8.0 * state.latency_scale());
     tokio::time::sleep(total).await;
-    let outcome = if fail {
-        Err(("500".to_string(), "Internal server error".to_string()))
-    } else {
-        match compose(&urls).await {
-            Ok(png) => {
-                let name = format!("{}.png", uuid::Uuid::new_v4().simple());
-                state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).files.insert(name.clone(), png);
-                Ok(format!("http://{host}/sim/kie/files/{name}"))
-            }
-            Err(e) => Err(("422".to_string(), format!("could not read the input images: {e}"))),
+    let built: Result<Option<Vec<u8>>, (String, String)> = match fault {
+        Fault::Hang => return,
+        Fault::Fail => Err(("500".to_string(), "Internal server error".to_string())),
+        Fault::Empty => Ok(None),
+        Fault::Unchanged => fetch(&urls[0]).await.map(Some).map_err(unreadable),
+        Fault::None => compose(&urls).await.map(Some).map_err(unreadable),
+    };
+    let outcome = match built {
+        Err(e) => Err(e),
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(bytes)) => {
+            let name = format!("{}.png", uuid::Uuid::new_v4().simple());
+            state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).files.insert(name.clone(), bytes);
+            Ok(vec![format!("http://{host}/sim/kie/files/{name}")])
         }
     };
     let data = {
@@ -210,17 +243,28 @@ async fn run_task(
     }
 }
 
+fn unreadable(e: anyhow::Error) -> (String, String) {
+    ("422".to_string(), format!("could not read the input images: {e}"))
+}
+
+async fn fetch(url: &str) -> anyhow::Result<Vec<u8>> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let response = client.get(url).send().await?.error_for_status()?;
+    Ok(response.bytes().await?.to_vec())
+}
+
 /// The first image with the others inset on its right side: a real picture from the inputs.
 async fn compose(urls: &[String]) -> anyhow::Result<Vec<u8>> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let mut images = Vec::new();
     for url in urls {
-        let response = client.get(url).send().await?.error_for_status()?;
-        let bytes = response.bytes().await?;
-        images.push(image::load_from_memory(&bytes)?);
+        images.push(image::load_from_memory(&fetch(url).await?)?);
     }
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        let base = images[0].resize(768, 1024, imageops::FilterType::Triangle);
+        let mut base = images[0].resize(768, 1024, imageops::FilterType::Triangle);
+        if images.len() == 1 {
+            // An edit of one photo: shift the colours so the result visibly differs.
+            base = base.huerotate(60).brighten(20);
+        }
         let mut canvas = base.to_rgba8();
         let (w, h) = base.dimensions();
         let inset_w = (w / 3).max(1);
@@ -243,7 +287,7 @@ async fn compose(urls: &[String]) -> anyhow::Result<Vec<u8>> {
 fn task_data(task_id: &str, task: &Task) -> Value {
     let elapsed = task.created.elapsed();
     let (state, result, fail_code, fail_msg) = match &task.outcome {
-        Some(Ok(url)) => ("success", Some(json!({"resultUrls": [url]}).to_string()), "", ""),
+        Some(Ok(urls)) => ("success", Some(json!({"resultUrls": urls}).to_string()), "", ""),
         Some(Err((code, msg))) => ("fail", None, code.as_str(), msg.as_str()),
         None if elapsed < Duration::from_millis(200) => ("waiting", None, "", ""),
         None => ("generating", None, "", ""),
@@ -305,6 +349,9 @@ async fn stats(State(state): State<SimState>) -> Json<Value> {
 #[derive(Deserialize)]
 struct Faults {
     fail_tasks: Option<u32>,
+    unchanged_tasks: Option<u32>,
+    empty_tasks: Option<u32>,
+    hang_tasks: Option<u32>,
     create_errors: Option<u32>,
     create_error_code: Option<i64>,
 }
@@ -313,6 +360,15 @@ async fn faults(State(state): State<SimState>, Json(f): Json<Faults>) -> StatusC
     let mut inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(n) = f.fail_tasks {
         inner.fail_tasks = n;
+    }
+    if let Some(n) = f.unchanged_tasks {
+        inner.unchanged_tasks = n;
+    }
+    if let Some(n) = f.empty_tasks {
+        inner.empty_tasks = n;
+    }
+    if let Some(n) = f.hang_tasks {
+        inner.hang_tasks = n;
     }
     if let Some(n) = f.create_errors {
         inner.create_errors = n;

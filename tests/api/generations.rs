@@ -227,13 +227,8 @@ trait SignedPath {
 impl SignedPath for TestApp {
     /// A link signed with the app's key, expiring `ttl` seconds from now (negative: already).
     fn actors_storage_path(&self, key: &str, ttl: i64) -> String {
-        let storage = primerka::storage::Storage::new(
-            self.storage_dir.path(),
-            self.settings.secrets.media_signing_key.clone(),
-            &self.address,
-        );
         let now = chrono::Utc::now().timestamp();
-        storage.signed_path(key, 0, now + ttl)
+        self.services.storage.signed_path(key, 0, now + ttl)
     }
 }
 
@@ -491,39 +486,102 @@ async fn a_restart_finishes_queued_jobs_and_refunds_ones_that_may_have_a_task() 
 }
 
 #[tokio::test]
-async fn a_burst_never_exceeds_kie_limits() {
-    let app = spawn_app_with(|env| {
-        env.insert("APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS".into(), "100".into());
-    })
-    .await;
-    let mut tokens = Vec::new();
-    for _ in 0..6 {
-        tokens.push(app.login(new_user_id()).await);
+async fn a_burst_of_100_jobs_from_20_users_stays_within_kie_limits_and_the_in_flight_cap() {
+    const USERS: usize = 20;
+    const JOBS_PER_USER: usize = 5;
+    let app = spawn_app().await;
+    let cap = app.settings.file.sessions.max_in_flight_generations as i64;
+    let mut users = Vec::new();
+    for _ in 0..USERS {
+        let id = new_user_id();
+        let token = app.login(id).await;
+        let person = upload(&app, &token, [200, 150, 120, 255]).await;
+        let garment = upload(&app, &token, [20, 40, 200, 255]).await;
+        users.push((id, token, person, garment));
     }
-    // 24 jobs: 20 fit the first 10 s window, 4 must wait for the next one.
-    let mut ids = Vec::new();
-    for token in &tokens {
-        for _ in 0..4 {
-            let response = tryon(&app, token).await;
-            assert_eq!(response.status(), StatusCode::ACCEPTED);
-            let body: Value = response.json().await.unwrap();
-            ids.push(uuid::Uuid::parse_str(body["generation_id"].as_str().unwrap()).unwrap());
+    // Watches every user's unfinished jobs while the burst runs.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (pool, watching) = (app.pool.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut most = 0i64;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                let now: Option<i64> = sqlx::query_scalar(
+                    "select max(n) from (select count(*) as n from generations
+                     where status in ('queued', 'submitted', 'running') group by user_id) per_user",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                most = most.max(now.unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            most
+        })
+    };
+    // Every user wants 5 try-ons at once; like the Mini App, a refusal for the in-flight cap
+    // is retried a little later.
+    let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (_, token, person, garment) in &users {
+        for _ in 0..JOBS_PER_USER {
+            let (client, url, token, refusals) =
+                (app.client.clone(), app.url("/api/tryon"), token.clone(), refusals.clone());
+            let body = json!({"person_upload_id": person, "garment_upload_ids": [garment], "category": "top"});
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let response = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                    match response.status() {
+                        StatusCode::ACCEPTED => return,
+                        StatusCode::TOO_MANY_REQUESTS => {
+                            let body: Value = response.json().await.unwrap();
+                            assert_eq!(body["error"]["code"], "in_flight_limit");
+                            refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => panic!("unexpected answer {other}"),
+                    }
+                }
+            }));
         }
     }
-    let finished = wait_until(Duration::from_secs(40), || async {
-        let n: i64 = sqlx::query_scalar("select count(*) from generations where status = 'succeeded'")
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(120), task).await.expect("every job was accepted in time").unwrap();
+    }
+    let total = (USERS * JOBS_PER_USER) as i64;
+    let finished = wait_until(Duration::from_secs(60), || async {
+        let n: i64 = sqlx::query_scalar("select count(*) from generations where status in ('succeeded', 'failed')")
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        n == ids.len() as i64
+        n == total
     })
     .await;
-    assert!(finished, "every job of the burst succeeded");
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(finished, "every job of the burst ended");
+    let most = sampler.await.unwrap();
+    assert!(most <= cap, "a user had {most} jobs in flight; the cap is {cap}");
+    assert!(refusals.load(std::sync::atomic::Ordering::Relaxed) > 0, "the in-flight cap was exercised");
+    let unrefunded_failures: i64 =
+        sqlx::query_scalar("select count(*) from generations where status = 'failed' and not refunded")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(unrefunded_failures, 0, "every job ended succeeded or refunded");
     let stats = kie_stats(&app).await;
     assert_eq!(stats["rejected_creates"], 0, "kie.ai never answered 429: {stats}");
     assert_eq!(stats["rejected_polls"], 0, "{stats}");
-    assert!(stats["max_creates_in_window"].as_u64().unwrap() <= 20);
-    assert_eq!(stats["creates"], ids.len() as u64);
+    assert!(stats["max_creates_in_window"].as_u64().unwrap() <= 20, "{stats}");
+    assert_eq!(stats["creates"], total as u64, "one provider task per job");
+    for (id, token, ..) in &users {
+        let succeeded: i64 =
+            sqlx::query_scalar("select count(*) from generations where user_id = $1 and status = 'succeeded'")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(balance_total(&app, token).await, 10 - 2 * succeeded, "user {id} paid only for results");
+    }
     assert!(app.ledger_differences().await.is_empty());
 }
 
@@ -608,4 +666,71 @@ async fn a_full_queue_says_busy_and_charges_nothing() {
     assert_eq!(balance_total(&app, &token).await, 10);
     let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
     assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_storage_quota_are_refused_and_nothing_is_stored() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__STORAGE__USER_QUOTA_BYTES".into(), "6000".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    let mut accepted = 0;
+    let refused = loop {
+        let jpeg = picture(64, 48, [(accepted * 40 % 256) as u8, 2, 3, 255], image::ImageFormat::Jpeg);
+        let response = upload_raw(&app, &token, jpeg, "image/jpeg").await;
+        if response.status() != StatusCode::CREATED {
+            break response;
+        }
+        accepted += 1;
+        assert!(accepted < 50, "the quota never bit");
+    };
+    assert!(accepted >= 1, "uploads within the quota are accepted");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+    assert!(body["error"]["message"].as_str().unwrap().contains("Хранилище заполнено"));
+    assert_eq!(walk(app.storage_dir.path()), accepted, "the refused photo left no file");
+    let stored: i64 = sqlx::query_scalar("select coalesce(sum(size_bytes), 0)::bigint from uploads")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(stored <= 6000, "{stored} bytes kept");
+}
+
+#[tokio::test]
+async fn no_image_an_unchanged_image_and_a_hung_task_are_failures_that_return_the_credits() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__GENERATION__MAX_WAIT_SECS".into(), "3".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    for (fault, code, text) in [
+        ("empty_tasks", "no_result", "не вернула изображение"),
+        ("unchanged_tasks", "unchanged_result", "без изменений"),
+        ("hang_tasks", "provider_timeout", "слишком много времени"),
+    ] {
+        app.client.post(app.url("/sim/kie/_control/faults")).json(&json!({fault: 1})).send().await.unwrap();
+        let accepted: Value = tryon(&app, &token).await.json().await.unwrap();
+        let failed = next_event_of(&mut socket, "job.failed").await;
+        assert_eq!(failed["data"]["generation_id"], accepted["generation_id"], "{fault}");
+        assert_eq!(failed["data"]["code"], code, "{fault}");
+        assert_eq!(failed["data"]["credits_returned"], true, "{fault}");
+        assert_eq!(failed["data"]["refunded"], 2, "{fault}");
+        assert!(failed["data"]["message"].as_str().unwrap().contains(text), "{fault}: {failed}");
+        assert!(
+            wait_until(Duration::from_secs(5), || async { balance_total(&app, &token).await == 10 }).await,
+            "{fault}: the 2 credits came back"
+        );
+    }
+    let results: i64 = sqlx::query_scalar("select count(*) from generations where result_key is not null")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(results, 0, "nothing was kept as a result");
+    // The next, healthy try-on still works: the faults were one-offs.
+    tryon(&app, &token).await;
+    next_event_of(&mut socket, "job.succeeded").await;
+    assert!(app.ledger_differences().await.is_empty());
 }

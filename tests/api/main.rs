@@ -4,6 +4,7 @@
 mod auth;
 mod bot;
 mod chat;
+mod crash;
 mod generations;
 mod health;
 #[allow(dead_code)]

@@ -126,11 +126,22 @@ async fn a_forged_notification_for_an_unpaid_payment_grants_nothing() {
 
 #[tokio::test]
 async fn notifications_from_outside_yookassa_are_refused() {
-    // Production's list only: loopback is not YooKassa.
+    // With the simulator off (real keys), loopback is not YooKassa: only the configured list.
     let app = spawn_app_with(|env| {
-        env.insert("APP__YOOKASSA__ALLOWED_NETWORKS".into(), "185.71.76.0/27".into());
+        env.insert("SIMULATOR".into(), "0".into());
+        for key in ["KIE_API_KEY", "OPENROUTER_API_KEY", "YOOKASSA_SHOP_ID", "YOOKASSA_SECRET_KEY"] {
+            env.insert(key.into(), "not-a-real-key".into());
+        }
     })
     .await;
+    let direct = app
+        .client
+        .post(app.url("/webhooks/yookassa"))
+        .json(&json!({"event": "payment.succeeded", "object": {"id": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), StatusCode::FORBIDDEN, "loopback is admitted only with SIMULATOR=1");
     let response = app
         .client
         .post(app.url("/webhooks/yookassa"))
