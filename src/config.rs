@@ -386,6 +386,8 @@ pub struct GenerationSettings {
     pub max_garments: usize,
     /// The try-on prompt template file; `{category}` is replaced by the category's phrase.
     pub tryon_prompt_path: PathBuf,
+    /// `<category>.md` files here replace the general template for their category.
+    pub tryon_prompts_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -111,14 +111,7 @@ impl Application {
         let chat_system_prompt = tokio::fs::read_to_string(&settings.file.chat.system_prompt_path)
             .await
             .with_context(|| format!("reading {}", settings.file.chat.system_prompt_path.display()))?;
-        let tryon_prompt = tokio::fs::read_to_string(&settings.file.generation.tryon_prompt_path)
-            .await
-            .with_context(|| format!("reading {}", settings.file.generation.tryon_prompt_path.display()))?;
-        anyhow::ensure!(
-            tryon_prompt.contains("{category}"),
-            "{} must contain {{category}}",
-            settings.file.generation.tryon_prompt_path.display()
-        );
+        let tryon_prompts = load_tryon_prompts(&settings).await?;
         let catalogue = Arc::new(Catalogue::from_settings(&settings));
         let services = Arc::new(Services {
             pool: pool.clone(),
@@ -136,7 +129,7 @@ impl Application {
             yookassa,
             openrouter,
             chat_system_prompt,
-            tryon_prompt: tryon_prompt.trim().to_string(),
+            tryon_prompts,
         });
         let actors = actors::spawn_all(services.clone()).await?;
 
@@ -329,4 +322,34 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// The general try-on template and every `<category>.md` in `generation.tryon_prompts_dir`.
+async fn load_tryon_prompts(settings: &Settings) -> anyhow::Result<crate::domain::tryon::TryOnPrompts> {
+    let generation = &settings.file.generation;
+    let general = tokio::fs::read_to_string(&generation.tryon_prompt_path)
+        .await
+        .with_context(|| format!("reading {}", generation.tryon_prompt_path.display()))?;
+    let mut own = std::collections::HashMap::new();
+    match tokio::fs::read_dir(&generation.tryon_prompts_dir).await {
+        Ok(mut entries) => {
+            while let Some(entry) = entries.next_entry().await? {
+                let path = entry.path();
+                let (Some(stem), Some("md")) =
+                    (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|e| e.to_str()))
+                else {
+                    continue;
+                };
+                let text =
+                    tokio::fs::read_to_string(&path).await.with_context(|| format!("reading {}", path.display()))?;
+                own.insert(stem.to_string(), text);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", generation.tryon_prompts_dir.display())),
+    }
+    let prompts = crate::domain::tryon::TryOnPrompts::build(&general, &own)
+        .map_err(|e| anyhow::anyhow!("{e} ({})", generation.tryon_prompts_dir.display()))?;
+    tracing::info!(own = own.len(), categories = prompts.len(), "try-on prompts loaded");
+    Ok(prompts)
 }

@@ -53,8 +53,9 @@ pub struct Services {
     pub kie: KieClient,
     pub yookassa: crate::clients::yookassa::YooKassaClient,
     pub openrouter: crate::clients::openrouter::OpenRouterClient,
-    /// The try-on prompt template (`generation.tryon_prompt_path`), with `{category}`.
-    pub tryon_prompt: String,
+    /// The try-on prompt of every category (`generation.tryon_prompt_path` and
+    /// `generation.tryon_prompts_dir`).
+    pub tryon_prompts: crate::domain::tryon::TryOnPrompts,
     /// The editor assistant's system prompt (`chat.system_prompt_path`).
     pub chat_system_prompt: String,
 }

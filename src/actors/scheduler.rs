@@ -137,26 +137,46 @@ pub fn core_jobs(
     vec![sweep_sessions, sweep_holds, upload_retention, renewals]
 }
 
-/// Deletes uploaded photos past `storage.upload_retention_days` (rows are kept, marked deleted;
-/// results stay in the gallery until the user deletes them).
+/// Deletes uploaded photos past `storage.upload_retention_days` and results past
+/// `storage.result_retention_days` (0 keeps results until the user deletes them). Rows stay,
+/// marked deleted, for the ledger and the job history; the files go.
 pub async fn delete_expired_uploads(services: &Services) {
+    delete_expired(services, Expired::Uploads).await;
+    let days = services.settings.file.storage.result_retention_days;
+    if days > 0 {
+        delete_expired(services, Expired::Results { days }).await;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Expired {
+    Uploads,
+    Results { days: i64 },
+}
+
+async fn delete_expired(services: &Services, what: Expired) {
+    const BATCH: i64 = 500;
     loop {
-        let keys = match crate::db::generations::expire_uploads(&services.pool, 500).await {
+        let keys = match what {
+            Expired::Uploads => crate::db::generations::expire_uploads(&services.pool, BATCH).await,
+            Expired::Results { days } => crate::db::generations::expire_results(&services.pool, days, BATCH).await,
+        };
+        let keys = match keys {
             Ok(keys) => keys,
             Err(e) => {
-                tracing::warn!(error = %e, "could not list expired uploads");
+                tracing::warn!(error = %e, ?what, "could not list expired media");
                 return;
             }
         };
         for key in &keys {
             if let Err(e) = services.storage.delete(key).await {
-                tracing::warn!(error = %e, "could not delete an expired upload");
+                tracing::warn!(error = %e, ?what, "could not delete an expired file");
             }
         }
         if !keys.is_empty() {
-            tracing::info!(count = keys.len(), "expired uploads deleted");
+            tracing::info!(count = keys.len(), ?what, "expired media deleted");
         }
-        if keys.len() < 500 {
+        if (keys.len() as i64) < BATCH {
             return;
         }
     }

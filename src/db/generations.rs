@@ -109,6 +109,24 @@ pub async fn expire_uploads(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<S
     .db()
 }
 
+/// Marks results older than `days` deleted (they leave the gallery) and returns their storage
+/// keys (the caller removes the files).
+pub async fn expire_results(db: impl PgExecutor<'_>, days: i64, limit: i64) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "update generations set deleted_at = now(), updated_at = now()
+         where id in (select id from generations
+                      where deleted_at is null and result_key is not null
+                        and finished_at <= now() - make_interval(days => $1::int)
+                      order by finished_at limit $2)
+         returning result_key",
+    )
+    .bind(days)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GenerationRow {
     pub id: Uuid,

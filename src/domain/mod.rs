@@ -6,4 +6,5 @@ pub mod ids;
 pub mod images;
 pub mod pricing;
 pub mod tax;
+pub mod tryon;
 pub mod watermark;

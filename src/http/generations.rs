@@ -32,22 +32,6 @@ use crate::domain::i18n::{self, Lang};
 use crate::domain::images::{self, ImageLimits};
 use crate::storage::{ImageFormat, LinkError, Storage};
 
-/// Try-on categories the prompt knows how to phrase.
-pub const CATEGORIES: &[(&str, &str)] = &[
-    ("top", "top (shirt, blouse, sweater or jacket)"),
-    ("bottom", "bottom (trousers, skirt or shorts)"),
-    ("dress", "dress"),
-    ("outerwear", "coat or jacket"),
-    ("shoes", "shoes"),
-    ("headwear", "hat or cap"),
-    ("glasses", "glasses"),
-    ("bag", "bag"),
-    ("jewellery", "jewellery"),
-    ("accessory", "accessory (bag, hat, glasses, jewellery or scarf)"),
-    ("outfit", "outfit"),
-    ("other", "clothing item or accessory"),
-];
-
 pub fn router(state: &AppState) -> Router<AppState> {
     let upload_limit = state.settings.file.storage.max_upload_bytes + 64 * 1024;
     let uploads = Router::new()
@@ -212,7 +196,7 @@ async fn create_tryon(
     ApiJson(body): ApiJson<TryOnRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let settings = &state.settings.file;
-    let Some((_, phrase)) = CATEGORIES.iter().find(|(c, _)| *c == body.category) else {
+    let Some(prompt) = state.services.tryon_prompts.get(&body.category) else {
         return Err(ApiError::bad_request("invalid_category"));
     };
     if body.garment_upload_ids.is_empty() || body.garment_upload_ids.contains(&body.person_upload_id) {
@@ -230,11 +214,10 @@ async fn create_tryon(
         let row = rows.iter().find(|r| r.id == *id).ok_or(ApiError::new(StatusCode::NOT_FOUND, "upload_not_found"))?;
         keys.push(row.storage_key.clone());
     }
-    let prompt = state.services.tryon_prompt.replace("{category}", phrase);
     let accepted = start_generation(
         &state,
         user,
-        NewJob { kind: "tryon", category: Some(&body.category), prompt: &prompt, upload_ids: &ids, keys: &keys },
+        NewJob { kind: "tryon", category: Some(&body.category), prompt, upload_ids: &ids, keys: &keys },
         settings.credits.prices.tryon,
     )
     .await?;

@@ -734,3 +734,68 @@ async fn no_image_an_unchanged_image_and_a_hung_task_are_failures_that_return_th
     next_event_of(&mut socket, "job.succeeded").await;
     assert!(app.ledger_differences().await.is_empty());
 }
+
+#[tokio::test]
+async fn old_results_are_deleted_by_the_retention_job_and_leave_the_gallery() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    tryon(&app, &token).await;
+    let done = next_event_of(&mut socket, "job.succeeded").await;
+    let id = uuid::Uuid::parse_str(done["data"]["generation_id"].as_str().unwrap()).unwrap();
+    let result_key: String = sqlx::query_scalar("select result_key from generations where id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let days = app.settings.file.storage.result_retention_days;
+    assert!(days > 0);
+    // Younger than the retention: kept.
+    primerka::actors::scheduler::delete_expired_uploads(&app.services).await;
+    assert!(app.services.storage.exists(&result_key).await.unwrap());
+    sqlx::query("update generations set finished_at = now() - make_interval(days => $2::int + 1) where id = $1")
+        .bind(id)
+        .bind(days)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    primerka::actors::scheduler::delete_expired_uploads(&app.services).await;
+    assert!(!app.services.storage.exists(&result_key).await.unwrap(), "the result file is gone");
+    let gallery: Value = app.get("/api/generations", &token).await.json().await.unwrap();
+    assert!(gallery["items"].as_array().unwrap().is_empty(), "and it left the gallery");
+    let item = app.get(&format!("/api/generations/{id}"), &token).await;
+    assert_eq!(item.status(), StatusCode::NOT_FOUND);
+    assert!(app.ledger_differences().await.is_empty(), "the charge for it stays in the ledger");
+}
+
+#[tokio::test]
+async fn each_category_gets_its_own_prompt_and_unknown_ones_are_refused() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let person = upload(&app, &token, [200, 150, 120, 255]).await;
+    let garment = upload(&app, &token, [20, 40, 200, 255]).await;
+    for category in ["shoes", "outerwear"] {
+        let response = app
+            .post_json(
+                "/api/tryon",
+                &token,
+                &json!({"person_upload_id": person, "garment_upload_ids": [garment], "category": category}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let prompts: Vec<(String, String)> =
+        sqlx::query_as("select category, prompt from generations").fetch_all(&app.pool).await.unwrap();
+    let prompt_of = |c: &str| prompts.iter().find(|(k, _)| k == c).map(|(_, p)| p.clone()).unwrap();
+    assert!(prompt_of("shoes").contains("feet"), "shoes use config/prompts/tryon/shoes.md");
+    assert!(prompt_of("outerwear").contains("coat or jacket"), "the general template names the category");
+    assert!(!prompt_of("outerwear").contains("{category}"));
+    let refused = app
+        .post_json(
+            "/api/tryon",
+            &token,
+            &json!({"person_upload_id": person, "garment_upload_ids": [garment], "category": "spacesuit"}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
