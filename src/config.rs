@@ -328,6 +328,11 @@ pub struct YooKassaSettings {
     pub allowed_networks: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is honoured.
     pub trusted_proxies: Vec<String>,
+    /// The reconciliation job: every `reconcile_interval_secs` it fetches payments still
+    /// pending `reconcile_after_secs` after creation (and at most `reconcile_max_age_hours` old).
+    pub reconcile_interval_secs: u64,
+    pub reconcile_after_secs: u64,
+    pub reconcile_max_age_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -35,6 +35,48 @@ pub enum Settled {
     Mismatch,
 }
 
+/// Why a payment could not be reconciled now (it stays pending; the next try settles it).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Provider(crate::clients::yookassa::YooKassaError),
+    #[error("the payment actor: {0}")]
+    Actor(String),
+}
+
+/// Looks up YooKassa payments still `pending` some minutes after creation (a lost
+/// notification, a user who never came back to the return page) and settles each on what
+/// the API says. Pending payments older than a day are left to YooKassa's own expiry, which
+/// the next look records as `canceled`.
+pub async fn reconcile_pending(services: &Services, payments: &PaymentHandle) {
+    let cfg = &services.settings.file.yookassa;
+    let rows = match pay_db::pending_yookassa(
+        &services.pool,
+        chrono::Duration::seconds(cfg.reconcile_after_secs as i64),
+        chrono::Duration::hours(cfg.reconcile_max_age_hours as i64),
+        200,
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list pending payments");
+            return;
+        }
+    };
+    let mut settled = 0usize;
+    for row in &rows {
+        match payments.reconcile(services, row).await {
+            Ok(Settled::Granted | Settled::Canceled) => settled += 1,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(payment.id = %row.id, error = %e, "could not reconcile a pending payment"),
+        }
+    }
+    if settled > 0 {
+        tracing::info!(checked = rows.len(), settled, "pending payments reconciled");
+    }
+}
+
 pub enum PaymentMsg {
     Settle(Uuid, Box<YkPayment>, RpcReplyPort<Result<Settled, String>>),
     /// An operator's grant of purchased credits, once per key.
@@ -302,6 +344,14 @@ impl PaymentHandle {
             Ok(_) => Err("the payment actor did not answer".into()),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// Fetches a YooKassa payment of ours from the API and settles it on what the API says.
+    /// The return page, the webhook and the reconciliation job all come through here.
+    pub async fn reconcile(&self, services: &Services, row: &PaymentRow) -> Result<Settled, ReconcileError> {
+        let Some(provider_id) = row.provider_payment_id.as_deref() else { return Ok(Settled::StillPending) };
+        let verified = services.yookassa.get_payment(provider_id).await.map_err(ReconcileError::Provider)?;
+        self.settle(row.id, verified).await.map_err(ReconcileError::Actor)
     }
 
     /// Applies a payment object fetched from the provider.

@@ -100,6 +100,7 @@ async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &No
         user_id: sub.user_id.0,
         receipt_item: &description,
         save_payment_method: false,
+        embedded: false,
     };
     let verified = match services.yookassa.charge_saved(&new, method, &order).await {
         Ok(payment) => payment,

@@ -124,7 +124,7 @@ pub fn core_jobs(
         }
     };
     let renewals = {
-        let services = services.clone();
+        let (services, payments) = (services.clone(), payments.clone());
         Job {
             name: "subscription_renewals",
             every: Duration::from_secs(file.credits.renewal_interval_secs.max(1)),
@@ -134,7 +134,18 @@ pub fn core_jobs(
             }),
         }
     };
-    vec![sweep_sessions, sweep_holds, upload_retention, renewals]
+    let reconcile = {
+        let services = services.clone();
+        Job {
+            name: "payment_reconciliation",
+            every: Duration::from_secs(file.yookassa.reconcile_interval_secs.max(1)),
+            run: Arc::new(move || {
+                let (services, payments) = (services.clone(), payments.clone());
+                Box::pin(async move { super::payments::reconcile_pending(&services, &payments).await })
+            }),
+        }
+    };
+    vec![sweep_sessions, sweep_holds, upload_retention, renewals, reconcile]
 }
 
 /// Deletes uploaded photos past `storage.upload_retention_days` and results past

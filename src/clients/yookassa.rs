@@ -29,6 +29,8 @@ pub struct YkPayment {
     pub amount_kopecks: i64,
     pub currency: String,
     pub confirmation_url: Option<String>,
+    /// For an embedded confirmation: the token the YooKassa checkout widget opens with.
+    pub confirmation_token: Option<String>,
     pub metadata: Value,
     pub raw: Value,
 }
@@ -47,6 +49,7 @@ impl YkPayment {
             amount_kopecks: amount,
             currency: raw["amount"]["currency"].as_str().unwrap_or("").to_string(),
             confirmation_url: raw["confirmation"]["confirmation_url"].as_str().map(str::to_string),
+            confirmation_token: raw["confirmation"]["confirmation_token"].as_str().map(str::to_string),
             metadata: raw["metadata"].clone(),
             raw,
         })
@@ -63,6 +66,9 @@ pub struct NewPayment<'a> {
     pub receipt_item: &'a str,
     /// Subscriptions: save the method for renewals.
     pub save_payment_method: bool,
+    /// Confirm in YooKassa's checkout widget inside the Mini App (`confirmation_token`) rather
+    /// than on YooKassa's page (`confirmation_url`, then back to `return_url`).
+    pub embedded: bool,
 }
 
 #[derive(Clone)]
@@ -83,10 +89,14 @@ impl YooKassaClient {
         }
     }
 
-    /// One-stage payment with a redirect confirmation and a receipt line.
+    /// One-stage payment with a redirect or embedded confirmation and a receipt line.
     pub async fn create_payment(&self, p: &NewPayment<'_>, idempotence_key: &str) -> Result<YkPayment, YooKassaError> {
         let mut body = payment_body(p);
-        body["confirmation"] = json!({"type": "redirect", "return_url": p.return_url});
+        body["confirmation"] = if p.embedded {
+            json!({"type": "embedded", "locale": "ru_RU"})
+        } else {
+            json!({"type": "redirect", "return_url": p.return_url})
+        };
         body["save_payment_method"] = json!(p.save_payment_method);
         self.post_payment(&body, idempotence_key).await
     }

@@ -123,6 +123,28 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<PaymentRow, DbErro
         .ok_or(DbError::NotFound)
 }
 
+/// YooKassa payments still pending, created between `max_age` and `min_age` ago, oldest first.
+pub async fn pending_yookassa(
+    db: impl PgExecutor<'_>,
+    min_age: chrono::Duration,
+    max_age: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, DbError> {
+    let now = Utc::now();
+    sqlx::query_as::<_, PaymentRow>(&format!(
+        "select {COLUMNS} from payments
+         where status = 'pending' and provider = 'yookassa' and provider_payment_id is not null
+           and created_at <= $1 and created_at >= $2
+         order by created_at limit $3"
+    ))
+    .bind(now - min_age)
+    .bind(now - max_age)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
 pub async fn by_provider_id(db: impl PgExecutor<'_>, provider_id: &str) -> Result<Option<PaymentRow>, DbError> {
     sqlx::query_as::<_, PaymentRow>(&format!(
         "select {COLUMNS} from payments where provider = 'yookassa' and provider_payment_id = $1"

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::error::request_lang;
 use super::{ApiError, ApiJson, AppState, client_ip};
-use crate::actors::payments::Settled;
+use crate::actors::payments::{ReconcileError, Settled};
 use crate::clients::yookassa::{NewPayment, YooKassaError};
 use crate::config::ProductKind;
 use crate::db::payments::{self as pay_db, PaymentRow};
@@ -80,6 +80,9 @@ struct CreatePayment {
     /// `yookassa` (default). `rail` is accepted as an alias.
     method: Option<String>,
     rail: Option<String>,
+    /// YooKassa only: `redirect` (default; answer `confirmation_url`) or `embedded` (answer
+    /// `confirmation_token` for YooKassa's checkout widget).
+    confirmation: Option<String>,
 }
 
 fn payment_view(row: &PaymentRow, credits: i32) -> Value {
@@ -109,6 +112,11 @@ async fn create_payment(
         "stars" if product.kind == ProductKind::Pack => return stars_invoice(&state, user, &product, lang).await,
         _ => return Err(ApiError::new(StatusCode::CONFLICT, "not_available")),
     }
+    let embedded = match body.confirmation.as_deref() {
+        None | Some("redirect") => false,
+        Some("embedded") => true,
+        Some(_) => return Err(ApiError::validation("confirmation")),
+    };
     let id = Uuid::new_v4();
     pay_db::insert_pending(&state.pool, pay_db::Rail::YooKassa, id, user.id, &product.id, product.price_kopecks, None)
         .await?;
@@ -126,6 +134,7 @@ async fn create_payment(
         user_id: user.id.0,
         receipt_item: &description,
         save_payment_method: product.kind == ProductKind::Subscription,
+        embedded,
     };
     // Our id is the idempotence key: a retry can never create a second YooKassa payment.
     let mut last_error = None;
@@ -134,7 +143,13 @@ async fn create_payment(
             Ok(payment) => {
                 pay_db::set_provider(&state.pool, id, &payment.id, payment.confirmation_url.as_deref()).await?;
                 let row = pay_db::get(&state.pool, id).await?;
-                return Ok((StatusCode::CREATED, Json(payment_view(&row, product.credits))));
+                let mut view = payment_view(&row, product.credits);
+                if let Some(token) = payment.confirmation_token.filter(|_| embedded) {
+                    // The widget opens with the token and sends the user to `return_url` after.
+                    view["confirmation_token"] = json!(token);
+                    view["return_url"] = json!(return_url);
+                }
+                return Ok((StatusCode::CREATED, Json(view)));
             }
             Err(YooKassaError::Transient(e)) => {
                 last_error = Some(e);
@@ -186,12 +201,10 @@ async fn stars_invoice(
 
 /// Fetches the payment from YooKassa and settles it through the PaymentActor.
 async fn reconcile(state: &AppState, row: &PaymentRow) -> Result<Settled, ApiError> {
-    let Some(provider_id) = row.provider_payment_id.as_deref() else { return Ok(Settled::StillPending) };
-    let verified = state.services.yookassa.get_payment(provider_id).await.map_err(|e| match e {
-        YooKassaError::Transient(_) => ApiError::unavailable("payment_unavailable", e),
+    state.actors.payments.reconcile(&state.services, row).await.map_err(|e| match e {
+        ReconcileError::Provider(e @ YooKassaError::Transient(_)) => ApiError::unavailable("payment_unavailable", e),
         e => ApiError::internal(e),
-    })?;
-    state.actors.payments.settle(row.id, verified).await.map_err(ApiError::internal)
+    })
 }
 
 async fn get_payment(

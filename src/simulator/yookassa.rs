@@ -6,8 +6,17 @@
 //! - `GET /checkout/{id}`: a payment page with `<button id="pay">Оплатить</button>` and a cancel
 //!   button; paying marks the payment `succeeded`, sends the `payment.succeeded` notification to
 //!   the shop's webhook and redirects to `return_url`.
+//! - `confirmation: {"type": "embedded"}` answers a `confirmation_token` (the checkout widget);
+//!   the token's page is the same checkout page (`/checkout/{id}`).
+//! - Reusing an `Idempotence-Key` with a different body is `400 invalid_request`, as YooKassa does.
 //! - Control: `POST /payments/{id}/succeed` and `/cancel` (load tests), `GET /_control/notifications`,
-//!   `POST /_control/webhook {"url"}` (default: the return URL's origin + `/webhooks/yookassa`).
+//!   `POST /_control/webhook {"url"}` (default: the return URL's origin, or the origin the
+//!   payment was created through, + `/webhooks/yookassa`), `POST /_control/fail_method {"id"}`
+//!   (renewal charges on that saved method are declined).
+//! - Notification delivery, like YooKassa's: re-sent until the shop answers 200 (`attempts`,
+//!   default 3). `POST /_control/delivery {"duplicates"?: n, "delay_ms"?: ms, "hold"?: bool,
+//!   "attempts"?: n}` sends every notification `n` extra times at once, late, or holds them
+//!   until `POST /_control/release {"reverse"?: true}` sends the held ones (reversed: out of order).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -25,7 +34,12 @@ use crate::domain::pricing::{format_rub, parse_rub};
 #[derive(Default)]
 pub struct YooKassaSim {
     payments: Mutex<HashMap<String, Value>>,
-    by_key: Mutex<HashMap<String, String>>,
+    /// Idempotence key → the payment it created and the body it was created with.
+    by_key: Mutex<HashMap<String, (String, Value)>>,
+    /// Where each payment's notifications go when no webhook is set: the shop's origin.
+    origins: Mutex<HashMap<String, String>>,
+    delivery: Mutex<Delivery>,
+    held: Mutex<Vec<(String, Value)>>,
     return_urls: Mutex<HashMap<String, String>>,
     webhook: Mutex<Option<String>>,
     notifications: Mutex<Vec<Value>>,
@@ -48,6 +62,8 @@ pub fn router(state: SimState) -> Router {
         .route("/_control/notifications", get(notifications))
         .route("/_control/webhook", post(set_webhook))
         .route("/_control/fail_method", post(fail_method))
+        .route("/_control/delivery", post(set_delivery))
+        .route("/_control/release", post(release_held))
         .with_state(state)
 }
 
@@ -72,7 +88,14 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         return error(StatusCode::BAD_REQUEST, "invalid_request", "Idempotence-Key header is required");
     };
     let sim = state.yookassa();
-    if let Some(id) = sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned() {
+    if let Some((id, first)) = sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned() {
+        if first != body {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Idempotence key duplicated with another request body",
+            );
+        }
         let payment = sim.payments.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
         return Json(payment).into_response();
     }
@@ -81,7 +104,8 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
     };
     let saved_method = body["payment_method_id"].as_str().map(str::to_string);
     let return_url = body["confirmation"]["return_url"].as_str().map(str::to_string);
-    if saved_method.is_none() && return_url.is_none() {
+    let embedded = body["confirmation"]["type"] == "embedded";
+    if saved_method.is_none() && return_url.is_none() && !embedded {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "confirmation.return_url is required");
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
@@ -95,7 +119,11 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         "status": "pending",
         "paid": false,
         "amount": {"value": format_rub(amount), "currency": body["amount"]["currency"].as_str().unwrap_or("RUB")},
-        "confirmation": {"type": "redirect", "confirmation_url": format!("http://{host}/sim/yookassa/checkout/{id}")},
+        "confirmation": if embedded {
+            json!({"type": "embedded", "confirmation_token": format!("ct-{id}")})
+        } else {
+            json!({"type": "redirect", "confirmation_url": format!("http://{host}/sim/yookassa/checkout/{id}")})
+        },
         "created_at": chrono::Utc::now().to_rfc3339(),
         "description": body["description"],
         "metadata": body["metadata"],
@@ -104,7 +132,8 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         "test": true,
     });
     sim.payments.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), payment.clone());
-    sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).insert(key, id.clone());
+    sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).insert(key, (id.clone(), body.clone()));
+    sim.origins.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), format!("http://{host}"));
     if body["save_payment_method"].as_bool() == Some(true) {
         sim.save_method.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
     }
@@ -219,16 +248,101 @@ async fn settle(state: &SimState, id: &str, status: &str) -> Option<String> {
     };
     let return_url = sim.return_urls.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned();
     let webhook = sim.webhook.lock().unwrap_or_else(PoisonError::into_inner).clone().or_else(|| {
-        let url = return_url.as_deref()?;
-        let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
+        let origin = match return_url.as_deref() {
+            Some(url) => url.split('/').take(3).collect::<Vec<_>>().join("/"),
+            None => sim.origins.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned()?,
+        };
         Some(format!("{origin}/webhooks/yookassa"))
     });
     if let Some(url) = webhook {
         let event = json!({"type": "notification", "event": format!("payment.{}", payment["status"].as_str().unwrap_or("")), "object": payment});
         sim.notifications.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
-        let _ = reqwest::Client::new().post(url).json(&event).timeout(std::time::Duration::from_secs(10)).send().await;
+        deliver(state, url, event).await;
     }
-    return_url
+    // The embedded widget has no return URL of its own; the checkout page goes back to the shop.
+    return_url.or_else(|| sim.origins.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned())
+}
+
+/// How notifications are delivered (`POST /_control/delivery`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default)]
+struct Delivery {
+    /// Extra copies of every notification, sent at the same time.
+    duplicates: u32,
+    /// Wait this long before sending.
+    delay_ms: u64,
+    /// Keep notifications until `/_control/release`.
+    hold: bool,
+    /// Sends per copy until the shop answers 200.
+    attempts: u32,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery { duplicates: 0, delay_ms: 0, hold: false, attempts: 3 }
+    }
+}
+
+/// Sends one notification as configured: held, late, or now (with duplicates and re-sends).
+async fn deliver(state: &SimState, url: String, event: Value) {
+    let sim = state.yookassa();
+    let delivery = *sim.delivery.lock().unwrap_or_else(PoisonError::into_inner);
+    if delivery.hold {
+        sim.held.lock().unwrap_or_else(PoisonError::into_inner).push((url, event));
+        return;
+    }
+    if delivery.delay_ms > 0 {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(delivery.delay_ms)).await;
+            send_copies(url, event, delivery).await;
+        });
+        return;
+    }
+    send_copies(url, event, delivery).await;
+}
+
+async fn send_copies(url: String, event: Value, delivery: Delivery) {
+    let client = reqwest::Client::new();
+    let copies = (0..=delivery.duplicates).map(|_| {
+        let (client, url, event) = (client.clone(), url.clone(), event.clone());
+        async move {
+            for attempt in 0..delivery.attempts.max(1) {
+                let sent = client.post(&url).json(&event).timeout(std::time::Duration::from_secs(10)).send().await;
+                if sent.is_ok_and(|r| r.status() == StatusCode::OK) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt + 1))).await;
+            }
+        }
+    });
+    futures::future::join_all(copies).await;
+}
+
+async fn set_delivery(State(state): State<SimState>, Json(delivery): Json<Delivery>) -> StatusCode {
+    *state.yookassa().delivery.lock().unwrap_or_else(PoisonError::into_inner) = delivery;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Release {
+    reverse: bool,
+}
+
+/// Sends the held notifications (in reverse: out of order) with the current duplicates.
+async fn release_held(State(state): State<SimState>, Json(release): Json<Release>) -> Json<Value> {
+    let sim = state.yookassa();
+    let mut held = std::mem::take(&mut *sim.held.lock().unwrap_or_else(PoisonError::into_inner));
+    if release.reverse {
+        held.reverse();
+    }
+    let delivery =
+        Delivery { hold: false, delay_ms: 0, ..*sim.delivery.lock().unwrap_or_else(PoisonError::into_inner) };
+    let count = held.len();
+    for (url, event) in held {
+        send_copies(url, event, delivery).await;
+    }
+    Json(json!({"sent": count}))
 }
 
 async fn pay_form(State(state): State<SimState>, Path(id): Path<String>) -> Response {

@@ -518,3 +518,100 @@ async fn five_hundred_concurrent_deliveries_of_one_notification_grant_once() {
     assert_eq!(grants, 1);
     assert!(app.ledger_differences().await.is_empty());
 }
+
+async fn sim_post(app: &TestApp, path: &str, body: Value) {
+    let response = app.client.post(app.url(&format!("/sim/yookassa{path}"))).json(&body).send().await.unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+}
+
+async fn grants(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from ledger where kind = 'purchase'").fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_embedded_widget_gets_a_confirmation_token_and_the_payment_settles_the_same_way() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let response = app
+        .post_json(
+            "/api/payments",
+            &token,
+            &json!({"product": "pack_100", "rail": "yookassa", "confirmation": "embedded"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let payment: Value = response.json().await.unwrap();
+    let confirmation = payment["confirmation_token"].as_str().expect("a confirmation_token for the widget");
+    assert!(payment["confirmation_url"].is_null(), "{payment}");
+    assert!(payment["return_url"].as_str().unwrap().contains("/plans?payment="));
+    let provider_id = confirmation.strip_prefix("ct-").unwrap();
+    sim_post(&app, &format!("/payments/{provider_id}/succeed"), json!({})).await;
+    assert!(wait_until(std::time::Duration::from_secs(5), || async { total(&app, &token).await == 110 }).await);
+    let unknown = app.post_json("/api/payments", &token, &json!({"product": "pack_100", "confirmation": "qr"})).await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn duplicated_and_out_of_order_notifications_grant_each_payment_once() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    sim_post(&app, "/_control/delivery", json!({"hold": true, "duplicates": 4})).await;
+    let first = buy(&app, &token, "pack_100").await;
+    let second = buy(&app, &token, "pack_100").await;
+    for payment in [&first, &second] {
+        sim_post(&app, &format!("/payments/{}/succeed", provider_id(payment)), json!({})).await;
+    }
+    assert_eq!(total(&app, &token).await, 10, "nothing arrived yet");
+    // The second payment's notifications first, each five times at once.
+    sim_post(&app, "/_control/release", json!({"reverse": true})).await;
+    assert!(wait_until(std::time::Duration::from_secs(5), || async { total(&app, &token).await == 210 }).await);
+    assert_eq!(grants(&app).await, 2, "one grant per payment, not per notification");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_late_notification_still_grants_once() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    sim_post(&app, "/_control/delivery", json!({"delay_ms": 800, "duplicates": 2})).await;
+    let payment = buy(&app, &token, "pack_100").await;
+    sim_post(&app, &format!("/payments/{}/succeed", provider_id(&payment)), json!({})).await;
+    assert_eq!(total(&app, &token).await, 10, "the notification is still on its way");
+    assert!(wait_until(std::time::Duration::from_secs(5), || async { total(&app, &token).await == 110 }).await);
+    assert_eq!(grants(&app).await, 1);
+}
+
+#[tokio::test]
+async fn the_reconciliation_job_settles_a_payment_whose_notification_was_lost() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let payment = paid_without_notification(&app, &token).await;
+    let id = uuid::Uuid::parse_str(payment["payment_id"].as_str().unwrap()).unwrap();
+    // Too young for the job: left alone (the notification may still come).
+    primerka::actors::payments::reconcile_pending(&app.services, &app.actors.payments).await;
+    assert_eq!(total(&app, &token).await, 10);
+    sqlx::query("update payments set created_at = now() - interval '10 minutes' where id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    primerka::actors::payments::reconcile_pending(&app.services, &app.actors.payments).await;
+    assert_eq!(total(&app, &token).await, 110, "granted without the user coming back");
+    // A pending payment the user abandoned is recorded as canceled once YooKassa says so.
+    let abandoned = buy(&app, &token, "pack_100").await;
+    sim_post(&app, &format!("/payments/{}/cancel", provider_id(&abandoned)), json!({})).await;
+    sqlx::query("update payments set created_at = now() - interval '10 minutes', status = 'pending' where id = $1")
+        .bind(uuid::Uuid::parse_str(abandoned["payment_id"].as_str().unwrap()).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    primerka::actors::payments::reconcile_pending(&app.services, &app.actors.payments).await;
+    let status: String = sqlx::query_scalar("select status from payments where id = $1")
+        .bind(uuid::Uuid::parse_str(abandoned["payment_id"].as_str().unwrap()).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "canceled");
+    assert_eq!(grants(&app).await, 1);
+    assert!(app.ledger_differences().await.is_empty());
+}
