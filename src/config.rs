@@ -223,6 +223,8 @@ pub struct CreditSettings {
     pub renewal_interval_secs: u64,
     /// Waits before each retry of a declined renewal; after the last one the plan lapses.
     pub renewal_retry_secs: Vec<u64>,
+    /// A Stars plan whose renewal payment has not come this long after its period end lapses.
+    pub stars_renewal_grace_secs: u64,
     pub prices: PriceSettings,
 }
 

@@ -86,6 +86,8 @@ export const Product = z.object({
   price_stars: z.number(),
   period_days: z.number().nullable().optional(),
   available: z.boolean(),
+  /** Whether it can be bought with Telegram Stars (packs, and 30-day plans). */
+  stars_available: z.boolean().optional(),
 })
 export type Product = z.infer<typeof Product>
 export const Payment = z.object({

@@ -224,7 +224,20 @@ impl PaymentActor {
         raw: &serde_json::Value,
     ) -> anyhow::Result<Settled> {
         let pool = &self.services.pool;
-        let payment = pay_db::get(pool, id).await?;
+        let mut payment = pay_db::get(pool, id).await?;
+        let renewal = raw["is_recurring"].as_bool() == Some(true)
+            && raw["is_first_recurring"].as_bool() != Some(true)
+            && payment.status != "pending"
+            && payment.provider_payment_id.as_deref() != Some(charge_id);
+        if renewal {
+            // Telegram renewed a Stars plan by itself: the same payload (our first payment),
+            // a new charge. It becomes its own payment, keyed by the charge id, paying the
+            // next period of the plan the first payment started.
+            match self.stars_renewal_row(&payment, payer, total, charge_id).await? {
+                Some(row) => payment = row,
+                None => return Ok(Settled::AlreadySettled),
+            }
+        }
         if payment.status != "pending" {
             return Ok(Settled::AlreadySettled);
         }
@@ -237,18 +250,68 @@ impl PaymentActor {
             .catalogue
             .get(&payment.product)
             .ok_or_else(|| anyhow::anyhow!("unknown product {}", payment.product))?;
-        pay_db::set_provider(pool, id, charge_id, payment.confirmation_url.as_deref()).await?;
-        let payment = pay_db::get(pool, id).await?;
+        pay_db::set_provider(pool, payment.id, charge_id, payment.confirmation_url.as_deref()).await?;
+        let payment = pay_db::get(pool, payment.id).await?;
         let t = &self.services.settings.file.tax;
         let breakdown = tax::stars(total, t.stars_kopecks_per_star, t.stars_commission_bp, t.npd_tax_bp);
         let mut conn = pool.acquire().await?;
-        let grant = pay_db::Grant::Pack { credits: product.credits };
+        let grant = match product.kind {
+            ProductKind::Pack => pay_db::Grant::Pack { credits: product.credits },
+            // The first charge's id is what cancels the plan's renewals in Telegram.
+            ProductKind::Subscription => pay_db::Grant::Period {
+                credits: product.credits,
+                period_days: product.period_days.unwrap_or(30),
+                payment_method_id: Some(charge_id),
+            },
+        };
         if !pay_db::settle_succeeded(&mut conn, &payment, &grant, &breakdown, raw).await? {
             return Ok(Settled::AlreadySettled);
         }
         metrics::counter!("primerka_payments_total", "provider" => "stars", "outcome" => "succeeded").increment(1);
         self.announce(&payment, product.credits, product.title(Lang::Ru), product.title(Lang::En)).await;
         Ok(Settled::Granted)
+    }
+
+    /// The pending payment row for a Stars renewal charge, created once (its id is derived from
+    /// the charge id); `None` when the renewal was already applied or no plan is running.
+    async fn stars_renewal_row(
+        &self,
+        first: &PaymentRow,
+        payer: i64,
+        total: i64,
+        charge_id: &str,
+    ) -> anyhow::Result<Option<PaymentRow>> {
+        let pool = &self.services.pool;
+        let Some(subscription) = first.subscription_id else {
+            tracing::warn!(payment.id = %first.id, "a Stars renewal for a payment that started no plan");
+            return Ok(None);
+        };
+        if first.user_id.0 != payer {
+            tracing::warn!(payment.id = %first.id, payer, "a Stars renewal from another payer");
+            return Ok(None);
+        }
+        let id = renewal_payment_id(charge_id);
+        match pay_db::get(pool, id).await {
+            Ok(row) => return Ok((row.status == "pending").then_some(row)),
+            Err(crate::db::DbError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let inserted = pay_db::insert_pending(
+            pool,
+            pay_db::Rail::Stars,
+            id,
+            first.user_id,
+            &first.product,
+            total,
+            Some(subscription),
+        )
+        .await;
+        if let Err(e) = inserted {
+            // A concurrent duplicate inserted it first: use that row.
+            tracing::debug!(error = %e, "the renewal row exists already");
+        }
+        let row = pay_db::get(pool, id).await?;
+        Ok((row.status == "pending").then_some(row))
     }
 
     /// After a grant: fresh balance on the sockets, `payment.succeeded`, a thank-you from the bot.
@@ -292,6 +355,11 @@ fn matches_our_payment(ours: &PaymentRow, theirs: &YkPayment) -> bool {
         && theirs.amount_kopecks == ours.amount_minor
         && theirs.currency == ours.currency
         && theirs.metadata["order_id"].as_str() == Some(ours.id.to_string().as_str())
+}
+
+/// Our payment id for a Stars renewal charge: the same charge always maps to the same row.
+pub fn renewal_payment_id(charge_id: &str) -> Uuid {
+    crate::domain::ids::derived_uuid(&format!("stars-renewal:{charge_id}"))
 }
 
 #[derive(Clone)]

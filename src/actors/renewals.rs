@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Services;
@@ -23,17 +22,28 @@ use crate::domain::i18n::Lang;
 
 /// A stable id for one renewal attempt.
 pub fn attempt_id(sub: &SubscriptionRow) -> Uuid {
-    let digest = Sha256::digest(format!("renewal:{}:{}:{}", sub.id, sub.period_end.timestamp(), sub.renewal_attempts));
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8 (custom)
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    Uuid::from_bytes(bytes)
+    crate::domain::ids::derived_uuid(&format!(
+        "renewal:{}:{}:{}",
+        sub.id,
+        sub.period_end.timestamp(),
+        sub.renewal_attempts
+    ))
 }
 
 pub async fn run(services: &Arc<Services>, payments: &PaymentHandle, notifier: &NotifierHandle) {
     let now = chrono::Utc::now();
-    match subs::end_cancelled(&services.pool, now).await {
+    let grace = chrono::Duration::seconds(services.settings.file.credits.stars_renewal_grace_secs as i64);
+    let ended = match (
+        subs::end_cancelled(&services.pool, now).await,
+        subs::lapse_unrenewed_stars(&services.pool, now, grace).await,
+    ) {
+        (Ok(mut cancelled), Ok(unrenewed)) => {
+            cancelled.extend(unrenewed);
+            Ok(cancelled)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match ended {
         Ok(ended) => {
             for sub in ended {
                 let lang = Lang::from_code(&user_language(&services.pool, sub.user_id).await.unwrap_or_default());
@@ -45,7 +55,7 @@ pub async fn run(services: &Arc<Services>, payments: &PaymentHandle, notifier: &
                 notifier.send_text(sub.user_id.0, text, None);
             }
         }
-        Err(e) => tracing::warn!(error = %e, "could not end cancelled plans"),
+        Err(e) => tracing::warn!(error = %e, "could not end cancelled or unrenewed plans"),
     }
     let due = match subs::due_for_renewal(&services.pool, now).await {
         Ok(due) => due,

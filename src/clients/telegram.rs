@@ -152,16 +152,32 @@ impl TelegramClient {
         description: &str,
         payload: &str,
         stars: i64,
+        subscription_period_secs: Option<u32>,
     ) -> Result<String, TelegramError> {
         let title: String = title.chars().take(32).collect();
-        let body = json!({
+        let mut body = json!({
             "title": title,
             "description": description.chars().take(255).collect::<String>(),
             "payload": payload,
             "currency": "XTR",
             "prices": [{"label": title, "amount": stars}],
         });
+        if let Some(period) = subscription_period_secs {
+            // Telegram renews it every period itself, each time with a new successful_payment.
+            body["subscription_period"] = json!(period);
+        }
         self.call("createInvoiceLink", &body).await
+    }
+
+    /// Stops (or resumes) the renewals of a Stars subscription; `charge_id` is the first payment's.
+    pub async fn edit_user_star_subscription(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+        is_canceled: bool,
+    ) -> Result<bool, TelegramError> {
+        let body = json!({"user_id": user_id, "telegram_payment_charge_id": charge_id, "is_canceled": is_canceled});
+        self.call("editUserStarSubscription", &body).await
     }
 
     pub async fn answer_pre_checkout_query(

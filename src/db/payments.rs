@@ -217,6 +217,7 @@ pub async fn settle_succeeded(
                 credits,
                 period_days,
                 payment.id,
+                &payment.provider,
                 payment_method_id,
                 payment.subscription_id,
             )

@@ -51,6 +51,7 @@ pub async fn start_period(
     credits: i32,
     period_days: i64,
     payment_id: Uuid,
+    rail: &str,
     payment_method_id: Option<&str>,
     renewing: Option<Uuid>,
 ) -> Result<SubscriptionRow, DbError> {
@@ -119,7 +120,7 @@ pub async fn start_period(
             sqlx::query_as::<_, SubscriptionRow>(&format!(
                 "insert into subscriptions (id, user_id, product, rail, status, period_start, period_end, auto_renew,
                                             payment_method_id, carried_over)
-                 values ($1, $2, $3, 'yookassa', 'active', $4, $5, $6, $7, $8)
+                 values ($1, $2, $3, $9, 'active', $4, $5, $6, $7, $8)
                  returning {SUBSCRIPTION_COLUMNS}"
             ))
             .bind(Uuid::new_v4())
@@ -130,6 +131,7 @@ pub async fn start_period(
             .bind(payment_method_id.is_some())
             .bind(payment_method_id)
             .bind(carried)
+            .bind(rail)
             .fetch_one(&mut *conn)
             .await
             .db()?
@@ -169,11 +171,12 @@ pub async fn cancel(db: impl PgExecutor<'_>, user: UserId) -> Result<Option<Subs
     .db()
 }
 
-/// Plans whose period has ended (or a retry is due) and that renew automatically.
+/// Plans whose period has ended (or a retry is due) and that we renew through YooKassa
+/// (Telegram renews Stars plans by itself).
 pub async fn due_for_renewal(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> Result<Vec<SubscriptionRow>, DbError> {
     sqlx::query_as::<_, SubscriptionRow>(&format!(
         "select {SUBSCRIPTION_COLUMNS} from subscriptions
-         where status in ('active', 'past_due') and auto_renew and payment_method_id is not null
+         where status in ('active', 'past_due') and auto_renew and payment_method_id is not null and rail = 'yookassa'
            and period_end <= $1 and (next_attempt_at is null or next_attempt_at <= $1)
          order by period_end limit 200"
     ))
@@ -197,6 +200,23 @@ pub async fn renewal_failed(
     .bind(id)
     .bind(next_attempt_at)
     .fetch_one(db)
+    .await
+    .db()
+}
+
+/// Active Stars plans whose period ended `grace` ago without Telegram's renewal payment (the
+/// user's stars ran out, or the subscription was cancelled in Telegram) become `lapsed`.
+pub async fn lapse_unrenewed_stars(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    grace: chrono::Duration,
+) -> Result<Vec<SubscriptionRow>, DbError> {
+    sqlx::query_as::<_, SubscriptionRow>(&format!(
+        "update subscriptions set status = 'lapsed', updated_at = now()
+         where status = 'active' and rail = 'stars' and period_end <= $1 returning {SUBSCRIPTION_COLUMNS}"
+    ))
+    .bind(now - grace)
+    .fetch_all(db)
     .await
     .db()
 }

@@ -37,3 +37,25 @@ impl std::fmt::Display for HoldId {
         self.0.fmt(f)
     }
 }
+
+/// A UUID derived from a name (SHA-256, version 8): the same name always gives the same id, so
+/// an operation retried after a crash or a duplicate delivery finds the row it made before.
+pub fn derived_uuid(name: &str) -> uuid::Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8 (custom)
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    uuid::Uuid::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod derived_tests {
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        assert_eq!(super::derived_uuid("a"), super::derived_uuid("a"));
+        assert_ne!(super::derived_uuid("a"), super::derived_uuid("b"));
+        assert_eq!(super::derived_uuid("a").get_version_num(), 8);
+    }
+}

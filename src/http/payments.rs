@@ -44,6 +44,18 @@ pub fn router() -> Router<AppState> {
 
 /// Stops renewal; the plan and its credits stay until the period ends.
 async fn cancel_subscription(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let current = crate::db::subscriptions::current(&state.pool, user.id).await?;
+    if let Some(sub) = current.filter(|s| s.rail == "stars" && s.status != "canceled") {
+        // Telegram charges Stars plans itself: stop it there first, or it would charge again.
+        if let Some(charge) = sub.payment_method_id.as_deref() {
+            state
+                .services
+                .telegram
+                .edit_user_star_subscription(user.id.0, charge, true)
+                .await
+                .map_err(|e| ApiError::unavailable("payment_unavailable", e))?;
+        }
+    }
     let Some(plan) = crate::db::subscriptions::cancel(&state.pool, user.id).await? else {
         return Err(ApiError::not_found());
     };
@@ -68,6 +80,7 @@ async fn plans(State(state): State<AppState>, headers: HeaderMap, _user: AuthUse
                 "price_stars": p.price_stars,
                 "period_days": p.period_days,
                 "available": true,
+                "stars_available": p.kind == ProductKind::Pack || p.period_days == Some(STARS_PERIOD_DAYS),
             })
         })
         .collect();
@@ -109,7 +122,10 @@ async fn create_payment(
     let lang = request_lang(&headers);
     match method.as_str() {
         "yookassa" => {}
-        "stars" if product.kind == ProductKind::Pack => return stars_invoice(&state, user, &product, lang).await,
+        // Telegram renews Stars subscriptions every 30 days exactly, so only such plans qualify.
+        "stars" if product.kind == ProductKind::Pack || product.period_days == Some(STARS_PERIOD_DAYS) => {
+            return stars_invoice(&state, user, &product, lang).await;
+        }
         _ => return Err(ApiError::new(StatusCode::CONFLICT, "not_available")),
     }
     let embedded = match body.confirmation.as_deref() {
@@ -166,8 +182,12 @@ async fn create_payment(
     Err(ApiError::unavailable("payment_unavailable", last_error.unwrap_or_default()))
 }
 
-/// A Telegram Stars invoice for a pack: the Mini App opens `invoice_link` with
-/// `WebApp.openInvoice`; the credits arrive with Telegram's `successful_payment`.
+/// The only subscription period Telegram Stars supports (`subscription_period` = 2592000 s).
+const STARS_PERIOD_DAYS: i64 = 30;
+
+/// A Telegram Stars invoice for a pack or a plan: the Mini App opens `invoice_link` with
+/// `WebApp.openInvoice`; the credits arrive with Telegram's `successful_payment` (for a plan,
+/// again with every monthly renewal Telegram charges by itself).
 async fn stars_invoice(
     state: &AppState,
     user: AuthUser,
@@ -178,11 +198,20 @@ async fn stars_invoice(
     pay_db::insert_pending(&state.pool, pay_db::Rail::Stars, id, user.id, &product.id, product.price_stars, None)
         .await?;
     let title = product.title(lang);
-    let description = lang.pick("Кредиты для примерки и редактирования фото", "Credits for try-ons and photo edits");
+    let subscription = product.kind == ProductKind::Subscription;
+    let description = if subscription {
+        lang.pick(
+            "Подписка на 30 дней с продлением каждый месяц; отменить можно в любой момент",
+            "A 30-day plan renewed monthly; cancel at any time",
+        )
+    } else {
+        lang.pick("Кредиты для примерки и редактирования фото", "Credits for try-ons and photo edits")
+    };
+    let period = subscription.then_some((STARS_PERIOD_DAYS * 86_400) as u32);
     let link = match state
         .services
         .telegram
-        .create_stars_invoice_link(title, description, &id.to_string(), product.price_stars)
+        .create_stars_invoice_link(title, description, &id.to_string(), product.price_stars, period)
         .await
     {
         Ok(link) => link,

@@ -212,14 +212,21 @@ async fn bot_method(
         | "setChatMenuButton"
         | "answerPreCheckoutQuery"
         | "refundStarPayment"
+        | "editUserStarSubscription"
         | "setMyCommands" => json!(true),
         "createInvoiceLink" => {
+            let period = params.get("subscription_period");
             if params.get("currency").and_then(Value::as_str) != Some("XTR")
                 || params.get("prices").and_then(Value::as_array).map(Vec::len) != Some(1)
+                || period.is_some_and(|p| p.as_i64() != Some(2_592_000))
             {
                 call.ok = false;
                 tg.record(call);
-                return error(400, "Bad Request: XTR invoices need currency XTR and exactly one price", None);
+                return error(
+                    400,
+                    "Bad Request: XTR invoices need currency XTR, exactly one price and a 30-day subscription_period",
+                    None,
+                );
             }
             json!(format!("https://t.me/$sim{}", uuid::Uuid::new_v4().simple()))
         }

@@ -170,8 +170,9 @@ async fn a_lost_notification_is_settled_when_the_user_returns() {
     let other = app.login(new_user_id()).await;
     let foreign = app.get(&format!("/api/payments/{}", payment["payment_id"].as_str().unwrap()), &other).await;
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
-    let stars_plan = app.post_json("/api/payments", &token, &json!({"product": "sub_basic", "method": "stars"})).await;
-    assert_eq!(stars_plan.status(), StatusCode::CONFLICT, "plans are not sold for Stars");
+    let unknown_rail =
+        app.post_json("/api/payments", &token, &json!({"product": "sub_basic", "method": "paypal"})).await;
+    assert_eq!(unknown_rail.status(), StatusCode::CONFLICT, "only YooKassa and Stars are sold");
 }
 
 async fn subscribe(app: &TestApp, token: &str, product: &str) -> Value {
@@ -614,4 +615,129 @@ async fn the_reconciliation_job_settles_a_payment_whose_notification_was_lost() 
     assert_eq!(status, "canceled");
     assert_eq!(grants(&app).await, 1);
     assert!(app.ledger_differences().await.is_empty());
+}
+
+fn stars_paid(user: i64, payload: &str, amount: i64, charge: &str, first: bool) -> Value {
+    json!({"update_id": 1000 + charge.len() as i64 * 7 + i64::from(first), "message": {"message_id": 10, "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": false},
+        "successful_payment": {"currency": "XTR", "total_amount": amount, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge, "provider_payment_charge_id": "",
+            "is_recurring": true, "is_first_recurring": first,
+            "subscription_expiration_date": chrono::Utc::now().timestamp() + 30 * 86_400}}})
+}
+
+#[tokio::test]
+async fn a_plan_paid_in_stars_renews_with_telegrams_charges_and_cancels_in_telegram() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let plans: Value = app.get("/api/plans", &token).await.json().await.unwrap();
+    let basic = plans["products"].as_array().unwrap().iter().find(|p| p["id"] == "sub_basic").unwrap().clone();
+    assert_eq!(basic["stars_available"], true);
+    let invoice: Value = app
+        .post_json("/api/payments", &token, &json!({"product": "sub_basic", "rail": "stars"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = invoice["payment_id"].as_str().unwrap().to_string();
+    let created = app.sim_telegram_calls("createInvoiceLink").await;
+    assert_eq!(created[0]["params"]["subscription_period"], 2_592_000, "Telegram's only period: 30 days");
+    assert_eq!(created[0]["params"]["prices"][0]["amount"], 200);
+
+    // The first payment starts the plan (twice delivered, applied once).
+    let first = stars_paid(user, &id, 200, "tg-sub-1", true);
+    telegram_update(&app, &first).await;
+    telegram_update(&app, &first).await;
+    let me = app.get_me(&token).await;
+    assert_eq!(me["balance"]["subscription"], 50, "{me}");
+    let sub: (String, String, Option<String>) =
+        sqlx::query_as("select rail, status, payment_method_id from subscriptions where user_id = $1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(sub, ("stars".into(), "active".into(), Some("tg-sub-1".into())));
+
+    // Our own renewal job never charges a Stars plan through YooKassa, even when due.
+    sqlx::query(
+        "update subscriptions set period_end = now() - interval '1 minute', period_start = now() - interval '30 days'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
+    let yookassa_payments: i64 = sqlx::query_scalar("select count(*) from payments where provider = 'yookassa'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(yookassa_payments, 0);
+
+    // Telegram's renewal: the same payload, a new charge, twice delivered → one new period.
+    let renewal = stars_paid(user, &id, 200, "tg-sub-2", false);
+    telegram_update(&app, &renewal).await;
+    telegram_update(&app, &renewal).await;
+    let periods: i64 =
+        sqlx::query_scalar("select count(*) from ledger where kind = 'grant' and reason = 'subscription'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(periods, 2, "the first period and one renewal");
+    let status: (String, bool) =
+        sqlx::query_as("select status, period_end > now() from subscriptions where user_id = $1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, ("active".into(), true), "the plan runs another 30 days");
+    let stars_payments: i64 =
+        sqlx::query_scalar("select count(*) from payments where provider = 'stars' and status = 'succeeded'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stars_payments, 2, "the renewal is its own payment in the report");
+
+    // Cancelling stops Telegram's renewals with the first charge's id; the plan runs to its end.
+    let cancelled = app.post_json("/api/subscription/cancel", &token, &json!({})).await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let edits = app.sim_telegram_calls("editUserStarSubscription").await;
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0]["params"]["telegram_payment_charge_id"], "tg-sub-1");
+    assert_eq!(edits[0]["params"]["is_canceled"], true);
+    assert_eq!(app.get_me(&token).await["balance"]["subscription"], 50, "the period's credits stay");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_stars_plan_without_telegrams_renewal_lapses_after_the_grace() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    let invoice: Value = app
+        .post_json("/api/payments", &token, &json!({"product": "sub_pro", "rail": "stars"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    telegram_update(&app, &stars_paid(user, invoice["payment_id"].as_str().unwrap(), 600, "tg-pro-1", true)).await;
+    sqlx::query(
+        "update subscriptions set period_end = now() - interval '2 days', period_start = now() - interval '32 days'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
+    let status: String = sqlx::query_scalar("select status from subscriptions where user_id = $1")
+        .bind(user)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "lapsed");
+    let told = wait_until(std::time::Duration::from_secs(5), || async {
+        app.sim_telegram_calls("sendMessage").await.iter().any(|m| {
+            m["params"]["chat_id"] == user && m["params"]["text"].as_str().unwrap_or("").contains("закончилась")
+        })
+    })
+    .await;
+    assert!(told, "the user is told the plan ended");
 }

@@ -102,7 +102,7 @@ export function Plans() {
               <Button testId={`buy-${p.id}`} disabled={!p.available || busy !== null} onClick={() => void buy(p)}>
                 {p.available ? (busy === p.id ? '…' : t.buy(p.price_rub)) : t.soon}
               </Button>
-              {kind === 'pack' && insideTelegram() && (
+              {(p.stars_available ?? kind === 'pack') && insideTelegram() && (
                 <Button variant="secondary" disabled={busy !== null} onClick={() => void buyStars(p)}>
                   {t.buyStars(p.price_stars)}
                 </Button>
