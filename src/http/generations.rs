@@ -124,7 +124,7 @@ async fn create_upload(
     // by one photo, which the per-user upload rate bounds.
     let stored = gen_db::stored_bytes(&state.pool, user.id).await?;
     if stored + clean.bytes.len() as i64 > storage.user_quota_bytes {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded"));
+        return Err(ApiError::new(StatusCode::CONFLICT, "quota_exceeded"));
     }
     let key = Storage::new_key("uploads", clean.format);
     state.services.storage.put(&key, &clean.bytes).await.map_err(ApiError::internal)?;

@@ -686,7 +686,7 @@ async fn uploads_beyond_the_storage_quota_are_refused_and_nothing_is_stored() {
         assert!(accepted < 50, "the quota never bit");
     };
     assert!(accepted >= 1, "uploads within the quota are accepted");
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "quota_exceeded");
     assert!(body["error"]["message"].as_str().unwrap().contains("Хранилище заполнено"));
