@@ -75,6 +75,22 @@ pub async fn handle_update(state: &AppState, update: Update) {
             let (text, markup) = start_message(state, lang);
             state.actors.notifier.send_text(message.chat.id, text, Some(markup));
         }
+        "/paysupport" => {
+            let contact = &state.settings.file.telegram.support_contact;
+            let text = match lang {
+                Lang::Ru => format!(
+                    "Вопросы об оплате и возвратах: напишите {contact}, указав дату и сумму покупки. \
+                     Кредиты за неудавшиеся генерации возвращаются автоматически. \
+                     Автопродление подписки отключается в приложении: «Тарифы» → «Отключить автопродление»."
+                ),
+                Lang::En => format!(
+                    "Questions about payments and refunds: write to {contact} with the date and amount of the purchase. \
+                     Credits for failed generations are returned automatically. \
+                     Auto-renewal is turned off in the app: Plans → Turn off auto-renewal."
+                ),
+            };
+            state.actors.notifier.send_text(message.chat.id, text, None);
+        }
         "/help" => {
             let (text, markup) = start_message(state, lang);
             state.actors.notifier.send_text(message.chat.id, text, Some(markup));

@@ -299,6 +299,8 @@ pub struct TelegramSettings {
     pub notifier_queue_capacity: usize,
     /// Register the webhook and the menu button at start-up.
     pub configure_on_start: bool,
+    /// Who to write to about payments and refunds (`/paysupport`).
+    pub support_contact: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -127,3 +127,18 @@ async fn a_user_who_blocked_the_bot_is_marked_and_not_retried() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(messages_to(&app, user).await.len(), 1, "a 403 is not retried");
 }
+
+#[tokio::test]
+async fn paysupport_names_the_contact_for_payment_questions() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let secret = app.settings.secrets.telegram_webhook_secret.expose_secret().to_string();
+    let response = post_update(&app, &secret, &start_update(user, "/paysupport")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        wait_until(Duration::from_secs(5), || async { !messages_to(&app, user).await.is_empty() }).await,
+        "the bot answered"
+    );
+    let text = messages_to(&app, user).await[0]["params"]["text"].as_str().unwrap().to_string();
+    assert!(text.contains(&app.settings.file.telegram.support_contact) && text.contains("возвратах"), "{text}");
+}
