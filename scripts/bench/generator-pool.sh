@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Generator-pool benchmark (issue 7): one release server in demo mode on the kie.ai simulator
 # answering at once (latency_scale 0), driven by primerka-loadtest with try-on only.
-#   1. overhead: a few users, no backlog → try-on end-to-end p50/p99 is the service's own time
-#      (upload excluded; the simulator itself takes ~0 s);
+#   1. overhead: a few users, no backlog → try-on end-to-end p50/p99, and the service's own time
+#      per generation from the server's "generation timing" log lines (the worker's time minus
+#      waiting on kie.ai's calls, its task and its budget: our database writes, the result's
+#      checks, watermark, encoding and storing, settling and announcing);
 #   2. burst: many users submitting at once (5 try-ons each from the free credits) → the achieved
 #      createTask rate against kie.ai's 20 per 10 s, and the 429s kie.ai answered (must be 0).
 #
@@ -26,7 +28,8 @@ trap 'stop; rm -rf "$work"' EXIT
 start() {
   db="primerka_bench_pool_${$}_$1"
   APP_ENV=test PORT="$port" PUBLIC_BASE_URL="http://127.0.0.1:$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off ADMIN_TELEGRAM_IDS=1 RUST_LOG=warn \
+    JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off ADMIN_TELEGRAM_IDS=1 \
+    RUST_LOG=warn,primerka::actors::generator=info NO_COLOR=1 \
     APP__SIMULATOR__LATENCY_SCALE=0 APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS=5 \
     APP__STORAGE__LOCAL_DIR="$work/storage-$1" ./target/release/primerka >"$work/server-$1.log" 2>&1 &
   server_pid=$!
@@ -50,5 +53,17 @@ if kie["creates"] > 1 and span > 0:
           f"429s: creates={kie['rejected_creates']} polls={kie['rejected_polls']}")
 PY
 }
-start overhead; run overhead "$overhead_users" 20 30; stop
+own_time() { # log
+  python3 - "$1" <<'PY'
+import re, statistics, sys
+text = re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[1]).read())
+rows = [(float(o), float(w)) for o, w in re.findall(r"own_ms=([0-9.]+) waiting_ms=([0-9.]+)", text)]
+if rows:
+    own = sorted(o for o, _ in rows); wait = sorted(w for _, w in rows)
+    q = lambda v, p: v[min(len(v) - 1, int(p * len(v)))]
+    print(f"own time per generation ({len(own)} jobs): p50={statistics.median(own):.1f} ms p99={q(own, 0.99):.1f} ms; "
+          f"waiting on kie.ai p50={statistics.median(wait):.1f} ms")
+PY
+}
+start overhead; run overhead "$overhead_users" 20 30; stop; own_time "$work/server-overhead.log"
 start burst; run burst "$burst_users" 10 240; stop

@@ -380,14 +380,47 @@ async fn run_job(shared: Arc<GenShared>, id: Uuid) {
         fail(&shared, &row, "job_internal").await;
         return;
     }
+    let queued = (chrono::Utc::now() - row.created_at).to_std().unwrap_or_default();
     let span = tracing::info_span!("generation", generation.id = %id, user.id = %row.user_id);
-    let _ = tracing::Instrument::instrument(drive(&shared, row), span).await;
+    let started = Instant::now();
+    let mut timing = Timing::default();
+    let outcome = tracing::Instrument::instrument(drive(&shared, row, &mut timing), span).await;
+    if outcome.is_ok() {
+        // The service's own time: the worker's time minus waiting on kie.ai and its budget.
+        let own = started.elapsed().saturating_sub(timing.waiting);
+        metrics::histogram!("primerka_generation_own_seconds").record(own.as_secs_f64());
+        metrics::histogram!("primerka_generation_provider_seconds").record(timing.waiting.as_secs_f64());
+        metrics::histogram!("primerka_generation_queued_seconds").record(queued.as_secs_f64());
+        tracing::info!(
+            generation.id = %id,
+            own_ms = own.as_secs_f64() * 1e3,
+            waiting_ms = timing.waiting.as_secs_f64() * 1e3,
+            queued_ms = queued.as_secs_f64() * 1e3,
+            "generation timing"
+        );
+    }
+}
+
+/// Where a job's time went: `waiting` on kie.ai (its calls, the task itself, the result's
+/// download) and on the provider budget; the rest of the worker's time is the service's own.
+#[derive(Default)]
+struct Timing {
+    waiting: Duration,
+}
+
+impl Timing {
+    async fn wait<F: std::future::Future>(&mut self, f: F) -> F::Output {
+        let start = Instant::now();
+        let out = f.await;
+        self.waiting += start.elapsed();
+        out
+    }
 }
 
 /// Why a job ended without a result; the code picks the user's message.
 struct Failure(&'static str);
 
-async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()> {
+async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Timing) -> Result<(), ()> {
     let settings = &shared.services.settings.file.generation;
     let task_id = match row.provider_task_id.clone() {
         Some(task) => task,
@@ -396,7 +429,7 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()
             fail(shared, &row, "provider_unknown").await;
             return Err(());
         }
-        None => match submit(shared, &row).await {
+        None => match submit(shared, &row, timing).await {
             Ok(task) => task,
             Err(Failure(code)) => {
                 fail(shared, &row, code).await;
@@ -410,17 +443,21 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()
     let mut interval = Duration::from_millis(settings.poll_initial_ms);
     let mut errors = 0u32;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = notify.notified() => {}
-        }
+        timing
+            .wait(async {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = notify.notified() => {}
+                }
+            })
+            .await;
         interval = (interval.mul_f32(1.5)).min(Duration::from_millis(settings.poll_max_ms));
         if chrono::Utc::now() > deadline {
             fail(shared, &row, "provider_timeout").await;
             return Err(());
         }
-        let slot = shared.limits.poll.acquire().await;
-        let answer = shared.services.kie.record_info(&task_id).await;
+        let slot = timing.wait(shared.limits.poll.acquire()).await;
+        let answer = timing.wait(shared.services.kie.record_info(&task_id)).await;
         shared.limits.poll.finish(slot).await;
         match answer {
             Ok(TaskState::Queued) => {}
@@ -440,7 +477,7 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()
                     fail(shared, &row, "no_result").await;
                     return Err(());
                 };
-                return match store_result(shared, &row, url).await {
+                return match store_result(shared, &row, url, timing).await {
                     Ok(()) => Ok(()),
                     Err(Failure(code)) => {
                         fail(shared, &row, code).await;
@@ -468,7 +505,7 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow) -> Result<(), ()
 }
 
 /// Sends createTask within the budget; retries only what cannot have created a task.
-async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, Failure> {
+async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timing) -> Result<String, Failure> {
     let services = &shared.services;
     let settings = &services.settings.file;
     let now = chrono::Utc::now().timestamp();
@@ -480,7 +517,7 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, 
     let callback = format!("{}/webhooks/kie/{}", services.settings.public_base_url, row.callback_token);
     let max_attempts = settings.generation.max_attempts.max(1);
     for attempt in 1..=max_attempts {
-        let slot = shared.limits.create.acquire().await;
+        let slot = timing.wait(shared.limits.create.acquire()).await;
         match gen_db::mark_creating(&services.pool, row.id).await {
             Ok(true) => {}
             Ok(false) => return Err(Failure("job_internal")),
@@ -489,7 +526,7 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, 
                 return Err(Failure("job_internal"));
             }
         }
-        let answer = services.kie.create_task(&row.prompt, &urls, &callback).await;
+        let answer = timing.wait(services.kie.create_task(&row.prompt, &urls, &callback)).await;
         shared.limits.create.finish(slot).await;
         match answer {
             Ok(task) => {
@@ -511,7 +548,7 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, 
                     base + jitter
                 };
                 tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "createTask refused; retrying");
-                tokio::time::sleep(wait).await;
+                timing.wait(tokio::time::sleep(wait)).await;
             }
             Err(e @ KieError::NoAnswer) => {
                 tracing::warn!(error = %e, "createTask got no answer; the job is failed rather than risk a second task");
@@ -531,9 +568,14 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow) -> Result<String, 
 }
 
 /// Downloads, checks, watermarks when the hold used free credits, stores, settles, announces.
-async fn store_result(shared: &Arc<GenShared>, row: &GenerationRow, url: &str) -> Result<(), Failure> {
+async fn store_result(
+    shared: &Arc<GenShared>,
+    row: &GenerationRow,
+    url: &str,
+    timing: &mut Timing,
+) -> Result<(), Failure> {
     let services = &shared.services;
-    let bytes = services.kie.download(url, MAX_RESULT_BYTES).await.map_err(|e| {
+    let bytes = timing.wait(services.kie.download(url, MAX_RESULT_BYTES)).await.map_err(|e| {
         tracing::warn!(error = %e, "downloading the result failed");
         Failure("provider_down")
     })?;
@@ -547,7 +589,9 @@ async fn store_result(shared: &Arc<GenShared>, row: &GenerationRow, url: &str) -
         Some(key) => services.storage.get(key).await.ok(),
         None => None,
     };
-    let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Failure> {
+    // Results are photos: stored as JPEG (quality 90), a tenth of a PNG's size and several times
+    // faster to encode (see BENCHMARKS.md, generator pool).
+    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Failure> {
         let unusable = |e: String| {
             tracing::warn!(error = %e, "the provider's result is not a usable image");
             Failure("generation_failed")
@@ -563,16 +607,16 @@ async fn store_result(shared: &Arc<GenShared>, row: &GenerationRow, url: &str) -
             Some(mark) => image::DynamicImage::ImageRgba8(mark.apply(&image)),
             None => image,
         };
-        images::encode(&image, ImageFormat::Png).map_err(|e| unusable(e.to_string()))
+        images::encode(&image, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))
     })
     .await
     .map_err(|_| Failure("job_internal"))??;
-    let key = Storage::new_key("results", ImageFormat::Png);
-    services.storage.put(&key, &png).await.map_err(|e| {
+    let key = Storage::new_key("results", ImageFormat::Jpeg);
+    services.storage.put(&key, &encoded).await.map_err(|e| {
         tracing::error!(error = %e, "storing the result failed");
         Failure("job_internal")
     })?;
-    match gen_db::finish_success(&services.pool, row.id, &key, png.len() as i64).await {
+    match gen_db::finish_success(&services.pool, row.id, &key, encoded.len() as i64).await {
         Ok(true) => {}
         Ok(false) => {
             let _ = services.storage.delete(&key).await;

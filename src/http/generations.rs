@@ -391,10 +391,11 @@ async fn send_generation(
     let bytes = state.services.storage.get(key).await.map_err(ApiError::internal)?;
     let lang = super::error::request_lang(&headers);
     let caption = lang.pick("Ваш результат из Примерки", "Your result from Primerka");
+    let format = ImageFormat::from_key(key).unwrap_or(ImageFormat::Jpeg);
     let file = InputFile {
         bytes: bytes.into(),
-        file_name: format!("primerka-{}.png", row.id.simple()),
-        mime: "image/png".into(),
+        file_name: format!("primerka-{}.{}", row.id.simple(), format.extension()),
+        mime: format.mime().into(),
     };
     // A photo to look at, and the file itself at full quality (Telegram recompresses photos).
     let document = InputFile { file_name: file.file_name.clone(), mime: file.mime.clone(), bytes: file.bytes.clone() };

@@ -185,9 +185,14 @@ async fn a_user_with_purchased_credits_gets_a_clean_result() {
         .unwrap();
     let result = image::load_from_memory(&bytes).unwrap().to_rgba8();
     let (w, h) = result.dimensions();
-    assert_eq!(result.get_pixel(w / 2, (h as f32 * 0.80) as u32), &Rgba([200, 150, 120, 255]), "no watermark band");
+    assert!(near(result.get_pixel(w / 2, (h as f32 * 0.80) as u32), [200, 150, 120]), "no watermark band");
     let me = app.get_me(&token).await;
     assert_eq!((me["balance"]["purchased"].as_i64(), me["balance"]["free"].as_i64()), (Some(8), Some(10)));
+}
+
+/// A pixel within JPEG noise of `rgb`.
+fn near(pixel: &Rgba<u8>, rgb: [u8; 3]) -> bool {
+    (0..3).all(|c| pixel[c].abs_diff(rgb[c]) <= 4)
 }
 
 fn walk(dir: &std::path::Path) -> usize {
@@ -254,12 +259,13 @@ async fn a_tryon_runs_end_to_end_with_live_events_and_a_watermark_on_the_free_ti
     let url = done["data"]["result_url"].as_str().unwrap();
 
     let image_bytes = app.client.get(app.url(url)).send().await.unwrap().bytes().await.unwrap();
+    assert!(image_bytes.starts_with(&[0xFF, 0xD8, 0xFF]), "results are stored as JPEG");
     let result = image::load_from_memory(&image_bytes).expect("the result is a real image").to_rgba8();
     let (w, h) = result.dimensions();
     assert!(w >= 300 && h >= 400, "built from the inputs: {w}×{h}");
     // The person's colour at the top left, the garment inset on the right, the mark below.
-    assert_eq!(result.get_pixel(5, 5), &Rgba([200, 150, 120, 255]));
-    assert_ne!(result.get_pixel(w / 2, (h as f32 * 0.80) as u32), &Rgba([200, 150, 120, 255]), "watermark band");
+    assert!(near(result.get_pixel(5, 5), [200, 150, 120]), "{:?}", result.get_pixel(5, 5));
+    assert!(!near(result.get_pixel(w / 2, (h as f32 * 0.80) as u32), [200, 150, 120]), "watermark band");
 
     assert_eq!(balance_total(&app, &token).await, before - 2, "exactly the try-on's price");
     let item: Value = app.get(&format!("/api/generations/{id}"), &token).await.json().await.unwrap();
