@@ -409,6 +409,8 @@ async fn send_generation(
 struct MediaQuery {
     exp: Option<i64>,
     sig: Option<String>,
+    /// `download=1`: served as an attachment named `primerka-….jpg` (the Mini App's "Save").
+    download: Option<String>,
 }
 
 async fn media(
@@ -431,8 +433,9 @@ async fn media(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::not_found()),
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let mime = ImageFormat::from_key(&key).map_or("application/octet-stream", ImageFormat::mime);
-    Ok((
+    let format = ImageFormat::from_key(&key);
+    let mime = format.map_or("application/octet-stream", ImageFormat::mime);
+    let mut response = (
         [
             (header::CONTENT_TYPE, mime),
             (header::CACHE_CONTROL, "private, max-age=3600"),
@@ -440,7 +443,16 @@ async fn media(
         ],
         bytes,
     )
-        .into_response())
+        .into_response();
+    if q.download.as_deref() == Some("1") {
+        // The key is ours (checked above): hex and a known extension, safe in the header.
+        let stem = file.split('.').next().unwrap_or("image");
+        let ext = format.map_or("bin", ImageFormat::extension);
+        if let Ok(value) = header::HeaderValue::from_str(&format!("attachment; filename=\"primerka-{stem}.{ext}\"")) {
+            response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+        }
+    }
+    Ok(response)
 }
 
 /// kie.ai's callback: answered at once; the job's worker re-reads the task from kie.ai.

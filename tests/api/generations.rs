@@ -260,6 +260,12 @@ async fn a_tryon_runs_end_to_end_with_live_events_and_a_watermark_on_the_free_ti
 
     let image_bytes = app.client.get(app.url(url)).send().await.unwrap().bytes().await.unwrap();
     assert!(image_bytes.starts_with(&[0xFF, 0xD8, 0xFF]), "results are stored as JPEG");
+    let saved = app.client.get(app.url(&format!("{url}&download=1"))).send().await.unwrap();
+    let disposition = saved.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"primerka-") && disposition.ends_with(".jpg\""),
+        "{disposition}"
+    );
     let result = image::load_from_memory(&image_bytes).expect("the result is a real image").to_rgba8();
     let (w, h) = result.dimensions();
     assert!(w >= 300 && h >= 400, "built from the inputs: {w}×{h}");
