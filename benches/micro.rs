@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot pure functions (criterion): initData validation, JWT sign and
-//! verify, upload validation of a ~5 MB JPEG, the watermark on a 1024×1024 result.
+//! verify, upload validation of a ~5 MB JPEG, the watermark on a 1024×1024 result, and the
+//! generator's handling of a 768×1024 result (the unchanged check, JPEG and PNG encoding).
 //! `cargo bench --bench micro`.
 
 use std::collections::HashMap;
@@ -53,6 +54,17 @@ fn images(c: &mut Criterion) {
     let mark = primerka::domain::watermark::Watermark::new(font, "Primerka").expect("font loads");
     let result = image::DynamicImage::new_rgb8(1024, 1024);
     group.bench_function("watermark_1024", |b| b.iter(|| mark.apply(black_box(&result))));
+    // A provider result as the generator handles it: 768×1024, checked against the input photo,
+    // then encoded for storage (JPEG now; PNG before).
+    let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(768, 1024, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
+    }));
+    let person = photo.resize(300, 400, image::imageops::FilterType::Triangle);
+    group.bench_function("result_unchanged_check_768x1024", |b| {
+        b.iter(|| primerka::domain::images::looks_unchanged(black_box(&person), black_box(&photo)))
+    });
+    group.bench_function("result_encode_jpeg_768x1024", |b| b.iter(|| encode(black_box(&photo), ImageFormat::Jpeg)));
+    group.bench_function("result_encode_png_768x1024", |b| b.iter(|| encode(black_box(&photo), ImageFormat::Png)));
     group.finish();
 }
 

@@ -624,6 +624,22 @@ impl Settings {
         if f.sessions.max_sockets_per_user == 0 {
             bail!("sessions.max_sockets_per_user must be at least 1");
         }
+        let g = &f.generation;
+        // A full queue must drain within the time a job may wait, or its last jobs would be
+        // refunded for waiting (the budget, not kie.ai, being the bottleneck).
+        let drain_secs =
+            (g.max_queue + g.workers) as u64 * g.create_window_ms / g.create_per_window.max(1) as u64 / 1000;
+        if drain_secs >= g.max_wait_secs {
+            bail!(
+                "generation.max_queue ({}) + workers ({}) take {drain_secs} s to drain at {} per {} ms, \
+                 not less than generation.max_wait_secs ({}); lower the queue or raise the wait",
+                g.max_queue,
+                g.workers,
+                g.create_per_window,
+                g.create_window_ms,
+                g.max_wait_secs
+            );
+        }
         if f.chat.max_pending == 0 || f.chat.max_attempts == 0 || f.chat.variants == 0 {
             bail!("chat.max_pending, chat.max_attempts and chat.variants must be at least 1");
         }
@@ -705,6 +721,13 @@ mod tests {
             assert!(text.contains(key), "{key} named in: {text}");
         }
         assert!(!text.contains("JWT_SECRET"), "a given key is not reported missing: {text}");
+    }
+
+    #[test]
+    fn a_queue_that_cannot_drain_within_the_wait_is_refused() {
+        let err = Settings::from_env(&env(&[("APP__GENERATION__MAX_QUEUE", "5000")]), &dir()).unwrap_err();
+        assert!(format!("{err:#}").contains("generation.max_queue"), "{err:#}");
+        assert!(Settings::from_env(&env(&[]), &dir()).is_ok(), "the defaults are consistent");
     }
 
     #[test]

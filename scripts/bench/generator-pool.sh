@@ -8,12 +8,14 @@
 #   2. burst: many users submitting at once (5 try-ons each from the free credits) → the achieved
 #      createTask rate against kie.ai's 20 per 10 s, and the 429s kie.ai answered (must be 0).
 #
-#   scripts/bench/generator-pool.sh [burst_users=40] [overhead_users=4]
+#   scripts/bench/generator-pool.sh [burst_users=40] [overhead_users=4] [burst_seconds=10]
+# A 1,000-job burst: 200 users for 480 s (each keeps one try-on in flight; ~2 creates/s).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 burst_users="${1:-40}"
 overhead_users="${2:-4}"
+burst_seconds="${3:-10}"
 port="${BENCH_PORT:-18093}"
 pghost="${PGHOST:-127.0.0.1}"; pgport="${PGPORT:-5432}"
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --bin primerka --bin primerka-loadtest >/dev/null
@@ -31,6 +33,7 @@ start() {
     JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off ADMIN_TELEGRAM_IDS=1 \
     RUST_LOG=warn,primerka::actors::generator=info NO_COLOR=1 \
     APP__SIMULATOR__LATENCY_SCALE=0 APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS=5 \
+    APP__GENERATION__MAX_WAIT_SECS=900 APP__GENERATION__MAX_QUEUE=1500 APP__GENERATION__WORKERS=64 \
     APP__STORAGE__LOCAL_DIR="$work/storage-$1" ./target/release/primerka >"$work/server-$1.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -66,4 +69,4 @@ if rows:
 PY
 }
 start overhead; run overhead "$overhead_users" 20 30; stop; own_time "$work/server-overhead.log"
-start burst; run burst "$burst_users" 10 240; stop
+start burst; run burst "$burst_users" "$burst_seconds" 240; stop

@@ -97,6 +97,14 @@ impl SlidingWindow {
         // Answered slots in answer order; in-flight ones (older stamps) stay in front.
         log.make_contiguous().sort_by_key(|(t, done)| (*done, *t));
     }
+
+    /// Gives back slot `stamp` unused (no request was sent).
+    pub async fn cancel(&self, stamp: Instant) {
+        let mut log = self.log.lock().await;
+        if let Some(i) = log.iter().position(|(t, done)| *t == stamp && !*done) {
+            log.remove(i);
+        }
+    }
 }
 
 /// kie.ai's account-wide budgets, shared by every worker.
@@ -439,7 +447,10 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Tim
     };
     shared.sessions.publish(row.user_id, frame("job.progress", json!({"generation_id": row.id, "stage": "submitted"})));
     let notify = shared.wake.entry(row.id).or_insert_with(|| Arc::new(Notify::new())).clone();
-    let deadline = row.created_at + chrono::Duration::seconds(settings.max_wait_secs as i64);
+    // kie.ai gets `max_wait_secs` from the task's creation (a job that waited in the queue
+    // still gets its full time: the task is paid for once created).
+    let submitted = row.submitted_at.unwrap_or_else(chrono::Utc::now);
+    let deadline = submitted + chrono::Duration::seconds(settings.max_wait_secs as i64);
     let mut interval = Duration::from_millis(settings.poll_initial_ms);
     let mut errors = 0u32;
     loop {
@@ -518,6 +529,12 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timin
     let max_attempts = settings.generation.max_attempts.max(1);
     for attempt in 1..=max_attempts {
         let slot = timing.wait(shared.limits.create.acquire()).await;
+        // A job that waited longer than a generation may take (a backlog after an outage, or a
+        // restart long after it was queued) is refunded before a task is paid for.
+        if chrono::Utc::now() - row.created_at > chrono::Duration::seconds(settings.generation.max_wait_secs as i64) {
+            shared.limits.create.cancel(slot).await;
+            return Err(Failure("provider_timeout"));
+        }
         match gen_db::mark_creating(&services.pool, row.id).await {
             Ok(true) => {}
             Ok(false) => return Err(Failure("job_internal")),
@@ -779,5 +796,14 @@ mod tests {
                 stamps[i..].iter().take_while(|s| s.duration_since(*t) < Duration::from_millis(200)).count();
             assert!(in_window <= 5, "{in_window} acquisitions inside one window");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_slot_is_free_again_at_once() {
+        let window = SlidingWindow::new(1, Duration::from_secs(60));
+        let slot = window.acquire().await;
+        window.cancel(slot).await;
+        let again = tokio::time::timeout(Duration::from_millis(200), window.acquire()).await;
+        assert!(again.is_ok(), "an unused slot does not hold the budget");
     }
 }

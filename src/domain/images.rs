@@ -138,6 +138,8 @@ pub fn looks_unchanged(before: &DynamicImage, after: &DynamicImage) -> bool {
     if (aspect(before) / aspect(after) - 1.0).abs() > 0.02 {
         return false;
     }
+    // A filtered resize (not `thumbnail`, whose sampling differs with the input size and turns
+    // a rescaled copy into a "change" at sharp edges).
     let thumb = |i: &DynamicImage| i.resize_exact(64, 64, image::imageops::FilterType::Triangle).to_rgb8();
     let (a, b) = (thumb(before), thumb(after));
     let mut total = 0u64;

@@ -714,6 +714,9 @@ async fn uploads_beyond_the_storage_quota_are_refused_and_nothing_is_stored() {
 async fn no_image_an_unchanged_image_and_a_hung_task_are_failures_that_return_the_credits() {
     let app = spawn_app_with(|env| {
         env.insert("APP__GENERATION__MAX_WAIT_SECS".into(), "3".into());
+        // A queue that drains within those 3 s, as the settings require.
+        env.insert("APP__GENERATION__MAX_QUEUE".into(), "1".into());
+        env.insert("APP__GENERATION__WORKERS".into(), "4".into());
     })
     .await;
     let token = app.login(new_user_id()).await;
@@ -810,4 +813,47 @@ async fn each_category_gets_its_own_prompt_and_unknown_ones_are_refused() {
         )
         .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_job_that_waited_too_long_is_refunded_without_a_provider_task() {
+    let first = spawn_app().await;
+    let user = new_user_id();
+    let token = first.login(user).await;
+    let person = upload(&first, &token, [200, 10, 10, 255]).await;
+    let garment = upload(&first, &token, [10, 10, 200, 255]).await;
+    let keys: Vec<String> =
+        sqlx::query_scalar("select storage_key from uploads where id = any($1) order by created_at")
+            .bind(vec![uuid::Uuid::parse_str(&person).unwrap(), uuid::Uuid::parse_str(&garment).unwrap()])
+            .fetch_all(&first.pool)
+            .await
+            .unwrap();
+    // Queued, then the service was down for longer than a generation may take.
+    let stale = orphan_job(&first, user, &keys, false).await;
+    sqlx::query("update generations set created_at = now() - interval '2 hours' where id = $1")
+        .bind(stale)
+        .execute(&first.pool)
+        .await
+        .unwrap();
+    let db_url = crate::helpers::database_url_for(&first.db_name);
+    let storage = first.storage_dir.path().display().to_string();
+    let second = spawn_app_with(|env| {
+        env.insert("DATABASE_URL".into(), db_url);
+        env.insert("APP__STORAGE__LOCAL_DIR".into(), storage);
+    })
+    .await;
+    let resolved = wait_until(Duration::from_secs(10), || async {
+        gen_db::get(&second.pool, stale).await.unwrap().status == "failed"
+    })
+    .await;
+    assert!(resolved);
+    let row = gen_db::get(&second.pool, stale).await.unwrap();
+    assert_eq!((row.error_code.as_deref(), row.refunded), (Some("provider_timeout"), true));
+    assert_eq!(kie_stats(&second).await["creates"], 0, "no task was paid for a job nobody waits for");
+    let token = second.login(user).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async { balance_total(&second, &token).await == 10 }).await,
+        "the credits came back"
+    );
+    assert!(second.ledger_differences().await.is_empty());
 }
