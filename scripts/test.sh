@@ -39,6 +39,13 @@ prepare() {
   have psql || apt_install postgresql-client
   have curl || apt_install curl
   have cargo || die "cargo not found: install Rust with rustup"
+  # An S3-compatible server for the object_store S3 test (tests/api/storage_s3.rs), from PyPI.
+  if ! have moto_server; then
+    log "installing moto[server] (a local S3-compatible server for the storage test)"
+    python3 -m pip install --quiet "moto[server]>=5,<6"
+    hash -r
+  fi
+  have moto_server || die "moto_server not on PATH after installing moto[server]"
 }
 
 rust_tests() {

@@ -12,4 +12,5 @@ mod helpers;
 mod me;
 mod payments;
 mod sessions;
+mod storage_s3;
 mod ws;
