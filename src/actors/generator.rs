@@ -53,15 +53,19 @@ pub struct SlidingWindow {
     /// (stamp, answered): a slot in flight is never dropped; an answered one is dropped a full
     /// window after its answer.
     log: Mutex<VecDeque<(Instant, bool)>>,
+    /// Waiters take their turn first-come first-served (tokio's mutex is fair), so under a
+    /// backlog no job waits for a slot while later ones keep taking them.
+    turn: Mutex<()>,
 }
 
 impl SlidingWindow {
     pub fn new(limit: usize, window: Duration) -> Self {
-        SlidingWindow { limit: limit.max(1), window, log: Mutex::new(VecDeque::new()) }
+        SlidingWindow { limit: limit.max(1), window, log: Mutex::new(VecDeque::new()), turn: Mutex::new(()) }
     }
 
     /// Waits until a slot is free, then takes it; returns the slot's stamp for [`Self::finish`].
     pub async fn acquire(&self) -> Instant {
+        let _turn = self.turn.lock().await;
         loop {
             let wait = {
                 let mut log = self.log.lock().await;
@@ -805,5 +809,28 @@ mod tests {
         window.cancel(slot).await;
         let again = tokio::time::timeout(Duration::from_millis(200), window.acquire()).await;
         assert!(again.is_ok(), "an unused slot does not hold the budget");
+    }
+
+    #[tokio::test]
+    async fn slots_go_to_waiters_in_arrival_order() {
+        let window = Arc::new(SlidingWindow::new(1, Duration::from_millis(100)));
+        let first = window.acquire().await;
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..4 {
+            let (window, order) = (window.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let slot = window.acquire().await;
+                order.lock().unwrap().push(i);
+                window.finish(slot).await;
+            }));
+            // Arrive one after another.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        window.finish(first).await;
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
     }
 }
