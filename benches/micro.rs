@@ -60,6 +60,16 @@ fn images(c: &mut Criterion) {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
     }));
     let person = photo.resize(300, 400, image::imageops::FilterType::Triangle);
+    // What each format stores for a photo-like (noisy) result of that size.
+    let mut seed = 11u32;
+    let noisy_result = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(768, 1024, |x, y| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, (seed >> 26) as u8 + 96])
+    }));
+    for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+        let bytes = encode(&noisy_result, format).expect("encode").len();
+        eprintln!("a noisy 768×1024 result as {}: {bytes} bytes", format.extension());
+    }
     group.bench_function("result_unchanged_check_768x1024", |b| {
         b.iter(|| primerka::domain::images::looks_unchanged(black_box(&person), black_box(&photo)))
     });

@@ -122,8 +122,16 @@ pub fn encode(image: &DynamicImage, format: ImageFormat) -> image::ImageResult<V
     let mut out = Vec::new();
     match format {
         ImageFormat::Jpeg => {
+            // jpeg-encoder (SIMD) is several times faster than the image crate's own encoder.
             let rgb = image.to_rgb8();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&rgb)?;
+            let (Ok(w), Ok(h)) = (u16::try_from(rgb.width()), u16::try_from(rgb.height())) else {
+                return Err(image::ImageError::Limits(image::error::LimitError::from_kind(
+                    image::error::LimitErrorKind::DimensionError,
+                )));
+            };
+            jpeg_encoder::Encoder::new(&mut out, 90).encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb).map_err(
+                |e| image::ImageError::Encoding(image::error::EncodingError::new(image::ImageFormat::Jpeg.into(), e)),
+            )?;
         }
         ImageFormat::Png => image.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?,
     }
