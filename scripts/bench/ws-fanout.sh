@@ -30,6 +30,17 @@ for r in $(seq "$rounds"); do
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   echo "round $r:"
   ./target/release/primerka-loadtest --mode fanout --base-url "http://127.0.0.1:$port" --sockets "$sockets" \
-    --events "$events" --rate "$rate" --server-pid "$server_pid" --json "$work/round$r.json" | tail -6
+    --events "$events" --rate "$rate" --server-pid "$server_pid" --json "$work/round$r.json" >/dev/null
+  python3 - "$work/round$r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rss = d.get("server_rss_bytes", {})
+users = d.get("sockets", 0) or 1
+per_user = (rss.get("connected", 0) - rss.get("logged_in", 0)) / users
+lat = {k: v for k, v in d.items() if k not in ("server_rss_bytes",)}
+print(f"  RSS per connected user: {per_user / 1024:.1f} KiB (start {rss.get('start', 0) / 2**20:.0f} MiB, "
+      f"logged in {rss.get('logged_in', 0) / 2**20:.0f} MiB, connected {rss.get('connected', 0) / 2**20:.0f} MiB)")
+print("  " + json.dumps(lat))
+PY
   stop
 done
