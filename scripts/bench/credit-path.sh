@@ -17,6 +17,9 @@ pghost="${PGHOST:-127.0.0.1}"
 pgport="${PGPORT:-5432}"
 port="${BENCH_PORT:-18090}"
 db="primerka_bench_credit_$$"
+source "$root/scripts/lib.sh"
+have wrk || apt_install wrk
+have pgbench || apt_install postgresql-contrib postgresql-client
 for tool in wrk pgbench psql curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk postgresql-client curl python3)" >&2; exit 1; }
 done

@@ -17,6 +17,8 @@ pghost="${PGHOST:-127.0.0.1}"
 pgport="${PGPORT:-5432}"
 db="primerka_bench_login_$$"
 token="1000000001:DEMO-primerka-simulated-bot-token"
+source "$root/scripts/lib.sh"
+have wrk || apt_install wrk
 for tool in wrk psql curl python3; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
 cargo build --release --bin primerka >/dev/null
 work="$(mktemp -d)"
