@@ -16,15 +16,11 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
-use crate::helpers::{JWT_SECRET, database_url_for, new_user_id, wait_until};
+use crate::helpers::{JWT_SECRET, database_url_for, free_port, new_user_id, solid_png, wait_until};
 
 struct Server {
     child: Child,
     base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// Starts the `primerka` binary with `env` and waits until it answers `/healthz`.
@@ -56,17 +52,8 @@ async fn sigkill(server: &mut Server) {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "the server died of SIGKILL, not a clean exit");
 }
 
-fn png(colour: [u8; 4]) -> Vec<u8> {
-    let image = image::RgbaImage::from_pixel(240, 320, image::Rgba(colour));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgba8(image)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
-}
-
 async fn upload(client: &reqwest::Client, base: &str, token: &str, colour: [u8; 4]) -> String {
-    let part = reqwest::multipart::Part::bytes(png(colour)).file_name("p.png").mime_str("image/png").unwrap();
+    let part = reqwest::multipart::Part::bytes(solid_png(colour)).file_name("p.png").mime_str("image/png").unwrap();
     let response = client
         .post(format!("{base}/api/uploads"))
         .bearer_auth(token)

@@ -443,31 +443,40 @@ async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: b
     id
 }
 
+/// A person and a garment photo uploaded for `token`'s user, as storage keys (person first).
+async fn person_and_garment_keys(app: &TestApp, token: &str) -> Vec<String> {
+    let person = upload(app, token, [200, 10, 10, 255]).await;
+    let garment = upload(app, token, [10, 10, 200, 255]).await;
+    sqlx::query_scalar("select storage_key from uploads where id = any($1) order by created_at")
+        .bind(vec![uuid::Uuid::parse_str(&person).unwrap(), uuid::Uuid::parse_str(&garment).unwrap()])
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// A new process on `first`'s database and storage: a restart.
+async fn restarted(first: &TestApp) -> TestApp {
+    let db_url = crate::helpers::database_url_for(&first.db_name);
+    let storage = first.storage_dir.path().display().to_string();
+    spawn_app_with(|env| {
+        env.insert("DATABASE_URL".into(), db_url);
+        env.insert("APP__STORAGE__LOCAL_DIR".into(), storage);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_restart_finishes_queued_jobs_and_refunds_ones_that_may_have_a_task() {
     let first = spawn_app().await;
     let user = new_user_id();
     let token = first.login(user).await;
-    let person = upload(&first, &token, [200, 10, 10, 255]).await;
-    let garment = upload(&first, &token, [10, 10, 200, 255]).await;
-    let keys: Vec<String> =
-        sqlx::query_scalar("select storage_key from uploads where id = any($1) order by created_at")
-            .bind(vec![uuid::Uuid::parse_str(&person).unwrap(), uuid::Uuid::parse_str(&garment).unwrap()])
-            .fetch_all(&first.pool)
-            .await
-            .unwrap();
+    let keys = person_and_garment_keys(&first, &token).await;
     let queued = orphan_job(&first, user, &keys, false).await;
     let unknown = orphan_job(&first, user, &keys, true).await;
     let before: i64 = first.get_me(&token).await["balance"]["total"].as_i64().unwrap();
 
     // A new process on the same database and storage.
-    let db_url = crate::helpers::database_url_for(&first.db_name);
-    let storage = first.storage_dir.path().display().to_string();
-    let second = spawn_app_with(|env| {
-        env.insert("DATABASE_URL".into(), db_url);
-        env.insert("APP__STORAGE__LOCAL_DIR".into(), storage);
-    })
-    .await;
+    let second = restarted(&first).await;
     let done = wait_until(Duration::from_secs(20), || async {
         let statuses: Vec<String> = sqlx::query_scalar("select status from generations where id = any($1)")
             .bind(vec![queued, unknown])
@@ -820,14 +829,7 @@ async fn a_job_that_waited_too_long_is_refunded_without_a_provider_task() {
     let first = spawn_app().await;
     let user = new_user_id();
     let token = first.login(user).await;
-    let person = upload(&first, &token, [200, 10, 10, 255]).await;
-    let garment = upload(&first, &token, [10, 10, 200, 255]).await;
-    let keys: Vec<String> =
-        sqlx::query_scalar("select storage_key from uploads where id = any($1) order by created_at")
-            .bind(vec![uuid::Uuid::parse_str(&person).unwrap(), uuid::Uuid::parse_str(&garment).unwrap()])
-            .fetch_all(&first.pool)
-            .await
-            .unwrap();
+    let keys = person_and_garment_keys(&first, &token).await;
     // Queued, then the service was down for longer than a generation may take.
     let stale = orphan_job(&first, user, &keys, false).await;
     sqlx::query("update generations set created_at = now() - interval '2 hours' where id = $1")
@@ -835,13 +837,7 @@ async fn a_job_that_waited_too_long_is_refunded_without_a_provider_task() {
         .execute(&first.pool)
         .await
         .unwrap();
-    let db_url = crate::helpers::database_url_for(&first.db_name);
-    let storage = first.storage_dir.path().display().to_string();
-    let second = spawn_app_with(|env| {
-        env.insert("DATABASE_URL".into(), db_url);
-        env.insert("APP__STORAGE__LOCAL_DIR".into(), storage);
-    })
-    .await;
+    let second = restarted(&first).await;
     let resolved = wait_until(Duration::from_secs(10), || async {
         gen_db::get(&second.pool, stale).await.unwrap().status == "failed"
     })

@@ -186,3 +186,18 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A 240×320 PNG of one colour.
+pub fn solid_png(colour: [u8; 4]) -> Vec<u8> {
+    let image = image::RgbaImage::from_pixel(240, 320, image::Rgba(colour));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgba8(image)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}

@@ -11,21 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::helpers::{new_user_id, spawn_app_with, wait_until};
+use crate::helpers::{free_port, new_user_id, solid_png, spawn_app_with, wait_until};
 use crate::ws::{connect, next_event_of};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-fn png(colour: [u8; 4]) -> Vec<u8> {
-    let image = image::RgbaImage::from_pixel(240, 320, image::Rgba(colour));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgba8(image)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
-}
 
 /// Keys listed in the bucket (S3 ListObjectsV2; moto accepts unsigned reads).
 async fn bucket_keys(client: &reqwest::Client, endpoint: &str, bucket: &str) -> Vec<String> {
@@ -65,7 +52,7 @@ async fn images_live_in_an_s3_bucket_when_one_is_configured() {
     let token = app.login(new_user_id()).await;
     let mut ids = Vec::new();
     for colour in [[200, 150, 120, 255], [20, 40, 200, 255]] {
-        let part = reqwest::multipart::Part::bytes(png(colour)).file_name("p.png").mime_str("image/png").unwrap();
+        let part = reqwest::multipart::Part::bytes(solid_png(colour)).file_name("p.png").mime_str("image/png").unwrap();
         let response = app
             .client
             .post(app.url("/api/uploads"))
