@@ -56,7 +56,11 @@ for id in $(seq 32); do
   tokens+=("$token")
 done
 
-# wrk script: connection i of a run with N users uses user (i mod N); one request in flight per connection.
+# wrk script: one thread per user, each with exactly one connection (`-t N -c N`), so every user
+# has one request in flight and no two requests of one user wait on each other at its
+# SessionActor (which orders a user's operations, as it must). An earlier version picked tokens
+# round-robin per request, so two in-flight requests often had the same user and queued behind
+# each other: that measured ≈ 2,100 req/s where the server does ≈ 3,000 (BENCHMARKS.md).
 wrk_script() {
   local users="$1" file="$work/wrk-$1.lua"
   {
@@ -64,18 +68,12 @@ wrk_script() {
     for ((i = 0; i < users; i++)); do echo "  \"${tokens[$i]}\","; done
     echo "}"
     cat <<'LUA'
-local counter = 0
-local threads = {}
+local next_user = 0
 function setup(thread)
-  thread:set("offset", #threads)
-  table.insert(threads, thread)
-end
-function init(args)
-  counter = offset
+  next_user = next_user + 1
+  thread:set("token", tokens[next_user])
 end
 function request()
-  counter = counter + #threads
-  local token = tokens[(counter % #tokens) + 1]
   return wrk.format("POST", "/api/bench/credit-cycle", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, "{}")
 end
 LUA
@@ -89,7 +87,7 @@ for round in $(seq "$rounds"); do
   for users in 8 32; do
     pg="$(pgbench -h "$pghost" -p "$pgport" -U postgres -n -M prepared -c "$users" -j 2 -T "$seconds" -D users="$users" \
       -f scripts/bench/credit_cycle.sql "$db" 2>/dev/null | awk '/^tps/ {print $3}')"
-    out="$(wrk -t2 -c"$users" -d"${seconds}s" --latency -s "$(wrk_script "$users")" "http://127.0.0.1:$port/api/bench/credit-cycle")"
+    out="$(wrk -t"$users" -c"$users" -d"${seconds}s" --latency -s "$(wrk_script "$users")" "http://127.0.0.1:$port/api/bench/credit-cycle")"
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"

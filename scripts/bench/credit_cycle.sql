@@ -3,7 +3,8 @@
 -- src/db/credits.rs issues them; only the optimistic guard compares the balance with a lower
 -- bound instead of the session's cached snapshot (pgbench has no cache to compare with), and
 -- `chr(58)` spells the colon of the ledger keys (pgbench would read `:reserve` as a variable).
-\set uid random(1, :users)
+-- Client i works for user i + 1, like the HTTP side's one connection per user.
+\set uid :client_id + 1
 with u as (
     update users set free_credits = free_credits - 0, sub_credits = sub_credits - 0,
         purchased_credits = purchased_credits - 1, updated_at = now()
