@@ -604,9 +604,10 @@ async fn store_result(
     let limits =
         ImageLimits { max_side: storage_settings.max_image_side, max_pixels: storage_settings.max_image_pixels };
     let watermark = row.watermarked.then(|| shared.watermark.clone()).flatten();
-    // The photo that was to be changed (the person for a try-on, the current image for an
-    // edit): kie.ai sometimes hands it back as it was, which is a failure, not a result.
-    let original = match row.input_keys.first() {
+    // A try-on must show the garment on the person: kie.ai sometimes hands the person's photo
+    // back as it was, which is a failure, not a result. (Edits are not checked: a subtle edit
+    // the user asked for, a blemish removed, may look unchanged at this scale.)
+    let original = match row.input_keys.first().filter(|_| row.kind == "tryon") {
         Some(key) => services.storage.get(key).await.ok(),
         None => None,
     };
