@@ -671,6 +671,11 @@ impl Settings {
     }
 }
 
+/// A list of networks as settings give them; `validate` has already refused a bad entry.
+pub fn parse_networks(list: &[String]) -> Vec<IpNet> {
+    list.iter().filter_map(|n| parse_network(n).ok()).collect()
+}
+
 /// A network in CIDR notation, or a single address.
 pub fn parse_network(raw: &str) -> anyhow::Result<IpNet> {
     let raw = raw.trim();

@@ -140,22 +140,14 @@ impl Application {
                 latency_scale: settings.file.simulator.latency_scale,
             })
         });
-        let trusted_proxies = settings
-            .file
-            .yookassa
-            .trusted_proxies
-            .iter()
-            .filter_map(|n| crate::config::parse_network(n).ok())
-            .collect();
-        let mut webhook_networks: Vec<ipnet::IpNet> = settings
-            .file
-            .yookassa
-            .allowed_networks
-            .iter()
-            .filter_map(|n| crate::config::parse_network(n).ok())
-            .collect();
+        let trusted_proxies = crate::config::parse_networks(&settings.file.yookassa.trusted_proxies);
+        let mut webhook_networks = crate::config::parse_networks(&settings.file.yookassa.allowed_networks);
         if settings.simulator {
-            webhook_networks.extend(["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse::<ipnet::IpNet>().ok()));
+            // The simulated YooKassa notifies from loopback (demo mode, tests).
+            use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+            let loopback_v4 = ipnet::IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).ok();
+            let loopback_v6 = Some(ipnet::IpNet::from(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+            webhook_networks.extend([loopback_v4, loopback_v6].into_iter().flatten());
         }
         let init_data_secret = {
             use secrecy::ExposeSecret;
