@@ -1,13 +1,25 @@
-//! The bot's side of the conversation: Telegram updates (`/start`, `/help`, …) and the
-//! messages it sends. Updates arrive through `POST /webhooks/telegram`; answers go out through
-//! the `Notifier`, which keeps within Telegram's limits.
+//! The bot's side of the conversation: Telegram updates (`/start`, `/help`, `/paysupport`,
+//! Stars checkouts and payments). Updates arrive through `POST /webhooks/telegram`; this module
+//! is a handler like the HTTP ones: it parses the update and sends messages to actors (answers go
+//! out through the `Notifier`, payment work through the `PaymentActor`), and it sees no
+//! provider client and no `AppState`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::domain::i18n::Lang;
+use crate::actors::notifier::NotifierHandle;
+use crate::actors::payments::{PaymentError, PaymentHandle, PreCheckout, StarsPayment};
+use crate::config::Settings;
+use crate::domain::i18n::{self, Lang};
 use crate::domain::ids::UserId;
-use crate::http::AppState;
+
+/// What the bot needs: the actors it talks to and its settings.
+#[derive(Clone)]
+pub struct Bot {
+    pub notifier: NotifierHandle,
+    pub payments: PaymentHandle,
+    pub settings: std::sync::Arc<Settings>,
+}
 
 /// The parts of a Telegram `Update` the bot reads; everything else is ignored.
 #[derive(Debug, Deserialize)]
@@ -41,124 +53,96 @@ pub struct From {
     pub language_code: Option<String>,
 }
 
-/// Handles one update. Never fails the webhook: problems are logged (Telegram would only
-/// redeliver the same update).
-pub async fn handle_update(state: &AppState, update: Update) {
-    if let Some(query) = update.pre_checkout_query {
-        pre_checkout(state, &query).await;
-        return;
-    }
-    let Some(message) = update.message else {
-        return;
-    };
-    if let Some(paid) = &message.successful_payment {
-        successful_payment(state, message.from.as_ref().map_or(0, |f| f.id), paid).await;
-        return;
-    }
-    let Some(from) = message.from.as_ref().filter(|f| !f.is_bot) else {
-        return;
-    };
-    if message.chat.kind != "private" {
-        return;
-    }
-    let lang = Lang::from_code(from.language_code.as_deref().unwrap_or("ru"));
-    let Some(text) = message.text.as_deref() else {
-        return;
-    };
-    let command = text.split_whitespace().next().unwrap_or("").split('@').next().unwrap_or("");
-    match command {
-        "/start" => {
-            // Writing to the bot again undoes an earlier block.
-            if let Err(e) = crate::db::users::set_bot_blocked(&state.pool, UserId(from.id), false).await {
-                tracing::debug!(user.id = from.id, error = %e, "no user row to unblock yet");
+impl Bot {
+    /// Handles one update. Only a payment that could not be stored is an error (the webhook
+    /// then answers 5xx so Telegram delivers it again); anything else is answered or ignored.
+    pub async fn handle_update(&self, update: Update) -> Result<(), PaymentError> {
+        if let Some(query) = update.pre_checkout_query {
+            self.pre_checkout(&query);
+            return Ok(());
+        }
+        let Some(message) = update.message else {
+            return Ok(());
+        };
+        if let Some(paid) = &message.successful_payment {
+            return self.successful_payment(message.from.as_ref().map_or(0, |f| f.id), paid).await;
+        }
+        let Some(from) = message.from.as_ref().filter(|f| !f.is_bot) else {
+            return Ok(());
+        };
+        if message.chat.kind != "private" {
+            return Ok(());
+        }
+        let lang = Lang::from_code(from.language_code.as_deref().unwrap_or("ru"));
+        let Some(text) = message.text.as_deref() else {
+            return Ok(());
+        };
+        let command = text.split_whitespace().next().unwrap_or("").split('@').next().unwrap_or("");
+        match command {
+            "/start" => {
+                // Writing to the bot again undoes an earlier block.
+                self.notifier.unblocked(UserId(from.id));
+                let (text, markup) = self.start_message(lang);
+                self.notifier.send_text(message.chat.id, text, Some(markup));
             }
-            let (text, markup) = start_message(state, lang);
-            state.actors.notifier.send_text(message.chat.id, text, Some(markup));
-        }
-        "/paysupport" => {
-            let contact = &state.settings.file.telegram.support_contact;
-            let text = match lang {
-                Lang::Ru => format!(
-                    "Вопросы об оплате и возвратах: напишите {contact}, указав дату и сумму покупки. \
-                     Кредиты за неудавшиеся генерации возвращаются автоматически. \
-                     Автопродление подписки отключается в приложении: «Тарифы» → «Отключить автопродление»."
-                ),
-                Lang::En => format!(
-                    "Questions about payments and refunds: write to {contact} with the date and amount of the purchase. \
-                     Credits for failed generations are returned automatically. \
-                     Auto-renewal is turned off in the app: Plans → Turn off auto-renewal."
-                ),
-            };
-            state.actors.notifier.send_text(message.chat.id, text, None);
-        }
-        "/help" => {
-            let (text, markup) = start_message(state, lang);
-            state.actors.notifier.send_text(message.chat.id, text, Some(markup));
-        }
-        _ => {
-            let text = lang.pick(
-                "Всё самое интересное — в приложении: нажмите кнопку «Примерка» внизу.",
-                "Everything happens in the app: tap the button below.",
-            );
-            let (_, markup) = start_message(state, lang);
-            state.actors.notifier.send_text(message.chat.id, text, Some(markup));
-        }
-    }
-}
-
-/// Telegram asks whether a Stars payment may go ahead (answer within 10 s): only cheap checks —
-/// our pending Stars payment, the same payer, the same amount.
-async fn pre_checkout(state: &AppState, query: &Value) {
-    let Some(id) = query["id"].as_str() else { return };
-    let payer = query["from"]["id"].as_i64().unwrap_or(0);
-    let lang = Lang::from_code(query["from"]["language_code"].as_str().unwrap_or("ru"));
-    let payment = query["invoice_payload"]
-        .as_str()
-        .and_then(|p| uuid::Uuid::parse_str(p).ok())
-        .map(|p| crate::db::payments::get(&state.pool, p));
-    let valid = match payment {
-        Some(fut) => match fut.await {
-            Ok(p) => {
-                p.provider == "stars"
-                    && p.status == "pending"
-                    && p.user_id.0 == payer
-                    && Some(p.amount_minor) == query["total_amount"].as_i64()
-                    && query["currency"] == "XTR"
+            "/paysupport" => {
+                let contact = &self.settings.file.telegram.support_contact;
+                self.notifier.send_text(message.chat.id, i18n::paysupport_text(lang, contact), None);
             }
-            Err(_) => false,
-        },
-        None => false,
-    };
-    let error = (!valid).then(|| {
-        lang.pick(
-            "Этот счёт устарел. Откройте покупку заново в приложении — деньги не списаны.",
-            "This invoice is no longer valid. Start the purchase again in the app — you were not charged.",
-        )
-    });
-    if let Err(e) = state.services.telegram.answer_pre_checkout_query(id, error).await {
-        tracing::warn!(error = %e, "could not answer a pre-checkout query");
+            "/help" => {
+                let (text, markup) = self.start_message(lang);
+                self.notifier.send_text(message.chat.id, text, Some(markup));
+            }
+            _ => {
+                let (_, markup) = self.start_message(lang);
+                self.notifier.send_text(message.chat.id, i18n::open_the_app_text(lang), Some(markup));
+            }
+        }
+        Ok(())
     }
-}
 
-/// `successful_payment`: the source of truth for Stars; granted once through the PaymentActor.
-async fn successful_payment(state: &AppState, payer: i64, paid: &Value) {
-    let Some(id) = paid["invoice_payload"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok()) else { return };
-    if paid["currency"] != "XTR" {
-        return;
+    /// Telegram asks whether a Stars payment may go ahead: the PaymentActor checks and answers.
+    fn pre_checkout(&self, query: &Value) {
+        let Some(id) = query["id"].as_str() else { return };
+        self.payments.pre_checkout(PreCheckout {
+            query_id: id.to_string(),
+            payer: query["from"]["id"].as_i64().unwrap_or(0),
+            payload: query["invoice_payload"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok()),
+            total: query["total_amount"].as_i64(),
+            currency: query["currency"].as_str().unwrap_or("").to_string(),
+            lang: Lang::from_code(query["from"]["language_code"].as_str().unwrap_or("ru")),
+        });
     }
-    let total = paid["total_amount"].as_i64().unwrap_or(0);
-    let Some(charge) = paid["telegram_payment_charge_id"].as_str().map(str::to_string) else { return };
-    match state.actors.payments.stars_paid(id, payer, total, charge, paid.clone()).await {
-        Ok(outcome) => tracing::info!(payment.id = %id, outcome = ?outcome, "Stars payment handled"),
-        Err(e) => tracing::error!(payment.id = %id, error = %e, "a Stars payment could not be applied"),
-    }
-}
 
-/// The greeting with a button that opens the Mini App.
-pub fn start_message(state: &AppState, lang: Lang) -> (String, Value) {
-    let t = &state.settings.file.telegram;
-    let text = lang.pick(&t.start_text_ru, &t.start_text_en).to_string();
-    let button = lang.pick(&t.menu_button_text_ru, &t.menu_button_text_en);
-    let markup = json!({"inline_keyboard": [[{"text": button, "web_app": {"url": state.settings.public_base_url}}]]});
-    (text, markup)
+    /// `successful_payment`: the source of truth for Stars. Stored durably by the PaymentActor
+    /// before this returns (then applied once); an error makes Telegram send it again.
+    async fn successful_payment(&self, payer: i64, paid: &Value) -> Result<(), PaymentError> {
+        let Some(payment_id) = paid["invoice_payload"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok()) else {
+            return Ok(());
+        };
+        if paid["currency"] != "XTR" {
+            return Ok(());
+        }
+        let Some(charge_id) = paid["telegram_payment_charge_id"].as_str().filter(|c| !c.is_empty()) else {
+            return Ok(());
+        };
+        let payment = StarsPayment {
+            payment_id,
+            payer,
+            total: paid["total_amount"].as_i64().unwrap_or(0),
+            charge_id: charge_id.to_string(),
+            raw: paid.clone(),
+        };
+        self.payments.stars_paid(payment).await
+    }
+
+    /// The greeting with a button that opens the Mini App.
+    pub fn start_message(&self, lang: Lang) -> (String, Value) {
+        let t = &self.settings.file.telegram;
+        let text = lang.pick(&t.start_text_ru, &t.start_text_en).to_string();
+        let button = lang.pick(&t.menu_button_text_ru, &t.menu_button_text_en);
+        let markup =
+            json!({"inline_keyboard": [[{"text": button, "web_app": {"url": self.settings.public_base_url}}]]});
+        (text, markup)
+    }
 }

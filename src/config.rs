@@ -236,12 +236,7 @@ pub struct PriceSettings {
     pub edit_generation: i32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProductKind {
-    Pack,
-    Subscription,
-}
+pub use crate::domain::pricing::ProductKind;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,6 +292,10 @@ pub struct TelegramSettings {
     /// Sends per chat per second (Telegram allows ≈1).
     pub sends_per_chat_per_second: u32,
     pub notifier_queue_capacity: usize,
+    /// How often unapplied Stars payments and `getStarTransactions` are reconciled.
+    pub stars_reconcile_interval_secs: u64,
+    /// Photos and files one user may have waiting in the bot's queue (send-to-chat beyond it → 429).
+    pub media_queued_per_user: usize,
     /// Register the webhook and the menu button at start-up.
     pub configure_on_start: bool,
     /// Who to write to about payments and refunds (`/paysupport`).
@@ -337,6 +336,8 @@ pub struct YooKassaSettings {
     pub reconcile_interval_secs: u64,
     pub reconcile_after_secs: u64,
     pub reconcile_max_age_hours: u64,
+    /// A user polling a pending payment fetches it from YooKassa at most this often.
+    pub poll_min_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -590,6 +591,33 @@ impl Settings {
         };
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The product catalogue and operation prices configured in `[products.*]` and
+    /// `[credits.prices]`.
+    pub fn catalogue(&self) -> crate::domain::pricing::Catalogue {
+        use crate::domain::pricing::{Catalogue, Prices, Product};
+        let products = self
+            .file
+            .products
+            .iter()
+            .map(|(id, p)| Product {
+                id: id.clone(),
+                kind: p.kind,
+                credits: p.credits,
+                price_kopecks: p.price_kopecks,
+                price_stars: p.price_stars,
+                period_days: p.period_days,
+                title_ru: p.title_ru.clone(),
+                title_en: p.title_en.clone(),
+                order: p.order,
+            })
+            .collect();
+        let prices = &self.file.credits.prices;
+        Catalogue::new(
+            products,
+            Prices { tryon: prices.tryon, chat_message: prices.chat_message, edit_generation: prices.edit_generation },
+        )
     }
 
     fn validate(&self) -> anyhow::Result<()> {

@@ -15,7 +15,6 @@ use crate::actors::{self, ActorHandles, Services};
 use crate::auth::{init_data, jwt::JwtKeys};
 use crate::clients::telegram::TelegramClient;
 use crate::config::Settings;
-use crate::domain::pricing::Catalogue;
 use crate::http::{self, AppInner, AppState, Limits};
 use crate::simulator::{self, SimConfig, SimState};
 use crate::{db, telemetry};
@@ -112,14 +111,14 @@ impl Application {
             .await
             .with_context(|| format!("reading {}", settings.file.chat.system_prompt_path.display()))?;
         let tryon_prompts = load_tryon_prompts(&settings).await?;
-        let catalogue = Arc::new(Catalogue::from_settings(&settings));
+        let catalogue = Arc::new(settings.catalogue());
         let services = Arc::new(Services {
             pool: pool.clone(),
             settings: settings.clone(),
             tz: settings.timezone()?,
             catalogue: catalogue.clone(),
             telegram: telegram.clone(),
-            credits: crate::actors::credit_writer::CreditWriter::start(
+            credits: crate::db::credit_writer::CreditWriter::start(
                 pool.clone(),
                 settings.file.credits.writer_workers,
                 settings.file.credits.writer_batch_max,
@@ -153,11 +152,17 @@ impl Application {
             use secrecy::ExposeSecret;
             init_data::secret_key(settings.secrets.telegram_bot_token.expose_secret())
         };
+        let bot = crate::bot::Bot {
+            notifier: actors.notifier.clone(),
+            payments: actors.payments.clone(),
+            settings: settings.clone(),
+        };
         let state = AppState::new(AppInner {
             pool: pool.clone(),
             settings: settings.clone(),
-            services: services.clone(),
             actors: actors.clone(),
+            storage: services.storage.clone(),
+            tz: services.tz,
             jwt: JwtKeys::from_settings(&settings),
             init_data_secret,
             catalogue,
@@ -168,6 +173,7 @@ impl Application {
             recent_logins: crate::auth::recent::RecentLogins::new(Duration::from_secs(
                 settings.file.auth.login_cache_ttl_secs,
             )),
+            bot,
         });
         let router = http::router(state.clone(), sim.clone().map(simulator::router));
 

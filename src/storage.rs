@@ -40,36 +40,7 @@ pub enum LinkError {
     Expired,
 }
 
-/// What a stored object is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageFormat {
-    Jpeg,
-    Png,
-}
-
-impl ImageFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            ImageFormat::Jpeg => "jpg",
-            ImageFormat::Png => "png",
-        }
-    }
-
-    pub fn mime(self) -> &'static str {
-        match self {
-            ImageFormat::Jpeg => "image/jpeg",
-            ImageFormat::Png => "image/png",
-        }
-    }
-
-    pub fn from_key(key: &str) -> Option<Self> {
-        match key.rsplit_once('.')?.1 {
-            "jpg" => Some(ImageFormat::Jpeg),
-            "png" => Some(ImageFormat::Png),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::images::ImageFormat;
 
 fn io_error(e: object_store::Error) -> std::io::Error {
     match e {

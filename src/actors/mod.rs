@@ -13,13 +13,11 @@
 //! timeout. The database is the truth; actors hold live state and serialise work.
 
 pub mod chat;
-pub mod credit_writer;
 pub mod events;
 pub mod generator;
 pub mod notifier;
 pub mod payments;
 pub mod registry;
-pub mod renewals;
 pub mod scheduler;
 pub mod session;
 pub mod supervisor;
@@ -47,7 +45,7 @@ pub struct Services {
     pub catalogue: Arc<Catalogue>,
     pub telegram: TelegramClient,
     /// Executes (and batches) the sessions' reserve / commit / release statements.
-    pub credits: credit_writer::CreditWriter,
+    pub credits: crate::db::credit_writer::CreditWriter,
     /// Uploaded photos and results, with signed links.
     pub storage: crate::storage::Storage,
     pub kie: KieClient,
@@ -67,41 +65,65 @@ pub struct ActorHandles {
     pub notifier: NotifierHandle,
     pub generator: generator::GeneratorHandle,
     pub payments: payments::PaymentHandle,
+    pub scheduler: ActorSlot<scheduler::SchedulerMsg>,
     pub health: TreeHealth,
+}
+
+impl ActorHandles {
+    /// Test hook: makes the core actor `name` panic (ignored in production), to show the
+    /// supervisor restarts it with its work resumed.
+    pub async fn crash_for_test(&self, name: &str) {
+        match name {
+            "session_registry" => self.sessions.crash_registry_for_test(),
+            "generator_pool" => self.generator.crash_for_test(),
+            "payments" => self.payments.crash_for_test(),
+            "notifier" => self.notifier.crash_for_test(),
+            "scheduler" => {
+                let _ = self.scheduler.get().cast(scheduler::SchedulerMsg::CrashForTest);
+            }
+            other => tracing::warn!(actor = other, "no such actor to crash"),
+        }
+    }
 }
 
 /// Starts the whole tree; returns once every child runs.
 pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> {
+    let cfg = &services.settings.file;
     let session_map: registry::SessionMap = Default::default();
     let registry_slot = ActorSlot::default();
     let notifier_slot = ActorSlot::default();
     let scheduler_slot = ActorSlot::default();
-    let timeout = Duration::from_millis(services.settings.file.sessions.call_timeout_ms);
-    let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), timeout);
     let payment_slot = ActorSlot::default();
-    let jobs = Arc::new(scheduler::core_jobs(
-        services.clone(),
-        sessions.clone(),
-        payments::PaymentHandle::new(payment_slot.clone()),
-        NotifierHandle::new(notifier_slot.clone()),
-    ));
+    let timeout = Duration::from_millis(cfg.sessions.call_timeout_ms);
+    // A chat turn may wait behind the user's other turns, each bounded by the answer deadline.
+    let turn_timeout = Duration::from_secs(cfg.chat.answer_deadline_secs * (u64::from(cfg.chat.max_pending) + 1) + 5);
+    let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), timeout, turn_timeout);
+    let media_counts = notifier::MediaCounts::default();
+    let notifier = NotifierHandle::new(notifier_slot.clone(), media_counts.clone(), cfg.telegram.media_queued_per_user);
+    let payments = payments::PaymentHandle::new(payment_slot.clone());
+    let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone(), payments.clone()));
     let (gen_shared, generator_slot, generator) = generator::build(services.clone(), sessions.clone())?;
+    let session_deps = Arc::new(session::SessionDeps {
+        services: services.clone(),
+        generator: generator.clone(),
+        notifier: notifier.clone(),
+        sessions: sessions.clone(),
+    });
+    let payment_tasks = tokio_util::task::TaskTracker::new();
+    let crash_allowed = services.settings.env != crate::config::AppEnv::Production;
 
     let children: Vec<Arc<dyn ChildSpec>> = vec![
         Arc::new(Child::<SessionRegistry> {
             name: "session_registry",
             slot: registry_slot,
-            make: Box::new({
-                let services = services.clone();
-                move || (SessionRegistry { services: services.clone(), map: session_map.clone() }, ())
-            }),
+            make: Box::new(move || (SessionRegistry { deps: session_deps.clone(), map: session_map.clone() }, ())),
         }),
         Arc::new(Child::<Notifier> {
             name: "notifier",
-            slot: notifier_slot.clone(),
+            slot: notifier_slot,
             make: Box::new({
                 let services = services.clone();
-                move || (Notifier { services: services.clone() }, ())
+                move || (Notifier { services: services.clone(), media_queued: media_counts.clone() }, ())
             }),
         }),
         Arc::new(Child::<generator::GeneratorPool> {
@@ -111,16 +133,15 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
         }),
         Arc::new(Child::<payments::PaymentActor> {
             name: "payments",
-            slot: payment_slot.clone(),
+            slot: payment_slot,
             make: Box::new({
-                let services = services.clone();
-                let sessions = sessions.clone();
-                let notifier = NotifierHandle::new(notifier_slot.clone());
+                let (services, sessions, notifier) = (services.clone(), sessions.clone(), notifier.clone());
                 move || {
                     let actor = payments::PaymentActor {
                         services: services.clone(),
                         sessions: sessions.clone(),
                         notifier: notifier.clone(),
+                        tasks: payment_tasks.clone(),
                     };
                     (actor, ())
                 }
@@ -128,8 +149,8 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
         }),
         Arc::new(Child::<Scheduler> {
             name: "scheduler",
-            slot: scheduler_slot,
-            make: Box::new(move || (Scheduler { jobs: jobs.clone() }, ())),
+            slot: scheduler_slot.clone(),
+            make: Box::new(move || (Scheduler { jobs: jobs.clone(), crash_allowed }, ())),
         }),
     ];
     let (supervisor, _join) = Actor::spawn(None, AppSupervisor, children.clone())
@@ -137,9 +158,10 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
         .map_err(|e| anyhow::anyhow!("starting the actor tree: {e}"))?;
     Ok(ActorHandles {
         sessions,
-        notifier: NotifierHandle::new(notifier_slot),
+        notifier,
         generator,
-        payments: payments::PaymentHandle::new(payment_slot),
+        payments,
+        scheduler: scheduler_slot,
         health: TreeHealth { supervisor, children },
     })
 }

@@ -13,13 +13,18 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Services;
-use super::chat::{ChatChange, ChatTurn};
+use uuid::Uuid;
+
+use super::chat::ChatChange;
 use super::events::{BalanceView, Frame};
-use super::session::{Hold, ReserveCmd, SessionActor, SessionError, SessionMsg};
+use super::session::{
+    Accepted, Hold, ImageRef, ReserveCmd, SessionActor, SessionDeps, SessionError, SessionMsg, StartJob, TurnOutcome,
+    TurnRequest,
+};
 use super::supervisor::ActorSlot;
 use crate::db::chat::Chat;
 use crate::db::credits::Settled;
+use crate::domain::i18n::Lang;
 use crate::domain::ids::{HoldId, UserId};
 
 pub type SessionMap = Arc<DashMap<UserId, ActorRef<SessionMsg>>>;
@@ -29,10 +34,12 @@ pub enum RegistryMsg {
     Start(UserId, RpcReplyPort<Result<ActorRef<SessionMsg>, SessionError>>),
     /// Ask every session to stop if it has been idle long enough.
     Sweep,
+    /// Panics the registry (tests of supervision; ignored in production).
+    CrashForTest,
 }
 
 pub struct SessionRegistry {
-    pub services: Arc<Services>,
+    pub deps: Arc<SessionDeps>,
     pub map: SessionMap,
 }
 
@@ -68,12 +75,19 @@ impl Actor for SessionRegistry {
                 let _ = reply.send(result);
             }
             RegistryMsg::Sweep => {
-                let timeout = Duration::from_secs(self.services.settings.file.sessions.idle_timeout_secs);
+                let timeout = Duration::from_secs(self.deps.services.settings.file.sessions.idle_timeout_secs);
                 for entry in self.map.iter() {
                     let _ = entry.value().cast(SessionMsg::IdleCheck(timeout));
                 }
                 let now = Instant::now();
                 state.restarts.retain(|_, (_, since)| now.duration_since(*since) < Duration::from_secs(60));
+            }
+            RegistryMsg::CrashForTest => {
+                if self.deps.services.settings.env == crate::config::AppEnv::Production {
+                    tracing::warn!("ignoring a test crash request in production");
+                } else {
+                    panic!("session registry crash requested by a test");
+                }
             }
         }
         Ok(())
@@ -103,7 +117,7 @@ impl Actor for SessionRegistry {
                         *entry = (0, now);
                     }
                     entry.0 += 1;
-                    let limit = self.services.settings.file.sessions.max_restarts_per_minute;
+                    let limit = self.deps.services.settings.file.sessions.max_restarts_per_minute;
                     if entry.0 <= limit {
                         tracing::warn!(user.id = %user, error = %err, "session failed; restarting it");
                         if let Err(e) = self.start(&myself, state, user).await {
@@ -128,7 +142,7 @@ impl SessionRegistry {
         state: &mut RegistryState,
         user: UserId,
     ) -> Result<ActorRef<SessionMsg>, SessionError> {
-        let actor = SessionActor { services: self.services.clone() };
+        let actor = SessionActor { deps: self.deps.clone() };
         let (session, _join) = Actor::spawn_linked(None, actor, user, myself.get_cell()).await.map_err(|e| {
             tracing::error!(user.id = %user, error = %e, "could not start a session");
             SessionError::Unavailable
@@ -146,12 +160,15 @@ impl SessionRegistry {
 pub struct SessionRegistryHandle {
     registry: ActorSlot<RegistryMsg>,
     map: SessionMap,
+    /// For quick calls (credits, the chat, starting a generation).
     timeout: Duration,
+    /// For a chat turn: waiting behind the user's earlier turns, then the assistant.
+    turn_timeout: Duration,
 }
 
 impl SessionRegistryHandle {
-    pub fn new(registry: ActorSlot<RegistryMsg>, map: SessionMap, timeout: Duration) -> Self {
-        Self { registry, map, timeout }
+    pub fn new(registry: ActorSlot<RegistryMsg>, map: SessionMap, timeout: Duration, turn_timeout: Duration) -> Self {
+        Self { registry, map, timeout, turn_timeout }
     }
 
     /// A handle to `user`'s session (started on first use).
@@ -176,6 +193,14 @@ impl SessionRegistryHandle {
         }
     }
 
+    /// Tells the user's running session that generation `id` ended (no session: nothing is
+    /// counted, the next one loads the count from the database).
+    pub fn job_ended(&self, user: UserId, id: Uuid) {
+        if let Some(session) = self.map.get(&user) {
+            let _ = session.cast(SessionMsg::JobEnded(id));
+        }
+    }
+
     /// Tells a running session its balance changed elsewhere.
     pub fn reload(&self, user: UserId) {
         if let Some(session) = self.map.get(&user) {
@@ -185,6 +210,11 @@ impl SessionRegistryHandle {
 
     pub fn sweep(&self) {
         let _ = self.registry.get().cast(RegistryMsg::Sweep);
+    }
+
+    /// Test hook: makes the registry panic (ignored in production).
+    pub fn crash_registry_for_test(&self) {
+        let _ = self.registry.get().cast(RegistryMsg::CrashForTest);
     }
 
     async fn resolve(&self, user: UserId) -> Result<ActorRef<SessionMsg>, SessionError> {
@@ -217,9 +247,17 @@ impl SessionHandle {
         &self,
         build: impl Fn(RpcReplyPort<Result<T, SessionError>>) -> SessionMsg,
     ) -> Result<T, SessionError> {
+        self.call_within(self.registry.timeout, build).await
+    }
+
+    async fn call_within<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        build: impl Fn(RpcReplyPort<Result<T, SessionError>>) -> SessionMsg,
+    ) -> Result<T, SessionError> {
         for _attempt in 0..3 {
             let session = self.registry.resolve(self.user).await?;
-            match session.call(&build, Some(self.registry.timeout)).await {
+            match session.call(&build, Some(timeout)).await {
                 Ok(CallResult::Success(result)) => return result,
                 Ok(CallResult::Timeout) => return Err(SessionError::Timeout),
                 // The actor stopped (idle) or died before answering: forget it and retry.
@@ -229,6 +267,11 @@ impl SessionHandle {
             }
         }
         Err(SessionError::Unavailable)
+    }
+
+    /// Starts the session if needed (no database work).
+    pub async fn touch(&self) -> Result<(), SessionError> {
+        self.call(SessionMsg::Touch).await
     }
 
     pub async fn balance(&self) -> Result<BalanceView, SessionError> {
@@ -247,15 +290,9 @@ impl SessionHandle {
         self.call(|reply| SessionMsg::Release(hold, reason.to_string(), reply)).await
     }
 
-    /// Counts a generation as in flight; fails with `InFlightLimit` at the per-user cap.
-    pub async fn begin_job(&self) -> Result<(), SessionError> {
-        self.call(SessionMsg::BeginJob).await
-    }
-
-    pub fn end_job(&self) {
-        if let Some(session) = self.registry.map.get(&self.user) {
-            let _ = session.cast(SessionMsg::EndJob);
-        }
+    /// Starts a try-on or an edit (the session checks, writes the row and its hold, queues it).
+    pub async fn start_generation(&self, job: StartJob) -> Result<Accepted, SessionError> {
+        self.call(|reply| SessionMsg::StartGeneration(Box::new(job.clone()), reply)).await
     }
 
     /// Registers a socket; returns its id and the balance to send first.
@@ -278,26 +315,10 @@ impl SessionHandle {
         self.call(SessionMsg::Chat).await
     }
 
-    /// Waits for this user's turn in the chat (FIFO); `ChatBusy` when too many already wait.
-    /// Hold the returned turn until the answer is stored.
-    pub async fn chat_turn(&self) -> Result<ChatTurn, SessionError> {
-        for _attempt in 0..3 {
-            let session = self.registry.resolve(self.user).await?;
-            match session.call(SessionMsg::ChatTurn, Some(self.registry.timeout)).await {
-                Ok(CallResult::Success(gate)) => return Ok(ChatTurn::wait(gate?, session).await),
-                Ok(CallResult::Timeout) => return Err(SessionError::Timeout),
-                Ok(CallResult::SenderError) | Err(_) => {
-                    self.registry.map.remove_if(&self.user, |_, r| r.get_id() == session.get_id());
-                }
-            }
-        }
-        Err(SessionError::Unavailable)
-    }
-
-    /// Held while a chat edit is checked for a duplicate and started, so a double tap starts one.
-    pub async fn edit_gate(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, SessionError> {
-        let gate = self.call(SessionMsg::EditGate).await?;
-        Ok(gate.lock_owned().await)
+    /// One message to the assistant, answered when its turn (after the user's earlier ones) ends.
+    pub async fn chat_turn(&self, request: TurnRequest) -> Result<TurnOutcome, SessionError> {
+        self.call_within(self.registry.turn_timeout, |reply| SessionMsg::ChatTurn(Box::new(request.clone()), reply))
+            .await
     }
 
     /// Appends messages / moves the current image; returns once it is stored and announced.
@@ -305,16 +326,28 @@ impl SessionHandle {
         self.call(|reply| SessionMsg::ChatApply(Box::new(change.clone()), reply)).await
     }
 
-    /// Start over: the chat is deleted.
+    /// Start over (after the turns already queued): the chat is deleted.
     pub async fn chat_clear(&self) -> Result<(), SessionError> {
-        self.call(SessionMsg::ChatClear).await
+        self.call_within(self.registry.turn_timeout, SessionMsg::ChatClear).await
     }
 
-    /// The chat row changed outside the session: drop the cached copy.
-    pub fn chat_forget(&self) {
-        if let Some(session) = self.registry.map.get(&self.user) {
-            let _ = session.cast(SessionMsg::ChatForget);
-        }
+    /// Makes a photo of the user (a finished result or an upload) the chat's current image.
+    pub async fn set_current_image(&self, image: ImageRef) -> Result<Chat, SessionError> {
+        self.call(|reply| SessionMsg::SetCurrentImage(image, reply)).await
+    }
+
+    pub async fn delete_generation(&self, id: Uuid) -> Result<(), SessionError> {
+        self.call(|reply| SessionMsg::DeleteGeneration(id, reply)).await
+    }
+
+    /// The bot sends a finished result to the user's chat.
+    pub async fn send_generation(&self, id: Uuid, lang: Lang) -> Result<(), SessionError> {
+        self.call(|reply| SessionMsg::SendGeneration(id, lang, reply)).await
+    }
+
+    /// "Delete my data".
+    pub async fn delete_my_data(&self) -> Result<(), SessionError> {
+        self.call(SessionMsg::DeleteMyData).await
     }
 
     /// Test hook: makes the session panic (ignored in production).

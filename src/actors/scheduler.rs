@@ -1,6 +1,7 @@
 //! `Scheduler`: periodic jobs. Each job runs in its own task so the actor stays responsive,
-//! and a job never overlaps with its previous run. Jobs: the idle-session sweep and the
-//! expired-hold sweep; later stages add renewals and retention here.
+//! and a job never overlaps with its previous run. Jobs: the idle-session sweep, the
+//! expired-hold sweep, media retention, and the payment actor's periodic work (renewals,
+//! reconciling pending YooKassa payments and Stars payments), which the scheduler only triggers.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,10 +23,14 @@ pub struct Job {
 pub enum SchedulerMsg {
     Run(usize),
     Done(usize),
+    /// Panics the actor (tests of supervision; ignored in production).
+    CrashForTest,
 }
 
 pub struct Scheduler {
     pub jobs: Arc<Vec<Job>>,
+    /// `CrashForTest` panics (everywhere but production).
+    pub crash_allowed: bool,
 }
 
 pub struct SchedulerState {
@@ -76,6 +81,12 @@ impl Actor for Scheduler {
             SchedulerMsg::Done(i) => {
                 state.running.remove(&i);
             }
+            SchedulerMsg::CrashForTest => {
+                if self.crash_allowed {
+                    panic!("scheduler crash requested by a test");
+                }
+                tracing::warn!("ignoring a test crash request in production");
+            }
         }
         Ok(())
     }
@@ -86,7 +97,6 @@ pub fn core_jobs(
     services: Arc<Services>,
     sessions: SessionRegistryHandle,
     payments: super::payments::PaymentHandle,
-    notifier: super::notifier::NotifierHandle,
 ) -> Vec<Job> {
     let file = &services.settings.file;
     let sweep_sessions = {
@@ -123,29 +133,34 @@ pub fn core_jobs(
             }),
         }
     };
-    let renewals = {
-        let (services, payments) = (services.clone(), payments.clone());
+    // Payment work is the PaymentActor's: the scheduler only says when.
+    use super::payments::{PaymentError, PaymentHandle};
+    type PaymentWork = fn(PaymentHandle) -> BoxFuture<'static, Result<(), PaymentError>>;
+    let payment_job = |name: &'static str, every: u64, work: PaymentWork| {
+        let payments = payments.clone();
         Job {
-            name: "subscription_renewals",
-            every: Duration::from_secs(file.credits.renewal_interval_secs.max(1)),
+            name,
+            every: Duration::from_secs(every.max(1)),
             run: Arc::new(move || {
-                let (services, payments, notifier) = (services.clone(), payments.clone(), notifier.clone());
-                Box::pin(async move { super::renewals::run(&services, &payments, &notifier).await })
+                let payments = payments.clone();
+                Box::pin(async move {
+                    if let Err(e) = work(payments).await {
+                        tracing::warn!(job = name, error = %e, "a payment job did not finish; it runs again next time");
+                    }
+                })
             }),
         }
     };
-    let reconcile = {
-        let services = services.clone();
-        Job {
-            name: "payment_reconciliation",
-            every: Duration::from_secs(file.yookassa.reconcile_interval_secs.max(1)),
-            run: Arc::new(move || {
-                let (services, payments) = (services.clone(), payments.clone());
-                Box::pin(async move { super::payments::reconcile_pending(&services, &payments).await })
-            }),
-        }
-    };
-    vec![sweep_sessions, sweep_holds, upload_retention, renewals, reconcile]
+    let renewals = payment_job("subscription_renewals", file.credits.renewal_interval_secs, |p| {
+        Box::pin(async move { p.run_renewals().await })
+    });
+    let reconcile = payment_job("payment_reconciliation", file.yookassa.reconcile_interval_secs, |p| {
+        Box::pin(async move { p.reconcile_pending().await })
+    });
+    let stars = payment_job("stars_reconciliation", file.telegram.stars_reconcile_interval_secs, |p| {
+        Box::pin(async move { p.reconcile_stars().await })
+    });
+    vec![sweep_sessions, sweep_holds, upload_retention, renewals, reconcile, stars]
 }
 
 /// Deletes uploaded photos past `storage.upload_retention_days` and results past

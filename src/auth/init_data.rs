@@ -6,6 +6,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::db::users::TelegramProfile;
+use crate::domain::errors::ErrorCode;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -29,14 +30,14 @@ pub enum InitDataError {
 }
 
 impl InitDataError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            InitDataError::Malformed | InitDataError::BadAuthDate => "init_data_malformed",
-            InitDataError::MissingHash => "init_data_hash_missing",
-            InitDataError::InvalidHash => "init_data_hash_invalid",
-            InitDataError::Expired => "init_data_expired",
-            InitDataError::FromFuture => "init_data_from_future",
-            InitDataError::InvalidUser => "init_data_user_invalid",
+            InitDataError::Malformed | InitDataError::BadAuthDate => ErrorCode::InitDataMalformed,
+            InitDataError::MissingHash => ErrorCode::InitDataHashMissing,
+            InitDataError::InvalidHash => ErrorCode::InitDataHashInvalid,
+            InitDataError::Expired => ErrorCode::InitDataExpired,
+            InitDataError::FromFuture => ErrorCode::InitDataFromFuture,
+            InitDataError::InvalidUser => ErrorCode::InitDataUserInvalid,
         }
     }
 }

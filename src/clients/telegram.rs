@@ -56,6 +56,36 @@ pub struct InputFile {
     pub mime: String,
 }
 
+/// A Stars transaction of the bot (only what reconciliation reads).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct StarTransaction {
+    /// For an incoming payment, the `telegram_payment_charge_id` of its `successful_payment`.
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub source: Option<TransactionPartner>,
+}
+
+/// Who a Stars transaction was with; `user` with `invoice_payload` for payments from users.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TransactionPartner {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub user: Option<TransactionUser>,
+    pub invoice_payload: Option<String>,
+    pub subscription_period: Option<i64>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TransactionUser {
+    pub id: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct StarTransactions {
+    transactions: Vec<StarTransaction>,
+}
+
 #[derive(Clone)]
 pub struct TelegramClient {
     http: reqwest::Client,
@@ -190,6 +220,13 @@ impl TelegramClient {
             Some(message) => json!({"pre_checkout_query_id": id, "ok": false, "error_message": message}),
         };
         self.call("answerPreCheckoutQuery", &body).await
+    }
+
+    /// The bot's Stars transactions (`getStarTransactions`), oldest first from `offset`.
+    pub async fn get_star_transactions(&self, offset: u32, limit: u32) -> Result<Vec<StarTransaction>, TelegramError> {
+        let list: StarTransactions =
+            self.call("getStarTransactions", &json!({"offset": offset, "limit": limit.min(100)})).await?;
+        Ok(list.transactions)
     }
 
     pub async fn refund_star_payment(&self, user_id: i64, charge_id: &str) -> Result<bool, TelegramError> {

@@ -1,17 +1,18 @@
 //! The editor chat (DESIGN §4): one `chat_history` row per user with the last N messages as
 //! JSONB (trimmed on every write) and the chat's current image (the input of the next edit).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgExecutor;
 
 use super::{DbError, SqlxResultExt};
+use crate::domain::chat::ChatMessage;
 use crate::domain::ids::UserId;
 
-/// The stored chat: messages oldest first, and the current image (`{"key": …}`) if any.
-#[derive(Debug, Clone, Default)]
+/// The stored chat: messages oldest first, and the current image's storage key, if any.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chat {
-    pub messages: Vec<Value>,
-    pub current_image: Option<Value>,
+    pub messages: Vec<ChatMessage>,
+    pub current_image: Option<String>,
 }
 
 pub async fn load(db: impl PgExecutor<'_>, user: UserId) -> Result<Chat, DbError> {
@@ -21,18 +22,32 @@ pub async fn load(db: impl PgExecutor<'_>, user: UserId) -> Result<Chat, DbError
             .fetch_optional(db)
             .await
             .db()?;
-    Ok(row
-        .map(|(messages, current_image)| Chat {
-            messages: messages.as_array().cloned().unwrap_or_default(),
-            current_image: current_image.filter(|v| !v.is_null()),
+    let Some((messages, current_image)) = row else { return Ok(Chat::default()) };
+    // One message that no longer parses (written by an older version) is dropped, not the chat.
+    let messages = messages
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| match serde_json::from_value::<ChatMessage>(m.clone()) {
+                    Ok(message) => Some(message),
+                    Err(e) => {
+                        tracing::warn!(user.id = %user, error = %e, "dropping a chat message that does not parse");
+                        None
+                    }
+                })
+                .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let current_image = current_image.and_then(|v| v.get("key").and_then(Value::as_str).map(str::to_string));
+    Ok(Chat { messages, current_image })
 }
 
 /// Writes the chat, keeping only the last `keep` messages.
 pub async fn save(db: impl PgExecutor<'_>, user: UserId, chat: &Chat, keep: usize) -> Result<(), DbError> {
     let skip = chat.messages.len().saturating_sub(keep);
-    let messages = Value::Array(chat.messages[skip..].to_vec());
+    let messages =
+        serde_json::to_value(&chat.messages[skip..]).map_err(|e| DbError::Other(sqlx::Error::Encode(e.into())))?;
+    let current = chat.current_image.as_ref().map(|key| json!({"key": key}));
     sqlx::query(
         "insert into chat_history (user_id, messages, current_image) values ($1, $2, $3)
          on conflict (user_id) do update set messages = excluded.messages, current_image = excluded.current_image,
@@ -40,7 +55,7 @@ pub async fn save(db: impl PgExecutor<'_>, user: UserId, chat: &Chat, keep: usiz
     )
     .bind(user)
     .bind(messages)
-    .bind(&chat.current_image)
+    .bind(current)
     .execute(db)
     .await
     .db()
@@ -51,19 +66,20 @@ pub async fn clear(db: impl PgExecutor<'_>, user: UserId) -> Result<(), DbError>
     sqlx::query("delete from chat_history where user_id = $1").bind(user).execute(db).await.db().map(|_| ())
 }
 
-/// The user's unfinished edit of `keys` with exactly `prompt`, if any: `(id, status, cost,
-/// watermarked)`. A repeated request for the same edit gets this one instead of a second charge.
+/// The user's unfinished edit of `keys` with exactly `prompt`, if any. A repeated request for
+/// the same edit gets this one instead of a second charge.
 pub async fn unfinished_edit(
     db: impl PgExecutor<'_>,
     user: UserId,
     prompt: &str,
     keys: &[String],
-) -> Result<Option<(uuid::Uuid, String, i32, bool)>, DbError> {
-    sqlx::query_as(
-        "select id, status, cost, watermarked from generations
+) -> Result<Option<super::generations::GenerationRow>, DbError> {
+    sqlx::query_as(&format!(
+        "select {} from generations
          where user_id = $1 and kind = 'edit' and md5(prompt) = md5($2) and prompt = $2 and input_keys = $3
            and status in ('queued', 'submitted', 'running')",
-    )
+        super::generations::GEN_COLUMNS
+    ))
     .bind(user)
     .bind(prompt)
     .bind(keys)

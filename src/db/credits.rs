@@ -163,6 +163,9 @@ pub struct ReserveRequest {
     pub expected: BucketState,
     pub generation_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
+    /// The generation this hold pays for, written in the same statement (`generation_id` is
+    /// its id): a generation never exists without its hold, nor a hold without its generation.
+    pub generation: Option<super::generations::NewGeneration>,
 }
 
 /// Takes the split from the buckets, records the hold and its ledger row, in one statement.
@@ -170,7 +173,18 @@ pub struct ReserveRequest {
 /// snapshot (reload and retry). `Err(Conflict)` on `holds_idempotency_key_key`: this
 /// operation already has a hold ([`find_hold_by_key`]).
 pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Option<Buckets>, DbError> {
-    let row: Option<(i32, i32, i32)> = sqlx::query_as(
+    // The generation row (when there is one) is a fourth part of the same statement: inserted
+    // from the hold's row, so it exists exactly when the hold does.
+    let generation_part = if req.generation.is_some() {
+        ", g as (
+             insert into generations (id, user_id, kind, category, prompt, input_upload_ids, input_keys, status,
+                                      cost, callback_token, hold_id, watermarked)
+             select $13, $2, $15, $16, $17, $18, $19, 'queued', $5 + $6 + $7, $20, id, $5 > 0 from h
+         )"
+    } else {
+        ""
+    };
+    let sql = format!(
         "with u as (
              update users set free_credits = free_credits - $5, sub_credits = sub_credits - $6,
                  purchased_credits = purchased_credits - $7, updated_at = now()
@@ -186,26 +200,34 @@ pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Op
              insert into ledger (user_id, idempotency_key, kind, reason, delta_free, delta_subscription,
                                  delta_purchased, amount, hold_id, generation_id)
              select $2, $3 || ':reserve', 'reserve', $4, -$5, -$6, -$7, -($5 + $6 + $7), id, $13 from h
-         )
-         select free_credits, sub_credits, purchased_credits from u",
-    )
-    .bind(req.hold_id)
-    .bind(req.user)
-    .bind(&req.key)
-    .bind(&req.purpose)
-    .bind(req.split.free)
-    .bind(req.split.subscription)
-    .bind(req.split.purchased)
-    .bind(req.expected.buckets.free)
-    .bind(req.expected.buckets.subscription)
-    .bind(req.expected.buckets.purchased)
-    .bind(req.expected.free_month)
-    .bind(req.expected.sub_period_end)
-    .bind(req.generation_id)
-    .bind(req.expires_at)
-    .fetch_optional(db)
-    .await
-    .db()?;
+         ){generation_part}
+         select free_credits, sub_credits, purchased_credits from u"
+    );
+    let mut query = sqlx::query_as::<_, (i32, i32, i32)>(&sql)
+        .bind(req.hold_id)
+        .bind(req.user)
+        .bind(&req.key)
+        .bind(&req.purpose)
+        .bind(req.split.free)
+        .bind(req.split.subscription)
+        .bind(req.split.purchased)
+        .bind(req.expected.buckets.free)
+        .bind(req.expected.buckets.subscription)
+        .bind(req.expected.buckets.purchased)
+        .bind(req.expected.free_month)
+        .bind(req.expected.sub_period_end)
+        .bind(req.generation_id)
+        .bind(req.expires_at);
+    if let Some(g) = &req.generation {
+        query = query
+            .bind(g.kind)
+            .bind(&g.category)
+            .bind(&g.prompt)
+            .bind(&g.input_upload_ids)
+            .bind(&g.input_keys)
+            .bind(&g.callback_token);
+    }
+    let row = query.fetch_optional(db).await.db()?;
     Ok(row.map(|(free, subscription, purchased)| Buckets { free, subscription, purchased }))
 }
 

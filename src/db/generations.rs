@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::types::{GenerationKind, GenerationStatus};
 use super::{DbError, SqlxResultExt};
+use crate::domain::errors::ErrorCode;
 use crate::domain::ids::{HoldId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -131,11 +133,11 @@ pub async fn expire_results(db: impl PgExecutor<'_>, days: i64, limit: i64) -> R
 pub struct GenerationRow {
     pub id: Uuid,
     pub user_id: UserId,
-    pub kind: String,
+    pub kind: GenerationKind,
     pub category: Option<String>,
     pub prompt: String,
     pub input_keys: Vec<String>,
-    pub status: String,
+    pub status: GenerationStatus,
     pub stage: Option<String>,
     pub provider_task_id: Option<String>,
     pub callback_token: String,
@@ -144,7 +146,7 @@ pub struct GenerationRow {
     pub cost: i32,
     pub hold_id: Option<HoldId>,
     pub attempts: i32,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub refunded: bool,
     pub created_at: DateTime<Utc>,
@@ -154,61 +156,26 @@ pub struct GenerationRow {
 
 impl GenerationRow {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed")
+        self.status.is_finished()
     }
 }
 
-const GEN_COLUMNS: &str = "id, user_id, kind, category, prompt, input_keys, status, stage, provider_task_id, \
+pub(crate) const GEN_COLUMNS: &str = "id, user_id, kind, category, prompt, input_keys, status, stage, provider_task_id, \
      callback_token, result_key, watermarked, cost, hold_id, attempts, error_code, error_message, refunded, \
      created_at, submitted_at, finished_at";
 
-pub struct NewGeneration<'a> {
+/// A generation to create together with its credit hold (`db::credits::reserve`): the row
+/// and the hold are one statement, so neither ever exists without the other.
+#[derive(Debug, Clone)]
+pub struct NewGeneration {
     pub id: Uuid,
-    pub user_id: UserId,
-    pub kind: &'a str,
-    pub category: Option<&'a str>,
-    pub prompt: &'a str,
-    pub input_upload_ids: &'a [Uuid],
-    pub input_keys: &'a [String],
-    pub cost: i32,
-    pub callback_token: &'a str,
-}
-
-pub async fn insert(db: impl PgExecutor<'_>, g: &NewGeneration<'_>) -> Result<(), DbError> {
-    sqlx::query(
-        "insert into generations (id, user_id, kind, category, prompt, input_upload_ids, input_keys, status, cost, callback_token)
-         values ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
-    )
-    .bind(g.id)
-    .bind(g.user_id)
-    .bind(g.kind)
-    .bind(g.category)
-    .bind(g.prompt)
-    .bind(g.input_upload_ids)
-    .bind(g.input_keys)
-    .bind(g.cost)
-    .bind(g.callback_token)
-    .execute(db)
-    .await
-    .db()
-    .map(|_| ())
-}
-
-/// Links the reserved hold; `watermarked` is the hold's decision (free credits were used).
-pub async fn set_hold(db: impl PgExecutor<'_>, id: Uuid, hold: HoldId, watermarked: bool) -> Result<(), DbError> {
-    sqlx::query("update generations set hold_id = $2, watermarked = $3, updated_at = now() where id = $1")
-        .bind(id)
-        .bind(hold)
-        .bind(watermarked)
-        .execute(db)
-        .await
-        .db()
-        .map(|_| ())
-}
-
-/// Removes a job that never got its credits (the reservation was refused).
-pub async fn delete_unheld(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), DbError> {
-    sqlx::query("delete from generations where id = $1 and hold_id is null").bind(id).execute(db).await.db().map(|_| ())
+    pub kind: GenerationKind,
+    pub category: Option<String>,
+    pub prompt: String,
+    pub input_upload_ids: Vec<Uuid>,
+    pub input_keys: Vec<String>,
+    /// The opaque token of the kie.ai callback URL.
+    pub callback_token: String,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<GenerationRow, DbError> {
@@ -338,7 +305,12 @@ pub async fn finish_success(db: impl PgExecutor<'_>, id: Uuid, result_key: &str,
 }
 
 /// Settles a job as failed (its credits are returned by the caller); false if already settled.
-pub async fn finish_failure(db: impl PgExecutor<'_>, id: Uuid, code: &str, message: &str) -> Result<bool, DbError> {
+pub async fn finish_failure(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    code: ErrorCode,
+    message: &str,
+) -> Result<bool, DbError> {
     let r = sqlx::query(
         "update generations set status = 'failed', stage = null, error_code = $2, error_message = $3,
                 refunded = hold_id is not null, finished_at = now(), updated_at = now()
@@ -361,6 +333,15 @@ pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, UserId)>, 
     .fetch_all(db)
     .await
     .db()
+}
+
+/// The user's unfinished generations (what their session counts as in flight).
+pub async fn unfinished_for_user(db: impl PgExecutor<'_>, user: UserId) -> Result<Vec<Uuid>, DbError> {
+    sqlx::query_scalar("select id from generations where user_id = $1 and status in ('queued', 'submitted', 'running')")
+        .bind(user)
+        .fetch_all(db)
+        .await
+        .db()
 }
 
 /// Finished jobs whose hold is still open (a crash between the two writes).

@@ -3,10 +3,12 @@
 
 pub mod assistant;
 pub mod chat;
+pub mod credit_writer;
 pub mod credits;
 pub mod generations;
 pub mod payments;
 pub mod subscriptions;
+pub mod types;
 pub mod users;
 
 use std::str::FromStr;
@@ -43,6 +45,19 @@ impl DbError {
             return DbError::NotFound;
         }
         DbError::Other(err)
+    }
+
+    /// The database could not be reached (pool exhausted or closed, connection lost, the
+    /// server shutting down or starting): the operation did not happen and may be retried.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Other(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => true,
+            // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions
+            DbError::Other(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
+            }
+            _ => false,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::credits::{self, Entry};
+use super::types::{PaymentProvider, PaymentStatus};
 use super::{DbError, SqlxResultExt};
 use crate::domain::credits::Split;
 use crate::domain::ids::UserId;
@@ -16,12 +17,12 @@ use crate::domain::tax::Breakdown;
 pub struct PaymentRow {
     pub id: Uuid,
     pub user_id: UserId,
-    pub provider: String,
+    pub provider: PaymentProvider,
     pub provider_payment_id: Option<String>,
     pub product: String,
     pub amount_minor: i64,
     pub currency: String,
-    pub status: String,
+    pub status: PaymentStatus,
     /// `purchase` or `renewal`.
     pub purpose: String,
     pub subscription_id: Option<Uuid>,
@@ -33,27 +34,14 @@ pub struct PaymentRow {
 const COLUMNS: &str = "id, user_id, provider, provider_payment_id, product, amount_minor, currency, status, \
      purpose, subscription_id, confirmation_url, created_at, succeeded_at";
 
-/// Which rail a payment goes through and in what money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rail {
-    /// Roubles, in kopecks.
-    YooKassa,
-    /// Telegram Stars (XTR, whole stars).
-    Stars,
-}
+/// Which rail a payment goes through: roubles in kopecks (YooKassa) or whole stars (Telegram).
+pub type Rail = PaymentProvider;
 
-impl Rail {
-    fn provider(self) -> &'static str {
+impl PaymentProvider {
+    pub fn currency(self) -> &'static str {
         match self {
-            Rail::YooKassa => "yookassa",
-            Rail::Stars => "stars",
-        }
-    }
-
-    fn currency(self) -> &'static str {
-        match self {
-            Rail::YooKassa => "RUB",
-            Rail::Stars => "XTR",
+            PaymentProvider::Yookassa => "RUB",
+            PaymentProvider::Stars => "XTR",
         }
     }
 }
@@ -79,7 +67,7 @@ pub async fn insert_pending(
     .bind(format!("payment:{id}"))
     .bind(if renewal_of.is_some() { "renewal" } else { "purchase" })
     .bind(renewal_of)
-    .bind(rail.provider())
+    .bind(rail)
     .bind(rail.currency())
     .execute(db)
     .await
@@ -217,7 +205,7 @@ pub async fn settle_succeeded(
                 credits,
                 period_days,
                 payment.id,
-                &payment.provider,
+                payment.provider,
                 payment_method_id,
                 payment.subscription_id,
             )
@@ -359,4 +347,79 @@ pub async fn year_income(db: impl PgExecutor<'_>, year_start: DateTime<Utc>) -> 
     .fetch_one(db)
     .await
     .db()
+}
+
+/// A Stars payment as Telegram reported it (`successful_payment`, or a transaction of
+/// `getStarTransactions`), kept until it is applied.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StarsInboxRow {
+    pub charge_id: String,
+    pub payment_id: Uuid,
+    pub payer: i64,
+    pub total_stars: i64,
+    pub raw: Value,
+    pub attempts: i32,
+}
+
+/// Stores a Stars payment once; `true` when it was new.
+pub async fn inbox_insert(db: impl PgExecutor<'_>, row: &StarsInboxRow, source: &str) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "insert into stars_inbox (charge_id, payment_id, payer, total_stars, raw, source)
+         values ($1, $2, $3, $4, $5, $6) on conflict (charge_id) do nothing",
+    )
+    .bind(&row.charge_id)
+    .bind(row.payment_id)
+    .bind(row.payer)
+    .bind(row.total_stars)
+    .bind(&row.raw)
+    .bind(source)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Stars payments not applied yet, oldest first.
+pub async fn inbox_unapplied(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<StarsInboxRow>, DbError> {
+    sqlx::query_as(
+        "select charge_id, payment_id, payer, total_stars, raw, attempts from stars_inbox
+         where applied_at is null order by received_at limit $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+pub async fn inbox_get(db: impl PgExecutor<'_>, charge_id: &str) -> Result<Option<StarsInboxRow>, DbError> {
+    sqlx::query_as(
+        "select charge_id, payment_id, payer, total_stars, raw, attempts from stars_inbox where charge_id = $1",
+    )
+    .bind(charge_id)
+    .fetch_optional(db)
+    .await
+    .db()
+}
+
+/// Records the outcome of applying an inbox row (`applied`: done, whatever the outcome).
+pub async fn inbox_done(db: impl PgExecutor<'_>, charge_id: &str, applied: bool, outcome: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "update stars_inbox set attempts = attempts + 1,
+                applied_at = case when $2 then coalesce(applied_at, now()) else applied_at end,
+                outcome = case when $2 then $3 else outcome end,
+                last_error = case when $2 then last_error else $3 end
+         where charge_id = $1",
+    )
+    .bind(charge_id)
+    .bind(applied)
+    .bind(outcome)
+    .execute(db)
+    .await
+    .db()
+    .map(|_| ())
+}
+
+/// Charge ids among `ids` already in the inbox.
+pub async fn inbox_known(db: impl PgExecutor<'_>, ids: &[String]) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar("select charge_id from stars_inbox where charge_id = any($1)").bind(ids).fetch_all(db).await.db()
 }

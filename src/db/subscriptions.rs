@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::types::{PaymentProvider, SubscriptionStatus};
 use super::{DbError, SqlxResultExt};
 use crate::domain::ids::UserId;
 
@@ -12,8 +13,8 @@ pub struct SubscriptionRow {
     pub id: Uuid,
     pub user_id: UserId,
     pub product: String,
-    pub rail: String,
-    pub status: String,
+    pub rail: PaymentProvider,
+    pub status: SubscriptionStatus,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub auto_renew: bool,
@@ -51,7 +52,7 @@ pub async fn start_period(
     credits: i32,
     period_days: i64,
     payment_id: Uuid,
-    rail: &str,
+    rail: PaymentProvider,
     payment_method_id: Option<&str>,
     renewing: Option<Uuid>,
 ) -> Result<SubscriptionRow, DbError> {

@@ -7,7 +7,38 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
-use crate::storage::ImageFormat;
+use crate::domain::errors::ErrorCode;
+
+/// What a stored object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Png => "image/png",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key.rsplit_once('.')?.1 {
+            "jpg" => Some(ImageFormat::Jpeg),
+            "png" => Some(ImageFormat::Png),
+            _ => None,
+        }
+    }
+}
 
 /// Limits applied before and while decoding.
 #[derive(Debug, Clone, Copy)]
@@ -30,12 +61,12 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ImageError::UnsupportedType => "unsupported_type",
-            ImageError::TypeMismatch => "type_mismatch",
-            ImageError::TooManyPixels => "too_many_pixels",
-            ImageError::Undecodable => "corrupt_image",
+            ImageError::UnsupportedType => ErrorCode::UnsupportedType,
+            ImageError::TypeMismatch => ErrorCode::TypeMismatch,
+            ImageError::TooManyPixels => ErrorCode::TooManyPixels,
+            ImageError::Undecodable => ErrorCode::CorruptImage,
         }
     }
 }

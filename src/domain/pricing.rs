@@ -1,9 +1,20 @@
 //! The product catalogue (packs and subscriptions) and operation prices, from config.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{ProductKind, Settings};
 use crate::domain::i18n::Lang;
+
+/// What buying a product gives: credits once (a pack) or a renewing plan (a subscription).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export, export_to = "ProductKind.ts")]
+pub enum ProductKind {
+    Pack,
+    Subscription,
+}
+
+/// The only subscription period Telegram Stars supports (`subscription_period` = 2592000 s).
+pub const STARS_PERIOD_DAYS: i64 = 30;
 
 /// A product users can buy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,33 +52,10 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    pub fn from_settings(settings: &Settings) -> Self {
-        let mut products: Vec<Product> = settings
-            .file
-            .products
-            .iter()
-            .map(|(id, p)| Product {
-                id: id.clone(),
-                kind: p.kind,
-                credits: p.credits,
-                price_kopecks: p.price_kopecks,
-                price_stars: p.price_stars,
-                period_days: p.period_days,
-                title_ru: p.title_ru.clone(),
-                title_en: p.title_en.clone(),
-                order: p.order,
-            })
-            .collect();
+    /// The catalogue of `products` (shown sorted by `order`, then id) with operation `prices`.
+    pub fn new(mut products: Vec<Product>, prices: Prices) -> Self {
         products.sort_by_key(|p| (p.order, p.id.clone()));
-        let prices = &settings.file.credits.prices;
-        Catalogue {
-            products,
-            prices: Prices {
-                tryon: prices.tryon,
-                chat_message: prices.chat_message,
-                edit_generation: prices.edit_generation,
-            },
-        }
+        Catalogue { products, prices }
     }
 
     pub fn products(&self) -> &[Product] {

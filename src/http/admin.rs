@@ -1,7 +1,6 @@
 //! Operator endpoints (Telegram ids in `ADMIN_TELEGRAM_IDS`).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{Datelike, NaiveDate, TimeZone};
@@ -11,8 +10,8 @@ use uuid::Uuid;
 
 use super::auth::AdminUser;
 use super::{ApiError, ApiJson, AppState};
-use crate::clients::yookassa::YooKassaError;
 use crate::db;
+use crate::db::types::PaymentProvider;
 use crate::domain::ids::UserId;
 use crate::domain::tax;
 
@@ -50,14 +49,11 @@ async fn grant(
     db::users::get(&state.pool, UserId(telegram_id)).await?;
     let key = body.key.unwrap_or_else(|| Uuid::new_v4().to_string());
     let note = format!("by {}: {reason}", admin.id);
-    let applied = state
-        .actors
-        .payments
-        .admin_grant(UserId(telegram_id), body.credits, key, note)
-        .await
-        .map_err(ApiError::internal)?;
+    let applied = state.actors.payments.admin_grant(UserId(telegram_id), body.credits, key.clone(), note).await?;
     tracing::info!(admin.id = %admin.id, user.id = telegram_id, credits = body.credits, applied, "admin grant");
-    Ok(Json(json!({"granted": applied, "credits": body.credits})))
+    // The key guards retries of this user's grant; a key already used for this user grants
+    // nothing again (and says so), and the same key for another user is another grant.
+    Ok(Json(json!({"granted": applied, "credits": body.credits, "key": key, "already_granted": !applied})))
 }
 
 #[derive(Deserialize)]
@@ -65,56 +61,27 @@ struct RefundBody {
     reason: String,
 }
 
-/// Refunds a YooKassa payment in full (money first), then takes its credits back, as many as
-/// are left; says exactly what happened.
+/// Refunds a payment in full through the PaymentActor (money first, then as many of its
+/// credits as are left); says exactly what happened.
 async fn refund(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<RefundBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let payment = db::payments::get(&state.pool, id).await?;
-    if payment.status != "succeeded" {
-        return Err(
-            ApiError::new(StatusCode::CONFLICT, "conflict").with_message(format!("payment is {}", payment.status))
-        );
+    let outcome = state.actors.payments.refund(id, body.reason).await?;
+    tracing::info!(admin.id = %admin.id, payment.id = %id, removed = outcome.credits_removed, "payment refunded");
+    let mut answer = json!({
+        "refund_status": outcome.refund_status,
+        "credits_removed": outcome.credits_removed,
+    });
+    match outcome.provider {
+        PaymentProvider::Stars => answer["refunded_stars"] = json!(outcome.amount_minor),
+        PaymentProvider::Yookassa => {
+            answer["refunded_rub"] = json!(crate::domain::pricing::format_rub(outcome.amount_minor))
+        }
     }
-    let provider_id = payment.provider_payment_id.clone().ok_or_else(|| ApiError::internal("no provider id"))?;
-    if payment.provider == "stars" {
-        state.services.telegram.refund_star_payment(payment.user_id.0, &provider_id).await.map_err(|e| {
-            if e.is_retryable() {
-                ApiError::unavailable("payment_unavailable", e)
-            } else {
-                ApiError::new(StatusCode::CONFLICT, "conflict").with_message(e.to_string())
-            }
-        })?;
-        let removed = state.actors.payments.refunded(id).await.map_err(ApiError::internal)?;
-        tracing::info!(admin.id = %admin.id, payment.id = %id, removed = ?removed, "Stars payment refunded");
-        return Ok(Json(json!({
-            "refund_status": "succeeded",
-            "refunded_stars": payment.amount_minor,
-            "credits_removed": removed.unwrap_or(0),
-        })));
-    }
-    let status = state
-        .services
-        .yookassa
-        .refund(&provider_id, payment.amount_minor, body.reason.trim(), &format!("refund:{id}"))
-        .await
-        .map_err(|e| match e {
-            YooKassaError::Transient(_) => ApiError::unavailable("payment_unavailable", e),
-            e => ApiError::new(StatusCode::CONFLICT, "conflict").with_message(e.to_string()),
-        })?;
-    if status != "succeeded" && status != "pending" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict").with_message(format!("refund {status}")));
-    }
-    let removed = state.actors.payments.refunded(id).await.map_err(ApiError::internal)?;
-    tracing::info!(admin.id = %admin.id, payment.id = %id, removed = ?removed, "payment refunded");
-    Ok(Json(json!({
-        "refund_status": status,
-        "refunded_rub": crate::domain::pricing::format_rub(payment.amount_minor),
-        "credits_removed": removed.unwrap_or(0),
-    })))
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -136,7 +103,7 @@ async fn revenue(
     if q.to < q.from {
         return Err(ApiError::validation("to"));
     }
-    let tz = state.services.tz;
+    let tz = state.tz;
     let start = |d: NaiveDate| tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest();
     let (Some(from), Some(to)) = (start(q.from), start(q.to + chrono::Duration::days(1))) else {
         return Err(ApiError::validation("from"));

@@ -2,7 +2,6 @@
 //! that guard every `/api` route.
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +12,7 @@ use serde_json::json;
 use super::{ApiError, ApiJson, AppState, client_ip, peer_addr};
 use crate::auth::init_data;
 use crate::db::users::{self, UserRow};
+use crate::domain::errors::ErrorCode;
 use crate::domain::ids::UserId;
 
 pub fn router() -> Router<AppState> {
@@ -93,7 +93,7 @@ async fn login(
         }
     };
     if user.blocked {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "user_blocked"));
+        return Err(ErrorCode::UserBlocked.into());
     }
     let (token, claims) = state.jwt.issue(user.id(), now);
     metrics::counter!("primerka_logins_total").increment(1);
@@ -135,7 +135,7 @@ struct DevLoginBody {
 /// browser can use the app. Disabled whenever real provider keys are configured.
 async fn dev_login(State(state): State<AppState>, raw: axum::body::Bytes) -> Result<Json<serde_json::Value>, ApiError> {
     if !state.settings.demo_login {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "demo_disabled"));
+        return Err(ErrorCode::DemoDisabled.into());
     }
     let body: DevLoginBody = if raw.iter().all(u8::is_ascii_whitespace) {
         DevLoginBody::default()

@@ -11,36 +11,50 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::actors::payments::PaymentError;
 use crate::actors::session::SessionError;
 use crate::auth::init_data::InitDataError;
 use crate::auth::jwt::JwtError;
 use crate::db::DbError;
 use crate::domain::credits::CreditError;
-use crate::domain::i18n::{self, Lang};
+use crate::domain::errors::ErrorCode;
+use crate::domain::i18n::Lang;
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Replaces the standard localised message (e.g. to name a field).
     pub message: Option<String>,
     pub details: Option<Value>,
     /// The cause of a 5xx, logged once and never shown.
     pub source: Option<String>,
+    /// Sent as `Retry-After` (seconds) with 429 and 503 answers.
+    pub retry_after: Option<u64>,
 }
 
 /// Stashed in the response for [`render_errors`].
 #[derive(Debug, Clone)]
 struct ErrorInfo {
-    code: &'static str,
+    code: ErrorCode,
     message: Option<String>,
     details: Option<Value>,
     source: Option<String>,
 }
 
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        ApiError { code, message: None, details: None, source: None, retry_after: None }
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str) -> Self {
-        ApiError { status, code, message: None, details: None, source: None }
+    pub fn new(code: ErrorCode) -> Self {
+        code.into()
+    }
+
+    /// The HTTP status: the code's own.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
@@ -53,56 +67,65 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code)
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     pub fn invalid_body(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_body").with_details(json!({"reason": reason.into()}))
+        Self::new(ErrorCode::InvalidBody).with_details(json!({"reason": reason.into()}))
     }
 
     pub fn validation(field: &str) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").with_details(json!({"field": field}))
+        Self::new(ErrorCode::ValidationFailed).with_details(json!({"field": field}))
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+        Self::new(ErrorCode::Unauthorized)
     }
 
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden")
+        Self::new(ErrorCode::Forbidden)
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found")
+        Self::new(ErrorCode::NotFound)
     }
 
     pub fn conflict() -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict")
+        Self::new(ErrorCode::Conflict)
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        Self::new(ErrorCode::RateLimited)
             .with_details(json!({"retry_after_secs": retry_after_secs}))
+            .with_retry_after(retry_after_secs)
     }
 
     /// A 500 whose cause is logged, not shown.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        let mut e = Self::new(ErrorCode::Internal);
         e.source = Some(cause.to_string());
         e
     }
 
-    pub fn unavailable(code: &'static str, cause: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code);
+    /// A 503-class refusal (`code` says what is unavailable), worth retrying shortly.
+    pub fn unavailable(code: ErrorCode, cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(code).with_retry_after(RETRY_AFTER_SECS);
         e.source = Some(cause.to_string());
         e
     }
 }
 
+/// What a 503 tells the client to wait before retrying.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = self.status.into_response();
+        let mut response = self.status().into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response.extensions_mut().insert(ErrorInfo {
             code: self.code,
             message: self.message,
@@ -118,6 +141,8 @@ impl From<DbError> for ApiError {
         match e {
             DbError::NotFound => ApiError::not_found(),
             DbError::Conflict { .. } => ApiError::conflict(),
+            // The database is away (restart, network): a 503 the client retries, not a 500.
+            e @ DbError::Other(_) if e.is_unavailable() => ApiError::unavailable(ErrorCode::Unavailable, e),
             DbError::Other(e) => ApiError::internal(e),
         }
     }
@@ -132,10 +157,8 @@ impl From<sqlx::Error> for ApiError {
 impl From<CreditError> for ApiError {
     fn from(e: CreditError) -> Self {
         match e {
-            CreditError::InsufficientCredits { needed, available } => {
-                ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits")
-                    .with_details(json!({"needed": needed, "available": available}))
-            }
+            CreditError::InsufficientCredits { needed, available } => ApiError::new(ErrorCode::InsufficientCredits)
+                .with_details(json!({"needed": needed, "available": available})),
             CreditError::InvalidAmount => ApiError::validation("amount"),
         }
     }
@@ -146,12 +169,29 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::Credit(c) => c.into(),
             SessionError::Db(d) => d.into(),
-            SessionError::InFlightLimit => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "in_flight_limit"),
-            SessionError::TooManySockets => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sockets"),
-            SessionError::ChatBusy => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "chat_busy"),
+            SessionError::Rejected(code) => code.into(),
+            SessionError::Invalid(field) => ApiError::validation(field),
+            SessionError::InFlightLimit => ErrorCode::InFlightLimit.into(),
+            SessionError::TooManySockets => ErrorCode::TooManySockets.into(),
+            SessionError::ChatBusy => ErrorCode::ChatBusy.into(),
+            SessionError::QueueFull => ApiError::unavailable(ErrorCode::QueueFull, e),
             SessionError::Conflict => ApiError::conflict(),
             e @ (SessionError::Timeout | SessionError::Unavailable | SessionError::Contended) => {
-                ApiError::unavailable("queue_full", e)
+                ApiError::unavailable(ErrorCode::Unavailable, e)
+            }
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::Rejected(code) => code.into(),
+            PaymentError::NotFound => ApiError::not_found(),
+            PaymentError::Db(d) => d.into(),
+            PaymentError::Refused(reason) => ApiError::conflict().with_message(reason),
+            e @ (PaymentError::Unavailable(_) | PaymentError::ActorUnavailable) => {
+                ApiError::unavailable(ErrorCode::PaymentUnavailable, e)
             }
         }
     }
@@ -159,23 +199,14 @@ impl From<SessionError> for ApiError {
 
 impl From<InitDataError> for ApiError {
     fn from(e: InitDataError) -> Self {
-        let status = match e {
-            InitDataError::Malformed | InitDataError::BadAuthDate | InitDataError::InvalidUser => {
-                StatusCode::BAD_REQUEST
-            }
-            InitDataError::MissingHash
-            | InitDataError::InvalidHash
-            | InitDataError::Expired
-            | InitDataError::FromFuture => StatusCode::UNAUTHORIZED,
-        };
-        ApiError::new(status, e.code())
+        ApiError::new(e.code())
     }
 }
 
 impl From<JwtError> for ApiError {
     fn from(e: JwtError) -> Self {
         match e {
-            JwtError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "token_expired"),
+            JwtError::Expired => ErrorCode::TokenExpired.into(),
             JwtError::Invalid => ApiError::unauthorized(),
         }
     }
@@ -189,8 +220,7 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "validation_failed")
-            .with_details(json!({"reason": rejection.body_text()}))
+        ApiError::new(ErrorCode::InvalidBody).with_details(json!({"reason": rejection.body_text()}))
     }
 }
 
@@ -215,13 +245,14 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         // timeout) get the same shape, but only for API-ish paths without a body of their own.
         None if (status.is_client_error() || status.is_server_error()) && response_is_empty(&response) => ErrorInfo {
             code: match status {
-                StatusCode::NOT_FOUND => "not_found",
-                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-                StatusCode::REQUEST_TIMEOUT => "timeout",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_type",
-                s if s.is_server_error() => "internal",
-                _ => "invalid_body",
+                StatusCode::NOT_FOUND => ErrorCode::NotFound,
+                StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+                StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+                StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedType,
+                StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+                s if s.is_server_error() => ErrorCode::Internal,
+                _ => ErrorCode::InvalidBody,
             },
             message: None,
             details: None,
@@ -230,10 +261,10 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         None => return response,
     };
     if status.is_server_error() {
-        tracing::error!(http.method = %method, http.path = %path, status = status.as_u16(), code = info.code,
+        tracing::error!(http.method = %method, http.path = %path, status = status.as_u16(), code = info.code.as_str(),
             cause = info.source.as_deref().unwrap_or(""), "request failed");
     }
-    let message = info.message.unwrap_or_else(|| i18n::error_message(info.code, lang).to_string());
+    let message = info.message.unwrap_or_else(|| info.code.message(lang).to_string());
     let mut body = json!({"error": {"code": info.code, "message": message, "request_id": request_id}});
     if let Some(details) = info.details {
         body["error"]["details"] = details;

@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Serialize)]
 pub struct PlanView {
     pub product: String,
-    pub status: String,
+    pub status: crate::db::types::SubscriptionStatus,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub auto_renew: bool,
@@ -38,7 +38,7 @@ impl PlanView {
     pub fn new(sub: &SubscriptionRow, state: &AppState) -> Self {
         PlanView {
             product: sub.product.clone(),
-            status: sub.status.clone(),
+            status: sub.status,
             period_start: sub.period_start,
             period_end: sub.period_end,
             auto_renew: sub.auto_renew,
@@ -95,20 +95,11 @@ async fn update_me(
     Ok(Json(UserView::new(&row, &state)))
 }
 
-/// "Delete my data": clears the profile; every module that stores user content (photos,
-/// results, chat) removes it here too. Ledger and payment rows stay (accounting).
+/// "Delete my data": the user's session clears the profile, deletes their photos, results and
+/// chat. Ledger and payment rows stay (accounting).
 async fn delete_me(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
-    users::clear_personal_data(&state.pool, user.id).await?;
-    let keys = db::generations::forget_user_content(&state.pool, user.id).await?;
-    // The session caches the chat: make it reload the (now empty) row.
-    state.actors.sessions.session(user.id).chat_forget();
-    for key in keys {
-        if let Err(e) = state.services.storage.delete(&key).await {
-            tracing::warn!(error = %e, "could not delete a stored image of a deleted user");
-        }
-    }
+    state.actors.sessions.session(user.id).delete_my_data().await?;
     state.recent_logins.forget(user.id.0);
-    tracing::info!(user.id = %user.id, "user deleted their data");
     Ok(StatusCode::NO_CONTENT)
 }
 

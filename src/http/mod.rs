@@ -7,11 +7,14 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod error;
-pub mod generations;
+pub mod gallery;
 pub mod health;
 pub mod me;
+pub mod media;
 pub mod payments;
 pub mod spa;
+pub mod tryon;
+pub mod uploads;
 pub mod webhooks;
 pub mod ws;
 
@@ -39,22 +42,27 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::actors::{ActorHandles, Services};
+use crate::actors::ActorHandles;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
 use crate::domain::ids::UserId;
 use crate::domain::pricing::Catalogue;
 pub use error::ApiError;
 
-/// Shared state of every handler: cheap clones only.
+/// Shared state of every handler: cheap clones only. Handlers see actor handles, the pool (for
+/// plain reads), settings and storage (for signed links and reads) — never a provider client:
+/// whatever calls a provider, moves credits or writes what an actor writes is an actor's work.
 #[derive(Clone)]
 pub struct AppState(Arc<AppInner>);
 
 pub struct AppInner {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
-    pub services: Arc<Services>,
     pub actors: ActorHandles,
+    /// Images: signed links, media reads, and writing a validated upload.
+    pub storage: crate::storage::Storage,
+    /// The configured timezone (months of the revenue report, the free allowance).
+    pub tz: chrono_tz::Tz,
     pub jwt: JwtKeys,
     /// HMAC key derived from the bot token, for initData validation.
     pub init_data_secret: [u8; 32],
@@ -68,11 +76,20 @@ pub struct AppInner {
     pub webhook_networks: Vec<IpNet>,
     /// Returning users answered without a database write (see `auth::recent`).
     pub recent_logins: crate::auth::recent::RecentLogins,
+    /// The bot's update handler (`/webhooks/telegram`).
+    pub bot: crate::bot::Bot,
 }
 
 impl AppState {
     pub fn new(inner: AppInner) -> Self {
         Self(Arc::new(inner))
+    }
+}
+
+impl AppState {
+    /// A short-lived signed link to an image of the user (`storage.signed_url_ttl_secs`).
+    pub fn signed(&self, key: &str) -> String {
+        crate::actors::chat::signed(&self.storage, self.settings.file.storage.signed_url_ttl_secs, key)
     }
 }
 
@@ -185,12 +202,15 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
         .merge(bench::router())
         .merge(chat::router())
         .merge(payments::router())
+        .merge(tryon::router())
+        .merge(gallery::router())
         .layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes));
 
     let mut app: Router = Router::new()
         .merge(api)
         .merge(ws::router())
-        .merge(generations::router(&state))
+        .merge(uploads::router(&state))
+        .merge(media::router())
         .merge(webhooks::router().layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes)))
         .merge(health::router())
         .with_state(state);

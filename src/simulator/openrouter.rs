@@ -1,7 +1,7 @@
 //! Simulated OpenRouter, under `/sim/openrouter`:
 //!
 //! - `POST /api/v1/chat/completions`: checks the bearer key, honours the requested JSON schema
-//!   (`reply`, `refused`, `variants[{title, prompt}]`) with deterministic variants built from the
+//!   (`reply`, `refused`, `variants[{title, description, prompt}]`) with deterministic variants built from the
 //!   last user message, in its language (Cyrillic → Russian); refuses sexualised requests;
 //!   usage and cost like the real answer.
 //! - Control: `GET /_control/requests` (bodies received, oldest first; `DELETE` clears);
@@ -85,19 +85,44 @@ pub fn answer(text: &str, n: usize) -> Value {
         };
         return json!({"reply": reply, "refused": true, "variants": []});
     }
-    let styles: [(&str, &str, &str); 4] = [
-        ("Как есть", "As asked", "faithfully and naturally, photorealistic"),
-        ("Ярче и смелее", "Bolder", "with bolder, more saturated colours and crisp contrast"),
-        ("Мягкий свет", "Soft light", "with soft, warm studio lighting and a gentle film look"),
-        ("Вечерний образ", "Evening look", "with a cinematic evening mood and subtle highlights"),
+    let styles: [(&str, &str, &str, &str, &str); 4] = [
+        (
+            "Как есть",
+            "As asked",
+            "faithfully and naturally, photorealistic",
+            "Точно по вашему описанию, естественно и реалистично.",
+            "Exactly as you described, natural and realistic.",
+        ),
+        (
+            "Ярче и смелее",
+            "Bolder",
+            "with bolder, more saturated colours and crisp contrast",
+            "То же, но с насыщенными цветами и чётким контрастом.",
+            "The same with richer colours and crisp contrast.",
+        ),
+        (
+            "Мягкий свет",
+            "Soft light",
+            "with soft, warm studio lighting and a gentle film look",
+            "Тёплый студийный свет и мягкая плёночная атмосфера.",
+            "Warm studio light and a gentle film look.",
+        ),
+        (
+            "Вечерний образ",
+            "Evening look",
+            "with a cinematic evening mood and subtle highlights",
+            "Кинематографичное вечернее настроение с бликами.",
+            "A cinematic evening mood with subtle highlights.",
+        ),
     ];
     let variants: Vec<Value> = styles
         .iter()
         .cycle()
         .take(n.max(1))
-        .map(|(ru, en, style)| {
+        .map(|(ru, en, style, about_ru, about_en)| {
             json!({
                 "title": if russian { *ru } else { *en },
+                "description": if russian { *about_ru } else { *about_en },
                 "prompt": format!(
                     "Edit the provided photo: {wish}. Apply the change {style}. Keep the person's face, identity, pose and body shape unchanged; keep the background unless asked."
                 ),

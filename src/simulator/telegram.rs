@@ -8,6 +8,9 @@
 //!   makes the next `count` calls of `method` fail like Telegram would (429, 403, 400, 500).
 //! - `POST /sim/telegram/_control/block {"chat_id"}` → sends to that chat get 403 "bot was
 //!   blocked by the user".
+//! - `POST /sim/telegram/_control/star_transactions {"id", "user_id", "amount", "invoice_payload",
+//!   "subscription_period"?}` records a Stars payment the bot's account received, as
+//!   `getStarTransactions` then lists it (newest last), whether or not its update was delivered.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -56,6 +59,7 @@ pub struct TelegramSim {
     faults: Mutex<VecDeque<Fault>>,
     blocked: Mutex<HashSet<i64>>,
     next_message_id: AtomicI64,
+    star_transactions: Mutex<Vec<Value>>,
 }
 
 impl TelegramSim {
@@ -66,6 +70,7 @@ impl TelegramSim {
             faults: Mutex::new(VecDeque::new()),
             blocked: Mutex::new(HashSet::new()),
             next_message_id: AtomicI64::new(1),
+            star_transactions: Mutex::new(Vec::new()),
         }
     }
 
@@ -97,6 +102,7 @@ pub fn router(state: SimState) -> Router {
         .route("/_control/calls", get(list_calls).delete(clear_calls))
         .route("/_control/faults", post(add_fault))
         .route("/_control/block", post(block_chat))
+        .route("/_control/star_transactions", post(add_star_transaction))
         .route("/{bot}/{method}", post(bot_method).get(bot_method))
         .with_state(state)
 }
@@ -129,6 +135,27 @@ struct Block {
 
 async fn block_chat(State(sim): State<SimState>, Json(block): Json<Block>) -> StatusCode {
     sim.telegram().blocked.lock().unwrap_or_else(|p| p.into_inner()).insert(block.chat_id);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct NewStarTransaction {
+    id: String,
+    user_id: i64,
+    amount: i64,
+    invoice_payload: String,
+    subscription_period: Option<i64>,
+}
+
+/// A Stars payment received by the bot (Telegram's `StarTransaction` with a user source).
+async fn add_star_transaction(State(sim): State<SimState>, Json(t): Json<NewStarTransaction>) -> StatusCode {
+    let mut source = json!({"type": "user", "user": {"id": t.user_id, "is_bot": false, "first_name": "Sim"},
+        "invoice_payload": t.invoice_payload});
+    if let Some(period) = t.subscription_period {
+        source["subscription_period"] = json!(period);
+    }
+    let transaction = json!({"id": t.id, "amount": t.amount, "date": Utc::now().timestamp(), "source": source});
+    sim.telegram().star_transactions.lock().unwrap_or_else(|p| p.into_inner()).push(transaction);
     StatusCode::NO_CONTENT
 }
 
@@ -214,6 +241,15 @@ async fn bot_method(
         | "refundStarPayment"
         | "editUserStarSubscription"
         | "setMyCommands" => json!(true),
+        "getStarTransactions" => {
+            let read = |name: &str| {
+                params.get(name).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            };
+            let (offset, limit) =
+                (read("offset").unwrap_or(0) as usize, read("limit").unwrap_or(100).min(100) as usize);
+            let all = tg.star_transactions.lock().unwrap_or_else(|p| p.into_inner());
+            json!({"transactions": all.iter().skip(offset).take(limit).cloned().collect::<Vec<_>>()})
+        }
         "createInvoiceLink" => {
             let period = params.get("subscription_period");
             if params.get("currency").and_then(Value::as_str) != Some("XTR")

@@ -36,6 +36,22 @@ async fn photo(app: &TestApp, token: &str) -> String {
     body["upload_id"].as_str().unwrap().to_string()
 }
 
+/// Attaches a photo to the chat (free): the assistant's variants have something to edit.
+async fn attach_photo(app: &TestApp, token: &str) {
+    let upload = photo(app, token).await;
+    let response = app.post_json("/api/chat/current", token, &json!({"upload_id": upload})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let chat: Value = response.json().await.unwrap();
+    assert!(chat["current_image"]["url"].as_str().unwrap().starts_with("/media/uploads/"));
+}
+
+/// A new user with a photo attached to the chat.
+async fn chat_user(app: &TestApp) -> String {
+    let token = app.login(new_user_id()).await;
+    attach_photo(app, &token).await;
+    token
+}
+
 async fn sim_requests(app: &TestApp) -> Vec<Value> {
     app.client.get(app.url("/sim/openrouter/_control/requests")).send().await.unwrap().json().await.unwrap()
 }
@@ -51,7 +67,7 @@ async fn total(app: &TestApp, token: &str) -> i64 {
 #[tokio::test]
 async fn only_the_last_ten_messages_are_sent_and_kept() {
     let app = spawn_app().await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     for i in 0..6 {
         let reply = say(&app, &token, &format!("сообщение номер {i}"), None).await;
         assert_eq!(reply["variants"].as_array().unwrap().len(), 3);
@@ -119,7 +135,7 @@ async fn a_request_plus_a_generation_costs_two_and_an_outage_costs_nothing() {
 #[tokio::test]
 async fn transient_failures_are_retried_and_bad_replies_repaired_once() {
     let app = spawn_app().await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     fault(&app, json!({"status": 429, "count": 2})).await;
     let reply = say(&app, &token, "make the jacket red", None).await;
     assert_eq!(reply["charged"], true, "two 429s, then an answer");
@@ -146,7 +162,7 @@ async fn transient_failures_are_retried_and_bad_replies_repaired_once() {
 #[tokio::test]
 async fn messages_sent_at_once_are_answered_in_order() {
     let app = spawn_app().await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     // Start the three requests 30 ms apart so their order of arrival is known.
     let mut tasks = Vec::new();
     for i in 0..3 {
@@ -229,21 +245,33 @@ async fn bad_input_is_refused_without_a_charge() {
     let token = app.login(new_user_id()).await;
     let empty = app.post_json("/api/chat/messages", &token, &json!({"text": "   "})).await;
     assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let nul = app.post_json("/api/chat/messages", &token, &json!({"text": "\u{0000}\u{202e}"})).await;
+    assert_eq!(nul.status(), StatusCode::UNPROCESSABLE_ENTITY, "only control characters is empty");
     let long = app.post_json("/api/chat/messages", &token, &json!({"text": "a".repeat(5000)})).await;
     assert_eq!(long.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let other = app.login(new_user_id()).await;
     let foreign = photo(&app, &other).await;
     let stolen = app.post_json("/api/chat/messages", &token, &json!({"text": "hi", "upload_id": foreign})).await;
     assert_eq!(stolen.status(), StatusCode::NOT_FOUND);
-    let reply = say(&app, &token, "hello", None).await;
-    let variant = reply["variants"][0]["id"].as_str().unwrap();
-    let no_image = app.post_json(&format!("/api/chat/variants/{variant}/generate"), &token, &json!({})).await;
+    let stolen = app.post_json("/api/chat/current", &token, &json!({"upload_id": foreign})).await;
+    assert_eq!(stolen.status(), StatusCode::NOT_FOUND, "another user's photo cannot be attached");
+    // Without a photo the assistant's variants could not be applied: refused, not charged.
+    let no_image = app.post_json("/api/chat/messages", &token, &json!({"text": "hello"})).await;
     assert_eq!(no_image.status(), StatusCode::CONFLICT);
+    let body: Value = no_image.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_image");
+    assert!(sim_requests(&app).await.is_empty(), "the assistant was not asked");
+    assert_eq!(total(&app, &token).await, 10, "nothing was charged");
+    // A NUL inside a message is cleaned away before anything is paid for or stored.
+    attach_photo(&app, &token).await;
+    let reply = say(&app, &token, "x \u{0000}", None).await;
+    assert_eq!(reply["user_message"]["text"], "x");
     assert_eq!(total(&app, &token).await, 9, "only the one answer was charged");
     let deleted = app.client.delete(app.url("/api/chat")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let chat: Value = app.get("/api/chat", &token).await.json().await.unwrap();
     assert!(chat["messages"].as_array().unwrap().is_empty());
+    assert!(chat["current_image"].is_null());
 }
 
 #[tokio::test]
@@ -251,6 +279,7 @@ async fn the_chat_survives_a_session_restart_and_start_over_clears_it() {
     let app = spawn_app().await;
     let id = new_user_id();
     let token = app.login(id).await;
+    attach_photo(&app, &token).await;
     for i in 0..6 {
         say(&app, &token, &format!("сообщение номер {i}"), None).await;
     }
@@ -277,6 +306,9 @@ async fn the_chat_survives_a_session_restart_and_start_over_clears_it() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let stored: i64 = sqlx::query_scalar("select count(*) from chat_history").fetch_one(&app.pool).await.unwrap();
     assert_eq!(stored, 0);
+    let gone = app.post_json("/api/chat/messages", &token, &json!({"text": "начнём заново"})).await;
+    assert_eq!(gone.status(), StatusCode::CONFLICT, "start over forgets the photo too");
+    attach_photo(&app, &token).await;
     say(&app, &token, "начнём заново", None).await;
     let requests = sim_requests(&app).await;
     let messages = requests.last().unwrap()["messages"].as_array().unwrap();
@@ -324,7 +356,7 @@ async fn a_provider_timeout_is_retried_then_nothing_is_charged() {
         env.insert("APP__OPENROUTER__REQUEST_TIMEOUT_SECS".into(), "1".into());
     })
     .await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     let before = total(&app, &token).await;
     fault(&app, json!({"delay_ms": 1500})).await;
     let reply = say(&app, &token, "make the sky pink", None).await;
@@ -343,7 +375,7 @@ async fn a_provider_timeout_is_retried_then_nothing_is_charged() {
 #[tokio::test]
 async fn a_flood_of_messages_is_capped_and_the_refused_ones_cost_nothing() {
     let app = spawn_app().await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     fault(&app, json!({"delay_ms": 400})).await;
     let mut tasks = Vec::new();
     for i in 0..5 {
@@ -383,7 +415,7 @@ async fn a_flood_of_messages_is_capped_and_the_refused_ones_cost_nothing() {
 #[tokio::test]
 async fn without_a_structured_output_provider_the_schema_goes_into_the_prompt_and_every_call_is_recorded() {
     let app = spawn_app().await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     fault(&app, json!({"unroutable": 1})).await;
     let reply = say(&app, &token, "сделай фон белым", None).await;
     assert_eq!(reply["charged"], true);
@@ -463,7 +495,7 @@ async fn a_slow_assistant_is_cut_off_at_the_answer_deadline_without_a_charge() {
         env.insert("APP__CHAT__ANSWER_DEADLINE_SECS".into(), "2".into());
     })
     .await;
-    let token = app.login(new_user_id()).await;
+    let token = chat_user(&app).await;
     fault(&app, json!({"delay_ms": 10_000})).await;
     let started = std::time::Instant::now();
     let reply = say(&app, &token, "сделай фото чёрно-белым", None).await;
@@ -496,11 +528,13 @@ async fn an_edit_of_a_photo_that_is_gone_is_refused_before_any_charge() {
     let rows: i64 = sqlx::query_scalar("select count(*) from generations").fetch_one(&app.pool).await.unwrap();
     assert_eq!(rows, 0);
 
-    // The assistant still answers; it is just not shown a picture it could not fetch.
+    // Nor is the assistant asked (and paid) about a photo that is gone.
     let first = sim_requests(&app).await[0]["messages"].to_string();
     assert!(first.contains("image_url"), "the photo was sent while it existed");
-    let next = say(&app, &token, "тогда просто совет", None).await;
-    assert_eq!(next["charged"], true);
-    let last = sim_requests(&app).await.last().unwrap()["messages"].to_string();
-    assert!(!last.contains("image_url"));
+    let next = app.post_json("/api/chat/messages", &token, &json!({"text": "тогда просто совет"})).await;
+    assert_eq!(next.status(), StatusCode::CONFLICT);
+    let body: Value = next.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "image_gone");
+    assert_eq!(sim_requests(&app).await.len(), 1, "no second call to the assistant");
+    assert_eq!(total(&app, &token).await, before);
 }

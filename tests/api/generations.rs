@@ -7,6 +7,8 @@ use std::time::Duration;
 use image::{DynamicImage, Rgba, RgbaImage};
 use primerka::actors::session::ReserveCmd;
 use primerka::db::generations::{self as gen_db, NewGeneration};
+use primerka::db::types::{GenerationKind, GenerationStatus};
+use primerka::domain::errors::ErrorCode;
 use primerka::domain::ids::UserId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -409,37 +411,40 @@ async fn without_credits_nothing_is_queued() {
     assert_eq!(balance_total(&app, &token).await, 1);
 }
 
-/// Writes a job as a crashed process would have left it: row and hold, no worker.
+/// Writes a job as a crashed process would have left it: row and hold (one statement, as the
+/// session writes them), no worker.
 async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: bool) -> uuid::Uuid {
     let id = uuid::Uuid::new_v4();
     let token = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-    gen_db::insert(
-        &app.pool,
-        &NewGeneration {
+    // The session brings the buckets up to date (the month's free credits) first.
+    app.actors.sessions.session(UserId(user)).balance().await.unwrap();
+    let snapshot = primerka::db::credits::load_state(&app.pool, UserId(user)).await.unwrap();
+    let split = primerka::domain::credits::split_cost(2, &snapshot.buckets).unwrap();
+    let request = primerka::db::credits::ReserveRequest {
+        hold_id: primerka::domain::ids::HoldId::new(),
+        user: UserId(user),
+        key: format!("gen:{id}"),
+        purpose: "tryon".into(),
+        split,
+        expected: snapshot,
+        generation_id: Some(id),
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
+        generation: Some(NewGeneration {
             id,
-            user_id: UserId(user),
-            kind: "tryon",
-            category: Some("top"),
-            prompt: "Dress the person",
-            input_upload_ids: &[],
-            input_keys: keys,
-            cost: 2,
-            callback_token: &token,
-        },
-    )
-    .await
-    .unwrap();
-    let hold = app
-        .actors
-        .sessions
-        .session(UserId(user))
-        .reserve(ReserveCmd { cost: 2, purpose: "tryon".into(), key: format!("gen:{id}"), generation_id: Some(id) })
-        .await
-        .unwrap();
-    gen_db::set_hold(&app.pool, id, hold.id, hold.watermarked).await.unwrap();
+            kind: GenerationKind::Tryon,
+            category: Some("top".into()),
+            prompt: "Dress the person".into(),
+            input_upload_ids: vec![],
+            input_keys: keys.to_vec(),
+            callback_token: token,
+        }),
+    };
+    assert!(primerka::db::credits::reserve(&app.pool, &request).await.unwrap().is_some(), "row and hold written");
     if stage_creating {
         assert!(gen_db::mark_creating(&app.pool, id).await.unwrap());
     }
+    // The credits moved outside the session: it re-reads them.
+    app.actors.sessions.reload(UserId(user));
     id
 }
 
@@ -488,11 +493,11 @@ async fn a_restart_finishes_queued_jobs_and_refunds_ones_that_may_have_a_task() 
     .await;
     assert!(done, "every unfinished job is resolved after the restart");
     let row = gen_db::get(&second.pool, queued).await.unwrap();
-    assert_eq!(row.status, "succeeded");
+    assert_eq!(row.status, GenerationStatus::Succeeded);
     let row = gen_db::get(&second.pool, unknown).await.unwrap();
     assert_eq!(
-        (row.status.as_str(), row.error_code.as_deref(), row.refunded),
-        ("failed", Some("provider_unknown"), true)
+        (row.status, row.error_code, row.refunded),
+        (GenerationStatus::Failed, Some(ErrorCode::ProviderUnknown), true)
     );
     assert_eq!(kie_stats(&second).await["creates"], 1, "no second task for the job that may have one");
     let token = second.login(user).await;
@@ -560,7 +565,7 @@ async fn a_burst_of_100_jobs_from_20_users_stays_within_kie_limits_and_the_in_fl
                             refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
-                        other => panic!("unexpected answer {other}"),
+                        other => panic!("unexpected answer {other}: {}", response.text().await.unwrap_or_default()),
                     }
                 }
             }));
@@ -839,12 +844,12 @@ async fn a_job_that_waited_too_long_is_refunded_without_a_provider_task() {
         .unwrap();
     let second = restarted(&first).await;
     let resolved = wait_until(Duration::from_secs(10), || async {
-        gen_db::get(&second.pool, stale).await.unwrap().status == "failed"
+        gen_db::get(&second.pool, stale).await.unwrap().status == GenerationStatus::Failed
     })
     .await;
     assert!(resolved);
     let row = gen_db::get(&second.pool, stale).await.unwrap();
-    assert_eq!((row.error_code.as_deref(), row.refunded), (Some("provider_timeout"), true));
+    assert_eq!((row.error_code, row.refunded), (Some(ErrorCode::ProviderTimeout), true));
     assert_eq!(kie_stats(&second).await["creates"], 0, "no task was paid for a job nobody waits for");
     let token = second.login(user).await;
     assert!(

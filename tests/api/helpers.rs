@@ -138,6 +138,28 @@ impl TestApp {
         self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
+    /// `POST /api/uploads` with a 320×480 PNG photo of one colour; returns the upload id.
+    pub async fn upload_photo(&self, token: &str) -> String {
+        let image =
+            image::RgbaImage::from_fn(320, 480, |x, y| image::Rgba([(x % 251) as u8, (y % 241) as u8, 90, 255]));
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgba8(image)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("PNG encodes");
+        let part = reqwest::multipart::Part::bytes(png).file_name("me.png").mime_str("image/png").expect("mime");
+        let response = self
+            .client
+            .post(self.url("/api/uploads"))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::CREATED, "upload failed");
+        let body: Value = response.json().await.expect("json");
+        body["upload_id"].as_str().expect("upload_id").to_string()
+    }
+
     pub async fn get_me(&self, token: &str) -> Value {
         let response = self.get("/api/me", token).await;
         assert_eq!(response.status(), StatusCode::OK);

@@ -1,6 +1,8 @@
 //! Buying a pack through the simulated YooKassa: the page, the notification, the re-fetch, the
 //! single grant, and the webhook's trust checks.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -199,7 +201,7 @@ async fn renewal_payments(app: &TestApp) -> i64 {
 }
 
 async fn renewals(app: &TestApp) {
-    primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
+    app.actors.payments.run_renewals().await.expect("renewals run");
 }
 
 /// Moves the user's plan to its period end (as if 30 days passed).
@@ -229,7 +231,8 @@ async fn a_plan_is_bought_renewed_through_the_saved_method_and_cancelled() {
     assert_eq!(me["plan"]["auto_renew"], true);
 
     // Spend 5 of the plan's credits, then the period ends: the renewal charges the saved card.
-    let spend = app.post_json("/api/chat/messages", &token, &json!({"text": "раз"})).await;
+    let photo = app.upload_photo(&token).await;
+    let spend = app.post_json("/api/chat/messages", &token, &json!({"text": "раз", "upload_id": photo})).await;
     assert_eq!(spend.status(), StatusCode::OK);
     end_period(&app, user).await;
     renewals(&app).await;
@@ -464,6 +467,13 @@ async fn a_pack_bought_with_telegram_stars_is_granted_once_and_can_be_refunded()
     };
     telegram_update(&app, &query(1, "q-bad")).await;
     telegram_update(&app, &query(130, "q-ok")).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            app.sim_telegram_calls("answerPreCheckoutQuery").await.len() == 2
+        })
+        .await,
+        "both queries are answered"
+    );
     let answers = app.sim_telegram_calls("answerPreCheckoutQuery").await;
     let answer =
         |qid: &str| answers.iter().find(|a| a["params"]["pre_checkout_query_id"] == qid).unwrap()["params"].clone();
@@ -589,14 +599,14 @@ async fn the_reconciliation_job_settles_a_payment_whose_notification_was_lost() 
     let payment = paid_without_notification(&app, &token).await;
     let id = uuid::Uuid::parse_str(payment["payment_id"].as_str().unwrap()).unwrap();
     // Too young for the job: left alone (the notification may still come).
-    primerka::actors::payments::reconcile_pending(&app.services, &app.actors.payments).await;
+    app.actors.payments.reconcile_pending().await.expect("reconciliation runs");
     assert_eq!(total(&app, &token).await, 10);
     sqlx::query("update payments set created_at = now() - interval '10 minutes' where id = $1")
         .bind(id)
         .execute(&app.pool)
         .await
         .unwrap();
-    primerka::actors::payments::reconcile_pending(&app.services, &app.actors.payments).await;
+    app.actors.payments.reconcile_pending().await.expect("reconciliation runs");
     assert_eq!(total(&app, &token).await, 110, "granted without the user coming back");
     // A pending payment the user abandoned is recorded as canceled once YooKassa says so.
     let abandoned = buy(&app, &token, "pack_100").await;
@@ -606,7 +616,7 @@ async fn the_reconciliation_job_settles_a_payment_whose_notification_was_lost() 
         .execute(&app.pool)
         .await
         .unwrap();
-    primerka::actors::payments::reconcile_pending(&app.services, &app.actors.payments).await;
+    app.actors.payments.reconcile_pending().await.expect("reconciliation runs");
     let status: String = sqlx::query_scalar("select status from payments where id = $1")
         .bind(uuid::Uuid::parse_str(abandoned["payment_id"].as_str().unwrap()).unwrap())
         .fetch_one(&app.pool)
@@ -666,7 +676,7 @@ async fn a_plan_paid_in_stars_renews_with_telegrams_charges_and_cancels_in_teleg
     .execute(&app.pool)
     .await
     .unwrap();
-    primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
+    app.actors.payments.run_renewals().await.expect("renewals run");
     let yookassa_payments: i64 = sqlx::query_scalar("select count(*) from payments where provider = 'yookassa'")
         .fetch_one(&app.pool)
         .await
@@ -726,7 +736,7 @@ async fn a_stars_plan_without_telegrams_renewal_lapses_after_the_grace() {
     .execute(&app.pool)
     .await
     .unwrap();
-    primerka::actors::renewals::run(&app.services, &app.actors.payments, &app.actors.notifier).await;
+    app.actors.payments.run_renewals().await.expect("renewals run");
     let status: String = sqlx::query_scalar("select status from subscriptions where user_id = $1")
         .bind(user)
         .fetch_one(&app.pool)

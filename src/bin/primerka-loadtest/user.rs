@@ -92,6 +92,8 @@ struct User {
     events: mpsc::Receiver<Value>,
     generations: Vec<String>,
     person_upload: Option<String>,
+    /// The chat has a photo to edit (the assistant is asked only about a photo).
+    chat_has_image: bool,
 }
 
 /// Runs one user until `deadline`.
@@ -99,7 +101,8 @@ pub async fn run(ctx: Arc<Context>, index: usize, deadline: TokioInstant) -> any
     let telegram_id = ctx.options.first_id + index as i64;
     let token = ctx.login(telegram_id).await.context("login")?;
     let events = open_socket(&ctx, &token).await.context("websocket")?;
-    let mut user = User { ctx: ctx.clone(), token, events, generations: Vec::new(), person_upload: None };
+    let mut user =
+        User { ctx: ctx.clone(), token, events, generations: Vec::new(), person_upload: None, chat_has_image: false };
     let weights: Vec<(String, u32)> = ctx.options.mix.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let total: u32 = weights.iter().map(|(_, w)| w).sum();
     while TokioInstant::now() < deadline {
@@ -283,15 +286,17 @@ impl User {
 
     async fn chat(&mut self) -> anyhow::Result<()> {
         let mut body = json!({"text": "сделай фон пляжем на закате"});
-        let attach = rand::rng().random_bool(0.3);
+        // The first message of a chat carries a photo (nothing is charged without one), later
+        // ones sometimes a new one.
+        let attach = !self.chat_has_image || rand::rng().random_bool(0.3);
         if attach {
             body["upload_id"] = json!(self.person().await?);
         }
         let answer = self.post("chat_message", "/api/chat/messages", &body).await?;
+        self.chat_has_image = true;
         let variant =
             answer["variants"].as_array().and_then(|v| v.first()).and_then(|v| v["id"].as_str()).map(str::to_string);
-        let has_image = self.person_upload.is_some();
-        if let (Some(variant), true) = (variant, has_image) {
+        if let Some(variant) = variant {
             let started = Instant::now();
             let created =
                 self.post("edit_submit", &format!("/api/chat/variants/{variant}/generate"), &json!({})).await?;

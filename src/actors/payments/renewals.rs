@@ -1,4 +1,5 @@
-//! Subscription renewals (DESIGN §2), run by the Scheduler: each plan whose period ended (or
+//! Subscription renewals (DESIGN §2), run in a task of the PaymentActor when the Scheduler
+//! asks (`PaymentMsg::RunRenewals`): each plan whose period ended (or
 //! whose retry is due) is charged through its saved YooKassa method; the result goes through the
 //! PaymentActor like any payment. A declined charge is retried after `credits.renewal_retry_secs`
 //! and then the plan lapses; cancelled plans end at their period end. The user hears about each
@@ -8,17 +9,21 @@
 //! period end and the attempt number, so re-running the job can never charge twice.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use ractor::ActorRef;
+use ractor::rpc::CallResult;
 use uuid::Uuid;
 
-use super::Services;
-use super::notifier::NotifierHandle;
-use super::payments::{PaymentHandle, Settled};
+use super::{PaymentMsg, Settled};
+use crate::actors::Services;
+use crate::actors::notifier::NotifierHandle;
 use crate::clients::yookassa::{NewPayment, YooKassaError};
 use crate::db::payments as pay_db;
 use crate::db::subscriptions::{self as subs, SubscriptionRow};
+use crate::db::types::{PaymentProvider, PaymentStatus};
 use crate::db::users::user_language;
-use crate::domain::i18n::Lang;
+use crate::domain::i18n::{self, Lang};
 
 /// A stable id for one renewal attempt.
 pub fn attempt_id(sub: &SubscriptionRow) -> Uuid {
@@ -30,7 +35,7 @@ pub fn attempt_id(sub: &SubscriptionRow) -> Uuid {
     ))
 }
 
-pub async fn run(services: &Arc<Services>, payments: &PaymentHandle, notifier: &NotifierHandle) {
+pub async fn run(services: &Arc<Services>, payments: &ActorRef<PaymentMsg>, notifier: &NotifierHandle) {
     let now = chrono::Utc::now();
     let grace = chrono::Duration::seconds(services.settings.file.credits.stars_renewal_grace_secs as i64);
     let ended = match (
@@ -48,11 +53,7 @@ pub async fn run(services: &Arc<Services>, payments: &PaymentHandle, notifier: &
             for sub in ended {
                 let lang = Lang::from_code(&user_language(&services.pool, sub.user_id).await.unwrap_or_default());
                 let title = services.catalogue.get(&sub.product).map(|p| p.title(lang).to_string()).unwrap_or_default();
-                let text = match lang {
-                    Lang::Ru => format!("Подписка «{title}» закончилась. Её можно оформить снова в разделе «Тарифы»."),
-                    Lang::En => format!("Your {title} plan has ended. You can subscribe again under Plans."),
-                };
-                notifier.send_text(sub.user_id.0, text, None);
+                notifier.send_text(sub.user_id.0, i18n::plan_ended_text(lang, &title), None);
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not end cancelled or unrenewed plans"),
@@ -69,7 +70,12 @@ pub async fn run(services: &Arc<Services>, payments: &PaymentHandle, notifier: &
     }
 }
 
-async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &NotifierHandle, sub: &SubscriptionRow) {
+async fn renew(
+    services: &Arc<Services>,
+    payments: &ActorRef<PaymentMsg>,
+    notifier: &NotifierHandle,
+    sub: &SubscriptionRow,
+) {
     let Some(product) = services.catalogue.get(&sub.product).cloned() else { return };
     let Some(method) = sub.payment_method_id.as_deref() else { return };
     let id = attempt_id(sub);
@@ -79,7 +85,7 @@ async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &No
         Err(_) => {
             if let Err(e) = pay_db::insert_pending(
                 &services.pool,
-                pay_db::Rail::YooKassa,
+                PaymentProvider::Yookassa,
                 id,
                 sub.user_id,
                 &product.id,
@@ -97,11 +103,11 @@ async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &No
             }
         }
     };
-    if row.status != "pending" {
+    if row.status != PaymentStatus::Pending {
         return;
     }
     let order = id.to_string();
-    let description = format!("{} — {}", product.title(lang), lang.pick("продление подписки", "plan renewal"));
+    let description = i18n::renewal_description(lang, product.title(lang));
     let new = NewPayment {
         amount_kopecks: product.price_kopecks,
         description: &description,
@@ -130,13 +136,24 @@ async fn renew(services: &Arc<Services>, payments: &PaymentHandle, notifier: &No
         tracing::error!(error = %e, "could not store the renewal's YooKassa id");
         return;
     }
-    match payments.settle(id, verified).await {
-        Ok(Settled::Granted | Settled::AlreadySettled) => {
+    let settled = payments
+        .call(|reply| PaymentMsg::Settle(id, Box::new(verified.clone()), reply), Some(Duration::from_secs(10)))
+        .await;
+    match settled {
+        Ok(CallResult::Success(Ok(Settled::Granted | Settled::AlreadySettled))) => {
             tracing::info!(subscription.id = %sub.id, "subscription renewed");
         }
-        Ok(Settled::Canceled) => failed(services, notifier, sub, lang, product.title(lang)).await,
-        Ok(other) => tracing::warn!(subscription.id = %sub.id, outcome = ?other, "renewal not settled yet"),
-        Err(e) => tracing::error!(error = %e, "the payment actor failed on a renewal"),
+        Ok(CallResult::Success(Ok(Settled::Canceled))) => {
+            failed(services, notifier, sub, lang, product.title(lang)).await
+        }
+        Ok(CallResult::Success(Ok(other))) => {
+            tracing::warn!(subscription.id = %sub.id, outcome = ?other, "renewal not settled yet")
+        }
+        Ok(CallResult::Success(Err(e))) => tracing::error!(error = %e, "the payment actor failed on a renewal"),
+        // Settled on the next run (the same attempt id, the same YooKassa payment).
+        _ => {
+            tracing::warn!(subscription.id = %sub.id, "the payment actor did not answer; the renewal settles next run")
+        }
     }
 }
 
@@ -151,23 +168,6 @@ async fn failed(services: &Arc<Services>, notifier: &NotifierHandle, sub: &Subsc
             return;
         }
     }
-    let text = match (lang, next.is_some()) {
-        (Lang::Ru, true) => format!(
-            "Не удалось продлить подписку «{title}»: платёж отклонён. Попробуем ещё раз позже — проверьте карту."
-        ),
-        (Lang::En, true) => {
-            format!(
-                "We could not renew your {title} plan: the payment was declined. We will try again later — please check your card."
-            )
-        }
-        (Lang::Ru, false) => format!(
-            "Подписка «{title}» не продлена: платёж не прошёл несколько раз. Её можно оформить снова в разделе «Тарифы»."
-        ),
-        (Lang::En, false) => {
-            format!(
-                "Your {title} plan was not renewed: the payment failed several times. You can subscribe again under Plans."
-            )
-        }
-    };
+    let text = i18n::renewal_failed_text(lang, title, next.is_some());
     notifier.send_text(sub.user_id.0, text, None);
 }

@@ -1,0 +1,183 @@
+//! How a job ends: with a result (downloaded, checked, watermarked when the hold used free
+//! credits, stored, hold committed, announced) or with a failure (recorded once, hold released,
+//! the user told in their language, in the chat too for an edit). Either way the user's session
+//! hears that the job ended, so its count of generations in flight stays exact.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::GenShared;
+use super::worker::{Failure, Timing};
+use crate::actors::chat::ChatChange;
+use crate::actors::events::{Event, JobStage};
+use crate::db::generations::{self as gen_db, GenerationRow};
+use crate::db::types::{GenerationKind, GenerationStatus};
+use crate::domain::chat::ChatMessage;
+use crate::domain::errors::ErrorCode;
+use crate::domain::i18n::Lang;
+use crate::domain::images::{self, ImageFormat, ImageLimits};
+use crate::storage::Storage;
+
+/// Results larger than this are refused.
+const MAX_RESULT_BYTES: usize = 30 * 1024 * 1024;
+
+/// Downloads, checks, watermarks when the hold used free credits, stores, settles, announces.
+pub(super) async fn store_result(
+    shared: &Arc<GenShared>,
+    row: &GenerationRow,
+    url: &str,
+    timing: &mut Timing,
+) -> Result<(), Failure> {
+    let services = &shared.services;
+    shared
+        .sessions
+        .publish(row.user_id, Event::JobProgress { generation_id: row.id, stage: JobStage::Finishing }.frame());
+    let bytes = timing.wait(services.kie.download(url, MAX_RESULT_BYTES)).await.map_err(|e| {
+        tracing::warn!(error = %e, "downloading the result failed");
+        Failure(ErrorCode::ProviderDown)
+    })?;
+    let storage_settings = &services.settings.file.storage;
+    let limits =
+        ImageLimits { max_side: storage_settings.max_image_side, max_pixels: storage_settings.max_image_pixels };
+    let watermark = row.watermarked.then(|| shared.watermark.clone()).flatten();
+    // A try-on must show the garment on the person: kie.ai sometimes hands the person's photo
+    // back as it was, which is a failure, not a result. (Edits are not checked: a subtle edit
+    // the user asked for, a blemish removed, may look unchanged at this scale.)
+    let original = match row.input_keys.first().filter(|_| row.kind == GenerationKind::Tryon) {
+        Some(key) => services.storage.get(key).await.ok(),
+        None => None,
+    };
+    // Results are photos: stored as JPEG (quality 90), a tenth of a PNG's size and several times
+    // faster to encode (see BENCHMARKS.md, generator pool).
+    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Failure> {
+        let unusable = |e: String| {
+            tracing::warn!(error = %e, "the provider's result is not a usable image");
+            Failure(ErrorCode::GenerationFailed)
+        };
+        let format = images::sniff(&bytes).ok_or_else(|| unusable("the result is not a JPEG or PNG".into()))?;
+        let image = images::decode_limited(&bytes, format, limits).map_err(|e| unusable(e.to_string()))?;
+        let before = original.and_then(|b| images::sniff(&b).and_then(|f| images::decode_limited(&b, f, limits).ok()));
+        if before.is_some_and(|before| images::looks_unchanged(&before, &image)) {
+            tracing::info!("kie.ai returned the input unchanged");
+            return Err(Failure(ErrorCode::UnchangedResult));
+        }
+        match &watermark {
+            Some(mark) => {
+                let marked = image::DynamicImage::ImageRgba8(mark.apply(&image));
+                images::encode(&marked, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))
+            }
+            // A paid JPEG is stored as it came: decoding it was the check, re-encoding would
+            // only cost time and quality.
+            None if format == ImageFormat::Jpeg => Ok(bytes),
+            None => images::encode(&image, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string())),
+        }
+    })
+    .await
+    .map_err(|_| Failure(ErrorCode::JobInternal))??;
+    let key = Storage::new_key("results", ImageFormat::Jpeg);
+    services.storage.put(&key, &encoded).await.map_err(|e| {
+        tracing::error!(error = %e, "storing the result failed");
+        Failure(ErrorCode::JobInternal)
+    })?;
+    match gen_db::finish_success(&services.pool, row.id, &key, encoded.len() as i64).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = services.storage.delete(&key).await;
+            return Ok(());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording the result failed");
+            let _ = services.storage.delete(&key).await;
+            return Err(Failure(ErrorCode::JobInternal));
+        }
+    }
+    let row = GenerationRow { status: GenerationStatus::Succeeded, result_key: Some(key.clone()), ..row.clone() };
+    settle_hold(shared, &row).await;
+    if row.kind == GenerationKind::Edit {
+        // The session stores the message (the result becomes the current image, so the next
+        // edit builds on it) before it announces it.
+        let change = ChatChange {
+            messages: vec![ChatMessage::edit_result(row.id, &key, row.watermarked, chrono::Utc::now())],
+            current_image: Some(key.clone()),
+        };
+        if let Err(e) = shared.sessions.session(row.user_id).chat_apply(change).await {
+            tracing::error!(error = %e, "could not add the edit to the chat");
+        }
+    }
+    let url = services.storage.signed_path(&key, storage_settings.signed_url_ttl_secs, chrono::Utc::now().timestamp());
+    shared.sessions.publish(
+        row.user_id,
+        Event::JobSucceeded { generation_id: row.id, kind: row.kind, result_url: url, watermarked: row.watermarked }
+            .frame(),
+    );
+    metrics::counter!("primerka_generations_total", "kind" => row.kind.as_str(), "outcome" => "succeeded").increment(1);
+    Ok(())
+}
+
+/// Settles a finished job's hold: commit for a result, release (credits back) for a failure.
+/// Retried, since an open hold of a finished job would otherwise wait for the next start-up.
+pub(super) async fn settle_hold(shared: &Arc<GenShared>, row: &GenerationRow) {
+    let Some(hold) = row.hold_id else {
+        shared.sessions.job_ended(row.user_id, row.id);
+        return;
+    };
+    let session = shared.sessions.session(row.user_id);
+    for attempt in 0..5u32 {
+        let result = if row.status == GenerationStatus::Succeeded {
+            session.commit(hold).await.map(|_| ())
+        } else {
+            session.release(hold, row.error_code.unwrap_or(ErrorCode::GenerationFailed).as_str()).await.map(|_| ())
+        };
+        match result {
+            Ok(()) => {
+                shared.sessions.job_ended(row.user_id, row.id);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "settling a generation's hold failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+            }
+        }
+    }
+    tracing::error!(hold.id = %hold.0, "could not settle a generation's hold; start-up recovery will");
+    // The job itself is finished (its row says so): it no longer counts as in flight.
+    shared.sessions.job_ended(row.user_id, row.id);
+}
+
+/// Fails the job (once), returns its credits and tells the user in their language.
+pub(super) async fn fail(shared: &Arc<GenShared>, row: &GenerationRow, code: ErrorCode) {
+    let services = &shared.services;
+    let lang = Lang::from_code(&crate::db::users::user_language(&services.pool, row.user_id).await.unwrap_or_default());
+    let message = code.message(lang);
+    match gen_db::finish_failure(&services.pool, row.id, code, message).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "recording a failed generation failed");
+            return;
+        }
+    }
+    let row = GenerationRow { status: GenerationStatus::Failed, error_code: Some(code), ..row.clone() };
+    settle_hold(shared, &row).await;
+    let credits_returned = row.hold_id.is_some();
+    if row.kind == GenerationKind::Edit {
+        let message = ChatMessage::error(code, message, Some(row.id), credits_returned, chrono::Utc::now());
+        let change = ChatChange { messages: vec![message], current_image: None };
+        if let Err(e) = shared.sessions.session(row.user_id).chat_apply(change).await {
+            tracing::error!(error = %e, "could not add the failed edit to the chat");
+        }
+    }
+    shared.sessions.publish(
+        row.user_id,
+        Event::JobFailed {
+            generation_id: row.id,
+            kind: row.kind,
+            code,
+            message: message.to_string(),
+            credits_returned,
+            refunded: if credits_returned { row.cost } else { 0 },
+        }
+        .frame(),
+    );
+    metrics::counter!("primerka_generations_total", "kind" => row.kind.as_str(), "outcome" => "failed").increment(1);
+}
