@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ARGS ?=
 
-.PHONY: help run test build frontend fmt lint test-rust test-frontend test-e2e test-scripts bench \
+.PHONY: help run test build frontend types fmt lint test-rust test-frontend test-e2e test-scripts bench \
 	run-bench-server loadtest clean-data stop-postgres
 
 help: ## list the targets
@@ -21,6 +21,9 @@ build: ## release build of the server and the Mini App
 
 frontend: ## build the Mini App into frontend/dist
 	scripts/build-frontend.sh
+
+types: ## regenerate the frontend's TypeScript API/event types from the Rust types
+	UPDATE_TYPES=1 cargo test --lib typescript
 
 fmt: ## format Rust code
 	cargo fmt

@@ -15,6 +15,7 @@
 //! - [`db`]: every SQL statement lives here; plain async functions over `PgExecutor`s.
 //! - [`clients`]: provider HTTP clients (Telegram Bot API, …); the only users of reqwest.
 //! - [`simulator`]: loopback stand-ins for the providers (demo mode, tests, load tests).
+//! - [`typescript`]: the frontend's API and event types, generated from the Rust ones.
 
 pub mod actors;
 pub mod auth;
@@ -28,3 +29,4 @@ pub mod simulator;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod typescript;

@@ -120,10 +120,19 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
         }),
         Arc::new(Child::<Notifier> {
             name: "notifier",
-            slot: notifier_slot,
+            slot: notifier_slot.clone(),
             make: Box::new({
                 let services = services.clone();
-                move || (Notifier { services: services.clone(), media_queued: media_counts.clone() }, ())
+                let queues = notifier::SharedQueues::default();
+                move || {
+                    let actor = Notifier {
+                        services: services.clone(),
+                        media_queued: media_counts.clone(),
+                        queues: queues.clone(),
+                        slot: notifier_slot.clone(),
+                    };
+                    (actor, ())
+                }
             }),
         }),
         Arc::new(Child::<generator::GeneratorPool> {

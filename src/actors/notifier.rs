@@ -89,8 +89,17 @@ pub enum NotifierMsg {
 pub struct Notifier {
     pub services: Arc<Services>,
     pub media_queued: MediaCounts,
+    /// The queues live outside the actor's state so a restarted notifier carries on with the
+    /// messages its predecessor held (the supervisor restarts it after a panic).
+    pub queues: SharedQueues,
+    /// Where send tasks report back: the notifier running when they finish.
+    pub slot: ActorSlot<NotifierMsg>,
 }
 
+/// The notifier's queues, kept across restarts of the actor.
+pub type SharedQueues = Arc<std::sync::Mutex<NotifierState>>;
+
+#[derive(Default)]
 pub struct NotifierState {
     account: VecDeque<Box<Outgoing>>,
     media: VecDeque<Box<Outgoing>>,
@@ -130,10 +139,10 @@ const MAX_ATTEMPTS: u32 = 5;
 
 impl Actor for Notifier {
     type Msg = NotifierMsg;
-    type State = NotifierState;
+    type State = ();
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<NotifierMsg>, _: ()) -> Result<NotifierState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<NotifierMsg>, _: ()) -> Result<(), ActorProcessingErr> {
         let per_second = self.services.settings.file.telegram.sends_per_second.max(1);
         // The timer task ends by itself when the actor stops (its sends start failing).
         drop(
@@ -142,18 +151,24 @@ impl Actor for Notifier {
                 || NotifierMsg::Tick,
             ),
         );
-        // A restarted notifier starts with empty queues: what the old one held is gone, so is
-        // its count of queued media.
-        self.media_queued.0.clear();
-        Ok(NotifierState { account: VecDeque::new(), media: VecDeque::new(), last_sent: HashMap::new(), in_flight: 0 })
+        Ok(())
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<NotifierMsg>,
+        _myself: ActorRef<NotifierMsg>,
         msg: NotifierMsg,
-        state: &mut NotifierState,
+        _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
+        if let NotifierMsg::CrashForTest = msg {
+            if self.services.settings.env == crate::config::AppEnv::Production {
+                tracing::warn!("ignoring a test crash request in production");
+                return Ok(());
+            }
+            panic!("notifier crash requested by a test");
+        }
+        let mut guard = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *guard;
         match msg {
             NotifierMsg::Enqueue(item) => {
                 let capacity = self.services.settings.file.telegram.notifier_queue_capacity;
@@ -176,7 +191,7 @@ impl Actor for Notifier {
                 metrics::gauge!("primerka_bot_queue", "class" => "account").set(state.account.len() as f64);
                 metrics::gauge!("primerka_bot_queue", "class" => "media").set(state.media.len() as f64);
             }
-            NotifierMsg::Tick => self.send_next(&myself, state),
+            NotifierMsg::Tick => self.send_next(state),
             NotifierMsg::Finished(mut item, result) => {
                 state.in_flight = state.in_flight.saturating_sub(1);
                 let requeue = |state: &mut NotifierState, item: Box<Outgoing>, front: bool| {
@@ -209,13 +224,7 @@ impl Actor for Notifier {
                 }
             }
             NotifierMsg::Unblocked(user) => self.set_blocked(user, false),
-            NotifierMsg::CrashForTest => {
-                if self.services.settings.env == crate::config::AppEnv::Production {
-                    tracing::warn!("ignoring a test crash request in production");
-                } else {
-                    panic!("notifier crash requested by a test");
-                }
-            }
+            NotifierMsg::CrashForTest => {}
         }
         Ok(())
     }
@@ -240,7 +249,7 @@ impl Notifier {
     }
 
     /// Starts the first queued message (account messages first) that its chat's limit allows.
-    fn send_next(&self, myself: &ActorRef<NotifierMsg>, state: &mut NotifierState) {
+    fn send_next(&self, state: &mut NotifierState) {
         let now = Instant::now();
         let per_chat = self.services.settings.file.telegram.sends_per_chat_per_second.max(1);
         let gap = Duration::from_millis(1000 / u64::from(per_chat));
@@ -262,10 +271,10 @@ impl Notifier {
         state.in_flight += 1;
         item.attempts += 1;
         let services = self.services.clone();
-        let me = myself.clone();
+        let slot = self.slot.clone();
         tokio::spawn(async move {
             let result = deliver(&services, &item).await;
-            let _ = me.cast(NotifierMsg::Finished(item, result));
+            let _ = slot.get().cast(NotifierMsg::Finished(item, result));
         });
     }
 }

@@ -140,6 +140,44 @@ text_enum! {
 
 text_type!(ErrorCode);
 
+/// Stores an id newtype of `domain::ids` as its inner value (`domain/` knows no database).
+macro_rules! transparent_type {
+    ($ty:ty, $inner:ty) => {
+        impl Type<Postgres> for $ty {
+            fn type_info() -> PgTypeInfo {
+                <$inner as Type<Postgres>>::type_info()
+            }
+            fn compatible(ty: &PgTypeInfo) -> bool {
+                <$inner as Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl Encode<'_, Postgres> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <$inner as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Postgres> for $ty {
+            fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(Self(<$inner as Decode<Postgres>>::decode(value)?))
+            }
+        }
+
+        impl sqlx::postgres::PgHasArrayType for $ty {
+            fn array_type_info() -> PgTypeInfo {
+                <$inner as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
+    };
+}
+
+transparent_type!(crate::domain::ids::UserId, i64);
+transparent_type!(crate::domain::ids::HoldId, uuid::Uuid);
+
 #[cfg(test)]
 mod tests {
     use super::*;

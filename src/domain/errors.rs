@@ -14,7 +14,7 @@ macro_rules! error_codes {
         /// A stable, client-visible error code (see the module doc).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
         #[serde(rename_all = "snake_case")]
-        #[ts(export, export_to = "ErrorCode.ts")]
+        #[ts(export_to = "ErrorCode.ts")]
         pub enum ErrorCode {
             $($(#[$meta])* $variant,)*
         }

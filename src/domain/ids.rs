@@ -3,8 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A Telegram user id; our users' primary key. Can exceed 32 bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
@@ -15,8 +14,7 @@ impl std::fmt::Display for UserId {
 }
 
 /// A credit hold (reservation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HoldId(pub uuid::Uuid);
 

@@ -7,7 +7,7 @@ use crate::domain::i18n::Lang;
 /// What buying a product gives: credits once (a pack) or a renewing plan (a subscription).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
-#[ts(export, export_to = "ProductKind.ts")]
+#[ts(export_to = "ProductKind.ts")]
 pub enum ProductKind {
     Pack,
     Subscription,
@@ -37,7 +37,8 @@ impl Product {
 }
 
 /// Prices of paid operations, in credits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
 pub struct Prices {
     pub tryon: i32,
     pub chat_message: i32,

@@ -23,7 +23,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The user as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
 pub struct UserView {
     pub id: i64,
     pub first_name: String,

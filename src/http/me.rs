@@ -24,7 +24,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A plan as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
 pub struct PlanView {
     pub product: String,
     pub status: crate::db::types::SubscriptionStatus,
@@ -47,13 +48,14 @@ impl PlanView {
     }
 }
 
-#[derive(Serialize)]
-struct MeResponse {
-    user: UserView,
-    balance: BalanceView,
-    plan: Option<PlanView>,
-    prices: Prices,
-    demo: bool,
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
+pub struct MeResponse {
+    pub user: UserView,
+    pub balance: BalanceView,
+    pub plan: Option<PlanView>,
+    pub prices: Prices,
+    pub demo: bool,
 }
 
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeResponse>, ApiError> {
@@ -109,22 +111,38 @@ struct LedgerQuery {
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct LedgerEntryView {
-    id: i64,
-    kind: &'static str,
-    amount: i32,
-    reason: String,
-    description: String,
-    generation_id: Option<uuid::Uuid>,
-    payment_id: Option<uuid::Uuid>,
-    created_at: DateTime<Utc>,
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
+pub struct LedgerEntryView {
+    pub id: i64,
+    pub kind: LedgerKind,
+    pub amount: i32,
+    pub reason: String,
+    pub description: String,
+    pub generation_id: Option<uuid::Uuid>,
+    pub payment_id: Option<uuid::Uuid>,
+    pub created_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
-struct LedgerPage {
-    items: Vec<LedgerEntryView>,
-    next_cursor: Option<String>,
+/// A line of the credit history, as the user reads it.
+#[derive(Serialize, ts_rs::TS, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[ts(export_to = "Me.ts")]
+pub enum LedgerKind {
+    Charge,
+    Refund,
+    Grant,
+    Purchase,
+    Expire,
+    PaymentRefund,
+    Adjust,
+}
+
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
+pub struct LedgerPage {
+    pub items: Vec<LedgerEntryView>,
+    pub next_cursor: Option<String>,
 }
 
 async fn list_ledger(
@@ -147,13 +165,13 @@ async fn list_ledger(
         .map(|r| LedgerEntryView {
             id: r.id,
             kind: match r.kind.as_str() {
-                "reserve" => "charge",
-                "release" => "refund",
-                "grant" => "grant",
-                "purchase" => "purchase",
-                "expire" => "expire",
-                "payment_refund" => "payment_refund",
-                _ => "adjust",
+                "reserve" => LedgerKind::Charge,
+                "release" => LedgerKind::Refund,
+                "grant" => LedgerKind::Grant,
+                "purchase" => LedgerKind::Purchase,
+                "expire" => LedgerKind::Expire,
+                "payment_refund" => LedgerKind::PaymentRefund,
+                _ => LedgerKind::Adjust,
             },
             amount: r.amount,
             description: i18n::ledger_description(&r.kind, &r.reason, r.amount, lang),
