@@ -160,6 +160,72 @@ impl TestApp {
         body["upload_id"].as_str().expect("upload_id").to_string()
     }
 
+    /// The user's total credits (`GET /api/me`).
+    pub async fn balance_total(&self, token: &str) -> i64 {
+        self.get_me(token).await["balance"]["total"].as_i64().expect("balance.total")
+    }
+
+    /// `POST /api/tryon` with the given photos (category `top`).
+    pub async fn post_tryon(&self, token: &str, person: &str, garments: &[&str]) -> reqwest::Response {
+        self.post_json(
+            "/api/tryon",
+            token,
+            &json!({"person_upload_id": person, "garment_upload_ids": garments, "category": "top"}),
+        )
+        .await
+    }
+
+    /// `POST /api/chat/current {upload_id}` with a new photo: the chat has something to edit.
+    pub async fn attach_photo(&self, token: &str) {
+        let upload = self.upload_photo(token).await;
+        let response = self.post_json("/api/chat/current", token, &json!({"upload_id": upload})).await;
+        assert_eq!(response.status(), StatusCode::OK, "attaching a photo to the chat failed");
+    }
+
+    /// `POST /api/chat/messages {text}`.
+    pub async fn post_chat_message(&self, token: &str, text: &str) -> reqwest::Response {
+        self.post_json("/api/chat/messages", token, &json!({"text": text})).await
+    }
+
+    /// `POST /api/payments {product}` (YooKassa, redirect); the created payment.
+    pub async fn buy(&self, token: &str, product: &str) -> Value {
+        let response = self.post_json("/api/payments", token, &json!({"product": product})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "creating a payment failed");
+        response.json().await.expect("json")
+    }
+
+    /// Delivers a Telegram update to `/webhooks/telegram` with the secret token; the status.
+    pub async fn telegram_update(&self, update: &Value) -> StatusCode {
+        use secrecy::ExposeSecret;
+        self.client
+            .post(self.url("/webhooks/telegram"))
+            .header("x-telegram-bot-api-secret-token", self.settings.secrets.telegram_webhook_secret.expose_secret())
+            .json(update)
+            .send()
+            .await
+            .expect("request")
+            .status()
+    }
+
+    /// `POST /sim/kie/_control/faults`.
+    pub async fn kie_fault(&self, fault: Value) {
+        let response =
+            self.client.post(self.url("/sim/kie/_control/faults")).json(&fault).send().await.expect("request");
+        assert!(response.status().is_success(), "kie fault refused");
+    }
+
+    /// `GET /sim/kie/_control/stats`.
+    pub async fn kie_stats(&self) -> Value {
+        self.client.get(self.url("/sim/kie/_control/stats")).send().await.expect("request").json().await.expect("json")
+    }
+
+    /// `POST /sim/openrouter/_control/faults`.
+    pub async fn openrouter_fault(&self, fault: Value) {
+        let response =
+            self.client.post(self.url("/sim/openrouter/_control/faults")).json(&fault).send().await.expect("request");
+        assert!(response.status().is_success(), "openrouter fault refused");
+    }
+
     pub async fn get_me(&self, token: &str) -> Value {
         let response = self.get("/api/me", token).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -212,6 +278,16 @@ where
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A Telegram `successful_payment` update in stars for our payment `payload`.
+pub fn stars_paid_update(user: i64, payload: &str, amount: i64, charge: &str, first: bool) -> Value {
+    json!({"update_id": 1000 + charge.len() as i64 * 7 + i64::from(first), "message": {"message_id": 10, "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": false},
+        "successful_payment": {"currency": "XTR", "total_amount": amount, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge, "provider_payment_charge_id": "",
+            "is_recurring": true, "is_first_recurring": first,
+            "subscription_expiration_date": chrono::Utc::now().timestamp() + 30 * 86_400}}})
 }
 
 /// A 240×320 PNG of one colour.

@@ -1,6 +1,7 @@
 //! One integration-test binary: the real app over HTTP and WebSockets, a fresh PostgreSQL
 //! database per test, the provider simulator on loopback.
 
+mod actors;
 mod auth;
 mod bot;
 mod chat;

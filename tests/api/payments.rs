@@ -433,16 +433,7 @@ async fn a_refund_returns_the_money_and_takes_back_only_the_credits_left() {
 }
 
 async fn telegram_update(app: &TestApp, update: &Value) {
-    use secrecy::ExposeSecret;
-    let response = app
-        .client
-        .post(app.url("/webhooks/telegram"))
-        .header("x-telegram-bot-api-secret-token", app.settings.secrets.telegram_webhook_secret.expose_secret())
-        .json(update)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.telegram_update(update).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -628,12 +619,7 @@ async fn the_reconciliation_job_settles_a_payment_whose_notification_was_lost() 
 }
 
 fn stars_paid(user: i64, payload: &str, amount: i64, charge: &str, first: bool) -> Value {
-    json!({"update_id": 1000 + charge.len() as i64 * 7 + i64::from(first), "message": {"message_id": 10, "chat": {"id": user, "type": "private"},
-        "from": {"id": user, "is_bot": false},
-        "successful_payment": {"currency": "XTR", "total_amount": amount, "invoice_payload": payload,
-            "telegram_payment_charge_id": charge, "provider_payment_charge_id": "",
-            "is_recurring": true, "is_first_recurring": first,
-            "subscription_expiration_date": chrono::Utc::now().timestamp() + 30 * 86_400}}})
+    crate::helpers::stars_paid_update(user, payload, amount, charge, first)
 }
 
 #[tokio::test]

@@ -59,6 +59,9 @@ pub struct GenShared {
     watermark: Option<Watermark>,
     /// Jobs waiting in the pool's queue (kept by the pool; read by `GeneratorHandle::is_full`).
     queued_len: AtomicUsize,
+    /// The running pool actor: a worker reports its end there, so a job that ends after the pool
+    /// was restarted still frees its place (and lets the next job start).
+    slot: ActorSlot<GenMsg>,
 }
 
 pub enum GenMsg {
@@ -97,7 +100,7 @@ impl Actor for GeneratorPool {
 
     async fn handle(
         &self,
-        myself: ActorRef<GenMsg>,
+        _myself: ActorRef<GenMsg>,
         msg: GenMsg,
         state: &mut PoolState,
     ) -> Result<(), ActorProcessingErr> {
@@ -153,13 +156,13 @@ impl Actor for GeneratorPool {
                 }
             }
         }
-        self.dispatch(&myself, state);
+        self.dispatch(state);
         Ok(())
     }
 }
 
 impl GeneratorPool {
-    fn dispatch(&self, myself: &ActorRef<GenMsg>, state: &mut PoolState) {
+    fn dispatch(&self, state: &mut PoolState) {
         let workers = self.shared.services.settings.file.generation.workers.max(1);
         let mut started = false;
         while self.shared.running.len() < workers {
@@ -170,13 +173,12 @@ impl GeneratorPool {
             }
             started = true;
             let shared = self.shared.clone();
-            let pool = myself.clone();
             let worker = tokio::spawn(worker::run_job(shared.clone(), id));
             tokio::spawn(async move {
                 let panicked = worker.await.is_err();
                 shared.running.remove(&id);
                 shared.wake.remove(&id);
-                let _ = pool.cast(GenMsg::Done { id, user, panicked });
+                let _ = shared.slot.get().cast(GenMsg::Done { id, user, panicked });
             });
         }
         if started {
@@ -255,6 +257,7 @@ pub fn build(
         create: SlidingWindow::new(g.create_per_window, Duration::from_millis(g.create_window_ms)),
         poll: SlidingWindow::new(g.polls_per_second, Duration::from_secs(1)),
     };
+    let slot = ActorSlot::default();
     let shared = Arc::new(GenShared {
         services,
         sessions,
@@ -263,8 +266,8 @@ pub fn build(
         wake: DashMap::new(),
         watermark,
         queued_len: AtomicUsize::new(0),
+        slot: slot.clone(),
     });
-    let slot = ActorSlot::default();
     let handle = GeneratorHandle { slot: slot.clone(), shared: shared.clone() };
     Ok((shared, slot, handle))
 }
