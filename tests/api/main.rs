@@ -12,5 +12,6 @@ mod helpers;
 mod me;
 mod payments;
 mod sessions;
+mod spa;
 mod storage_s3;
 mod ws;
