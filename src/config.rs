@@ -302,6 +302,14 @@ pub struct TelegramSettings {
     pub configure_on_start: bool,
     /// Who to write to about payments and refunds (`/paysupport`).
     pub support_contact: String,
+    /// The bot's username without `@` (e.g. `primerka_bot`) and the Mini App's short name from
+    /// BotFather (`/newapp`): together they make the link back into the Mini App
+    /// (`https://t.me/<bot>/<app>?startapp=…`) that pages opened outside Telegram offer. Empty =
+    /// no such link (the bot's chat `https://t.me/<bot>` when only the username is set).
+    #[serde(default)]
+    pub bot_username: String,
+    #[serde(default)]
+    pub miniapp_short_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -325,6 +325,8 @@ fn generation_view(state: &AppState, row: &GenerationRow, lang: Lang) -> Generat
 struct PageQuery {
     cursor: Option<String>,
     limit: Option<i64>,
+    /// `active=1`: only unfinished jobs, newest first, one page (no cursor).
+    active: Option<String>,
 }
 
 fn encode_cursor(row: &GenerationRow) -> String {
@@ -344,12 +346,21 @@ async fn list_generations(
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(20).clamp(1, 100);
+    let lang = super::error::request_lang(&headers);
+    match query.active.as_deref() {
+        None | Some("" | "0" | "false") => {}
+        Some("1" | "true") => {
+            let rows = gen_db::unfinished_for_user(&state.pool, user.id, limit).await?;
+            let items: Vec<_> = rows.iter().map(|r| generation_view(&state, r, lang)).collect();
+            return Ok(Json(json!({"items": items, "next_cursor": null})));
+        }
+        Some(_) => return Err(ApiError::validation("active")),
+    }
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(decode_cursor(c).ok_or(ApiError::validation("cursor"))?),
     };
     let rows = gen_db::list_for_user(&state.pool, user.id, before, limit + 1).await?;
-    let lang = super::error::request_lang(&headers);
     let next = (rows.len() as i64 > limit).then(|| encode_cursor(&rows[limit as usize - 1]));
     let items: Vec<_> = rows.iter().take(limit as usize).map(|r| generation_view(&state, r, lang)).collect();
     Ok(Json(json!({"items": items, "next_cursor": next})))

@@ -6,6 +6,9 @@
 //!   YooKassa's page and comes back to `/plans?payment=<id>`.
 //! - `GET /api/payments/{id}`: the status; a pending payment is re-fetched from YooKassa and
 //!   settled through the PaymentActor (so a lost notification never loses a purchase).
+//! - `GET /api/payments/{id}/return?sig=`: the same for the return page without a login (the
+//!   checkout often opens outside Telegram); only for a return link the server signed
+//!   (`auth::return_link`), and only the outcome: status, product, credits, the way back.
 //! - `POST /webhooks/yookassa`: only from YooKassa's networks (`X-Forwarded-For` only from our
 //!   trusted proxies); the body is a hint: the payment is fetched back and only that is acted on.
 //!
@@ -15,7 +18,7 @@
 //! refused with `not_available`.
 //! - `POST /api/subscription/cancel`: no more renewals; the plan runs to its period end.
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/plans", get(plans))
         .route("/api/payments", post(create_payment))
         .route("/api/payments/{id}", get(get_payment))
+        .route("/api/payments/{id}/return", get(payment_return))
         .route("/webhooks/yookassa", post(yookassa_webhook))
         .route("/api/subscription/cancel", post(cancel_subscription))
 }
@@ -136,7 +140,7 @@ async fn create_payment(
     let id = Uuid::new_v4();
     pay_db::insert_pending(&state.pool, pay_db::Rail::YooKassa, id, user.id, &product.id, product.price_kopecks, None)
         .await?;
-    let return_url = format!("{}/plans?payment={id}", state.settings.public_base_url);
+    let return_url = return_url(&state, id);
     let order = id.to_string();
     let description = match lang {
         crate::domain::i18n::Lang::Ru => format!("{} — Примерка", product.title(lang)),
@@ -251,6 +255,63 @@ async fn get_payment(
     }
     let credits = state.catalogue.get(&row.product).map_or(0, |p| p.credits);
     Ok(Json(payment_view(&row, credits)))
+}
+
+/// Where YooKassa sends the payer afterwards: the app's plans screen with the payment id and a
+/// signature that lets the page show the outcome even where nobody is logged in.
+fn return_url(state: &AppState, id: Uuid) -> String {
+    let sig = crate::auth::return_link::sign(&state.settings.secrets.media_signing_key, id);
+    format!("{}/plans?payment={id}&sig={sig}", state.settings.public_base_url)
+}
+
+/// The Mini App link that reopens the app on this payment (`startapp=paid_<id>`), or the bot's
+/// chat when no Mini App short name is configured; `None` without a bot username.
+fn telegram_return_url(state: &AppState, id: Uuid) -> Option<String> {
+    let t = &state.settings.file.telegram;
+    let bot = t.bot_username.trim().trim_start_matches('@');
+    match (bot, t.miniapp_short_name.trim()) {
+        ("", _) => None,
+        (bot, "") => Some(format!("https://t.me/{bot}")),
+        (bot, app) => Some(format!("https://t.me/{bot}/{app}?startapp=paid_{}", id.simple())),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReturnQuery {
+    sig: Option<String>,
+}
+
+/// The return page's read, without a login: a valid signature shows the outcome (a pending
+/// YooKassa payment is re-fetched and settled first, exactly as for its owner); anything else is
+/// `404`, so ids cannot be probed. Limited per IP like logins.
+async fn payment_return(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ReturnQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(ip) = client_ip(&headers, Some(peer), &state.trusted_proxies) {
+        state.limits.check_login(ip)?;
+    }
+    let sig = query.sig.unwrap_or_default();
+    if !crate::auth::return_link::verify(&state.settings.secrets.media_signing_key, id, &sig) {
+        return Err(ApiError::not_found());
+    }
+    let mut row = pay_db::get(&state.pool, id).await?;
+    if row.status == "pending" && row.provider == "yookassa" {
+        reconcile(&state, &row).await?;
+        row = pay_db::get(&state.pool, id).await?;
+    }
+    let product = state.catalogue.get(&row.product);
+    Ok(Json(json!({
+        "payment_id": row.id,
+        "status": row.status,
+        "product": row.product,
+        "title": product.map(|p| p.title(request_lang(&headers))),
+        "credits": product.map_or(0, |p| p.credits),
+        "telegram_url": telegram_return_url(&state, id),
+    })))
 }
 
 async fn yookassa_webhook(
