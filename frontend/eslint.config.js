@@ -16,5 +16,5 @@ export default tseslint.config(
       'react-hooks/exhaustive-deps': 'warn',
     },
   },
-  { files: ['e2e/**/*.mjs'], languageOptions: { globals: globals.node } },
+  { files: ['e2e/**/*.mjs', 'scripts/**/*.mjs'], languageOptions: { globals: globals.node } },
 )
