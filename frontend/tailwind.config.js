@@ -10,6 +10,7 @@ export default {
         page: v('page', '#f1f1f4'),
         section: v('section', '#ffffff'),
         field: v('field', '#ededed'),
+        tint: v('tint', '#e4eef8'),
         text: v('text', '#000000'),
         hint: v('hint', '#6d7175'),
         header: v('header', '#6d7175'),

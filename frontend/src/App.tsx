@@ -180,7 +180,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
         <header className="flex min-h-14 items-center justify-between gap-2 px-4 pt-1">
           {/* Telegram's own header names the app: screens other than Home name themselves. */}
           {title ? (
-            <h1 className="min-w-0 truncate text-xl font-semibold" data-testid="title">
+            <h1 className="min-w-0 text-lg font-semibold leading-tight" data-testid="title">
               {title}
             </h1>
           ) : (
@@ -193,7 +193,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
             {t.offline}
           </p>
         )}
-        <main className="flex flex-1 flex-col px-4 pb-3">
+        <main className={`flex flex-1 flex-col px-4 ${screen === 'editor' ? '' : 'pb-3'}`}>
           <JobsBar screen={screen} />
           <Suspense fallback={<ScreenSkeleton label={t.loading} />}>
             {screen === 'home' && <Home />}
@@ -214,10 +214,10 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
               data-testid={`tab-${tab}`}
               aria-current={screen === tab ? 'page' : undefined}
               onClick={() => go(tab)}
-              className={`flex h-[var(--tabbar)] min-w-0 flex-1 flex-col items-center justify-center gap-0.5 text-xs ${screen === tab ? 'text-accent-fg' : 'text-hint'}`}
+              className={`flex h-[var(--tabbar)] min-w-0 flex-1 flex-col items-center justify-center gap-0.5 text-[11px] font-medium ${screen === tab ? 'text-accent-fg' : 'text-hint'}`}
             >
               <Icon name={tab} className="h-6 w-6 shrink-0" />
-              <span className="max-w-full truncate px-0.5">{{ home: t.home, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[tab]}</span>
+              <span className="max-w-full truncate">{{ home: t.home, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[tab]}</span>
             </button>
           ))}
         </nav>

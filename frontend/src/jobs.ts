@@ -32,10 +32,16 @@ export function useJobSync({ jobs, dispatch, refreshMe, reloadChat, enabled }: O
     known.current = jobs
   }, [jobs])
   const running = useRef(false)
+  const again = useRef(false)
 
-  const sync = useCallback(async () => {
-    if (running.current) return
+  const sync = useCallback(async (): Promise<void> => {
+    // One re-read at a time; a request meanwhile (a reconnect, the foreground) runs once after it.
+    if (running.current) {
+      again.current = true
+      return
+    }
     running.current = true
+    again.current = false
     try {
       const active = (await api.activeGenerations()).items
       const activeIds = new Set(active.map((g) => g.id))
@@ -57,6 +63,7 @@ export function useJobSync({ jobs, dispatch, refreshMe, reloadChat, enabled }: O
     } finally {
       running.current = false
     }
+    if (again.current) return sync()
   }, [dispatch, refreshMe, reloadChat])
 
   useEffect(() => {

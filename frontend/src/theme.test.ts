@@ -3,7 +3,7 @@ import palettes from '../e2e/palettes.json'
 import { buildPalette, contrast, MIN_CONTRAST, mix, readable } from './theme'
 
 const TEXTS = ['text', 'hint', 'link', 'accent-fg', 'danger'] as const
-const SURFACES = ['page', 'section', 'field', 'danger-soft'] as const
+const SURFACES = ['page', 'section', 'field', 'tint', 'danger-soft'] as const
 
 describe('buildPalette', () => {
   const cases: [string, Record<string, string>, 'light' | 'dark'][] = [

@@ -13,6 +13,9 @@ export type Palette = {
   section: string
   /** Inputs, chips and placeholders on cards and on the page. */
   field: string
+  /** Secondary buttons: the link colour lightly tinted into the card colour (visible on cards
+   *  and on the page alike). */
+  tint: string
   text: string
   /** Secondary text (`subtitle_text_color`, else `hint_color`). */
   hint: string
@@ -127,7 +130,8 @@ export function buildPalette(params: ThemeParams, fallback: Scheme): { palette: 
   const text = readable(c.text_color, [page, section], scheme === 'dark' ? '#ffffff' : '#000000', 7)
   const field = mix(section, text, 0.07)
   const dangerSoft = mix(section, c.destructive_text_color, 0.1)
-  const surfaces = [page, section, field, dangerSoft]
+  const tint = mix(section, c.link_color, 0.12)
+  const surfaces = [page, section, field, dangerSoft, tint]
   const hint = readable(c.subtitle_text_color ?? c.hint_color, surfaces, text)
   const buttonText = c.button_text_color
   const accent = readable(c.button_color, [buttonText], isDark(buttonText) ? '#ffffff' : '#000000')
@@ -137,6 +141,7 @@ export function buildPalette(params: ThemeParams, fallback: Scheme): { palette: 
       page,
       section,
       field,
+      tint,
       text,
       hint,
       header: readable(c.section_header_text_color ?? hint, [page, section], text),

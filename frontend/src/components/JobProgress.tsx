@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react'
 import { api } from '../api'
 import { useApp } from '../app-context'
+import type { Strings } from '../i18n'
 import { isFinished, type JobState } from '../state'
 import { downloadInTelegram, downloadUrl, haptic } from '../telegram'
 import { Button, ButtonLink, ErrorBox, ImageBox, Spinner } from './ui'
@@ -11,6 +12,12 @@ export function jobPercent(job: JobState | undefined): number {
   if (job.status === 'submitted') return 40
   if (job.status === 'running') return 75
   return 100
+}
+
+/** What an unfinished job is doing, in words. */
+export function jobLabel(job: JobState | undefined, t: Strings): string {
+  if (!job || job.status === 'queued') return t.queued(job?.position ?? 1)
+  return job.status === 'submitted' ? t.submitted : t.generating
 }
 
 /** Live state of one job from the app-wide store (WebSocket events, REST re-reads). The picture
@@ -53,7 +60,7 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
     )
   }
   const percent = jobPercent(job)
-  const label = !job || job.status === 'queued' ? t.queued(job?.position ?? 1) : job.status === 'submitted' ? t.submitted : t.generating
+  const label = jobLabel(job, t)
   return (
     <div data-testid="job-progress" className="flex flex-col gap-3">
       <ImageBox alt="" testId="result-box">
@@ -89,6 +96,7 @@ export function ResultActions({ id, url }: { id: string; url: string }) {
         </ButtonLink>
         <Button
           variant="secondary"
+          className="px-2 text-[15px]"
           testId="send-to-chat"
           disabled={sent}
           onClick={async () => {

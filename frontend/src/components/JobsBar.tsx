@@ -1,7 +1,7 @@
 import { useApp } from '../app-context'
 import type { Screen } from '../app-context'
 import { isFinished, type JobState } from '../state'
-import { jobPercent } from './JobProgress'
+import { jobLabel, jobPercent } from './JobProgress'
 
 /** The screen a job belongs to (where its progress and result are shown). */
 export function jobScreen(job: JobState): Screen {
@@ -29,7 +29,7 @@ export function JobsBar({ screen }: { screen: Screen }) {
             <span className="min-w-0 flex-1">
               <span className="block font-medium">{job.kind === 'edit' ? t.editJob : t.tryonJob}</span>
               <span className={`block ${job.status === 'failed' ? 'text-danger' : 'text-hint'}`}>
-                {job.status === 'succeeded' ? t.resultReady : job.status === 'failed' ? t.failed : `${t.generating} ${jobPercent(job)} %`}
+                {job.status === 'succeeded' ? t.resultReady : job.status === 'failed' ? t.failed : `${jobLabel(job, t)} ${jobPercent(job)} %`}
               </span>
             </span>
             <span className="shrink-0 font-medium text-link">{t.open}</span>

@@ -54,7 +54,7 @@ export function PhotoPicker({
         onClick={() => input.current?.click()}
         disabled={progress !== null}
         data-state={progress !== null ? 'uploading' : value ? 'uploaded' : 'empty'}
-        className="relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl border-2 border-dashed border-line bg-section"
+        className={`relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl bg-section ${shown ? '' : 'border-2 border-dashed border-line'}`}
       >
         {shown && <img src={shown} alt={label} className="absolute inset-0 h-full w-full object-cover" />}
         {progress !== null && (

@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react'
+import type { MouseEvent, ReactNode } from 'react'
 import { ApiError } from '../api'
 import { useApp } from '../app-context'
 import { Icon } from './icons'
@@ -25,8 +25,8 @@ export function ScreenSkeleton({ label }: { label: string }) {
 
 const BUTTON = {
   primary: 'bg-accent text-accent-text',
-  secondary: 'bg-field text-link',
-  danger: 'bg-field text-danger',
+  secondary: 'bg-tint text-link',
+  danger: 'bg-danger-soft text-danger',
 }
 
 /** Every tap target is at least 44 px high. */
@@ -53,7 +53,7 @@ export function Button({
       data-testid={testId}
       onClick={onClick}
       disabled={disabled}
-      className={`min-h-11 w-full rounded-xl px-4 py-2.5 font-medium transition active:scale-[0.98] disabled:opacity-50 ${BUTTON[variant]} ${className}`}
+      className={`min-h-11 w-full rounded-xl px-4 py-2.5 font-medium transition-transform active:scale-[0.98] disabled:opacity-50 ${BUTTON[variant]} ${className}`}
     >
       {children}
     </button>
@@ -61,14 +61,14 @@ export function Button({
 }
 
 /** A link styled as a secondary button (downloads). */
-export function ButtonLink({ href, children, testId, onClick }: { href: string; children: ReactNode; testId?: string; onClick?: (e: React.MouseEvent) => void }) {
+export function ButtonLink({ href, children, testId, onClick }: { href: string; children: ReactNode; testId?: string; onClick?: (e: MouseEvent) => void }) {
   return (
     <a
       href={href}
       download
       data-testid={testId}
       onClick={onClick}
-      className={`flex min-h-11 w-full items-center justify-center rounded-xl px-4 py-2.5 text-center font-medium ${BUTTON.secondary}`}
+      className={`flex min-h-11 w-full items-center justify-center rounded-xl px-2 py-2.5 text-center text-[15px] font-medium ${BUTTON.secondary}`}
     >
       {children}
     </a>
@@ -125,7 +125,7 @@ export function BalancePill() {
   const { state, t, go } = useApp()
   if (!state.balance) return null
   return (
-    <button data-testid="balance" onClick={() => go('plans')} className="flex min-h-11 items-center" aria-label={`${t.balance}: ${t.credits(state.balance.total)}`}>
+    <button data-testid="balance" onClick={() => go('plans')} className="flex min-h-11 shrink-0 items-center whitespace-nowrap" aria-label={`${t.balance}: ${t.credits(state.balance.total)}`}>
       <span className="flex items-center gap-1 rounded-full bg-section px-3 py-1.5 text-sm font-medium">
         <Icon name="bolt" className="h-4 w-4 text-accent-fg" /> {t.credits(state.balance.total)}
       </span>

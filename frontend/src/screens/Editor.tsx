@@ -238,7 +238,7 @@ function Message({
   return (
     <li className={`flex ${mine ? 'justify-end' : 'justify-start'}`} data-testid={`msg-${m.role}-${m.kind}`}>
       <div
-        className={`${result ? 'w-full' : 'max-w-[85%]'} min-w-0 rounded-2xl px-3 py-2 ${
+        className={`${result || m.variants.length > 0 ? 'w-full' : 'max-w-[85%]'} min-w-0 rounded-2xl px-3 py-2 ${
           mine ? 'bg-accent text-accent-text' : m.kind === 'error' ? 'bg-danger-soft' : 'bg-section'
         }`}
       >
@@ -293,16 +293,16 @@ function EditResult({
       )}
       {isCurrent && <p className="text-sm text-hint">{t.currentVersion}</p>}
       <ResultActions id={generation} url={m.image_url ?? ''} />
-      <div className="grid grid-cols-2 gap-2">
+      <div className="flex flex-wrap gap-x-5">
         {previous?.image_url && (
-          <Button variant="secondary" testId="compare-toggle" onClick={() => setCompare((c) => !c)}>
+          <button type="button" className="min-h-11 text-sm font-medium text-link" data-testid="compare-toggle" onClick={() => setCompare((c) => !c)}>
             {compare ? t.hideCompare : t.compare}
-          </Button>
+          </button>
         )}
         {!isCurrent && (
-          <Button variant="secondary" testId="restore-version" onClick={() => onRestore(generation)}>
+          <button type="button" className="min-h-11 text-sm font-medium text-link" data-testid="restore-version" onClick={() => onRestore(generation)}>
             {t.editThisVersion}
-          </Button>
+          </button>
         )}
       </div>
     </div>

@@ -2,7 +2,7 @@ import { useState } from 'react'
 import { confirmAction } from '../telegram'
 import { api, type Generation } from '../api'
 import { useApp, useOverlayBack } from '../app-context'
-import { jobPercent, ResultActions } from '../components/JobProgress'
+import { jobLabel, jobPercent, ResultActions } from '../components/JobProgress'
 import { Button, ErrorBox, ImageBox, ScreenSkeleton } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
 import { isFinished, jobFromGeneration, type JobState } from '../state'
@@ -98,7 +98,7 @@ export function Gallery() {
                     <>
                       <span className="h-5 w-5 animate-spin rounded-full border-2 border-hint border-t-transparent" aria-hidden="true" />
                       <span className="text-hint">
-                        {t.generating} {jobPercent(job)} %
+                        {jobLabel(job, t)} {jobPercent(job)} %
                       </span>
                     </>
                   )}

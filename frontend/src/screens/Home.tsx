@@ -15,11 +15,11 @@ export function Home() {
           {b ? t.credits(b.total) : '…'}
         </p>
         {b && (
-          <dl className="mt-3 grid grid-cols-3 gap-2 text-center text-sm">
+          <dl className="mt-3 flex flex-col divide-y divide-line rounded-xl bg-field px-3 text-sm">
             {(['free', 'subscription', 'purchased'] as const).map((k) => (
-              <div key={k} className="min-w-0 rounded-xl bg-field px-1 py-2">
-                <dt className="truncate text-hint">{t.buckets[k]}</dt>
-                <dd className="font-medium">{b[k]}</dd>
+              <div key={k} className="flex items-center justify-between gap-2 py-2">
+                <dt className="min-w-0 text-hint">{t.buckets[k]}</dt>
+                <dd className="font-medium tabular-nums">{b[k]}</dd>
               </div>
             ))}
           </dl>
@@ -38,7 +38,7 @@ export function Home() {
         </button>
       </Card>
       <button data-testid="go-tryon" onClick={() => go('tryon')} className="text-left">
-        <Card className="transition active:scale-[0.99]">
+        <Card className="transition-transform active:scale-[0.99]">
           <p className="flex items-center gap-2 text-lg font-semibold">
             <Icon name="tryon" className="h-6 w-6 shrink-0 text-accent-fg" /> {t.homeTryonTitle}
           </p>
@@ -46,7 +46,7 @@ export function Home() {
         </Card>
       </button>
       <button data-testid="go-editor" onClick={() => go('editor')} className="text-left">
-        <Card className="transition active:scale-[0.99]">
+        <Card className="transition-transform active:scale-[0.99]">
           <p className="flex items-center gap-2 text-lg font-semibold">
             <Icon name="editor" className="h-6 w-6 shrink-0 text-accent-fg" /> {t.homeEditorTitle}
           </p>

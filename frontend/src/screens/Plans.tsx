@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react'
 import { api, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
+import { Icon } from '../components/icons'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { formatRub, usePayment } from '../payments'
 import { confirmAction, haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
@@ -89,9 +90,8 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
         <div className="flex items-start justify-between gap-2">
           <div className="min-w-0">
             <p className="font-semibold">{p.title}</p>
-            <p className="text-sm text-hint">
-              {p.kind === 'pack' ? t.credits(p.credits) : t.perMonth(p.credits)} · {t.tryonsApprox(Math.floor(p.credits / tryonPrice))}
-            </p>
+            <p className="text-sm text-hint">{p.kind === 'pack' ? t.neverExpire : t.perMonth(p.credits)}</p>
+            <p className="text-sm text-hint">{t.tryonsApprox(Math.floor(p.credits / tryonPrice))}</p>
           </div>
           {current ? (
             <span data-testid="current-badge" className="shrink-0 rounded-full bg-accent px-2.5 py-1 text-sm font-medium text-accent-text">
@@ -109,7 +109,14 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
           <div className="flex flex-col gap-2">
             {withStars && (
               <Button testId={`stars-${p.id}`} disabled={busy !== null} onClick={() => void buyStars(p)}>
-                {busy === p.id ? '…' : t.buyStars(p.price_stars)}
+                {busy === p.id ? (
+                  '…'
+                ) : (
+                  <span className="inline-flex items-center gap-1.5">
+                    {t.buyStars(p.price_stars)}
+                    <Icon name="star" className="h-4 w-4" filled />
+                  </span>
+                )}
               </Button>
             )}
             <Button
