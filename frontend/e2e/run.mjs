@@ -234,6 +234,15 @@ const telegramFlows = {
     check(requests.some((r) => r.url.endsWith('/api/auth/telegram')), 'no POST /api/auth/telegram')
     check(!requests.some((r) => r.url.includes('/api/auth/dev-login') || r.url.includes('/api/auth/demo')), 'the development login was tried')
     check((await page.getByTestId('title').count()) === 0, 'Home repeats Telegram’s title')
+    // No white screen at start: the page itself carries a skeleton; its scripts come precompressed.
+    const html = await (await fetch(`${TG.base}/`)).text()
+    check(html.includes('data-testid="skeleton"'), 'index.html has no start skeleton')
+    const script = /<script type="module"[^>]+src="([^"]+)"/.exec(html)?.[1]
+    const js = await fetch(`${TG.base}${script}`, { headers: { 'Accept-Encoding': 'br, gzip' } })
+    check(js.headers.get('content-encoding') === 'br', `${script} is served ${js.headers.get('content-encoding') ?? 'uncompressed'}`)
+    const bytes = Number(js.headers.get('content-length') ?? (await js.arrayBuffer()).byteLength)
+    check(bytes <= 120 * 1024, `the initial JS is ${bytes} bytes compressed`)
+    t.note(`initial JS ${(bytes / 1024).toFixed(1)} KB br`)
     check(!(await lastEvent(page, 'web_app_setup_back_button'))?.is_visible, 'the BackButton shows on Home')
     await checkpoint(t, 'home')
     // The BackButton walks back one screen at a time.
@@ -266,7 +275,19 @@ const telegramFlows = {
     await pick(page, 'person', photo('IMG_0001.png', [210, 160, 130], 4000, 3000))
     const person = await (await uploaded).json()
     check(person.width === 2560 && person.height === 1920 && person.content_type === 'image/jpeg', `uploaded ${JSON.stringify(person)}`)
-    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
+    // A marketplace picture in WebP is taken too (sent as JPEG).
+    const webp = await page.evaluate(async () => {
+      const canvas = Object.assign(document.createElement('canvas'), { width: 600, height: 800 })
+      const g = canvas.getContext('2d')
+      g.fillStyle = '#1e3cc8'
+      g.fillRect(0, 0, 600, 800)
+      const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/webp', 0.9))
+      return [...new Uint8Array(await blob.arrayBuffer())]
+    })
+    const garmentUploaded = page.waitForResponse((r) => r.url().endsWith('/api/uploads') && r.status() === 201)
+    await pick(page, 'garment', { name: 'jacket.webp', mimeType: 'image/webp', buffer: Buffer.from(webp) })
+    const garment = await (await garmentUploaded).json()
+    check(garment.content_type === 'image/jpeg' && garment.width === 600, `the WebP upload became ${JSON.stringify(garment)}`)
     await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active once the form can run')
     check((await page.getByTestId('start-tryon').count()) === 0, 'the screen repeats the MainButton')
     await checkpoint(t, 'form')
@@ -378,10 +399,18 @@ const telegramFlows = {
     check(order[0] === 'stars-pack_100' && order[1] === 'buy-pack_100', `buttons in order ${order}`)
     await expectText(page.getByTestId('buy-pack_100'), /^Картой · 199 ₽$/, 'the card price in whole roubles')
     await checkpoint(t, 'plans')
+    // A payment that fails in Telegram's sheet: said, and felt.
+    const first = page.waitForResponse((r) => r.url().endsWith('/api/payments') && r.request().method() === 'POST')
+    await page.getByTestId('stars-pack_100').click()
+    await first
+    const failedInvoice = await waitForEvent(page, 'web_app_open_invoice')
+    await send(page, 'invoice_closed', { slug: failedInvoice.slug, status: 'failed' })
+    await page.getByTestId('error').waitFor()
+    await waitForEvent(page, 'web_app_trigger_haptic_feedback', (h) => h.notification_type === 'error')
     const created = page.waitForResponse((r) => r.url().endsWith('/api/payments') && r.request().method() === 'POST')
     await page.getByTestId('stars-pack_100').click()
     const payment = await (await created).json()
-    const invoice = await waitForEvent(page, 'web_app_open_invoice')
+    const invoice = await waitForEvent(page, 'web_app_open_invoice', (i) => i.slug !== failedInvoice.slug)
     check(payment.invoice_link.endsWith(`$${invoice.slug}`), `invoice ${invoice.slug} is not ${payment.invoice_link}`)
     // Telegram's side: the pre-checkout query, the payment, then the sheet closes as paid.
     const from = { id: user, is_bot: false, first_name: 'E2E', language_code: 'ru' }

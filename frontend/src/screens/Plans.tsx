@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react'
-import { api, type Payment, type Product } from '../api'
+import { api, ApiError, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
 import { Icon } from '../components/icons'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
@@ -50,7 +50,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
       if (status === 'paid' || status === 'pending') setFollowing(p.payment_id)
       else if (status === 'failed') {
         haptic('error')
-        setError(new Error('invoice failed'))
+        setError(new ApiError(0, 'invoice_failed', t.starsFailed))
       }
     } catch (e) {
       haptic('error')
