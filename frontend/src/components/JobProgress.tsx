@@ -84,7 +84,8 @@ export function ResultActions({ id, url }: { id: string; url: string }) {
   return (
     <div className="flex flex-col gap-2">
       {error !== null && <ErrorBox error={error} />}
-      <div className="grid grid-cols-2 gap-2">
+      {/* Side by side where both labels fit on one line, stacked on the narrowest phones. */}
+      <div className="grid grid-cols-1 gap-2 min-[360px]:grid-cols-2">
         <ButtonLink
           href={downloadUrl(url)}
           testId="download"
