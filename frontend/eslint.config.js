@@ -16,5 +16,7 @@ export default tseslint.config(
       'react-hooks/exhaustive-deps': 'warn',
     },
   },
-  { files: ['e2e/**/*.mjs'], languageOptions: { globals: globals.node } },
+  { files: ['scripts/**/*.mjs'], languageOptions: { globals: globals.node } },
+  // The harness runs in Node and hands functions to the page (page.evaluate, init scripts).
+  { files: ['e2e/**/*.mjs'], languageOptions: { globals: { ...globals.node, ...globals.browser } } },
 )

@@ -1,23 +1,26 @@
-/** Colours follow Telegram's theme parameters (CSS variables set in src/telegram.ts). */
+/** Colours follow Telegram's theme parameters, made readable (src/theme.ts → `--app-*` variables,
+ *  set by src/telegram.ts before the first render; the fallbacks are Telegram Web's day palette). */
+const v = (name, fallback) => `var(--app-${name}, ${fallback})`
+
 export default {
   content: ['./index.html', './src/**/*.{ts,tsx}'],
   theme: {
     extend: {
       colors: {
-        bg: 'var(--tg-bg, #ffffff)',
-        'bg-2': 'var(--tg-secondary-bg, #f1f1f4)',
-        text: 'var(--tg-text, #111111)',
-        hint: 'var(--tg-hint, #707579)',
-        link: 'var(--tg-link, #2481cc)',
-        accent: 'var(--tg-button, #2481cc)',
-        'accent-text': 'var(--tg-button-text, #ffffff)',
-        danger: 'var(--tg-destructive, #e53935)',
-        // Opacity modifiers (`/20`) do not work on var() colours; these mixes stand in for them.
-        line: 'color-mix(in srgb, var(--tg-hint, #707579) 25%, transparent)',
-        'line-strong': 'color-mix(in srgb, var(--tg-hint, #707579) 45%, transparent)',
-        'danger-soft': 'color-mix(in srgb, var(--tg-destructive, #e53935) 10%, transparent)',
-        'danger-line': 'color-mix(in srgb, var(--tg-destructive, #e53935) 40%, transparent)',
-        'bg-glass': 'color-mix(in srgb, var(--tg-bg, #ffffff) 95%, transparent)',
+        page: v('page', '#f1f1f4'),
+        section: v('section', '#ffffff'),
+        field: v('field', '#ededed'),
+        tint: v('tint', '#e4eef8'),
+        text: v('text', '#000000'),
+        hint: v('hint', '#6d7175'),
+        header: v('header', '#6d7175'),
+        link: v('link', '#2481cc'),
+        accent: v('accent', '#2481cc'),
+        'accent-text': v('accent-text', '#ffffff'),
+        'accent-fg': v('accent-fg', '#2481cc'),
+        danger: v('danger', '#d32f2f'),
+        'danger-soft': v('danger-soft', '#fdf0f0'),
+        line: v('line', '#d6d6d6'),
       },
     },
   },

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Mini App's npm packages when needed and builds it into frontend/dist.
+# Installs the Mini App's npm packages when needed and builds it into frontend/dist (with .br/.gz
+# beside every text file for the server to send as they are, and the initial-JS budget checked:
+# frontend/scripts/precompress.mjs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT/frontend" 2>/dev/null || { warn "no frontend/ folder; serving the API only"; exit 0; }

@@ -3,8 +3,11 @@
 #   1. rust      — unit, property and integration tests (real PostgreSQL, real HTTP/WebSockets)
 #   2. scripts   — the shell scripts' own tests (PostgreSQL provisioning)
 #   3. frontend  — type check, lint, Vitest unit tests, production build
-#   4. e2e       — Playwright (playwright-core + Debian's Chromium) against the real server in
-#                  demo mode on the simulator; screenshots in frontend/test-results/screenshots
+#   4. e2e       — Playwright (playwright-core + Debian's Chromium), every flow twice: in a plain
+#                  browser against the server in demo mode, and inside an emulated Telegram
+#                  client against a second server configured like production (a bot token and a
+#                  webhook secret, so no development login; providers simulated);
+#                  screenshots in frontend/test-results/screenshots
 #   5. loadtest  — a short primerka-loadtest run against the same server, invariants checked
 # SKIP="e2e loadtest" skips steps by name. Each step's time is printed at the end.
 set -euo pipefail
@@ -16,12 +19,20 @@ skip=" ${SKIP:-} "
 declare -a timings=()
 server_pid=""
 e2e_db=""
+tg_server_pid=""
+tg_db=""
+# The production-like server of the Telegram-emulated suite: a test bot (the harness signs initData
+# with its token, as Telegram does, and posts updates with the secret), nothing real behind it.
+E2E_TG_BOT_TOKEN="7000000001:E2E-emulated-telegram-client-bot-token"
+E2E_TG_WEBHOOK_SECRET="e2e-webhook-secret"
 
 cleanup() {
-  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [[ -n "$e2e_db" ]]; then
-    psql "$TEST_DATABASE_URL" -qc "drop database if exists $e2e_db with (force)" >/dev/null 2>&1 || true
-  fi
+  for pid in "$server_pid" "$tg_server_pid"; do
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  for db in "$e2e_db" "$tg_db"; do
+    if [[ -n "$db" ]]; then psql "$TEST_DATABASE_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true; fi
+  done
 }
 trap cleanup EXIT
 
@@ -86,10 +97,34 @@ start_server() {
   wait_http "$E2E_BASE_URL/readyz" 90 || { tail -50 target/e2e/server.log >&2; die "the server did not start"; }
 }
 
+start_tg_server() {
+  [[ -n "$tg_server_pid" ]] && return 0
+  local port=$(( ${E2E_PORT:-18080} + 1 ))
+  tg_db="primerka_e2e_tg_$$"
+  cargo build --bins
+  [[ -f frontend/dist/index.html ]] || "$PROJECT_ROOT/scripts/build-frontend.sh"
+  mkdir -p target/e2e
+  parse_database_url "$TEST_DATABASE_URL"
+  APP_ENV=local PORT="$port" PUBLIC_BASE_URL="http://127.0.0.1:$port" \
+    DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$tg_db" \
+    JWT_SECRET=e2e-secret-e2e-secret-e2e-secret-e2e-tg RATE_LIMITS=off SIMULATOR=1 \
+    TELEGRAM_BOT_TOKEN="$E2E_TG_BOT_TOKEN" TELEGRAM_WEBHOOK_SECRET="$E2E_TG_WEBHOOK_SECRET" \
+    APP__TELEGRAM__BOT_USERNAME=primerka_e2e_bot APP__TELEGRAM__MINIAPP_SHORT_NAME=app \
+    APP__SIMULATOR__LATENCY_SCALE="${E2E_TG_LATENCY_SCALE:-0.4}" APP__STORAGE__LOCAL_DIR="target/e2e/storage-tg" \
+    RUST_LOG=primerka=info ./target/debug/primerka >target/e2e/server-tg.log 2>&1 &
+  tg_server_pid=$!
+  export E2E_TG_BASE_URL="http://127.0.0.1:$port" E2E_TG_BOT_TOKEN E2E_TG_WEBHOOK_SECRET
+  export E2E_TG_BOT_USERNAME=primerka_e2e_bot E2E_TG_APP_NAME=app
+  wait_http "$E2E_TG_BASE_URL/readyz" 90 || { tail -50 target/e2e/server-tg.log >&2; die "the Telegram-like server did not start"; }
+  # Configured like production: the development login must not exist there.
+  curl -fs "$E2E_TG_BASE_URL/api/auth/demo" | grep -q '"enabled":false' || die "the Telegram-like server offers the demo login"
+}
+
 e2e_tests() {
   [[ -f frontend/package.json ]] && grep -q '"e2e"' frontend/package.json || { warn "no e2e suite yet"; return 0; }
   ensure_chromium
   start_server
+  start_tg_server
   (cd frontend && npm run e2e)
 }
 

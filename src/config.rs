@@ -64,8 +64,9 @@ pub struct Settings {
     /// An external simulator (`SIMULATOR_URL`, e.g. a standalone `primerka-sim`); when set,
     /// clients talk to it instead of the in-app one.
     pub simulator_url: Option<String>,
-    /// Development login that signs initData for the demo bot; only with the simulator and
-    /// without real provider keys.
+    /// Development login that signs initData for the demo bot. It exists only while Telegram
+    /// itself is simulated: simulator on, no real provider keys, no `TELEGRAM_BOT_TOKEN` (a
+    /// configured token switches it off whatever else is set) and never in production.
     pub demo_login: bool,
     /// `RATE_LIMITS=off` turns every limiter off (load tests on loopback).
     pub rate_limits_enabled: bool,
@@ -300,6 +301,14 @@ pub struct TelegramSettings {
     pub configure_on_start: bool,
     /// Who to write to about payments and refunds (`/paysupport`).
     pub support_contact: String,
+    /// The bot's username without `@` (e.g. `primerka_bot`) and the Mini App's short name from
+    /// BotFather (`/newapp`): together they make the link back into the Mini App
+    /// (`https://t.me/<bot>/<app>?startapp=…`) that pages opened outside Telegram offer. Empty =
+    /// no such link (the bot's chat `https://t.me/<bot>` when only the username is set).
+    #[serde(default)]
+    pub bot_username: String,
+    #[serde(default)]
+    pub miniapp_short_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -502,7 +511,9 @@ impl Settings {
         if production && simulator {
             bail!("SIMULATOR=1 is not allowed with APP_ENV=production");
         }
-        let demo_login = simulator && !real_keys && !production;
+        // A configured bot token means a real (or production-like) bot: signing initData for it
+        // would let anyone log in as anyone, operators included.
+        let demo_login = simulator && !real_keys && !production && bot_token.is_none();
         if !simulator && !real_keys {
             bail!(
                 "SIMULATOR=0 needs provider keys (KIE_API_KEY, OPENROUTER_API_KEY, YOOKASSA_SHOP_ID, YOOKASSA_SECRET_KEY)"
@@ -776,6 +787,36 @@ mod tests {
         let s = Settings::from_env(&env(&[("SIMULATOR", "1"), ("OPENROUTER_API_KEY", "sk-or-v1-x")]), &dir()).unwrap();
         assert!(s.simulator);
         assert!(!s.demo_login);
+    }
+
+    #[test]
+    fn a_configured_bot_token_turns_the_demo_login_off_whatever_else_is_set() {
+        let token = "123456:TEST-a-real-looking-bot-token";
+        for extra in [&[][..], &[("SIMULATOR", "1")][..], &[("SIMULATOR", "1"), ("APP_ENV", "local")][..]] {
+            let mut pairs = vec![("TELEGRAM_BOT_TOKEN", token)];
+            pairs.extend_from_slice(extra);
+            let s = Settings::from_env(&env(&pairs), &dir()).unwrap();
+            assert!(s.simulator, "{extra:?}: the providers stay simulated");
+            assert!(!s.demo_login, "{extra:?}: no development login with a configured bot token");
+            assert_eq!(s.secrets.telegram_bot_token.expose_secret(), token);
+        }
+    }
+
+    #[test]
+    fn production_never_has_the_demo_login() {
+        let keys = [
+            ("APP_ENV", "production"),
+            ("TELEGRAM_BOT_TOKEN", "123456:TEST-token"),
+            ("JWT_SECRET", "q8Vt2LmX9rK4wZ7pN1cJ6yB3hF5sD0gA"),
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("PUBLIC_BASE_URL", "https://primerka.example"),
+            ("KIE_API_KEY", "k"),
+            ("OPENROUTER_API_KEY", "o"),
+            ("YOOKASSA_SHOP_ID", "1"),
+            ("YOOKASSA_SECRET_KEY", "y"),
+        ];
+        let s = Settings::from_env(&env(&keys), &dir()).unwrap();
+        assert!(!s.simulator && !s.demo_login);
     }
 
     #[test]

@@ -1,194 +1,606 @@
-// End-to-end flows in a real headless Chromium (playwright-core + Debian's chromium) against
-// the real backend in demo mode on the provider simulator (scripts/test.sh starts it).
-//   E2E_BASE_URL=http://127.0.0.1:18080 E2E_FLOWS=smoke,tryon E2E_THEMES=light,dark npm run e2e
-// Screenshots: test-results/screenshots/<flow>-<theme>.png
-import { mkdirSync } from 'node:fs'
-import { deflateSync } from 'node:zlib'
+// End-to-end flows in a real headless Chromium (playwright-core + Debian's chromium), twice:
+//   browser  — a plain browser against the server in demo mode (development login),
+//   telegram — inside an emulated Telegram client (e2e/telegram.mjs) against a server configured
+//              like production (a bot token and webhook secret set, so no development login;
+//              the providers simulated).
+// scripts/test.sh starts both servers. By hand:
+//   E2E_BASE_URL=http://127.0.0.1:18181 E2E_TG_BASE_URL=http://127.0.0.1:18182 E2E_TG_BOT_TOKEN=… \
+//   E2E_TG_WEBHOOK_SECRET=… E2E_TG_BOT_USERNAME=… E2E_MODES=telegram E2E_FLOWS=stars,yookassa npm run e2e
+// Every flow stops at checkpoints where the screen is checked (contrast, tap targets, width) and
+// photographed in every palette at 390 and 320 px: test-results/screenshots/<mode>-<flow>-<checkpoint>-<palette>-<width>.png
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { chromium } from 'playwright-core'
+import { layoutShift, layoutShiftScript, pageColours, resetLayoutShift, rgb, screenProblems } from './checks.mjs'
+import { photo } from './png.mjs'
+import {
+  checkSignerAgainstVectors,
+  events,
+  lastEvent,
+  openMiniApp,
+  postUpdate,
+  send,
+  setTheme,
+  signInitData,
+  waitForEvent,
+  waitForState,
+} from './telegram.mjs'
 
-const BASE = process.env.E2E_BASE_URL ?? 'http://127.0.0.1:18080'
-const FLOWS = (process.env.E2E_FLOWS ?? 'smoke,tryon,editor,buy-pack,not-enough-credits').split(',').filter(Boolean)
-const THEMES = (process.env.E2E_THEMES ?? 'light,dark').split(',').filter(Boolean)
+const env = process.env
+const BASE = env.E2E_BASE_URL ?? 'http://127.0.0.1:18080'
+const TG = {
+  base: env.E2E_TG_BASE_URL,
+  botToken: env.E2E_TG_BOT_TOKEN,
+  secret: env.E2E_TG_WEBHOOK_SECRET,
+  botUsername: env.E2E_TG_BOT_USERNAME ?? '',
+  appName: env.E2E_TG_APP_NAME ?? '',
+}
+const MODES = (env.E2E_MODES ?? 'browser,telegram').split(',').filter(Boolean)
+const ONLY = (env.E2E_FLOWS ?? '').split(',').filter(Boolean)
+const PARALLEL = Number(env.E2E_PARALLEL ?? 2)
 const SHOTS = 'test-results/screenshots'
+const PALETTES = JSON.parse(readFileSync(new URL('./palettes.json', import.meta.url), 'utf8'))
+const WIDTHS = [390, 320]
+rmSync(SHOTS, { recursive: true, force: true })
 mkdirSync(SHOTS, { recursive: true })
 
-/** A real PNG (solid colour with a darker square) without any image library. */
-function png(width, height, [r, g, b]) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    return c >>> 0
-  })
-  const crc = (buf) => {
-    let c = 0xffffffff
-    for (const byte of buf) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8)
-    return (c ^ 0xffffffff) >>> 0
-  }
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4)
-    len.writeUInt32BE(data.length)
-    const body = Buffer.concat([Buffer.from(type), data])
-    const sum = Buffer.alloc(4)
-    sum.writeUInt32BE(crc(body))
-    return Buffer.concat([len, body, sum])
-  }
-  const ihdr = Buffer.alloc(13)
-  ihdr.writeUInt32BE(width, 0)
-  ihdr.writeUInt32BE(height, 4)
-  ihdr[8] = 8
-  ihdr[9] = 2
-  const raw = Buffer.alloc((width * 3 + 1) * height)
-  for (let y = 0; y < height; y++) {
-    raw[y * (width * 3 + 1)] = 0
-    for (let x = 0; x < width; x++) {
-      const inner = x > width / 4 && x < (3 * width) / 4 && y > height / 4 && y < (3 * height) / 4
-      const o = y * (width * 3 + 1) + 1 + x * 3
-      raw[o] = inner ? r / 2 : r
-      raw[o + 1] = inner ? g / 2 : g
-      raw[o + 2] = inner ? b / 2 : b
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ])
-}
+let nextUser = 2_000_000 + Math.floor(Math.random() * 1_000_000_000)
 
-const file = (name, colour) => ({ name, mimeType: 'image/png', buffer: png(240, 320, colour) })
-let nextUser = 2_000_000 + Math.floor(Math.random() * 1_000_000)
+// ---- helpers ---------------------------------------------------------------------------------
 
-async function api(path, init = {}, token) {
+async function api(base, path, init = {}, token) {
   const headers = { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) }
-  const response = await fetch(BASE + path, { ...init, headers })
+  const response = await fetch(base + path, { ...init, headers: { ...headers, ...init.headers } })
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`)
   return response.status === 204 ? null : response.json()
 }
 
-async function tokenFor(user) {
-  const { init_data } = await api('/api/auth/dev-login', { method: 'POST', body: JSON.stringify({ telegram_id: user }) })
-  return (await api('/api/auth/telegram', { method: 'POST', body: JSON.stringify({ init_data }) })).token
+/** A token for `user`: the demo login in the browser mode, initData signed like Telegram's otherwise. */
+async function tokenFor(mode, user) {
+  const init_data =
+    mode === 'telegram'
+      ? signInitData(TG.botToken, { user: { id: user, first_name: 'E2E', language_code: 'ru' }, auth_date: Math.floor(Date.now() / 1000) })
+      : (await api(BASE, '/api/auth/dev-login', { method: 'POST', body: JSON.stringify({ telegram_id: user }) })).init_data
+  return (await api(mode === 'telegram' ? TG.base : BASE, '/api/auth/telegram', { method: 'POST', body: JSON.stringify({ init_data }) })).token
 }
 
-const expectText = async (locator, pattern, what) => {
-  await locator.waitFor({ timeout: 30_000 })
-  const text = await locator.innerText()
-  if (!pattern.test(text)) throw new Error(`${what}: "${text}" does not match ${pattern}`)
+async function uploadFor(base, token, picture) {
+  const form = new FormData()
+  form.append('file', new Blob([picture.buffer], { type: picture.mimeType }), picture.name)
+  const response = await fetch(`${base}/api/uploads`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } })
+  if (!response.ok) throw new Error(`upload: HTTP ${response.status}`)
+  return response.json()
 }
 
-const flows = {
-  async smoke(page) {
-    await expectText(page.getByTestId('title'), /Примерка/, 'title')
+function check(condition, message) {
+  if (!condition) throw new Error(message)
+}
+
+const expectText = async (locator, pattern, what, timeout = 30_000) => {
+  await locator.first().waitFor({ timeout })
+  const until = Date.now() + timeout
+  for (;;) {
+    const text = await locator.first().innerText()
+    if (pattern.test(text)) return text
+    if (Date.now() > until) throw new Error(`${what}: "${text}" does not match ${pattern}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Chooses a photo in a picker and waits until it is uploaded. */
+async function pick(page, testId, picture) {
+  await page.getByTestId(`${testId}-input`).setInputFiles(picture)
+  await page.locator(`[data-testid="${testId}"][data-state="uploaded"]`).waitFor({ timeout: 30_000 })
+}
+
+async function imageLoaded(locator) {
+  await locator.evaluate((img) => (img.complete && img.naturalWidth > 0 ? true : new Promise((ok, fail) => ((img.onload = ok), (img.onerror = fail)))))
+}
+
+async function downloadAnswersAnImage(page) {
+  const href = await page.getByTestId('download').first().getAttribute('href')
+  const response = await page.request.get(new URL(href, page.url()).toString())
+  check(response.ok() && /^image\//.test(response.headers()['content-type'] ?? ''), `the download link ${href} answered ${response.status()}`)
+}
+
+/** Waits until `count()` of requests matching `test` grows past `before`. */
+async function waitForRequest(requests, test, after, what, timeout = 15_000) {
+  const until = Date.now() + timeout
+  while (!requests.some((r) => r.at >= after && test(r.url))) {
+    if (Date.now() > until) throw new Error(`${what}: no such request`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+// ---- checkpoints: every palette × width --------------------------------------------------------
+
+/** Checks the current screen in every palette of the mode at both widths, photographs each, and
+ *  puts the flow's own palette and width back. */
+async function checkpoint(t, label) {
+  const { page, mode } = t
+  const palettes = mode === 'telegram' ? Object.keys(PALETTES) : ['light', 'dark']
+  const problems = []
+  for (const palette of palettes) {
+    if (mode === 'telegram') await setTheme(page, PALETTES[palette])
+    else await page.emulateMedia({ colorScheme: palette })
+    for (const width of WIDTHS) {
+      await page.setViewportSize({ width, height: 844 })
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+      for (const p of await screenProblems(page)) problems.push(`${palette} ${width}px: ${p}`)
+      if (mode === 'telegram') {
+        // The page follows themeParams: Telegram's secondary background and its text colour.
+        const colours = await pageColours(page)
+        const want = { background: rgb(PALETTES[palette].secondary_bg_color), text: rgb(PALETTES[palette].text_color) }
+        if (colours.background !== want.background || colours.text !== want.text) {
+          problems.push(`${palette}: the page is ${JSON.stringify(colours)}, themeParams say ${JSON.stringify(want)}`)
+        }
+      }
+      await page.screenshot({ path: `${SHOTS}/${mode}-${t.name}-${label}-${palette}-${width}.png`, fullPage: true })
+    }
+  }
+  if (mode === 'telegram') await setTheme(page, PALETTES[t.palette])
+  else await page.emulateMedia({ colorScheme: t.palette })
+  await page.setViewportSize({ width: t.width, height: 844 })
+  if (problems.length) throw new Error(`checkpoint ${label}:\n    ${[...new Set(problems)].join('\n    ')}`)
+}
+
+// ---- the flows -------------------------------------------------------------------------------
+
+const browserFlows = {
+  async smoke(t) {
+    const { page } = t
     await expectText(page.getByTestId('balance-total'), /^10 кредитов$/, 'a new user has 10 free credits')
+    check((await page.getByTestId('title').count()) === 0, 'Home repeats no title')
+    await checkpoint(t, 'home')
   },
-  async tryon(page) {
+  async tryon(t) {
+    const { page } = t
     await page.getByTestId('tab-tryon').click()
-    await page.getByTestId('person-input').setInputFiles(file('me.png', [210, 160, 130]))
-    await page.getByTestId('garment-input').setInputFiles(file('jacket.png', [30, 60, 200]))
-    await page.locator('img[alt="Ваше фото"]').waitFor()
-    await page.locator('img[alt="Вещи"]').waitFor()
+    await pick(page, 'person', photo('me.png', [210, 160, 130]))
+    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
     // A look of two items: the second picker appears once the first item is uploaded.
-    await page.getByTestId('garment-2-input').setInputFiles(file('hat.png', [200, 40, 40]))
-    await page.locator('img[alt="Вещи 2"]').waitFor()
+    await pick(page, 'garment-2', photo('hat.png', [200, 40, 40]))
     await expectText(page.getByTestId('tryon-cost'), /2 кредита.*10/, 'the price and the balance before confirming')
+    await checkpoint(t, 'form')
     await page.getByTestId('start-tryon').click()
     await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
-    await page.locator('[data-testid="job-result"] img').evaluate((img) =>
-      img.complete && img.naturalWidth > 0 ? true : new Promise((ok) => (img.onload = ok)),
-    )
+    await imageLoaded(page.locator('[data-testid="result-box"] img'))
     await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on cost 2 credits')
-    const href = await page.getByTestId('download').getAttribute('href')
-    const download = await page.request.get(new URL(href, page.url()).toString())
-    if (!download.ok() || !/^image\//.test(download.headers()['content-type'] ?? '')) {
-      throw new Error(`the download link ${href} answered ${download.status()} ${download.headers()['content-type']}`)
-    }
+    await downloadAnswersAnImage(page)
+    await checkpoint(t, 'result')
   },
-  async editor(page) {
+  async editor(t) {
+    const { page } = t
     await page.getByTestId('tab-editor').click()
-    await page.getByTestId('attach-input').setInputFiles(file('me.png', [200, 120, 90]))
+    await page.getByTestId('attach-input').setInputFiles(photo('me.png', [200, 120, 90]))
     await page.getByTestId('attached').waitFor()
     await page.getByTestId('chat-input').fill('Сделай фон морским пляжем')
     await page.getByTestId('chat-send').click()
     await page.getByTestId('apply-variant').first().waitFor({ timeout: 30_000 })
     await page.getByTestId('apply-variant').first().click()
-    await page.getByTestId('msg-assistant-image').waitFor({ timeout: 60_000 })
+    await page.getByTestId('edit-result').waitFor({ timeout: 60_000 })
     await expectText(page.getByTestId('balance'), /8 кредитов/, 'a reply and an edit cost 2 credits')
+    await checkpoint(t, 'result')
   },
-  async 'buy-pack'(page, user) {
+  async 'buy-pack'(t) {
+    const { page, user } = t
     await page.getByTestId('balance').click()
+    await expectText(page.getByTestId('buy-pack_100'), /^Купить за 199 ₽$/, 'whole roubles')
+    await checkpoint(t, 'plans')
     await page.getByTestId('buy-pack_100').click()
-    // The simulated YooKassa page, then back to /plans?payment=<id>.
+    // The simulated YooKassa page, then back to /plans?payment=<id>&sig=….
     await page.locator('#pay').click()
-    await page.waitForURL(/\/plans\?payment=/)
+    await page.waitForURL(/\/plans\?payment=.*&sig=/)
     await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
     await expectText(page.getByTestId('balance'), /110 кредитов/, 'the pack arrived')
-    await expectText(page.getByTestId('ledger'), /\+100/, 'the ledger lists the purchase')
-    // Inside Telegram the payment page opens in the external browser while the Mini App stays
-    // open: pay a second pack in another tab and watch this page's balance change without reload.
-    const token = await tokenFor(user)
-    const started = await api('/api/payments', { method: 'POST', body: JSON.stringify({ product: 'pack_100', rail: 'yookassa' }) }, token)
+    check(!new URL(page.url()).search.includes('payment='), `?payment= is left in ${page.url()}`)
+    await page.getByTestId('tab-profile').click()
+    await expectText(page.getByTestId('ledger'), /\+100/, 'the credit history (in Profile) lists the purchase')
+    // Paid in another tab (the way the external browser is, inside Telegram): the open app's
+    // balance changes without a reload.
+    const token = await tokenFor('browser', user)
+    const started = await api(BASE, '/api/payments', { method: 'POST', body: JSON.stringify({ product: 'pack_100', rail: 'yookassa' }) }, token)
     const other = await page.context().newPage()
     await other.goto(new URL(started.confirmation_url, BASE).toString())
     await other.locator('#pay').click()
     await page.getByTestId('balance').filter({ hasText: '210 кредитов' }).waitFor({ timeout: 30_000 })
     await other.close()
   },
-  async 'not-enough-credits'(page, user) {
-    const token = await tokenFor(user)
+  async 'not-enough-credits'(t) {
+    const { page, user } = t
+    const token = await tokenFor('browser', user)
+    const upload = await uploadFor(BASE, token, photo('me.png', [210, 160, 130]))
     for (let i = 0; i < 10; i++) {
-      await api('/api/chat/messages', { method: 'POST', body: JSON.stringify({ text: `идея ${i}` }) }, token)
+      await api(BASE, '/api/chat/messages', { method: 'POST', body: JSON.stringify({ text: `идея ${i}`, upload_id: i === 0 ? upload.upload_id : undefined }) }, token)
     }
     await page.reload()
     await expectText(page.getByTestId('balance-total'), /^0 кредитов$/, 'the free credits are spent')
     await page.getByTestId('tab-tryon').click()
-    await page.getByTestId('person-input').setInputFiles(file('me.png', [210, 160, 130]))
-    await page.getByTestId('garment-input').setInputFiles(file('jacket.png', [30, 60, 200]))
-    await page.locator('img[alt="Вещи"]').waitFor()
-    await page.getByTestId('start-tryon').click()
-    await expectText(page.getByTestId('error'), /Недостаточно кредитов/, 'a clear message')
-    await page.getByTestId('to-plans').click()
+    // Said before the form is filled.
+    await expectText(page.getByTestId('tryon-short'), /Недостаточно кредитов/, 'a clear message up front')
+    await checkpoint(t, 'short')
+    await page.getByTestId('short-to-plans').click()
     await page.getByTestId('plans').waitFor()
   },
 }
 
+const telegramFlows = {
+  async login(t) {
+    const { page, requests } = t
+    await expectText(page.getByTestId('balance-total'), /^10 кредитов$/, 'logged in with initData')
+    const posted = (await events(page)).map((e) => e.type)
+    for (const type of ['web_app_ready', 'web_app_expand', 'web_app_set_header_color', 'web_app_set_background_color']) {
+      check(posted.includes(type), `${type} was not sent: ${posted.join(', ')}`)
+    }
+    check(requests.some((r) => r.url.endsWith('/api/auth/telegram')), 'no POST /api/auth/telegram')
+    check(!requests.some((r) => r.url.includes('/api/auth/dev-login') || r.url.includes('/api/auth/demo')), 'the development login was tried')
+    check((await page.getByTestId('title').count()) === 0, 'Home repeats Telegram’s title')
+    // No white screen at start: the page itself carries a skeleton; its scripts come precompressed.
+    const html = await (await fetch(`${TG.base}/`)).text()
+    check(html.includes('data-testid="skeleton"'), 'index.html has no start skeleton')
+    const script = /<script type="module"[^>]+src="([^"]+)"/.exec(html)?.[1]
+    const js = await fetch(`${TG.base}${script}`, { headers: { 'Accept-Encoding': 'br, gzip' } })
+    check(js.headers.get('content-encoding') === 'br', `${script} is served ${js.headers.get('content-encoding') ?? 'uncompressed'}`)
+    const bytes = Number(js.headers.get('content-length') ?? (await js.arrayBuffer()).byteLength)
+    check(bytes <= 120 * 1024, `the initial JS is ${bytes} bytes compressed`)
+    t.note(`initial JS ${(bytes / 1024).toFixed(1)} KB br`)
+    check(!(await lastEvent(page, 'web_app_setup_back_button'))?.is_visible, 'the BackButton shows on Home')
+    await checkpoint(t, 'home')
+    // The BackButton walks back one screen at a time.
+    await page.getByTestId('tab-tryon').click()
+    await waitForState(page, 'web_app_setup_back_button', (b) => b.is_visible, 'BackButton off Home')
+    await page.getByTestId('balance').click()
+    await expectText(page.getByTestId('title'), /Тарифы/, 'plans')
+    await send(page, 'back_button_pressed')
+    await expectText(page.getByTestId('title'), /Примерка одежды/, 'back to the try-on')
+    await send(page, 'back_button_pressed')
+    await page.getByTestId('balance-total').waitFor()
+    await waitForState(page, 'web_app_setup_back_button', (b) => !b.is_visible, 'no BackButton on Home')
+    // The same server in a browser outside Telegram: no login error, a way to Telegram.
+    const outside = await t.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'ru-RU' })
+    const plain = await outside.newPage()
+    await plain.goto(`${TG.base}/`)
+    await plain.getByTestId('open-in-telegram').waitFor()
+    check((await plain.getByRole('alert').count()) === 0, 'an error outside Telegram')
+    await outside.close()
+  },
+  async tryon(t) {
+    const { page, requests } = t
+    await page.getByTestId('tab-tryon').click()
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.text === 'Примерить · 2 кредита' && !b.is_active, 'MainButton disabled on an empty form')
+    await send(page, 'main_button_pressed')
+    await page.waitForTimeout(300)
+    check(!requests.some((r) => r.url.endsWith('/api/tryon')), 'a press on the disabled MainButton started a try-on')
+    // A 12 MP photo is sent at 2560 px on the long side, as JPEG.
+    const uploaded = page.waitForResponse((r) => r.url().endsWith('/api/uploads') && r.status() === 201)
+    await pick(page, 'person', photo('IMG_0001.png', [210, 160, 130], 4000, 3000))
+    const person = await (await uploaded).json()
+    check(person.width === 2560 && person.height === 1920 && person.content_type === 'image/jpeg', `uploaded ${JSON.stringify(person)}`)
+    // A marketplace picture in WebP is taken too (sent as JPEG).
+    const webp = await page.evaluate(async () => {
+      const canvas = Object.assign(document.createElement('canvas'), { width: 600, height: 800 })
+      const g = canvas.getContext('2d')
+      g.fillStyle = '#1e3cc8'
+      g.fillRect(0, 0, 600, 800)
+      const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/webp', 0.9))
+      return [...new Uint8Array(await blob.arrayBuffer())]
+    })
+    const garmentUploaded = page.waitForResponse((r) => r.url().endsWith('/api/uploads') && r.status() === 201)
+    await pick(page, 'garment', { name: 'jacket.webp', mimeType: 'image/webp', buffer: Buffer.from(webp) })
+    const garment = await (await garmentUploaded).json()
+    check(garment.content_type === 'image/jpeg' && garment.width === 600, `the WebP upload became ${JSON.stringify(garment)}`)
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active once the form can run')
+    check((await page.getByTestId('start-tryon').count()) === 0, 'the screen repeats the MainButton')
+    await checkpoint(t, 'form')
+    await send(page, 'main_button_pressed')
+    await page.getByTestId('job-progress').waitFor()
+    await resetLayoutShift(page)
+    await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
+    await imageLoaded(page.locator('[data-testid="result-box"] img'))
+    await page.waitForTimeout(500)
+    const cls = await layoutShift(page)
+    check(cls <= 0.05, `the result screen shifted: CLS ${cls.toFixed(3)}`)
+    t.note(`CLS ${cls.toFixed(3)}`)
+    await waitForEvent(page, 'web_app_trigger_haptic_feedback', (h) => h.notification_type === 'success')
+    await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on cost 2 credits')
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.is_active && b.text === 'Новая примерка', 'MainButton offers a new try-on')
+    await downloadAnswersAnImage(page)
+    await checkpoint(t, 'result')
+    await send(page, 'main_button_pressed')
+    await page.locator('[data-testid="person"][data-state="uploaded"]').waitFor()
+    await page.locator('[data-testid="garment"][data-state="empty"]').waitFor()
+  },
+  async editor(t) {
+    const { page } = t
+    await page.getByTestId('tab-editor').click()
+    await page.getByTestId('need-photo').waitFor()
+    await page.getByTestId('chat-input').fill('Сделай фон морским пляжем')
+    check(await page.getByTestId('chat-send').isDisabled(), 'sending is offered without a photo')
+    // The composer sits on the tab bar (with the safe-area inset), not in the middle of the screen.
+    const [composer, nav] = await Promise.all([page.getByTestId('composer').boundingBox(), page.locator('nav').boundingBox()])
+    check(Math.abs(composer.y + composer.height - nav.y) <= 2, `the composer ends at ${composer.y + composer.height}, the tab bar starts at ${nav.y}`)
+    await checkpoint(t, 'empty')
+    await page.getByTestId('attach-input').setInputFiles(photo('me.png', [200, 120, 90]))
+    await page.getByTestId('attached').waitFor()
+    await page.getByTestId('chat-send').click()
+    await page.getByTestId('variant').first().waitFor({ timeout: 30_000 })
+    check((await page.getByTestId('variant-prompt').count()) === 0, 'the English prompt is shown before the user edits it')
+    await page.getByTestId('apply-variant').first().click()
+    await page.getByTestId('edit-result').waitFor({ timeout: 60_000 })
+    await expectText(page.getByTestId('balance'), /8 кредитов/, 'a reply and an edit cost 2 credits')
+    await page.getByTestId('compare-toggle').click()
+    await page.getByTestId('compare').waitFor()
+    await downloadAnswersAnImage(page)
+    await checkpoint(t, 'result')
+  },
+  async 'gallery-live'(t) {
+    const { page } = t
+    await page.getByTestId('tab-tryon').click()
+    await pick(page, 'person', photo('me.png', [210, 160, 130]))
+    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
+    // Photos chosen survive switching tabs.
+    await page.getByTestId('tab-gallery').click()
+    await page.getByTestId('tab-tryon').click()
+    await page.locator('[data-testid="garment"][data-state="uploaded"]').waitFor()
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active')
+    await send(page, 'main_button_pressed')
+    await page.getByTestId('job-progress').waitFor()
+    // The running job is visible from the gallery, and its tile turns into the result by itself.
+    await page.getByTestId('tab-gallery').click()
+    await page.getByTestId('jobs-bar').waitFor()
+    await page.locator('[data-testid="tile-queued"], [data-testid="tile-submitted"], [data-testid="tile-running"]').first().waitFor()
+    await checkpoint(t, 'running')
+    await page.getByTestId('tile-succeeded').waitFor({ timeout: 60_000 })
+    await page.getByTestId('jobs-bar-succeeded').click()
+    await page.getByTestId('job-result').waitFor()
+    // A gallery item is one step: the BackButton closes it, then leaves the gallery.
+    await page.getByTestId('tab-gallery').click()
+    await page.getByTestId('tile-succeeded').locator('button').click()
+    await page.getByTestId('gallery-item').waitFor()
+    await checkpoint(t, 'item')
+    await send(page, 'back_button_pressed')
+    await page.getByTestId('gallery').waitFor()
+    await expectText(page.getByTestId('title'), /Галерея/, 'still in the gallery')
+  },
+  async 'network-drop'(t) {
+    const { page, requests, socket } = t
+    await page.getByTestId('tab-tryon').click()
+    await pick(page, 'person', photo('me.png', [210, 160, 130]))
+    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active')
+    // The network goes silent right after the job starts: frames are lost, pings unanswered.
+    socket.drop = true
+    const dropped = Date.now()
+    await send(page, 'main_button_pressed')
+    await page.getByTestId('job-progress').waitFor()
+    await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
+    check(socket.lost.some((f) => f.includes('job.succeeded')), 'the job.succeeded frame was not lost: nothing was tested')
+    await waitForRequest(requests, (u) => /\/api\/generations(\/|\?active=1)/.test(u), dropped, 'the unfinished job re-read while the socket was silent')
+    await expectText(page.getByTestId('balance'), /8 кредитов/, 'the balance re-read')
+    // The socket closes: the app says so, reconnects, and re-reads what it missed.
+    socket.drop = false
+    const closed = Date.now()
+    await socket.closeAll()
+    await page.getByTestId('offline').waitFor()
+    await page.getByTestId('offline').waitFor({ state: 'detached', timeout: 20_000 })
+    await waitForRequest(requests, (u) => u.endsWith('/api/me'), closed, 'the balance re-read after the reconnect')
+    await waitForRequest(requests, (u) => u.includes('/api/generations?active=1'), closed, 'unfinished jobs re-read after the reconnect')
+    // Back to the foreground (Telegram 8.0 visibility_changed): the app looks again.
+    const shown = Date.now()
+    await send(page, 'visibility_changed', { is_visible: true })
+    await waitForRequest(requests, (u) => u.includes('/api/generations?active=1'), shown, 're-read in the foreground')
+    await checkpoint(t, 'result')
+  },
+  async stars(t) {
+    const { page, user } = t
+    await page.getByTestId('balance').click()
+    await page.getByTestId('stars-pack_100').waitFor()
+    // Stars first (Telegram's rule for digital goods), the card second.
+    const order = await page.getByTestId('product-pack_100').locator('button').evaluateAll((b) => b.map((x) => x.dataset.testid))
+    check(order[0] === 'stars-pack_100' && order[1] === 'buy-pack_100', `buttons in order ${order}`)
+    await expectText(page.getByTestId('buy-pack_100'), /^Картой · 199 ₽$/, 'the card price in whole roubles')
+    await checkpoint(t, 'plans')
+    // A payment that fails in Telegram's sheet: said, and felt.
+    const first = page.waitForResponse((r) => r.url().endsWith('/api/payments') && r.request().method() === 'POST')
+    await page.getByTestId('stars-pack_100').click()
+    await first
+    const failedInvoice = await waitForEvent(page, 'web_app_open_invoice')
+    await send(page, 'invoice_closed', { slug: failedInvoice.slug, status: 'failed' })
+    await page.getByTestId('error').waitFor()
+    await waitForEvent(page, 'web_app_trigger_haptic_feedback', (h) => h.notification_type === 'error')
+    const created = page.waitForResponse((r) => r.url().endsWith('/api/payments') && r.request().method() === 'POST')
+    await page.getByTestId('stars-pack_100').click()
+    const payment = await (await created).json()
+    const invoice = await waitForEvent(page, 'web_app_open_invoice', (i) => i.slug !== failedInvoice.slug)
+    check(payment.invoice_link.endsWith(`$${invoice.slug}`), `invoice ${invoice.slug} is not ${payment.invoice_link}`)
+    // Telegram's side: the pre-checkout query, the payment, then the sheet closes as paid.
+    const from = { id: user, is_bot: false, first_name: 'E2E', language_code: 'ru' }
+    await postUpdate(TG.base, TG.secret, {
+      update_id: user,
+      pre_checkout_query: { id: `pcq-${user}`, from, currency: 'XTR', total_amount: payment.price_stars, invoice_payload: payment.payment_id },
+    })
+    await postUpdate(TG.base, TG.secret, {
+      update_id: user + 1,
+      message: {
+        message_id: 1,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: user, type: 'private' },
+        from,
+        successful_payment: {
+          currency: 'XTR',
+          total_amount: payment.price_stars,
+          invoice_payload: payment.payment_id,
+          telegram_payment_charge_id: `stxe2e${user}`,
+          provider_payment_charge_id: '',
+        },
+      },
+    })
+    await send(page, 'invoice_closed', { slug: invoice.slug, status: 'paid' })
+    await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
+    await expectText(page.getByTestId('balance'), /110 кредитов/, 'the Stars pack arrived')
+    await waitForEvent(page, 'web_app_trigger_haptic_feedback', (h) => h.notification_type === 'success')
+    await checkpoint(t, 'paid')
+  },
+  async yookassa(t) {
+    const { page, user } = t
+    await page.getByTestId('balance').click()
+    await page.getByTestId('buy-pack_100').click()
+    // The checkout opens in the external browser; the Mini App stays and follows the payment.
+    const { url } = await waitForEvent(page, 'web_app_open_link')
+    await page.getByTestId('payment-pending').waitFor()
+    const external = await t.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'ru-RU' })
+    await external.addInitScript(layoutShiftScript)
+    const browserPage = await external.newPage()
+    await browserPage.goto(url)
+    await browserPage.locator('#pay').click()
+    await browserPage.waitForURL(/\/plans\?payment=.*&sig=/)
+    // The return page outside Telegram: the outcome and the way back, never an error.
+    await expectText(browserPage.getByTestId('return-succeeded'), /Оплата прошла: \+100/, 'the outcome on the return page')
+    const back = await browserPage.getByTestId('back-to-telegram').getAttribute('href')
+    const id = new URL(browserPage.url()).searchParams.get('payment').replaceAll('-', '')
+    check(back === `https://t.me/${TG.botUsername}/${TG.appName}?startapp=paid_${id}`, `the way back is ${back}`)
+    check((await browserPage.getByRole('alert').count()) === 0, 'an error on the return page')
+    await checkpoint({ ...t, page: browserPage, mode: 'browser', palette: 'light', width: 390 }, 'return-page')
+    await external.close()
+    // Meanwhile, in Telegram.
+    await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
+    await expectText(page.getByTestId('balance'), /110 кредитов/, 'the pack arrived in the open Mini App')
+    // The link back reopens the Mini App on that payment.
+    const again = await t.browser.newContext({ viewport: { width: t.width, height: 844 }, locale: 'ru-RU' })
+    const reopened = await openMiniApp(again, { ...t.launch, user: t.launch.user, startParam: `paid_${id}` })
+    await reopened.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
+    check(!new URL(reopened.url()).search.includes('payment'), 'a payment left in the URL')
+    await again.close()
+    void user
+  },
+  async profile(t) {
+    const { page } = t
+    await page.getByTestId('tab-profile').click()
+    await page.getByTestId('ledger').waitFor()
+    await page.getByTestId('delete-data').waitFor()
+    await checkpoint(t, 'profile')
+    await page.getByRole('button', { name: 'English' }).click()
+    await expectText(page.getByTestId('tab-home'), /Home/, 'the app in English')
+    await page.getByTestId('delete-data').click()
+    await waitForEvent(page, 'web_app_open_popup', (p) => /delete/i.test(p.message))
+    await expectText(page.locator('main'), /Your data was deleted/, 'the data deleted after Telegram’s confirmation')
+  },
+  async 'no-credits'(t) {
+    const { page, user, requests } = t
+    const token = await tokenFor('telegram', user)
+    const upload = await uploadFor(TG.base, token, photo('me.png', [210, 160, 130]))
+    for (let i = 0; i < 10; i++) {
+      await api(TG.base, '/api/chat/messages', { method: 'POST', body: JSON.stringify({ text: `идея ${i}`, upload_id: i === 0 ? upload.upload_id : undefined }) }, token)
+    }
+    await page.reload()
+    await expectText(page.getByTestId('balance-total'), /^0 кредитов$/, 'the free credits are spent')
+    await page.getByTestId('tab-tryon').click()
+    await expectText(page.getByTestId('tryon-short'), /Недостаточно кредитов/, 'said before the form is filled')
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.is_active && b.text === 'Пополнить баланс', 'MainButton leads to the plans')
+    await checkpoint(t, 'short')
+    await send(page, 'main_button_pressed')
+    await page.getByTestId('plans').waitFor()
+    check(!requests.some((r) => r.url.endsWith('/api/tryon')), 'a try-on was attempted without credits')
+  },
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+// Each Telegram flow starts in its own palette, platform and width (all are checked at checkpoints).
+const LAUNCH = {
+  login: ['ios-light', 'ios', 390],
+  tryon: ['android-dark', 'android', 320],
+  editor: ['ios-dark', 'ios', 390],
+  'gallery-live': ['android-light', 'android', 390],
+  'network-drop': ['ios-light', 'ios', 320],
+  stars: ['android-dark', 'android', 390],
+  yookassa: ['ios-light', 'ios', 390],
+  profile: ['android-light', 'android', 320],
+  'no-credits': ['ios-dark', 'ios', 390],
+}
+
+/** Proxies the app's WebSocket so a flow can silence or close it. */
+async function controllableSocket(context) {
+  const control = { drop: false, lost: [], sockets: new Set() }
+  await context.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+    const server = ws.connectToServer()
+    control.sockets.add(ws)
+    ws.onMessage((m) => {
+      if (!control.drop) server.send(m)
+    })
+    server.onMessage((m) => {
+      if (control.drop) control.lost.push(String(m))
+      else ws.send(m)
+    })
+    ws.onClose(() => control.sockets.delete(ws))
+    server.onClose(() => ws.close())
+  })
+  control.closeAll = async () => {
+    for (const ws of [...control.sockets]) await ws.close({ code: 1006, reason: 'network' }).catch(() => ws.close())
+  }
+  return control
+}
+
+async function runFlow(browser, mode, name, flow) {
+  const user = nextUser++
+  const [palette, platform, width] = mode === 'telegram' ? LAUNCH[name] : ['light', null, 390]
+  const context = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 1, colorScheme: mode === 'telegram' ? 'light' : palette, locale: 'ru-RU' })
+  await context.addInitScript(layoutShiftScript)
+  const socket = name === 'network-drop' ? await controllableSocket(context) : null
+  const notes = []
+  const launch = { base: TG.base, botToken: TG.botToken, user: { id: user, first_name: 'Аня', language_code: 'ru' }, palette, theme: PALETTES[palette], platform }
+  let page
+  const errors = []
+  const requests = []
+  const started = Date.now()
+  context.on('request', (r) => requests.push({ url: r.url(), at: Date.now() }))
+  context.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)))
+  try {
+    if (mode === 'telegram') {
+      page = await openMiniApp(context, launch)
+    } else {
+      page = await context.newPage()
+      await page.goto(`${BASE}/?demo_user=${user}`)
+    }
+    const t = { page, mode, name, user, palette, width, browser, requests, socket, launch, note: (n) => notes.push(n) }
+    await page.getByTestId('balance').waitFor({ timeout: 30_000 })
+    await flow(t)
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`)
+    console.log(`ok   ${mode}/${name} ${Date.now() - started} ms${notes.length ? ` (${notes.join(', ')})` : ''}`)
+    return true
+  } catch (e) {
+    console.error(`FAIL ${mode}/${name}: ${e.message}`)
+    if (page) await page.screenshot({ path: `${SHOTS}/FAIL-${mode}-${name}.png`, fullPage: true }).catch(() => undefined)
+    return false
+  } finally {
+    await context.close()
+  }
+}
+
+const jobs = []
+for (const mode of MODES) {
+  const flows = mode === 'telegram' ? telegramFlows : browserFlows
+  if (mode === 'telegram') {
+    if (!TG.base || !TG.botToken || !TG.secret) throw new Error('the telegram mode needs E2E_TG_BASE_URL, E2E_TG_BOT_TOKEN and E2E_TG_WEBHOOK_SECRET')
+    checkSignerAgainstVectors(new URL('../../tests/vectors/telegram_init_data.json', import.meta.url).pathname)
+  }
+  for (const [name, flow] of Object.entries(flows)) {
+    if (ONLY.length === 0 || ONLY.includes(name)) jobs.push([mode, name, flow])
+  }
+}
+
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  executablePath: env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
 })
 let failed = 0
-for (const theme of THEMES) {
-  for (const name of FLOWS) {
-    const flow = flows[name]
-    if (!flow) {
-      console.error(`unknown flow ${name}`)
-      failed++
-      continue
+const queue = [...jobs]
+await Promise.all(
+  Array.from({ length: Math.max(1, PARALLEL) }, async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      if (!(await runFlow(browser, ...job))) failed++
     }
-    const context = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      deviceScaleFactor: 1,
-      colorScheme: theme,
-      locale: 'ru-RU',
-    })
-    const page = await context.newPage()
-    const errors = []
-    page.on('pageerror', (e) => errors.push(e.message))
-    const user = nextUser++
-    const started = Date.now()
-    try {
-      await page.goto(`${BASE}/?demo_user=${user}`)
-      await flow(page, user)
-      if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`)
-      console.log(`ok   ${name} (${theme}) ${Date.now() - started} ms`)
-    } catch (e) {
-      failed++
-      console.error(`FAIL ${name} (${theme}): ${e.message}`)
-    } finally {
-      await page.screenshot({ path: `${SHOTS}/${name}-${theme}.png`, fullPage: true })
-      await context.close()
-    }
-  }
-}
+  }),
+)
 await browser.close()
+console.log(`${jobs.length - failed}/${jobs.length} flows passed; screenshots in ${SHOTS}`)
 process.exit(failed ? 1 : 0)

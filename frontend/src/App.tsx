@@ -1,24 +1,48 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useReducer, useState } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
 import { api, getToken, setApiLanguage, setRelogin, setToken } from './api'
 import { AppContext, type Screen } from './app-context'
 import { Icon } from './components/icons'
-import { BalancePill, Button, ErrorBox, Spinner } from './components/ui'
+import { JobsBar } from './components/JobsBar'
+import { BalancePill, Button, ErrorBox, ScreenSkeleton } from './components/ui'
 import { pickLang, strings, type Lang } from './i18n'
+import { hasUnfinished, useJobSync } from './jobs'
+import { back, current, HOME, open, type Nav } from './nav'
+import { paidStartParam } from './payments'
 import { Home } from './screens/Home'
-import { openSocket } from './socket'
+import { Outside } from './screens/Outside'
+import { openSocket, type SocketControl } from './socket'
 import { initialState, reducer } from './state'
-import { insideTelegram, setClosingConfirmation, telegramLanguage, tg } from './telegram'
+import { insideTelegram, onForeground, setClosingConfirmation, startParam, telegramLanguage, tg, useBackButton } from './telegram'
 
-/** Inside Telegram: the real initData. Outside (demo mode only): the backend's dev login,
- *  as the demo user or as `?demo_user=<id>` (the end-to-end tests use one user per flow). */
+/** Outside Telegram without a demo login there is nobody to log in as. */
+class NotInTelegram extends Error {}
+
+/** Inside Telegram: initData exactly as Telegram gave it. Outside, only where the server offers
+ *  the demo login (demo mode), as the demo user or `?demo_user=<id>` (the browser tests use one
+ *  user per flow). */
 async function login(lang: string): Promise<void> {
-  const fromUrl = new URLSearchParams(location.search).get('demo_user')
-  if (fromUrl) sessionStorage.setItem('demo_user', fromUrl)
-  // Kept for the tab's life, so the return from the payment page is the same demo user.
-  const demoUser = Number(fromUrl ?? sessionStorage.getItem('demo_user')) || undefined
-  const initData = insideTelegram() ? tg.initData : (await api.devLogin(lang, demoUser)).init_data
+  let initData = tg.initData
+  if (!insideTelegram()) {
+    if (!(await api.demoStatus()).enabled) throw new NotInTelegram()
+    const fromUrl = new URLSearchParams(location.search).get('demo_user')
+    if (fromUrl) sessionStorage.setItem('demo_user', fromUrl)
+    // Kept for the tab's life, so the return from the payment page is the same demo user.
+    const demoUser = Number(fromUrl ?? sessionStorage.getItem('demo_user')) || undefined
+    initData = (await api.devLogin(lang, demoUser)).init_data
+  }
   const { token } = await api.login(initData)
   setToken(token)
+}
+
+/** Where the app opens: the plans screen following a payment when YooKassa sent the user back
+ *  (`/plans?payment=`) or Telegram reopened the app from that page (`startapp=paid_<id>`). */
+function initialRoute(): { nav: Nav; paymentId: string | null } {
+  const fromStart = paidStartParam(startParam())
+  if (fromStart) return { nav: open(HOME, 'plans'), paymentId: fromStart }
+  if (location.pathname.startsWith('/plans')) {
+    return { nav: open(HOME, 'plans'), paymentId: new URLSearchParams(location.search).get('payment') }
+  }
+  return { nav: HOME, paymentId: null }
 }
 
 // Screens other than Home are separate chunks, loaded on first visit.
@@ -30,12 +54,17 @@ const Plans = lazy(() => import('./screens/Plans').then((m) => ({ default: m.Pla
 
 const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
 
-export default function App() {
+export default function App({ skeleton = '' }: { skeleton?: string }) {
   const [state, dispatch] = useReducer(reducer, initialState)
   const [lang, setLang] = useState<Lang>(pickLang(telegramLanguage() ?? navigator.language))
-  const [screen, setScreen] = useState<Screen>(location.pathname.startsWith('/plans') ? 'plans' : 'home')
+  const [start] = useState(initialRoute)
+  const [nav, setNav] = useState<Nav>(start.nav)
+  const [overlayBack, setOverlay] = useState<(() => void) | null>(null)
+  const [outside, setOutside] = useState(false)
   const [bootError, setBootError] = useState<unknown>(null)
   const [attempt, setAttempt] = useState(0)
+  const socket = useRef<SocketControl | null>(null)
+  const screen = current(nav)
   const t = strings(lang)
   useEffect(() => setApiLanguage(lang), [lang])
 
@@ -44,56 +73,95 @@ export default function App() {
     dispatch({ type: 'me', me })
     setLang(pickLang(me.user.language_code))
   }, [])
+  const reloadChat = useCallback(async () => {
+    const chat = await api.chat()
+    dispatch({ type: 'chat', messages: chat.messages, image: chat.current_image?.url ?? null })
+  }, [])
+  const syncJobs = useJobSync({ jobs: state.jobs, dispatch, refreshMe, reloadChat, enabled: state.me !== null })
 
   useEffect(() => {
-    let stop: (() => void) | undefined
+    let stopped = false
     setBootError(null)
     setRelogin(() => login(lang))
     login(lang)
       .then(refreshMe)
       .then(() => {
-        stop = openSocket(
+        if (stopped) return
+        socket.current = openSocket(
           getToken,
           (event) => dispatch({ type: 'event', event }),
           (online) => dispatch({ type: 'online', online }),
           {
             renewToken: () => login(lang),
-            // Events may have been missed while the socket was down: re-read the balance and plan.
-            onReconnect: () => void refreshMe().catch(() => undefined),
+            // Events may have been missed while the socket was down: re-read the balance, the
+            // plan and the unfinished jobs.
+            onReconnect: () => {
+              void refreshMe().catch(() => undefined)
+              void syncJobs()
+            },
           },
         )
       })
-      .catch(setBootError)
-    return () => stop?.()
+      .catch((e) => {
+        if (e instanceof NotInTelegram) setOutside(true)
+        else setBootError(e)
+      })
+    return () => {
+      stopped = true
+      socket.current?.stop()
+      socket.current = null
+    }
     // Log in once per attempt; language changes do not need a new session.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [attempt, refreshMe])
 
+  // Back in the foreground (or back online): reconnect now and re-read what may have changed.
+  useEffect(() => {
+    const wake = () => {
+      socket.current?.wake()
+      if (getToken()) {
+        void syncJobs()
+        void refreshMe().catch(() => undefined)
+      }
+    }
+    const off = onForeground(wake)
+    window.addEventListener('online', wake)
+    return () => {
+      off()
+      window.removeEventListener('online', wake)
+    }
+  }, [syncJobs, refreshMe])
+
   // Closing the Mini App while a paid job runs asks first.
-  const running = Object.values(state.jobs).some((j) => j.status !== 'succeeded' && j.status !== 'failed')
+  const running = hasUnfinished(state.jobs)
   useEffect(() => setClosingConfirmation(running), [running])
 
-  // Telegram's back button returns to the home screen.
+  const go = useCallback((to: Screen) => setNav((n) => open(n, to)), [])
+  const goBack = useCallback(() => {
+    if (overlayBack) overlayBack()
+    else setNav(back)
+  }, [overlayBack])
+  useBackButton(nav.length > 1 || overlayBack !== null, goBack)
+  const setOverlayBack = useCallback((close: (() => void) | null) => setOverlay(() => close), [])
+
+  // A new screen starts at its top. The payment the app was opened for is followed on the first
+  // visit to the plans screen only.
+  const [followPayment, setFollowPayment] = useState(start.paymentId)
   useEffect(() => {
-    try {
-      if (screen === 'home') tg.BackButton.hide()
-      else tg.BackButton.show()
-      const back = () => setScreen('home')
-      tg.BackButton.onClick(back)
-      return () => {
-        tg.BackButton.offClick(back)
-      }
-    } catch {
-      return undefined
-    }
+    window.scrollTo?.(0, 0)
+    if (screen !== 'plans') setFollowPayment(null)
   }, [screen])
 
-  const context = useMemo(() => ({ state, dispatch, t, go: setScreen, refreshMe }), [state, t, refreshMe])
+  const context = useMemo(
+    () => ({ state, dispatch, t, go, refreshMe, setOverlayBack }),
+    [state, t, go, refreshMe, setOverlayBack],
+  )
 
+  if (outside) return <Outside t={t} />
   if (bootError !== null) {
     return (
       <AppContext.Provider value={context}>
-        <main className="mx-auto flex min-h-screen max-w-md flex-col justify-center gap-4 p-4">
+        <main className="mx-auto flex min-h-[100dvh] max-w-md flex-col justify-center gap-4 p-4">
           <ErrorBox error={bootError} />
           <Button onClick={() => setAttempt((a) => a + 1)}>{t.retry}</Button>
         </main>
@@ -101,40 +169,43 @@ export default function App() {
     )
   }
   if (!state.me) {
-    return (
-      <main className="flex min-h-screen items-center justify-center">
-        <Spinner label={t.loading} />
-      </main>
-    )
+    // The same placeholder the page showed before the script ran (index.html).
+    return <div dangerouslySetInnerHTML={{ __html: skeleton }} />
   }
 
-  const title = { home: t.appName, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans }[screen]
+  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans }[screen]
   return (
     <AppContext.Provider value={context}>
-      <div className="mx-auto flex min-h-screen max-w-md flex-col pb-[calc(4rem+env(safe-area-inset-bottom))]">
-        <header className="sticky top-0 z-10 flex items-center justify-between bg-bg-glass px-4 py-3 backdrop-blur">
-          <h1 className="text-xl font-semibold" data-testid="title">
-            {title}
-          </h1>
+      <div className="mx-auto flex min-h-[100dvh] max-w-md flex-col pb-[calc(var(--tabbar)+var(--safe-bottom))]">
+        <header className="flex min-h-14 items-center justify-between gap-2 px-4 pt-1">
+          {/* Telegram's own header names the app: screens other than Home name themselves. */}
+          {title ? (
+            <h1 className="min-w-0 text-lg font-semibold leading-tight" data-testid="title">
+              {title}
+            </h1>
+          ) : (
+            <span />
+          )}
           <BalancePill />
         </header>
         {!state.online && (
-          <p role="status" className="mx-4 mb-2 rounded-xl bg-bg-2 p-2 text-center text-xs text-hint">
+          <p role="status" data-testid="offline" className="mx-4 mb-2 rounded-xl bg-section p-2 text-center text-sm text-hint">
             {t.offline}
           </p>
         )}
-        <main className="flex-1 px-4">
-          <Suspense fallback={<Spinner label={t.loading} />}>
-          {screen === 'home' && <Home />}
-          {screen === 'tryon' && <TryOn />}
-          {screen === 'editor' && <Editor />}
-          {screen === 'gallery' && <Gallery />}
-          {screen === 'profile' && <Profile onLanguage={setLang} />}
-          {screen === 'plans' && <Plans />}
+        <main className={`flex flex-1 flex-col px-4 ${screen === 'editor' ? '' : 'pb-3'}`}>
+          <JobsBar screen={screen} />
+          <Suspense fallback={<ScreenSkeleton label={t.loading} />}>
+            {screen === 'home' && <Home />}
+            {screen === 'tryon' && <TryOn />}
+            {screen === 'editor' && <Editor />}
+            {screen === 'gallery' && <Gallery />}
+            {screen === 'profile' && <Profile onLanguage={setLang} />}
+            {screen === 'plans' && <Plans paymentId={followPayment} />}
           </Suspense>
         </main>
         <nav
-          className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-line bg-bg pb-[env(safe-area-inset-bottom)]"
+          className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-line bg-section pb-[var(--safe-bottom)]"
           aria-label={t.tabsLabel}
         >
           {TABS.map((tab) => (
@@ -142,11 +213,11 @@ export default function App() {
               key={tab}
               data-testid={`tab-${tab}`}
               aria-current={screen === tab ? 'page' : undefined}
-              onClick={() => setScreen(tab)}
-              className={`flex flex-1 flex-col items-center gap-0.5 py-2 text-xs ${screen === tab ? 'text-accent' : 'text-hint'}`}
+              onClick={() => go(tab)}
+              className={`flex h-[var(--tabbar)] min-w-0 flex-1 flex-col items-center justify-center gap-0.5 text-[11px] font-medium ${screen === tab ? 'text-accent-fg' : 'text-hint'}`}
             >
-              <Icon name={tab} className="h-6 w-6" />
-              {{ home: t.home, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[tab]}
+              <Icon name={tab} className="h-6 w-6 shrink-0" />
+              <span className="max-w-full truncate">{{ home: t.home, tryon: t.tryon, editor: t.editor, gallery: t.gallery, profile: t.profile }[tab]}</span>
             </button>
           ))}
         </nav>

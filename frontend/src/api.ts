@@ -48,6 +48,7 @@ export const Generation = z.object({
   kind: z.string(),
   category: z.string().nullable().optional(),
   status: z.enum(['queued', 'submitted', 'running', 'succeeded', 'failed']),
+  stage: z.string().nullable().optional(),
   result_url: z.string().nullable().optional(),
   watermarked: z.boolean(),
   cost: z.number(),
@@ -58,7 +59,14 @@ export const Generation = z.object({
 export type Generation = z.infer<typeof Generation>
 export const GenerationPage = z.object({ items: z.array(Generation), next_cursor: z.string().nullable() })
 
-export const Variant = z.object({ id: z.string(), title: z.string(), prompt: z.string() })
+/** An assistant suggestion: `title` and `description` in the user's language, `prompt` in English
+ *  for the image model (shown only when the user edits it). */
+export const Variant = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string().nullable().optional(),
+  prompt: z.string(),
+})
 export type Variant = z.infer<typeof Variant>
 export const ChatMessage = z.object({
   id: z.string(),
@@ -68,6 +76,8 @@ export const ChatMessage = z.object({
   image_url: z.string().nullable().optional(),
   variants: z.array(Variant).optional().default([]),
   credits_returned: z.boolean().optional(),
+  /** Edit results: the generation behind the picture (download, send, go back to it). */
+  generation_id: z.string().nullable().optional(),
   created_at: z.string(),
 })
 export type ChatMessage = z.infer<typeof ChatMessage>
@@ -83,6 +93,7 @@ export const Product = z.object({
   title: z.string(),
   credits: z.number(),
   price_rub: z.string(),
+  price_kopecks: z.number().optional(),
   price_stars: z.number(),
   period_days: z.number().nullable().optional(),
   available: z.boolean(),
@@ -100,6 +111,16 @@ export const Payment = z.object({
   invoice_link: z.string().nullable().optional(),
 })
 export type Payment = z.infer<typeof Payment>
+/** What the return page may know without a login (`GET /api/payments/{id}/return`). */
+export const PaymentReturn = z.object({
+  payment_id: z.string(),
+  status: z.enum(['pending', 'succeeded', 'canceled', 'refunded']),
+  product: z.string(),
+  title: z.string().nullable().optional(),
+  credits: z.number(),
+  telegram_url: z.string().nullable().optional(),
+})
+export type PaymentReturn = z.infer<typeof PaymentReturn>
 
 export const LedgerEntry = z.object({
   id: z.number(),
@@ -141,13 +162,18 @@ export function getToken() {
 
 type Schema<T> = { parse: (v: unknown) => T }
 
-export async function request<T>(path: string, schema: Schema<T> | null, init: RequestInit = {}): Promise<T> {
+export function request<T>(path: string, schema: Schema<T> | null, init: RequestInit = {}): Promise<T> {
+  return withRelogin(path, () => send(path, schema, init))
+}
+
+/** Runs `attempt`; when the server says the token expired, logs in again once and repeats it. */
+async function withRelogin<T>(path: string, attempt: () => Promise<T>): Promise<T> {
   try {
-    return await send(path, schema, init)
+    return await attempt()
   } catch (e) {
     if (e instanceof ApiError && e.status === 401 && relogin && !path.startsWith('/api/auth/')) {
       await relogin()
-      return send(path, schema, init)
+      return attempt()
     }
     throw e
   }
@@ -164,23 +190,58 @@ async function send<T>(path: string, schema: Schema<T> | null, init: RequestInit
   } catch {
     throw new ApiError(0, 'offline', '')
   }
-  if (!response.ok) {
-    let code = 'internal'
-    let message = ''
-    try {
-      const body = await response.json()
-      code = body?.error?.code ?? code
-      message = body?.error?.message ?? ''
-    } catch {
-      /* not JSON */
-    }
-    throw new ApiError(response.status, code, message)
-  }
+  if (!response.ok) throw errorFrom(response.status, await response.text().catch(() => ''))
   if (!schema) return undefined as T
   return schema.parse(await response.json())
 }
 
+/** The server's `{"error": {code, message}}` (or a generic error for anything else). */
+function errorFrom(status: number, body: string): ApiError {
+  try {
+    const parsed = JSON.parse(body)
+    return new ApiError(status, parsed?.error?.code ?? 'internal', parsed?.error?.message ?? '')
+  } catch {
+    return new ApiError(status, 'internal', '')
+  }
+}
+
+/** A multipart upload through XMLHttpRequest, for its upload progress (fetch has none). */
+function sendWithProgress<T>(path: string, schema: Schema<T>, form: FormData, onProgress: (fraction: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('POST', path)
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`)
+    if (language) xhr.setRequestHeader('Accept-Language', language)
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total)
+    }
+    xhr.onerror = () => reject(new ApiError(0, 'offline', ''))
+    xhr.ontimeout = () => reject(new ApiError(0, 'offline', ''))
+    xhr.onload = () => {
+      if (xhr.status < 200 || xhr.status >= 300) return reject(errorFrom(xhr.status, xhr.responseText))
+      try {
+        resolve(schema.parse(JSON.parse(xhr.responseText)))
+      } catch (e) {
+        reject(e)
+      }
+    }
+    xhr.send(form)
+  })
+}
+
+/** `request` for uploads: the same re-login on 401, with progress when asked for. */
+function upload(file: Blob, name: string, onProgress?: (fraction: number) => void) {
+  return withRelogin('/api/uploads', () => {
+    const form = new FormData()
+    form.append('file', file, name)
+    return onProgress
+      ? sendWithProgress('/api/uploads', Upload, form, onProgress)
+      : send('/api/uploads', Upload, { method: 'POST', body: form })
+  })
+}
+
 export const api = {
+  demoStatus: () => request('/api/auth/demo', z.object({ enabled: z.boolean() })),
   devLogin: (language_code: string, telegram_id?: number) =>
     request('/api/auth/dev-login', z.object({ init_data: z.string() }), {
       method: 'POST',
@@ -195,11 +256,7 @@ export const api = {
   setLanguage: (language_code: string) =>
     request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ language_code }) }),
   deleteMe: () => request('/api/me', null, { method: 'DELETE' }),
-  upload: (file: Blob, name = 'photo.jpg') => {
-    const form = new FormData()
-    form.append('file', file, name)
-    return request('/api/uploads', Upload, { method: 'POST', body: form })
-  },
+  upload: (file: Blob, name = 'photo.jpg', onProgress?: (fraction: number) => void) => upload(file, name, onProgress),
   tryon: (person: string, garments: string[], category: string) =>
     request('/api/tryon', Accepted, {
       method: 'POST',
@@ -208,6 +265,8 @@ export const api = {
   generation: (id: string) => request(`/api/generations/${id}`, Generation),
   generations: (cursor?: string | null) =>
     request(`/api/generations?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, GenerationPage),
+  /** The unfinished jobs, newest first. */
+  activeGenerations: () => request('/api/generations?active=1&limit=20', GenerationPage),
   deleteGeneration: (id: string) => request(`/api/generations/${id}`, null, { method: 'DELETE' }),
   sendGeneration: (id: string) => request(`/api/generations/${id}/send`, null, { method: 'POST' }),
   chat: () => request('/api/chat', Chat),
@@ -219,10 +278,15 @@ export const api = {
       body: JSON.stringify(prompt ? { prompt } : {}),
     }),
   clearChat: () => request('/api/chat', null, { method: 'DELETE' }),
+  /** Makes a finished result of the user the chat's current image ("go back to this version"). */
+  setChatImage: (generation_id: string) =>
+    request('/api/chat/current', Chat, { method: 'POST', body: JSON.stringify({ generation_id }) }),
   plans: () => request('/api/plans', z.object({ products: z.array(Product) })),
   buy: (product: string, method: 'yookassa' | 'stars' = 'yookassa') =>
     request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method }) }),
-  payment: (id: string) => request(`/api/payments/${id}`, Payment),
+  payment: (id: string) => request(`/api/payments/${encodeURIComponent(id)}`, Payment),
+  paymentReturn: (id: string, sig: string) =>
+    request(`/api/payments/${encodeURIComponent(id)}/return?sig=${encodeURIComponent(sig)}`, PaymentReturn),
   ledger: (cursor?: string | null) =>
     request(`/api/me/ledger?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, LedgerPage),
   cancelPlan: () => request('/api/subscription/cancel', z.object({ plan: Plan }), { method: 'POST' }),

@@ -5,8 +5,11 @@ import './index.css'
 import { initTelegram } from './telegram'
 
 initTelegram()
-createRoot(document.getElementById('root')!).render(
+const root = document.getElementById('root')!
+// index.html's placeholder stays on screen (rendered by App) until the user is logged in.
+const skeleton = root.innerHTML
+createRoot(root).render(
   <StrictMode>
-    <App />
+    <App skeleton={skeleton} />
   </StrictMode>,
 )

@@ -7,6 +7,10 @@ class FakeSocket {
   onmessage: ((m: { data: string }) => void) | null = null
   onclose: ((e: { code: number }) => void) | null = null
   closed = false
+  sent: string[] = []
+  send(data: string) {
+    this.sent.push(data)
+  }
   constructor(public url: string) {
     FakeSocket.all.push(this)
   }
@@ -30,7 +34,7 @@ describe('openSocket', () => {
     const events: ServerEvent[] = []
     const online: boolean[] = []
     const onReconnect = vi.fn()
-    const stop = openSocket(() => 'tok en', (e) => events.push(e), (o) => online.push(o), { onReconnect })
+    const { stop } = openSocket(() => 'tok en', (e) => events.push(e), (o) => online.push(o), { onReconnect })
     expect(FakeSocket.all).toHaveLength(1)
     expect(FakeSocket.all[0].url).toContain('/ws?token=tok%20en')
     FakeSocket.all[0].onopen?.()
@@ -65,6 +69,43 @@ describe('openSocket', () => {
     await vi.runAllTimersAsync()
     expect(FakeSocket.all).toHaveLength(2)
     expect(FakeSocket.all[1].url).toContain('token=new')
+  })
+})
+
+describe('client heartbeat', () => {
+  it('pings, and replaces a socket that stays silent after a ping', () => {
+    const onReconnect = vi.fn()
+    const online: boolean[] = []
+    openSocket(() => 't', () => {}, (o) => online.push(o), { onReconnect, heartbeatMs: 20_000, pongTimeoutMs: 8_000 })
+    const first = FakeSocket.all[0]
+    first.onopen?.()
+    vi.advanceTimersByTime(20_000)
+    expect(first.sent).toEqual(['{"type":"ping"}'])
+    first.onmessage?.({ data: '{"type":"pong","data":{}}' })
+    vi.advanceTimersByTime(10_000)
+    expect(first.closed).toBe(false)
+    // The network silently died: the next ping gets nothing back.
+    vi.advanceTimersByTime(10_000)
+    expect(first.sent).toHaveLength(2)
+    vi.advanceTimersByTime(8_000)
+    expect(first.closed).toBe(true)
+    expect(online).toEqual([true, false])
+    vi.advanceTimersByTime(5_000)
+    expect(FakeSocket.all).toHaveLength(2)
+    FakeSocket.all[1].onopen?.()
+    expect(onReconnect).toHaveBeenCalledTimes(1)
+  })
+
+  it('wakes up at once when asked while disconnected', () => {
+    const control = openSocket(() => 't', () => {}, () => {})
+    FakeSocket.all[0].onopen?.()
+    FakeSocket.all[0].onclose?.({ code: 1006 })
+    control.wake()
+    vi.advanceTimersByTime(0)
+    expect(FakeSocket.all).toHaveLength(2)
+    control.wake()
+    vi.advanceTimersByTime(0)
+    expect(FakeSocket.all).toHaveLength(2)
   })
 })
 

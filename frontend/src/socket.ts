@@ -1,4 +1,7 @@
-// One WebSocket to /ws with reconnect and backoff; events go to `onEvent`.
+// One WebSocket to /ws with reconnect and backoff; events go to `onEvent`. A client heartbeat
+// finds a connection that died without a close (mobile networks do that): a `ping` every
+// `heartbeatMs`, and no frame within `pongTimeoutMs` after it means the socket is dropped and
+// opened again.
 export type ServerEvent = { type: string; data: Record<string, unknown> }
 
 export type SocketHooks = {
@@ -6,6 +9,14 @@ export type SocketHooks = {
   renewToken?: () => Promise<void>
   /** Called after every successful reconnect (not the first open): catch up through REST. */
   onReconnect?: () => void
+  heartbeatMs?: number
+  pongTimeoutMs?: number
+}
+
+export type SocketControl = {
+  stop: () => void
+  /** Reconnects at once when the socket is not open (back online, back in the foreground). */
+  wake: () => void
 }
 
 /** Delay before reconnect attempt `attempt` (1-based): 1 s, 2 s, 4 s … capped at 30 s, ±25 % jitter. */
@@ -18,53 +29,95 @@ export function openSocket(
   onEvent: (e: ServerEvent) => void,
   onOnline: (online: boolean) => void,
   hooks: SocketHooks = {},
-): () => void {
+): SocketControl {
+  const heartbeatMs = hooks.heartbeatMs ?? 20_000
+  const pongTimeoutMs = hooks.pongTimeoutMs ?? 8_000
   let socket: WebSocket | null = null
   let stopped = false
   let attempt = 0
   let opened = false
   let timer: ReturnType<typeof setTimeout> | undefined
+  let heartbeat: ReturnType<typeof setInterval> | undefined
+  let pongDue: ReturnType<typeof setTimeout> | undefined
 
-  const connect = () => {
+  const stopHeartbeat = () => {
+    clearInterval(heartbeat)
+    clearTimeout(pongDue)
+  }
+
+  const schedule = (delay: number) => {
+    clearTimeout(timer)
+    if (!stopped) timer = setTimeout(connect, delay)
+  }
+
+  /** The socket is gone (closed by either side, or found dead): reconnect after a delay. */
+  const lost = (current: WebSocket, code: number) => {
+    if (socket !== current) return
+    stopHeartbeat()
+    socket = null
+    current.onopen = current.onmessage = current.onclose = null
+    if (stopped) return
+    onOnline(false)
+    attempt += 1
+    if (code === 4001 && hooks.renewToken) {
+      hooks
+        .renewToken()
+        .catch(() => undefined)
+        .finally(() => schedule(backoffDelay(1)))
+      return
+    }
+    // 4008: too many sockets for this user (another tab); wait the longest delay.
+    schedule(code === 4008 ? 30_000 : backoffDelay(attempt))
+  }
+
+  function connect() {
     const t = token()
-    if (!t || stopped) return
+    if (!t || stopped || socket) return
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-    socket = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(t)}`)
-    socket.onopen = () => {
+    const current = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(t)}`)
+    socket = current
+    current.onopen = () => {
       attempt = 0
       onOnline(true)
       if (opened) hooks.onReconnect?.()
       opened = true
+      heartbeat = setInterval(() => {
+        try {
+          current.send('{"type":"ping"}')
+        } catch {
+          return
+        }
+        clearTimeout(pongDue)
+        pongDue = setTimeout(() => {
+          current.close()
+          lost(current, 1006)
+        }, pongTimeoutMs)
+      }, heartbeatMs)
     }
-    socket.onmessage = (m) => {
+    current.onmessage = (m) => {
+      clearTimeout(pongDue)
       try {
-        onEvent(JSON.parse(String(m.data)) as ServerEvent)
+        const event = JSON.parse(String(m.data)) as ServerEvent
+        if (event.type !== 'pong') onEvent(event)
       } catch {
         /* ignore malformed frames */
       }
     }
-    socket.onclose = (e) => {
-      if (stopped) return
-      onOnline(false)
-      attempt += 1
-      // 4008: too many sockets for this user (another tab); wait the longest delay.
-      const delay = e.code === 4008 ? 30_000 : backoffDelay(attempt)
-      if (e.code === 4001 && hooks.renewToken) {
-        hooks
-          .renewToken()
-          .catch(() => undefined)
-          .finally(() => {
-            if (!stopped) timer = setTimeout(connect, backoffDelay(1))
-          })
-        return
-      }
-      timer = setTimeout(connect, delay)
-    }
+    current.onclose = (e) => lost(current, e.code)
   }
+
   connect()
-  return () => {
-    stopped = true
-    clearTimeout(timer)
-    socket?.close()
+  return {
+    stop: () => {
+      stopped = true
+      clearTimeout(timer)
+      stopHeartbeat()
+      socket?.close()
+    },
+    wake: () => {
+      if (stopped || socket) return
+      attempt = 0
+      schedule(0)
+    },
   }
 }

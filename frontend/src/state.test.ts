@@ -41,3 +41,30 @@ describe('reducer input checks', () => {
     expect(s.jobs.b.creditsReturned).toBe(true)
   })
 })
+
+describe('app-wide jobs and drafts', () => {
+  const generation = (id: string, status: string, extra: Record<string, unknown> = {}) =>
+    ({ id, kind: 'tryon', status, watermarked: false, cost: 2, refunded: false, created_at: '', ...extra }) as never
+
+  it('takes job state read through REST and never reopens a finished job', () => {
+    let s = reducer(initialState, { type: 'job/track', id: 'a', kind: 'tryon' })
+    s = reducer(s, { type: 'jobs/read', generations: [generation('a', 'running', { stage: 'generating' })] })
+    expect(s.jobs.a).toMatchObject({ status: 'running', kind: 'tryon' })
+    s = reducer(s, { type: 'jobs/read', generations: [generation('a', 'succeeded', { result_url: '/media/r' })] })
+    expect(s.jobs.a).toMatchObject({ status: 'succeeded', resultUrl: '/media/r' })
+    s = reducer(s, { type: 'jobs/read', generations: [generation('a', 'running')] })
+    expect(s.jobs.a.status).toBe('succeeded')
+    s = reducer(s, { type: 'job/seen', id: 'a' })
+    expect(s.jobs.a.seen).toBe(true)
+  })
+
+  it('keeps the try-on form and the editor draft, and follows the chat’s current picture', () => {
+    let s = reducer(initialState, { type: 'tryon', patch: { category: 'shoes', jobId: 'j' } })
+    s = reducer(s, { type: 'editor', patch: { text: 'фон' } })
+    expect(s.tryon).toMatchObject({ category: 'shoes', jobId: 'j', garments: [] })
+    expect(s.editor.text).toBe('фон')
+    s = reducer(s, { type: 'chat', messages: [], image: '/media/u' })
+    s = reducer(s, ev('chat.message', { id: 'm', role: 'assistant', kind: 'image', image_url: '/media/r', variants: [], created_at: '' }))
+    expect(s.chatImage).toBe('/media/r')
+  })
+})

@@ -1,47 +1,94 @@
-import { renderHook } from '@testing-library/react'
+// Telegram helpers against the real SDK in an emulated Telegram client (launch parameters in the
+// hash, a TelegramWebviewProxy recording every postEvent, events sent back through
+// Telegram.WebView.receiveEvent): no mock of the SDK.
+import { act, renderHook } from '@testing-library/react'
 import { describe, expect, it, vi } from 'vitest'
+import palettes from '../e2e/palettes.json'
 
-const mainButton = vi.hoisted(() => ({
-  setText: vi.fn(),
-  enable: vi.fn(),
-  disable: vi.fn(),
-  showProgress: vi.fn(),
-  hideProgress: vi.fn(),
-  onClick: vi.fn(),
-  offClick: vi.fn(),
-  show: vi.fn(),
-  hide: vi.fn(),
-}))
-const showConfirm = vi.hoisted(() => vi.fn((_: string, cb: (ok: boolean) => void) => cb(true)))
+const events = vi.hoisted(() => {
+  const recorded: [string, Record<string, unknown> | null][] = []
+  const initData = 'user=%7B%22id%22%3A7%2C%22language_code%22%3A%22en%22%7D&auth_date=1&hash=00'
+  history.replaceState(null, '', `/#tgWebAppData=${encodeURIComponent(initData)}&tgWebAppVersion=8.0&tgWebAppPlatform=android`)
+  Object.assign(window, {
+    TelegramWebviewProxy: { postEvent: (type: string, data: string) => recorded.push([type, data ? JSON.parse(data) : null]) },
+  })
+  return recorded
+})
 
-vi.mock('@twa-dev/sdk', () => ({
-  default: { initData: 'query_id=1&hash=x', MainButton: mainButton, showConfirm, isVersionAtLeast: () => true },
-}))
+const { initTelegram, confirmAction, haptic, insideTelegram, telegramLanguage, useBackButton, useMainButton } = await import('./telegram')
+const { contrast } = await import('./theme')
 
-const { confirmAction, useMainButton } = await import('./telegram')
+const receive = (type: string, data?: unknown) =>
+  act(() => (window as unknown as { Telegram: { WebView: { receiveEvent: (t: string, d: unknown) => void } } }).Telegram.WebView.receiveEvent(type, data))
+const last = (type: string) => [...events].reverse().find(([t]) => t === type)?.[1]
 
-describe('inside Telegram', () => {
-  it('drives the MainButton and removes it on unmount', () => {
+describe('inside the emulated Telegram client', () => {
+  it('sees the launch parameters', () => {
+    expect(insideTelegram()).toBe(true)
+    expect(telegramLanguage()).toBe('en')
+  })
+
+  it('keeps the MainButton active exactly when the action can run, and a press runs it', () => {
     const onClick = vi.fn()
-    const { result, unmount, rerender } = renderHook(({ enabled }) => useMainButton('Примерить', onClick, { enabled }), {
-      initialProps: { enabled: false },
+    const { rerender, unmount } = renderHook((p: { enabled: boolean; progress: boolean }) => useMainButton('Примерить', onClick, p), {
+      initialProps: { enabled: false, progress: false },
     })
-    expect(result.current).toBe(true)
-    expect(mainButton.setText).toHaveBeenCalledWith('Примерить')
-    expect(mainButton.disable).toHaveBeenCalled()
-    expect(mainButton.show).toHaveBeenCalled()
-    rerender({ enabled: true })
-    expect(mainButton.enable).toHaveBeenCalled()
-    const click = mainButton.onClick.mock.calls.at(-1)?.[0] as () => void
-    click()
+    expect(last('web_app_setup_main_button')).toMatchObject({ is_visible: true, is_active: false, text: 'Примерить' })
+    receive('main_button_pressed')
+    expect(onClick).not.toHaveBeenCalled()
+
+    rerender({ enabled: true, progress: false })
+    expect(last('web_app_setup_main_button')).toMatchObject({ is_active: true })
+    receive('main_button_pressed')
     expect(onClick).toHaveBeenCalledTimes(1)
+
+    rerender({ enabled: true, progress: true })
+    expect(last('web_app_setup_main_button')).toMatchObject({ is_progress_visible: true, is_active: false })
+    // hideProgress() alone re-activates the button: after the progress it must stay disabled.
+    rerender({ enabled: false, progress: false })
+    expect(last('web_app_setup_main_button')).toMatchObject({ is_progress_visible: false, is_active: false })
+
     unmount()
-    expect(mainButton.offClick).toHaveBeenCalledWith(click)
-    expect(mainButton.hide).toHaveBeenCalled()
+    expect(last('web_app_setup_main_button')).toEqual({ is_visible: false })
+  })
+
+  it('shows the BackButton while asked and calls back on its press', () => {
+    const onBack = vi.fn()
+    const { rerender } = renderHook(({ visible }) => useBackButton(visible, onBack), { initialProps: { visible: true } })
+    expect(last('web_app_setup_back_button')).toEqual({ is_visible: true })
+    receive('back_button_pressed')
+    expect(onBack).toHaveBeenCalledTimes(1)
+    rerender({ visible: false })
+    expect(last('web_app_setup_back_button')).toEqual({ is_visible: false })
   })
 
   it('asks through Telegram’s own confirm popup', async () => {
-    await expect(confirmAction('Удалить?')).resolves.toBe(true)
-    expect(showConfirm).toHaveBeenCalledWith('Удалить?', expect.any(Function))
+    const answer = confirmAction('Удалить?')
+    expect(last('web_app_open_popup')).toMatchObject({ message: 'Удалить?' })
+    receive('popup_closed', { button_id: 'ok' })
+    await expect(answer).resolves.toBe(true)
+    const refused = confirmAction('Удалить?')
+    receive('popup_closed', {})
+    await expect(refused).resolves.toBe(false)
+  })
+
+  it('gives haptic feedback', () => {
+    haptic('error')
+    expect(last('web_app_trigger_haptic_feedback')).toEqual({ type: 'notification', notification_type: 'error' })
+  })
+
+  it('says it is ready, expands, and follows theme_changed with readable colours', () => {
+    initTelegram()
+    expect(events.map(([t]) => t)).toEqual(expect.arrayContaining(['web_app_ready', 'web_app_expand']))
+    receive('theme_changed', { theme_params: palettes['ios-light'] })
+    const css = getComputedStyle(document.documentElement)
+    const [hint, section] = ['--app-hint', '--app-section'].map((v) => css.getPropertyValue(v).trim())
+    expect(section).toBe('#ffffff')
+    expect(contrast(hint, section)).toBeGreaterThanOrEqual(4.5)
+    expect(document.documentElement.dataset.scheme).toBe('light')
+    expect(last('web_app_set_header_color')).toEqual({ color: '#efeff4' })
+    receive('theme_changed', { theme_params: palettes['android-dark'] })
+    expect(document.documentElement.dataset.scheme).toBe('dark')
+    expect(last('web_app_set_background_color')).toEqual({ color: '#151e27' })
   })
 })

@@ -1,69 +1,92 @@
-// Telegram WebApp integration: theme → CSS variables, initData, haptics, back button.
+// Telegram WebApp integration: the SDK object, theme → CSS variables, the native MainButton and
+// BackButton, haptics, popups, invoices, links, downloads.
 import { useEffect, useRef } from 'react'
-import WebApp from '@twa-dev/sdk'
+import sdk from '@twa-dev/sdk'
+import { buildPalette, type Palette, type ThemeParams } from './theme'
 
-export const tg = WebApp
+type WebApp = typeof sdk
 
-/** True inside Telegram (initData present). Outside, the app uses the demo login. */
+/** Telegram's `window.Telegram.WebApp`. `@twa-dev/sdk` is CommonJS: depending on the bundler's
+ *  interop its default import is the WebApp or the module object `{__esModule, default}` (Vite's
+ *  production build gives the latter). Loading it runs Telegram's telegram-web-app.js, which
+ *  defines `window.Telegram.WebApp`: that object is what the app uses.
+ *  (`src/telegram.bundle.test.ts` builds this file with the production bundler and checks it.) */
+function resolveWebApp(): WebApp {
+  const fromWindow = (window as unknown as { Telegram?: { WebApp?: WebApp } }).Telegram?.WebApp
+  if (fromWindow) return fromWindow
+  const module = sdk as unknown as { default?: WebApp }
+  return module.default ?? sdk
+}
+
+export const tg: WebApp = resolveWebApp()
+
+/** True inside Telegram (launch parameters carry initData). Outside, the app asks the server
+ *  whether the demo login exists. */
 export function insideTelegram(): boolean {
   return Boolean(tg.initData)
 }
 
-const THEME_VARS: Record<string, string> = {
-  bg_color: '--tg-bg',
-  secondary_bg_color: '--tg-secondary-bg',
-  text_color: '--tg-text',
-  hint_color: '--tg-hint',
-  link_color: '--tg-link',
-  button_color: '--tg-button',
-  button_text_color: '--tg-button-text',
-  destructive_text_color: '--tg-destructive',
+/** `startapp=<value>` of the link that opened the Mini App (e.g. `paid_<payment id>`). */
+export function startParam(): string | undefined {
+  return tg.initDataUnsafe?.start_param || undefined
 }
 
-const DARK: Record<string, string> = {
-  '--tg-bg': '#17212b',
-  '--tg-secondary-bg': '#232e3c',
-  '--tg-text': '#f5f5f5',
-  '--tg-hint': '#8a9aa9',
-  '--tg-link': '#6ab3f3',
-  '--tg-button': '#5288c1',
-  '--tg-button-text': '#ffffff',
-  '--tg-destructive': '#ec3942',
+function versionAtLeast(version: string): boolean {
+  try {
+    return insideTelegram() && tg.isVersionAtLeast(version)
+  } catch {
+    return false
+  }
 }
 
+let palette: Palette | null = null
+
+/** The colours in use (after `applyTheme`). */
+export function currentPalette(): Palette | null {
+  return palette
+}
+
+/** Telegram's theme (or the browser's light/dark preference outside Telegram) → `--app-*`
+ *  variables; inside Telegram the header, background and bottom bar follow the page. */
 export function applyTheme(): void {
   const root = document.documentElement
-  const params = (tg.themeParams ?? {}) as unknown as Record<string, string | undefined>
-  const fromTelegram = Object.keys(THEME_VARS).some((k) => params[k])
-  if (fromTelegram) {
-    for (const [key, cssVar] of Object.entries(THEME_VARS)) {
-      const value = params[key]
-      if (value) root.style.setProperty(cssVar, value)
+  const prefersDark = window.matchMedia?.('(prefers-color-scheme: dark)').matches ?? false
+  const params = (insideTelegram() ? (tg.themeParams ?? {}) : {}) as unknown as ThemeParams
+  const built = buildPalette(params, prefersDark ? 'dark' : 'light')
+  palette = built.palette
+  for (const [name, value] of Object.entries(built.palette)) root.style.setProperty(`--app-${name}`, value)
+  root.dataset.scheme = built.scheme
+  root.style.colorScheme = built.scheme
+  document.querySelector('meta[name="theme-color"]')?.setAttribute('content', built.palette.page)
+  if (!insideTelegram()) return
+  try {
+    if (versionAtLeast('6.1')) {
+      tg.setHeaderColor(built.palette.page as `#${string}`)
+      tg.setBackgroundColor(built.palette.page as `#${string}`)
     }
-  } else if (window.matchMedia?.('(prefers-color-scheme: dark)').matches) {
-    for (const [cssVar, value] of Object.entries(DARK)) root.style.setProperty(cssVar, value)
+    if (versionAtLeast('7.10')) tg.setBottomBarColor(built.palette.section as `#${string}`)
+  } catch {
+    /* an older client */
   }
-  root.dataset.scheme = tg.colorScheme === 'dark' || (!fromTelegram && window.matchMedia?.('(prefers-color-scheme: dark)').matches) ? 'dark' : 'light'
 }
 
 export function initTelegram(): void {
-  try {
-    tg.ready()
-    tg.expand()
-    tg.onEvent('themeChanged', applyTheme)
-  } catch {
-    /* outside Telegram */
-  }
   applyTheme()
+  if (!insideTelegram()) {
+    window.matchMedia?.('(prefers-color-scheme: dark)').addEventListener?.('change', applyTheme)
+    return
+  }
+  tg.onEvent('themeChanged', applyTheme)
+  tg.ready()
+  tg.expand()
+  // The app scrolls; a swipe down should scroll it, not close it (7.7+).
+  if (versionAtLeast('7.7')) tg.disableVerticalSwipes()
 }
 
 export function haptic(kind: 'success' | 'error' | 'light'): void {
-  try {
-    if (kind === 'light') tg.HapticFeedback.impactOccurred('light')
-    else tg.HapticFeedback.notificationOccurred(kind)
-  } catch {
-    /* not supported */
-  }
+  if (!versionAtLeast('6.1')) return
+  if (kind === 'light') tg.HapticFeedback.impactOccurred('light')
+  else tg.HapticFeedback.notificationOccurred(kind)
 }
 
 export function telegramLanguage(): string | undefined {
@@ -72,59 +95,103 @@ export function telegramLanguage(): string | undefined {
 
 /** Asks the user to confirm: Telegram's native popup inside Telegram (6.2+), the browser's otherwise. */
 export function confirmAction(message: string): Promise<boolean> {
-  if (insideTelegram() && tg.isVersionAtLeast?.('6.2')) {
-    return new Promise((resolve) => {
-      try {
-        tg.showConfirm(message, (ok) => resolve(Boolean(ok)))
-      } catch {
-        resolve(window.confirm(message))
-      }
-    })
+  if (versionAtLeast('6.2')) {
+    return new Promise((resolve) => tg.showConfirm(message, (ok) => resolve(Boolean(ok))))
   }
   return Promise.resolve(window.confirm(message))
 }
 
 /** While a paid job runs, closing the Mini App asks first (Telegram 6.2+). */
 export function setClosingConfirmation(on: boolean): void {
-  try {
-    if (!insideTelegram() || !tg.isVersionAtLeast('6.2')) return
-    if (on) tg.enableClosingConfirmation()
-    else tg.disableClosingConfirmation()
-  } catch {
-    /* not supported */
-  }
+  if (!versionAtLeast('6.2')) return
+  if (on) tg.enableClosingConfirmation()
+  else tg.disableClosingConfirmation()
 }
 
-/** Inside Telegram, shows the MainButton with `text` while mounted and `visible`; the screen then
- *  hides its own button (`useMainButton` returns true). Outside Telegram it does nothing. */
+/** Inside Telegram, shows the MainButton with `text` while mounted and `visible`: active exactly
+ *  when `enabled` (and not in `progress`), and its press runs `onClick`. The screen then hides its
+ *  own button (`useMainButton` returns true). Outside Telegram it does nothing. */
 export function useMainButton(text: string, onClick: () => void, { visible = true, enabled = true, progress = false } = {}): boolean {
   const active = insideTelegram() && visible
   const handler = useRef(onClick)
-  handler.current = onClick
+  useEffect(() => {
+    handler.current = onClick
+  })
   useEffect(() => {
     if (!active) return
     const click = () => handler.current()
-    try {
-      tg.MainButton.setText(text)
-      if (enabled) tg.MainButton.enable()
-      else tg.MainButton.disable()
-      if (progress) tg.MainButton.showProgress(false)
-      else tg.MainButton.hideProgress()
-      tg.MainButton.onClick(click)
-      tg.MainButton.show()
-    } catch {
-      return undefined
-    }
+    tg.MainButton.onClick(click)
     return () => {
-      try {
-        tg.MainButton.offClick(click)
-        tg.MainButton.hide()
-      } catch {
-        /* not supported */
-      }
+      tg.MainButton.offClick(click)
+      tg.MainButton.hide()
+    }
+  }, [active])
+  useEffect(() => {
+    if (!active) return
+    const button = tg.MainButton
+    button.setParams({ text, is_visible: true })
+    if (progress) {
+      button.showProgress(false)
+    } else {
+      // hideProgress() re-activates the button: set the state after it.
+      if (button.isProgressVisible) button.hideProgress()
+      button.setParams({ is_active: enabled })
     }
   }, [active, text, enabled, progress])
   return active
+}
+
+/** Telegram's BackButton: shown while `visible`; its press calls `onBack`. */
+export function useBackButton(visible: boolean, onBack: () => void): void {
+  const handler = useRef(onBack)
+  useEffect(() => {
+    handler.current = onBack
+  })
+  useEffect(() => {
+    if (!versionAtLeast('6.1')) return
+    const back = () => handler.current()
+    tg.BackButton.onClick(back)
+    return () => {
+      tg.BackButton.offClick(back)
+    }
+  }, [])
+  useEffect(() => {
+    if (!versionAtLeast('6.1')) return
+    if (visible) tg.BackButton.show()
+    else tg.BackButton.hide()
+  }, [visible])
+}
+
+/** Calls `callback` when the app comes back to the foreground: the page becomes visible again,
+ *  or Telegram reports the Mini App active again (8.0 `visibility_changed`). */
+export function onForeground(callback: () => void): () => void {
+  const visible = () => {
+    if (document.visibilityState === 'visible') callback()
+  }
+  document.addEventListener('visibilitychange', visible)
+  const inTelegram = insideTelegram()
+  if (inTelegram) tg.onEvent('activated', callback)
+  return () => {
+    document.removeEventListener('visibilitychange', visible)
+    if (inTelegram) tg.offEvent('activated', callback)
+  }
+}
+
+/** Opens a page outside the Mini App (the external browser inside Telegram; this tab outside). */
+export function openExternal(url: string): void {
+  if (insideTelegram()) tg.openLink(url)
+  else location.assign(url)
+}
+
+/** Opens a Stars invoice; resolves with Telegram's status (`paid`, `cancelled`, `failed`, `pending`). */
+export function openInvoice(link: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    try {
+      tg.openInvoice(link, (status) => resolve(status))
+    } catch (e) {
+      reject(e)
+    }
+  })
 }
 
 /** A signed media URL that answers with `Content-Disposition: attachment`. */
@@ -133,14 +200,14 @@ export function downloadUrl(url: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}download=1`
 }
 
-/** Telegram 8.0+ saves files through its own dialog; returns false when the browser should do it. */
-export function downloadInTelegram(url: string): boolean {
+/** Telegram 8.0+ saves files through its own dialog (HTTPS only); returns false when the
+ *  browser should do it through the attachment link. */
+export function downloadInTelegram(url: string, fileName = 'primerka.jpg'): boolean {
+  if (!url || !versionAtLeast('8.0')) return false
+  const absolute = new URL(downloadUrl(url), location.href)
+  if (absolute.protocol !== 'https:') return false
   try {
-    if (!url || !insideTelegram() || !tg.isVersionAtLeast('8.0')) return false
-    const absolute = new URL(downloadUrl(url), location.href).toString()
-    const api = tg as unknown as { downloadFile?: (p: { url: string; file_name: string }) => void }
-    if (!api.downloadFile) return false
-    api.downloadFile({ url: absolute, file_name: 'primerka.jpg' })
+    tg.downloadFile({ url: absolute.toString(), file_name: fileName })
     return true
   } catch {
     return false

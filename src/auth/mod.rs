@@ -3,3 +3,4 @@
 pub mod init_data;
 pub mod jwt;
 pub mod recent;
+pub mod return_link;

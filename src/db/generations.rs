@@ -223,6 +223,25 @@ pub async fn list_for_user(
     .db()
 }
 
+/// The user's unfinished jobs (queued, submitted, running), newest first: what the Mini App
+/// re-reads after a reconnect, when it comes back to the foreground or is opened again.
+pub async fn active_for_user(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    limit: i64,
+) -> Result<Vec<GenerationRow>, DbError> {
+    sqlx::query_as::<_, GenerationRow>(&format!(
+        "select {GEN_COLUMNS} from generations
+         where user_id = $1 and deleted_at is null and status in ('queued', 'submitted', 'running')
+         order by created_at desc, id desc limit $2"
+    ))
+    .bind(user)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
 /// Hides a finished job from the gallery; returns its result key to delete.
 pub async fn soft_delete(db: impl PgExecutor<'_>, user: UserId, id: Uuid) -> Result<Option<String>, DbError> {
     sqlx::query_scalar::<_, Option<String>>(

@@ -1,6 +1,7 @@
 //! The user's generations (docs/API.md):
 //!
-//! - `GET /api/generations` (cursor paging, newest first), `GET /api/generations/{id}`: plain reads.
+//! - `GET /api/generations` (cursor paging, newest first; `?active=1`: the unfinished ones),
+//!   `GET /api/generations/{id}`: plain reads.
 //! - `DELETE /api/generations/{id}` and `POST /api/generations/{id}/send` (the bot sends the
 //!   result to the user's chat as a photo and as a file): the user's session does them.
 
@@ -87,6 +88,9 @@ fn generation_view(state: &AppState, row: &GenerationRow, lang: Lang) -> Generat
 struct PageQuery {
     cursor: Option<String>,
     limit: Option<i64>,
+    /// `active=1`: only unfinished jobs, newest first, one page (no cursor): what the Mini App
+    /// re-reads after a reconnect, when it comes back to the foreground or is opened again.
+    active: Option<String>,
 }
 
 fn encode_cursor(row: &GenerationRow) -> String {
@@ -106,12 +110,21 @@ async fn list_generations(
 ) -> Result<Json<GenerationPage>, ApiError> {
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(20).clamp(1, 100);
+    let lang = request_lang(&headers);
+    match query.active.as_deref() {
+        None | Some("" | "0" | "false") => {}
+        Some("1" | "true") => {
+            let rows = gen_db::active_for_user(&state.pool, user.id, limit).await?;
+            let items = rows.iter().map(|r| generation_view(&state, r, lang)).collect();
+            return Ok(Json(GenerationPage { items, next_cursor: None }));
+        }
+        Some(_) => return Err(ApiError::validation("active")),
+    }
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(decode_cursor(c).ok_or(ApiError::validation("cursor"))?),
     };
     let rows = gen_db::list_for_user(&state.pool, user.id, before, limit + 1).await?;
-    let lang = request_lang(&headers);
     let next_cursor = (rows.len() as i64 > limit).then(|| encode_cursor(&rows[limit as usize - 1]));
     let items = rows.iter().take(limit as usize).map(|r| generation_view(&state, r, lang)).collect();
     Ok(Json(GenerationPage { items, next_cursor }))

@@ -7,9 +7,14 @@
 //!   (`method: "stars"` → `invoice_link`). The user comes back to `/plans?payment=<id>`.
 //! - `GET /api/payments/{id}`: the status; a pending YooKassa payment is fetched back and
 //!   settled (so a lost notification never loses a purchase).
+//! - `GET /api/payments/{id}/return?sig=`: the same for the return page without a login (the
+//!   checkout often opens outside Telegram); only for a return link the server signed
+//!   (`auth::return_link`), and only the outcome: status, product, credits, the way back.
 //! - `POST /api/subscription/cancel`: no more renewals; the plan runs to its period end.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +23,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::error::request_lang;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, AppState, client_ip};
 use crate::actors::payments::NewOrder;
 use crate::db::payments::PaymentRow;
 use crate::db::types::{PaymentProvider, PaymentStatus};
@@ -30,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/plans", get(plans))
         .route("/api/payments", post(create_payment))
         .route("/api/payments/{id}", get(get_payment))
+        .route("/api/payments/{id}/return", get(payment_return))
         .route("/api/subscription/cancel", post(cancel_subscription))
 }
 
@@ -180,6 +186,65 @@ async fn get_payment(
 ) -> Result<Json<PaymentView>, ApiError> {
     let row = state.actors.payments.status(user.id, id).await?;
     Ok(Json(payment_view(&state, &row)))
+}
+
+/// The Mini App link that reopens the app on this payment (`startapp=paid_<id>`), or the bot's
+/// chat when no Mini App short name is configured; `None` without a bot username.
+fn telegram_return_url(state: &AppState, id: Uuid) -> Option<String> {
+    let t = &state.settings.file.telegram;
+    let bot = t.bot_username.trim().trim_start_matches('@');
+    match (bot, t.miniapp_short_name.trim()) {
+        ("", _) => None,
+        (bot, "") => Some(format!("https://t.me/{bot}")),
+        (bot, app) => Some(format!("https://t.me/{bot}/{app}?startapp=paid_{}", id.simple())),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReturnQuery {
+    sig: Option<String>,
+}
+
+/// What the return page shows without a login.
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export_to = "Plans.ts")]
+pub struct PaymentReturnView {
+    pub payment_id: Uuid,
+    pub status: PaymentStatus,
+    pub product: String,
+    pub title: Option<String>,
+    pub credits: i32,
+    /// The way back into the Mini App (`t.me/<bot>/<app>?startapp=paid_<id>`).
+    pub telegram_url: Option<String>,
+}
+
+/// The return page's read, without a login: a valid signature shows the outcome (a pending
+/// YooKassa payment is fetched back and settled first, exactly as for its owner, and at most as
+/// often); anything else is `404`, so ids cannot be probed. Limited per IP like logins.
+async fn payment_return(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ReturnQuery>,
+) -> Result<Json<PaymentReturnView>, ApiError> {
+    if let Some(ip) = client_ip(&headers, Some(peer), &state.trusted_proxies) {
+        state.limits.check_login(ip)?;
+    }
+    let sig = query.sig.unwrap_or_default();
+    if !crate::auth::return_link::verify(&state.settings.secrets.media_signing_key, id, &sig) {
+        return Err(ApiError::not_found());
+    }
+    let row = state.actors.payments.status_by_link(id).await?;
+    let product = state.catalogue.get(&row.product);
+    Ok(Json(PaymentReturnView {
+        payment_id: row.id,
+        status: row.status,
+        title: product.map(|p| p.title(request_lang(&headers)).to_string()),
+        credits: product.map_or(0, |p| p.credits),
+        product: row.product,
+        telegram_url: telegram_return_url(&state, id),
+    }))
 }
 
 /// Stops renewal; the plan and its credits stay until the period ends.

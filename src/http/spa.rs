@@ -1,6 +1,9 @@
 //! Serves the built Mini App (`frontend/dist`): hashed assets cached for a year, `index.html`
 //! never cached, and every other client route answered with `index.html` (SPA fallback).
 //! Server paths (`/api`, `/ws`, `/webhooks`, `/sim`, `/media`) never fall back to the app.
+//! The build writes `<file>.br` and `<file>.gz` next to every text asset; they are served as is
+//! to clients that accept them (`Content-Encoding`, `Vary: Accept-Encoding`), so nothing is
+//! compressed per request.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -19,7 +22,10 @@ const SERVER_PREFIXES: [&str; 6] = ["/api/", "/ws", "/webhooks/", "/sim/", "/med
 pub fn service(settings: &Settings) -> BoxCloneSyncService<Request<Body>, Response, Infallible> {
     let dir: PathBuf = settings.file.server.frontend_dir.clone();
     let index = dir.join("index.html");
-    let files = ServeDir::new(&dir).precompressed_gzip().fallback(ServeFile::new(&index));
+    let files = ServeDir::new(&dir)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(ServeFile::new(&index).precompressed_br().precompressed_gzip());
     BoxCloneSyncService::new(tower::service_fn(move |request: Request<Body>| {
         let files = files.clone();
         let index_exists = index.exists();
@@ -40,7 +46,10 @@ pub fn service(settings: &Settings) -> BoxCloneSyncService<Request<Body>, Respon
             } else {
                 "no-cache"
             };
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            // The same URL answers in several encodings: caches must key on the request's.
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             Ok(response)
         }
     }))

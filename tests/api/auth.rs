@@ -199,7 +199,12 @@ async fn login_is_rate_limited_per_ip() {
 
 #[tokio::test]
 async fn the_demo_login_signs_init_data_that_the_real_login_accepts() {
-    let app = spawn_app().await;
+    // Demo mode: the simulator plays Telegram too (no bot token configured).
+    let app = spawn_app_with(|env| {
+        env.remove("TELEGRAM_BOT_TOKEN");
+    })
+    .await;
+    assert!(app.settings.demo_login);
     let status: Value = app.client.get(app.url("/api/auth/demo")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["enabled"], true);
 
@@ -232,6 +237,25 @@ async fn the_demo_login_is_impossible_with_real_provider_keys() {
     let response = app.client.post(app.url("/api/auth/dev-login")).json(&json!({})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "demo_disabled");
+}
+
+#[tokio::test]
+async fn a_configured_bot_token_switches_the_demo_login_off() {
+    // Production-like: a bot token and a webhook secret, the providers simulated, limits off.
+    let app = spawn_app_with(|env| {
+        env.insert("TELEGRAM_WEBHOOK_SECRET".into(), "e2e-webhook-secret".into());
+    })
+    .await;
+    assert!(app.settings.simulator, "the providers stay simulated");
+    let status: Value = app.client.get(app.url("/api/auth/demo")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status, json!({"enabled": false}));
+    let id = new_user_id();
+    let response =
+        app.client.post(app.url("/api/auth/dev-login")).json(&json!({"telegram_id": id})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "demo_disabled");
+    // initData signed with the configured token, as Telegram signs it, still logs in.
+    assert_eq!(app.post_login(&app.init_data_for(id)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -678,6 +678,33 @@ async fn expired_uploads_are_deleted_by_the_retention_job() {
 }
 
 #[tokio::test]
+async fn active_lists_only_my_unfinished_jobs_newest_first() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let other = app.login(new_user_id()).await;
+    let mut socket = connect(&app, &token).await;
+    // One finished job, then one that never finishes (the task hangs at kie.ai).
+    let done: Value = tryon(&app, &token).await.json().await.unwrap();
+    next_event_of(&mut socket, "job.succeeded").await;
+    app.client.post(app.url("/sim/kie/_control/faults")).json(&json!({"hang_tasks": 1})).send().await.unwrap();
+    let running: Value = tryon(&app, &token).await.json().await.unwrap();
+    tryon(&app, &other).await;
+
+    let page: Value = app.get("/api/generations?active=1", &token).await.json().await.unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the unfinished job of this user: {page}");
+    assert_eq!(items[0]["id"], running["generation_id"]);
+    assert_eq!(items[0]["kind"], "tryon");
+    assert!(["queued", "submitted", "running"].contains(&items[0]["status"].as_str().unwrap()), "{page}");
+    assert_eq!(page["next_cursor"], Value::Null);
+    // The plain gallery still lists both, newest first.
+    let all: Value = app.get("/api/generations", &token).await.json().await.unwrap();
+    let ids: Vec<&Value> = all["items"].as_array().unwrap().iter().map(|g| &g["id"]).collect();
+    assert_eq!(ids, [&running["generation_id"], &done["generation_id"]]);
+    assert_eq!(app.get("/api/generations?active=maybe", &token).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
 async fn a_full_queue_says_busy_and_charges_nothing() {
     let app = spawn_app_with(|env| {
         env.insert("APP__GENERATION__MAX_QUEUE".into(), "0".into());

@@ -72,7 +72,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut EnvMap)) -> TestApp {
     customize(&mut env);
     let config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let settings = Settings::from_env(&env, &config_dir).expect("test settings are valid");
-    let bot_token = env["TELEGRAM_BOT_TOKEN"].clone();
+    // Without a configured token (demo mode) the app uses the public demo bot's.
+    let bot_token = env.get("TELEGRAM_BOT_TOKEN").cloned().unwrap_or_else(|| primerka::config::DEMO_BOT_TOKEN.into());
     let app = Application::build(settings).await.expect("the application builds");
     let port = app.port();
     let pool = app.pool.clone();

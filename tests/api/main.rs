@@ -13,5 +13,6 @@ mod helpers;
 mod me;
 mod payments;
 mod sessions;
+mod spa;
 mod storage_s3;
 mod ws;

@@ -60,7 +60,8 @@ async fn paying_on_the_checkout_page_grants_the_pack_once_and_updates_the_socket
     let paid = no_redirect.post(pay_url).send().await.unwrap();
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);
     let location = paid.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.ends_with(&format!("/plans?payment={}", payment["payment_id"].as_str().unwrap())));
+    let back = format!("{}/plans?payment={}&sig=", app.address, payment["payment_id"].as_str().unwrap());
+    assert!(location.starts_with(&back), "{location}");
 
     let event = next_event_of(&mut socket, "payment.succeeded").await;
     assert_eq!(event["data"]["credits"], 100);
@@ -175,6 +176,64 @@ async fn a_lost_notification_is_settled_when_the_user_returns() {
     let unknown_rail =
         app.post_json("/api/payments", &token, &json!({"product": "sub_basic", "method": "paypal"})).await;
     assert_eq!(unknown_rail.status(), StatusCode::CONFLICT, "only YooKassa and Stars are sold");
+}
+
+#[tokio::test]
+async fn the_return_page_shows_the_outcome_without_a_login_for_a_signed_link_only() {
+    let app = spawn_app_with(|env| {
+        env.insert("APP__TELEGRAM__BOT_USERNAME".into(), "@primerka_bot".into());
+        env.insert("APP__TELEGRAM__MINIAPP_SHORT_NAME".into(), "app".into());
+    })
+    .await;
+    let token = app.login(new_user_id()).await;
+    // Paid in a browser outside Telegram; the notification is lost on the way.
+    app.client
+        .post(app.url("/sim/yookassa/_control/webhook"))
+        .json(&json!({"url": "http://127.0.0.1:9/nowhere"}))
+        .send()
+        .await
+        .unwrap();
+    let payment = buy(&app, &token, "pack_100").await;
+    let id = payment["payment_id"].as_str().unwrap().to_string();
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let paid = no_redirect.post(format!("{}/pay", payment["confirmation_url"].as_str().unwrap())).send().await.unwrap();
+    let location = paid.headers()["location"].to_str().unwrap().to_string();
+    let sig = location.split("&sig=").nth(1).expect("the return link is signed").to_string();
+    assert_eq!(total(&app, &token).await, 10, "no notification arrived");
+
+    // The return page, in a browser without a login: the payment is re-fetched and settled.
+    let anonymous = reqwest::Client::new();
+    let read = |path: String| anonymous.get(app.url(&path)).send();
+    let outcome = read(format!("/api/payments/{id}/return?sig={sig}")).await.unwrap();
+    assert_eq!(outcome.status(), StatusCode::OK);
+    let outcome: Value = outcome.json().await.unwrap();
+    let simple = uuid::Uuid::parse_str(&id).unwrap().simple().to_string();
+    assert_eq!(
+        outcome,
+        json!({"payment_id": id, "status": "succeeded", "product": "pack_100", "title": "100 кредитов", "credits": 100,
+               "telegram_url": format!("https://t.me/primerka_bot/app?startapp=paid_{simple}")}),
+        "the outcome and the way back into the Mini App, nothing about the payer"
+    );
+    assert_eq!(total(&app, &token).await, 110, "settled once");
+    // The Mini App reopened by that link reads the payment by the id in startapp.
+    let by_simple: Value = app.get(&format!("/api/payments/{simple}"), &token).await.json().await.unwrap();
+    assert_eq!(by_simple["status"], "succeeded");
+
+    // Only a link the server signed: no signature, a wrong one, another payment's.
+    let other = buy(&app, &token, "pack_100").await;
+    let other_id = other["payment_id"].as_str().unwrap();
+    for path in [
+        format!("/api/payments/{id}/return"),
+        format!("/api/payments/{id}/return?sig="),
+        format!("/api/payments/{id}/return?sig={}", "0".repeat(64)),
+        format!("/api/payments/{other_id}/return?sig={sig}"),
+        format!("/api/payments/{}/return?sig={sig}", uuid::Uuid::new_v4()),
+    ] {
+        let response = read(path.clone()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(total(&app, &token).await, 110);
+    assert!(app.ledger_differences().await.is_empty());
 }
 
 async fn subscribe(app: &TestApp, token: &str, product: &str) -> Value {

@@ -1,57 +1,42 @@
 import { useEffect, useState } from 'react'
 import { api } from '../api'
 import { useApp } from '../app-context'
-import { Button, ErrorBox, Spinner } from './ui'
-import { downloadInTelegram, downloadUrl } from '../telegram'
+import type { Strings } from '../i18n'
+import { isFinished, type JobState } from '../state'
+import { downloadInTelegram, downloadUrl, haptic } from '../telegram'
+import { Button, ButtonLink, ErrorBox, ImageBox, Spinner } from './ui'
 
-/** Live state of one generation (WebSocket events; a poll as a fallback when offline). */
+/** How far along a job looks (the bar and the percent). */
+export function jobPercent(job: JobState | undefined): number {
+  if (!job || job.status === 'queued') return 15
+  if (job.status === 'submitted') return 40
+  if (job.status === 'running') return 75
+  return 100
+}
+
+/** What an unfinished job is doing, in words. */
+export function jobLabel(job: JobState | undefined, t: Strings): string {
+  if (!job || job.status === 'queued') return t.queued(job?.position ?? 1)
+  return job.status === 'submitted' ? t.submitted : t.generating
+}
+
+/** Live state of one job from the app-wide store (WebSocket events, REST re-reads). The picture
+ *  box keeps its size from progress to result, so the page never jumps. */
 export function JobProgress({ id, onDone }: { id: string; onDone?: () => void }) {
-  const { state, t, dispatch, refreshMe } = useApp()
+  const { state, t, dispatch } = useApp()
   const job = state.jobs[id]
-  const [sent, setSent] = useState(false)
-  const [sendError, setSendError] = useState<unknown>(null)
+  const finished = isFinished(job?.status)
 
+  // Seen here: the bar on other screens stops announcing it; success and failure are felt.
   useEffect(() => {
-    if (job?.status === 'succeeded' || job?.status === 'failed') return
-    const timer = setInterval(async () => {
-      if (state.online) return
-      try {
-        const g = await api.generation(id)
-        if (g.status === 'succeeded') {
-          dispatch({ type: 'event', event: { type: 'job.succeeded', data: { generation_id: id, result_url: g.result_url, watermarked: g.watermarked } } })
-        } else if (g.status === 'failed') {
-          dispatch({ type: 'event', event: { type: 'job.failed', data: { generation_id: id, message: g.error?.message, credits_returned: g.refunded } } })
-          void refreshMe()
-        }
-      } catch {
-        /* still offline */
-      }
-    }, 3000)
-    return () => clearInterval(timer)
-  }, [id, job?.status, state.online, dispatch, refreshMe])
+    if (!finished || job?.seen) return
+    haptic(job?.status === 'succeeded' ? 'success' : 'error')
+    dispatch({ type: 'job/seen', id })
+  }, [finished, job?.seen, job?.status, id, dispatch])
 
-  if (!job || job.status === 'queued' || job.status === 'submitted' || job.status === 'running') {
-    const label =
-      !job || job.status === 'queued'
-        ? t.queued(job?.position ?? 1)
-        : job.status === 'submitted'
-          ? t.submitted
-          : t.generating
+  if (job?.status === 'failed') {
     return (
-      <div data-testid="job-progress" className="flex flex-col items-center gap-3 py-8">
-        <Spinner label={label} />
-        <div className="h-1.5 w-full overflow-hidden rounded-full bg-bg-2">
-          <div
-            className="h-full rounded-full bg-accent transition-all duration-700"
-            style={{ width: !job || job.status === 'queued' ? '15%' : job.status === 'submitted' ? '40%' : '75%' }}
-          />
-        </div>
-      </div>
-    )
-  }
-  if (job.status === 'failed') {
-    return (
-      <div role="alert" data-testid="job-failed" className="rounded-xl border border-danger-line bg-danger-soft p-4">
+      <div role="alert" data-testid="job-failed" className="rounded-2xl bg-danger-soft p-4">
         <p className="font-medium text-danger">{t.failed}</p>
         <p className="mt-1 text-sm">{job.message || t.errorGeneric}</p>
         {job.creditsReturned && <p className="mt-1 text-sm text-hint">{t.creditsReturned}</p>}
@@ -65,39 +50,71 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
       </div>
     )
   }
+  if (job?.status === 'succeeded') {
+    return (
+      <div data-testid="job-result" className="flex flex-col gap-3">
+        <ImageBox src={job.resultUrl} alt={t.done} testId="result-box" />
+        <p className="text-sm text-hint">{job.watermarked ? t.watermarkNote : t.done}</p>
+        <ResultActions id={id} url={job.resultUrl ?? ''} />
+      </div>
+    )
+  }
+  const percent = jobPercent(job)
+  const label = jobLabel(job, t)
   return (
-    <div data-testid="job-result" className="flex flex-col gap-3">
-      <p className="font-medium">{t.done}</p>
-      <img src={job.resultUrl} alt={t.done} className="w-full rounded-2xl" />
-      {job.watermarked && <p className="text-xs text-hint">{t.watermarkNote}</p>}
-      {sendError !== null && <ErrorBox error={sendError} />}
-      <Button
-        variant="secondary"
-        disabled={sent}
-        onClick={async () => {
-          setSendError(null)
-          try {
-            await api.sendGeneration(id)
-            setSent(true)
-          } catch (e) {
-            setSendError(e)
-          }
-        }}
-      >
-        {sent ? t.sent : t.sendToChat}
-      </Button>
-      <a
-        href={downloadUrl(job.resultUrl ?? '')}
-        download
-        data-testid="download"
-        className="w-full rounded-xl bg-bg-2 px-4 py-3 text-center font-medium"
-        onClick={(e) => {
-          if (downloadInTelegram(job.resultUrl ?? '')) e.preventDefault()
-        }}
-      >
-        {t.download}
-      </a>
-      {onDone && <Button onClick={onDone}>{t.newTryon}</Button>}
+    <div data-testid="job-progress" className="flex flex-col gap-3">
+      <ImageBox alt="" testId="result-box">
+        <div className="absolute inset-0 flex flex-col items-center justify-center gap-4 p-6">
+          <Spinner label={label} />
+          <div className="h-1.5 w-full overflow-hidden rounded-full bg-section" role="progressbar" aria-valuenow={percent} aria-valuemin={0} aria-valuemax={100} aria-label={label}>
+            <div className="h-full rounded-full bg-accent transition-all duration-700" style={{ width: `${percent}%` }} />
+          </div>
+          <p className="text-center text-sm text-hint">{t.jobKeepsRunning}</p>
+        </div>
+      </ImageBox>
+    </div>
+  )
+}
+
+/** Download and send-to-chat for a finished result. */
+export function ResultActions({ id, url }: { id: string; url: string }) {
+  const { t } = useApp()
+  const [sent, setSent] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  return (
+    <div className="flex flex-col gap-2">
+      {error !== null && <ErrorBox error={error} />}
+      {/* Side by side where both labels fit on one line, stacked on the narrowest phones. */}
+      <div className="grid grid-cols-1 gap-2 min-[360px]:grid-cols-2">
+        <ButtonLink
+          href={downloadUrl(url)}
+          testId="download"
+          onClick={(e) => {
+            if (downloadInTelegram(url)) e.preventDefault()
+          }}
+        >
+          {t.download}
+        </ButtonLink>
+        <Button
+          variant="secondary"
+          className="px-2 text-[15px]"
+          testId="send-to-chat"
+          disabled={sent}
+          onClick={async () => {
+            setError(null)
+            try {
+              await api.sendGeneration(id)
+              setSent(true)
+              haptic('success')
+            } catch (e) {
+              setError(e)
+              haptic('error')
+            }
+          }}
+        >
+          {sent ? t.sent : t.sendToChat}
+        </Button>
+      </div>
     </div>
   )
 }

@@ -1,83 +1,84 @@
-import { useRef, useState } from 'react'
-import { api, ApiError, type Upload } from '../api'
+import { useEffect, useRef, useState } from 'react'
+import type { Upload } from '../api'
 import { useApp } from '../app-context'
-import { ErrorBox, Spinner } from './ui'
+import { ACCEPTED_TYPES, uploadPhoto } from '../upload'
+import { ErrorBox } from './ui'
 
-const ACCEPT = 'image/jpeg,image/png'
-const MAX_BYTES = 5 * 1024 * 1024
-
-/** Picks a JPEG/PNG, checks it locally (type, 5 MB) and uploads it; the server checks again. */
+/** Picks a photo (JPEG, PNG or WebP), makes it small on the phone, and uploads it with a preview
+ *  and the percent sent; the server checks it again. */
 export function PhotoPicker({
   label,
-  hint,
   value,
   onChange,
   testId,
 }: {
   label: string
-  hint?: string
   value: Upload | null
   onChange: (u: Upload | null) => void
   testId: string
 }) {
   const { t } = useApp()
   const input = useRef<HTMLInputElement>(null)
-  const [busy, setBusy] = useState(false)
+  const [preview, setPreview] = useState<string | null>(null)
+  const [progress, setProgress] = useState<number | null>(null)
   const [error, setError] = useState<unknown>(null)
 
+  useEffect(() => () => {
+    if (preview) URL.revokeObjectURL(preview)
+  }, [preview])
+
   const pick = async (file: File | undefined) => {
+    if (input.current) input.current.value = ''
     if (!file) return
     setError(null)
-    if (!ACCEPT.split(',').includes(file.type)) {
-      setError(new ApiError(415, 'unsupported_type', t.onlyJpegPng))
-      return
-    }
-    if (file.size > MAX_BYTES) {
-      setError(new ApiError(413, 'too_large', t.tooBig))
-      return
-    }
-    setBusy(true)
+    if (ACCEPTED_TYPES.includes(file.type)) setPreview(URL.createObjectURL(file))
+    setProgress(0)
     try {
-      onChange(await api.upload(file, file.name))
+      onChange(await uploadPhoto(file, t, setProgress))
     } catch (e) {
       setError(e)
     } finally {
-      setBusy(false)
-      if (input.current) input.current.value = ''
+      setProgress(null)
+      setPreview(null)
     }
   }
 
+  const shown = preview ?? value?.url ?? null
   return (
-    <div className="flex flex-col gap-2">
-      <div className="flex items-baseline justify-between">
-        <span className="font-medium">{label}</span>
-        {hint && <span className="text-xs text-hint">{hint}</span>}
-      </div>
+    <div className="flex min-w-0 flex-col gap-1.5">
+      <span className="truncate px-1 text-sm font-medium">{label}</span>
       <button
         type="button"
         data-testid={testId}
-        aria-label={label}
+        aria-label={value ? `${label}: ${t.changePhoto}` : `${label}: ${t.addPhoto}`}
         onClick={() => input.current?.click()}
-        className="relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl border-2 border-dashed border-line-strong bg-bg-2"
+        disabled={progress !== null}
+        data-state={progress !== null ? 'uploading' : value ? 'uploaded' : 'empty'}
+        className={`relative flex aspect-[3/4] w-full items-center justify-center overflow-hidden rounded-2xl bg-section ${shown ? '' : 'border-2 border-dashed border-line'}`}
       >
-        {value ? (
-          <img src={value.url} alt={label} className="h-full w-full object-cover" />
-        ) : busy ? (
-          <Spinner label={t.uploading} />
-        ) : (
-          <span className="text-hint"><span aria-hidden="true">+</span> {t.addPhoto}</span>
+        {shown && <img src={shown} alt={label} className="absolute inset-0 h-full w-full object-cover" />}
+        {progress !== null && (
+          <span role="status" data-testid={`${testId}-progress`} className="relative rounded-full bg-section px-3 py-1 text-sm font-medium">
+            {t.uploadingPercent(progress)}
+          </span>
+        )}
+        {!shown && progress === null && (
+          <span className="px-2 text-center text-sm text-link">
+            <span aria-hidden="true">+ </span>
+            {t.addPhoto}
+          </span>
         )}
       </button>
       <input
         ref={input}
         type="file"
-        accept={ACCEPT}
+        accept={ACCEPTED_TYPES.join(',')}
         className="hidden"
         data-testid={`${testId}-input`}
         onChange={(e) => void pick(e.target.files?.[0])}
       />
-      {value && (
-        <button type="button" className="text-sm text-danger" onClick={() => onChange(null)}>
+      {value && progress === null && (
+        <button type="button" className="min-h-11 text-sm text-danger" onClick={() => onChange(null)}>
           {t.remove}
         </button>
       )}

@@ -76,7 +76,7 @@ describe('BalancePill', () => {
     const { value } = renderWithApp(<BalancePill />, {
       state: { balance: { free: 1, subscription: 0, purchased: 2, total: 3 } },
     })
-    const pill = screen.getByRole('button', { name: ru.balance })
+    const pill = screen.getByRole('button', { name: `${ru.balance}: ${ru.credits(3)}` })
     expect(pill).toHaveTextContent(ru.credits(3))
     fireEvent.click(pill)
     expect(value.go).toHaveBeenCalledWith('plans')

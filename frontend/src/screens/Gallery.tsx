@@ -1,69 +1,59 @@
 import { useState } from 'react'
-import { confirmAction, downloadInTelegram, downloadUrl } from '../telegram'
+import { confirmAction } from '../telegram'
 import { api, type Generation } from '../api'
-import { useApp } from '../app-context'
-import { Button, ErrorBox, Spinner } from '../components/ui'
+import { useApp, useOverlayBack } from '../app-context'
+import { jobLabel, jobPercent, ResultActions } from '../components/JobProgress'
+import { Button, ErrorBox, ImageBox, ScreenSkeleton } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
+import { isFinished, jobFromGeneration, type JobState } from '../state'
+
+/** The gallery item as it is now: the page as loaded, overtaken by live job state. */
+function live(g: Generation, job: JobState | undefined): JobState {
+  const loaded = jobFromGeneration(g) as JobState
+  return job && (isFinished(job.status) || !isFinished(loaded.status)) ? { ...loaded, ...job } : loaded
+}
 
 export function Gallery() {
-  const { t } = useApp()
+  const { state, t, go, dispatch } = useApp()
   const paged = usePagedList(api.generations)
   const { cursor, loading, error, setError, load } = paged
   const items = paged.items ?? []
-  const setItems = (update: (old: Generation[]) => Generation[]) => paged.setItems((old) => update(old ?? []))
   const [open, setOpen] = useState<Generation | null>(null)
-  const [sent, setSent] = useState(false)
+  useOverlayBack(open ? () => setOpen(null) : null)
 
   if (open) {
+    const job = live(open, state.jobs[open.id])
     return (
-      <div className="flex flex-col gap-3">
-        <button
-          className="self-start text-link"
-          onClick={() => {
-            setError(null)
-            setOpen(null)
-          }}
-        >
-          ← {t.back}
-        </button>
-        {open.result_url && <img src={open.result_url} alt={t.result} className="w-full rounded-2xl" />}
-        {open.watermarked && <p className="text-xs text-hint">{t.watermarked}</p>}
+      <div className="flex flex-col gap-3" data-testid="gallery-item">
+        <ImageBox src={job.resultUrl} alt={t.result} />
+        {job.watermarked && <p className="px-1 text-sm text-hint">{t.watermarked}</p>}
         {error !== null && <ErrorBox error={error} />}
-        {open.result_url && (
-          <a
-            href={downloadUrl(open.result_url)}
-            download
-            className="w-full rounded-xl bg-bg-2 px-4 py-3 text-center font-medium"
-            onClick={(e) => {
-              if (downloadInTelegram(open.result_url ?? '')) e.preventDefault()
-            }}
-          >
-            {t.download}
-          </a>
-        )}
+        <ResultActions id={open.id} url={job.resultUrl ?? ''} />
         <Button
           variant="secondary"
-          disabled={sent}
+          testId="edit-in-chat"
           onClick={async () => {
             setError(null)
             try {
-              await api.sendGeneration(open.id)
-              setSent(true)
+              const chat = await api.setChatImage(open.id)
+              dispatch({ type: 'chat', messages: chat.messages, image: chat.current_image?.url ?? null })
+              go('editor')
             } catch (e) {
               setError(e)
             }
           }}
         >
-          {sent ? t.sent : t.sendToChat}
+          {t.editInChat}
         </Button>
         <Button
           variant="danger"
+          testId="delete"
           onClick={async () => {
             if (!(await confirmAction(t.confirmDelete))) return
             setError(null)
             try {
               await api.deleteGeneration(open.id)
-              setItems((old) => old.filter((g) => g.id !== open.id))
+              paged.setItems((old) => (old ?? []).filter((g) => g.id !== open.id))
               setOpen(null)
             } catch (e) {
               setError(e)
@@ -79,40 +69,45 @@ export function Gallery() {
   return (
     <div className="flex flex-col gap-3">
       {error !== null && <ErrorBox error={error} onRetry={() => void load(null)} />}
-      {!loading && items.length === 0 && error === null && (
-        <p className="rounded-xl bg-bg-2 p-4 text-center text-hint">{t.emptyGallery}</p>
-      )}
+      {!loading && items.length === 0 && error === null && <p className="rounded-2xl bg-section p-4 text-center">{t.emptyGallery}</p>}
+      {loading && items.length === 0 && <ScreenSkeleton label={t.loading} />}
       <ul className="grid grid-cols-2 gap-2" data-testid="gallery">
-        {items.map((g) => (
-          <li key={g.id}>
-            {g.status === 'succeeded' && g.result_url ? (
-              <button
-                className="block w-full"
-                aria-label={`${t.open}: ${new Date(g.created_at).toLocaleString()}`}
-                onClick={() => {
-                  setSent(false)
-                  setError(null)
-                  setOpen(g)
-                }}
-              >
-                <img src={g.result_url} alt="" loading="lazy" className="aspect-[3/4] w-full rounded-xl object-cover" />
-              </button>
-            ) : (
-              <div className="flex aspect-[3/4] flex-col items-center justify-center rounded-xl bg-bg-2 p-2 text-center text-xs text-hint">
-                {g.status === 'failed' ? (
-                  <>
-                    <span className="text-danger">{t.failed}</span>
-                    {g.refunded && <span>{t.creditsReturned}</span>}
-                  </>
-                ) : (
-                  <Spinner />
-                )}
-              </div>
-            )}
-          </li>
-        ))}
+        {items.map((g) => {
+          const job = live(g, state.jobs[g.id])
+          return (
+            <li key={g.id} data-testid={`tile-${job.status}`}>
+              {job.status === 'succeeded' && job.resultUrl ? (
+                <button
+                  className="block w-full"
+                  aria-label={`${t.open}: ${new Date(g.created_at).toLocaleString()}`}
+                  onClick={() => {
+                    setError(null)
+                    setOpen(g)
+                  }}
+                >
+                  <img src={job.resultUrl} alt="" loading="lazy" className="aspect-[3/4] w-full rounded-xl bg-field object-cover" />
+                </button>
+              ) : (
+                <div className="flex aspect-[3/4] flex-col items-center justify-center gap-1 rounded-xl bg-section p-2 text-center text-sm">
+                  {job.status === 'failed' ? (
+                    <>
+                      <span className="font-medium text-danger">{t.failed}</span>
+                      {job.creditsReturned && <span className="text-hint">{t.creditsReturned}</span>}
+                    </>
+                  ) : (
+                    <>
+                      <span className="h-5 w-5 animate-spin rounded-full border-2 border-hint border-t-transparent" aria-hidden="true" />
+                      <span className="text-hint">
+                        {jobLabel(job, t)} {jobPercent(job)} %
+                      </span>
+                    </>
+                  )}
+                </div>
+              )}
+            </li>
+          )
+        })}
       </ul>
-      {loading && <Spinner label={t.loading} />}
       {cursor && !loading && (
         <Button variant="secondary" onClick={() => void load(cursor)}>
           {t.loadMore}

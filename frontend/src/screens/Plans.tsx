@@ -1,17 +1,30 @@
-import { useEffect, useState } from 'react'
-import { api, type LedgerEntry, type Payment, type Product } from '../api'
+import { useCallback, useEffect, useState } from 'react'
+import { api, ApiError, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
-import { Button, Card, ErrorBox, Spinner } from '../components/ui'
-import { usePagedList } from '../components/usePagedList'
-import { confirmAction, insideTelegram, tg } from '../telegram'
+import { Icon } from '../components/icons'
+import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
+import { formatRub, usePayment } from '../payments'
+import { confirmAction, haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
 
-/** Packs and plans; buying opens YooKassa's page, which returns to /plans?payment=<id>. */
-export function Plans() {
+/** Packs and plans. Inside Telegram Stars come first (Telegram's rule for digital goods), a card
+ *  payment second (YooKassa's page opens in the browser; this screen follows the payment).
+ *  `paymentId` is a payment to follow from the start: the return from YooKassa
+ *  (`/plans?payment=`) or the Mini App reopened with `startapp=paid_<id>`. */
+export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   const { state, t, refreshMe } = useApp()
+  const lang = state.me?.user.language_code === 'en' ? 'en' : 'ru'
   const [products, setProducts] = useState<Product[] | null>(null)
   const [error, setError] = useState<unknown>(null)
-  const [payment, setPayment] = useState<Payment | null>(null)
   const [busy, setBusy] = useState<string | null>(null)
+  const [following, setFollowing] = useState<string | null>(paymentId)
+  const settled = useCallback(
+    (p: Payment) => {
+      haptic(p.status === 'succeeded' ? 'success' : 'error')
+      void refreshMe()
+    },
+    [refreshMe],
+  )
+  const { payment, error: paymentError } = usePayment(following, api.payment, settled)
 
   useEffect(() => {
     api
@@ -20,27 +33,11 @@ export function Plans() {
       .catch(setError)
   }, [])
 
-  // Back from the payment page: poll our payment until it settles.
+  // Handled once: a reload must not announce the payment again.
   useEffect(() => {
-    const id = new URLSearchParams(location.search).get('payment')
-    if (!id) return
-    let stop = false
-    const poll = async (attempt: number) => {
-      try {
-        const p = await api.payment(id)
-        if (stop) return
-        setPayment(p)
-        if (p.status === 'pending' && attempt < 40) setTimeout(() => void poll(attempt + 1), 1500)
-        else if (p.status === 'succeeded') void refreshMe()
-      } catch (e) {
-        setError(e)
-      }
-    }
-    void poll(0)
-    return () => {
-      stop = true
-    }
-  }, [refreshMe])
+    if (!payment || !new URLSearchParams(location.search).has('payment')) return
+    history.replaceState(history.state, '', `${location.pathname}${location.hash}`)
+  }, [payment])
 
   const buyStars = async (product: Product) => {
     setBusy(product.id)
@@ -48,78 +45,101 @@ export function Plans() {
     try {
       const p = await api.buy(product.id, 'stars')
       if (!p.invoice_link) throw new Error('no invoice link')
-      tg.openInvoice(p.invoice_link, (status) => {
-        if (status === 'paid') {
-          setPayment({ ...p, status: 'pending' })
-          // The credits arrive with Telegram's confirmation; poll our payment until then.
-          const poll = async (attempt: number) => {
-            try {
-              const fresh = await api.payment(p.payment_id)
-              setPayment(fresh)
-              if (fresh.status === 'pending' && attempt < 20) setTimeout(() => void poll(attempt + 1), 1500)
-              else void refreshMe()
-            } catch (e) {
-              setError(e)
-            }
-          }
-          void poll(0)
-        }
-      })
+      const status = await openInvoice(p.invoice_link)
+      // The credits arrive with Telegram's confirmation to the bot; follow our payment until then.
+      if (status === 'paid' || status === 'pending') setFollowing(p.payment_id)
+      else if (status === 'failed') {
+        haptic('error')
+        setError(new ApiError(0, 'invoice_failed', t.starsFailed))
+      }
     } catch (e) {
+      haptic('error')
       setError(e)
     } finally {
       setBusy(null)
     }
   }
 
-  const buy = async (product: Product) => {
+  const buyCard = async (product: Product) => {
     setBusy(product.id)
     setError(null)
     try {
       const p = await api.buy(product.id)
       if (!p.confirmation_url) throw new Error('no confirmation url')
-      if (insideTelegram()) tg.openLink(p.confirmation_url)
-      else location.assign(p.confirmation_url)
+      // Inside Telegram the page opens in the browser and this screen follows the payment.
+      if (insideTelegram()) setFollowing(p.payment_id)
+      openExternal(p.confirmation_url)
     } catch (e) {
+      haptic('error')
       setError(e)
     } finally {
       setBusy(null)
     }
   }
 
-  const section = (kind: Product['kind'], title: string) => (
-    <section className="flex flex-col gap-2">
-      <h2 className="font-semibold">{title}</h2>
-      {products
-        ?.filter((p) => p.kind === kind)
-        .map((p) => (
-          <Card key={p.id} className="flex items-center justify-between gap-3">
-            <div>
-              <p className="font-medium">{p.title}</p>
-              <p className="text-sm text-hint">{kind === 'pack' ? t.credits(p.credits) : t.perMonth(p.credits)}</p>
-            </div>
-            <div className="flex w-40 flex-col gap-1">
-              <Button testId={`buy-${p.id}`} disabled={!p.available || busy !== null} onClick={() => void buy(p)}>
-                {p.available ? (busy === p.id ? '…' : t.buy(p.price_rub)) : t.soon}
+  const plan = state.me?.plan
+  const tryonPrice = state.me?.prices.tryon ?? 2
+  const stars = insideTelegram()
+
+  const card = (p: Product) => {
+    const price = formatRub(p.price_kopecks ?? Math.round(Number(p.price_rub) * 100), lang)
+    const current = p.kind === 'subscription' && plan?.product === p.id
+    const withStars = stars && (p.stars_available ?? p.kind === 'pack') && p.available
+    return (
+      <Card key={p.id} testId={`product-${p.id}`} className="flex flex-col gap-3">
+        <div className="flex items-start justify-between gap-2">
+          <div className="min-w-0">
+            <p className="font-semibold">{p.title}</p>
+            <p className="text-sm text-hint">{p.kind === 'pack' ? t.neverExpire : t.perMonth(p.credits)}</p>
+            <p className="text-sm text-hint">{t.tryonsApprox(Math.floor(p.credits / tryonPrice))}</p>
+          </div>
+          {current ? (
+            <span data-testid="current-badge" className="shrink-0 rounded-full bg-accent px-2.5 py-1 text-sm font-medium text-accent-text">
+              {t.yourPlan}
+            </span>
+          ) : (
+            <span className="shrink-0 font-semibold" data-testid={`price-${p.id}`}>
+              {price}
+            </span>
+          )}
+        </div>
+        {!p.available ? (
+          <Button disabled>{t.soon}</Button>
+        ) : (
+          <div className="flex flex-col gap-2">
+            {withStars && (
+              <Button testId={`stars-${p.id}`} disabled={busy !== null} onClick={() => void buyStars(p)}>
+                {busy === p.id ? (
+                  '…'
+                ) : (
+                  <span className="inline-flex items-center gap-1.5">
+                    {t.buyStars(p.price_stars)}
+                    <Icon name="star" className="h-4 w-4" filled />
+                  </span>
+                )}
               </Button>
-              {(p.stars_available ?? kind === 'pack') && insideTelegram() && (
-                <Button variant="secondary" disabled={busy !== null} onClick={() => void buyStars(p)}>
-                  {t.buyStars(p.price_stars)}
-                </Button>
-              )}
-            </div>
-          </Card>
-        ))}
-    </section>
-  )
+            )}
+            <Button
+              testId={`buy-${p.id}`}
+              variant={withStars ? 'secondary' : 'primary'}
+              disabled={busy !== null}
+              onClick={() => void buyCard(p)}
+            >
+              {busy === p.id && !withStars ? '…' : withStars ? t.payByCard(price) : t.buy(price)}
+            </Button>
+          </div>
+        )}
+      </Card>
+    )
+  }
 
   return (
-    <div className="flex flex-col gap-4" data-testid="plans">
+    <div className="flex flex-col gap-3" data-testid="plans">
       {payment && (
         <div
           role="status"
           data-testid={`payment-${payment.status}`}
-          className={`rounded-xl p-3 text-sm ${payment.status === 'succeeded' ? 'bg-accent text-accent-text' : 'bg-bg-2'}`}
+          className={`rounded-2xl p-4 text-sm font-medium ${payment.status === 'succeeded' ? 'bg-accent text-accent-text' : 'bg-section'}`}
         >
           {payment.status === 'succeeded'
             ? t.paymentSucceeded(payment.credits)
@@ -128,16 +148,17 @@ export function Plans() {
               : t.paymentCanceled}
         </div>
       )}
-      {state.me?.plan && (
-        <Card>
-          <p className="font-medium" data-testid="current-plan">
+      {paymentError !== null && !payment && <ErrorBox error={paymentError} />}
+      {plan && (
+        <Card testId="current-plan">
+          <p className="font-medium">
             {t.currentPlan(
-              products?.find((p) => p.id === state.me?.plan?.product)?.title ?? state.me.plan.product,
-              new Date(state.me.plan.period_end).toLocaleDateString(state.me.user.language_code === 'en' ? 'en-GB' : 'ru-RU'),
+              products?.find((p) => p.id === plan.product)?.title ?? plan.product,
+              new Date(plan.period_end).toLocaleDateString(lang === 'en' ? 'en-GB' : 'ru-RU'),
             )}
           </p>
-          <p className="text-sm text-hint">{state.me.plan.auto_renew ? t.renews : t.noRenew}</p>
-          {state.me.plan.auto_renew && (
+          <p className="text-sm text-hint">{plan.auto_renew ? t.renews : t.noRenew}</p>
+          {plan.auto_renew && (
             <div className="mt-2">
               <Button
                 variant="secondary"
@@ -159,49 +180,16 @@ export function Plans() {
         </Card>
       )}
       {error !== null && <ErrorBox error={error} />}
-      {!products && error === null && <Spinner label={t.loading} />}
-      {products && section('pack', t.packs)}
-      {products && section('subscription', t.subscriptions)}
-      <p className="text-xs text-hint">{t.noWatermarkPaid}</p>
-      <Ledger key={state.balance?.total ?? state.me?.balance.total} />
+      {!products && error === null && <ScreenSkeleton label={t.loading} />}
+      {products && (
+        <>
+          <SectionTitle>{t.packs}</SectionTitle>
+          {products.filter((p) => p.kind === 'pack').map(card)}
+          <SectionTitle>{t.subscriptions}</SectionTitle>
+          {products.filter((p) => p.kind === 'subscription').map(card)}
+        </>
+      )}
+      <p className="px-1 text-sm text-hint">{t.noWatermarkPaid}</p>
     </div>
-  )
-}
-
-/** The user's credit movements ("charged 2 for try-on", "refunded 2: generation failed"), newest first.
- *  Keyed by the balance, so it reloads when credits move. */
-function Ledger() {
-  const { t } = useApp()
-  const { items, cursor, error, loading, load } = usePagedList<LedgerEntry>(api.ledger)
-
-  return (
-    <section className="flex flex-col gap-2" data-testid="ledger" aria-labelledby="ledger-title">
-      <h2 id="ledger-title" className="font-semibold">
-        {t.ledger}
-      </h2>
-      {error !== null && <ErrorBox error={error} />}
-      {items === null && error === null && <Spinner label={t.loading} />}
-      {items?.length === 0 && <p className="text-sm text-hint">{t.ledgerEmpty}</p>}
-      {items && items.length > 0 && (
-        <ul className="flex flex-col divide-y divide-line rounded-xl bg-bg-2 px-3">
-          {items.map((e) => (
-            <li key={e.id} className="flex items-center justify-between gap-3 py-2 text-sm">
-              <span>
-                {e.description}
-                <span className="block text-xs text-hint">{new Date(e.created_at).toLocaleString()}</span>
-              </span>
-              <span className={`font-medium tabular-nums ${e.amount < 0 ? 'text-hint' : 'text-accent'}`}>
-                {e.amount > 0 ? `+${e.amount}` : e.amount}
-              </span>
-            </li>
-          ))}
-        </ul>
-      )}
-      {cursor && (
-        <Button variant="secondary" disabled={loading} onClick={() => void load(cursor)}>
-          {loading ? t.loading : t.more}
-        </Button>
-      )}
-    </section>
   )
 }

@@ -1,8 +1,9 @@
 import { useState } from 'react'
 import { confirmAction } from '../telegram'
-import { api } from '../api'
+import { api, type LedgerEntry } from '../api'
 import { useApp } from '../app-context'
-import { Button, Card, ErrorBox } from '../components/ui'
+import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
+import { usePagedList } from '../components/usePagedList'
 
 export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => void }) {
   const { state, t, refreshMe, go } = useApp()
@@ -10,7 +11,7 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
   const [deleted, setDeleted] = useState(false)
   const b = state.balance
   return (
-    <div className="flex flex-col gap-4">
+    <div className="flex flex-col gap-3">
       <Card>
         <p className="font-semibold">{state.me?.user.first_name}</p>
         {b && (
@@ -19,40 +20,42 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
             {t.buckets.purchased} {b.purchased})
           </p>
         )}
-      </Card>
-      <Button testId="open-plans" onClick={() => go('plans')}>
-        {t.plans}
-      </Button>
-      <p className="text-xs text-hint">{t.watermarkNote}</p>
-      <Card>
-        <p className="mb-2 font-medium">{t.language}</p>
-        <div className="flex gap-2">
-          {(['ru', 'en'] as const).map((l) => (
-            <button
-              key={l}
-              aria-pressed={state.me?.user.language_code === l}
-              className={`rounded-full px-4 py-1.5 ${state.me?.user.language_code === l ? 'bg-accent text-accent-text' : 'bg-bg'}`}
-              onClick={async () => {
-                try {
-                  await api.setLanguage(l)
-                  onLanguage(l)
-                  await refreshMe()
-                } catch (e) {
-                  setError(e)
-                }
-              }}
-            >
-              {l === 'ru' ? 'Русский' : 'English'}
-            </button>
-          ))}
+        <div className="mt-3">
+          <Button testId="open-plans" onClick={() => go('plans')}>
+            {t.plans}
+          </Button>
         </div>
       </Card>
+      <SectionTitle>{t.language}</SectionTitle>
+      <Card className="flex gap-2">
+        {(['ru', 'en'] as const).map((l) => (
+          <button
+            key={l}
+            aria-pressed={state.me?.user.language_code === l}
+            className={`min-h-11 flex-1 rounded-xl px-4 ${state.me?.user.language_code === l ? 'bg-accent text-accent-text' : 'bg-field'}`}
+            onClick={async () => {
+              try {
+                await api.setLanguage(l)
+                onLanguage(l)
+                await refreshMe()
+              } catch (e) {
+                setError(e)
+              }
+            }}
+          >
+            {l === 'ru' ? 'Русский' : 'English'}
+          </button>
+        ))}
+      </Card>
+      <Ledger key={b?.total ?? state.me?.balance.total} />
+      <p className="px-1 text-sm text-hint">{t.watermarkNote}</p>
       {error !== null && <ErrorBox error={error} />}
       {deleted ? (
-        <p className="text-sm text-hint">{t.dataDeleted}</p>
+        <p className="px-1 text-sm">{t.dataDeleted}</p>
       ) : (
         <Button
           variant="danger"
+          testId="delete-data"
           onClick={async () => {
             if (!(await confirmAction(t.confirmDeleteData))) return
             try {
@@ -67,5 +70,40 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
         </Button>
       )}
     </div>
+  )
+}
+
+/** The user's credit movements ("charged 2 for try-on", "refunded 2: generation failed"), newest
+ *  first. Keyed by the balance, so it reloads when credits move. */
+function Ledger() {
+  const { t } = useApp()
+  const { items, cursor, error, loading, load } = usePagedList<LedgerEntry>(api.ledger)
+  return (
+    <section className="flex flex-col gap-2" data-testid="ledger" aria-labelledby="ledger-title">
+      <SectionTitle id="ledger-title">{t.ledger}</SectionTitle>
+      {error !== null && <ErrorBox error={error} />}
+      {items === null && error === null && <ScreenSkeleton label={t.loading} />}
+      {items?.length === 0 && <p className="px-1 text-sm text-hint">{t.ledgerEmpty}</p>}
+      {items && items.length > 0 && (
+        <ul className="flex flex-col divide-y divide-line rounded-2xl bg-section px-4">
+          {items.map((e) => (
+            <li key={e.id} className="flex items-center justify-between gap-3 py-2.5 text-sm">
+              <span className="min-w-0">
+                {e.description}
+                <span className="block text-hint">{new Date(e.created_at).toLocaleString()}</span>
+              </span>
+              <span className={`shrink-0 font-medium tabular-nums ${e.amount < 0 ? 'text-hint' : 'text-accent-fg'}`}>
+                {e.amount > 0 ? `+${e.amount}` : e.amount}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {cursor && (
+        <Button variant="secondary" disabled={loading} onClick={() => void load(cursor)}>
+          {loading ? t.loading : t.more}
+        </Button>
+      )}
+    </section>
   )
 }

@@ -1,26 +1,30 @@
-import { screen, within } from '@testing-library/react'
+import { screen } from '@testing-library/react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { strings } from '../i18n'
+import { formatRub } from '../payments'
 import { jsonReply, renderWithApp } from '../test/render'
 import { Plans } from './Plans'
 
 const ru = strings('ru')
 
 const products = [
-  { id: 'pack_100', kind: 'pack', title: '100 кредитов', credits: 100, price_rub: '199.00', price_stars: 130, available: true, extra: 1 },
-  { id: 'sub_basic', kind: 'subscription', title: 'Basic', credits: 50, price_rub: '299.00', price_stars: 200, period_days: 30, available: true },
+  { id: 'pack_100', kind: 'pack', title: '100 кредитов', credits: 100, price_kopecks: 19900, price_rub: '199.00', price_stars: 130, available: true, extra: 1 },
+  { id: 'sub_basic', kind: 'subscription', title: 'Базовый', credits: 50, price_kopecks: 29900, price_rub: '299.00', price_stars: 200, period_days: 30, available: true },
+  { id: 'sub_pro', kind: 'subscription', title: 'Про', credits: 500, price_rub: '899.50', price_stars: 600, period_days: 30, available: true },
 ]
+const me = {
+  user: { id: 1, first_name: 'Аня', language_code: 'ru' },
+  balance: { free: 0, subscription: 50, purchased: 0, total: 50 },
+  plan: { product: 'sub_basic', status: 'active', period_end: '2026-12-24T00:00:00Z', auto_renew: true, credits_per_period: 50 },
+  prices: { tryon: 2, chat_message: 1, edit_generation: 1 },
+  demo: false,
+}
 
 function routes(payment: unknown) {
   return vi.spyOn(globalThis, 'fetch').mockImplementation((input) => {
     const url = String(input)
-    if (url.startsWith('/api/plans')) return jsonReply(200, { products, rails: ['yookassa'] })
+    if (url.startsWith('/api/plans')) return jsonReply(200, { products })
     if (url.startsWith('/api/payments/')) return jsonReply(200, payment)
-    if (url.startsWith('/api/me/ledger'))
-      return jsonReply(200, {
-        items: [{ id: 3, kind: 'purchase', amount: 100, description: 'Куплено 100 кредитов', created_at: '2026-11-24T10:00:00Z' }],
-        next_cursor: null,
-      })
     return jsonReply(404, { error: { code: 'not_found', message: 'нет', request_id: 'r' } })
   })
 }
@@ -31,28 +35,38 @@ afterEach(() => {
 })
 
 describe('Plans', () => {
-  it('lists packs and plans with prices, and the credit history', async () => {
+  it('shows whole roubles, Russian names, try-ons per pack and the current plan', async () => {
     routes(null)
-    renderWithApp(<Plans />)
-    expect(await screen.findByTestId('buy-pack_100')).toHaveTextContent(ru.buy('199.00'))
-    expect(screen.getByTestId('buy-sub_basic')).toHaveTextContent(ru.buy('299.00'))
-    const ledger = screen.getByTestId('ledger')
-    expect(await within(ledger).findByText('Куплено 100 кредитов')).toBeInTheDocument()
-    expect(within(ledger).getByText('+100')).toBeInTheDocument()
+    renderWithApp(<Plans />, { state: { me, balance: me.balance } })
+    expect(await screen.findByTestId('buy-pack_100')).toHaveTextContent('Купить за 199 ₽')
+    expect(screen.getByTestId('product-pack_100')).toHaveTextContent('≈ 50 примерок')
+    expect(screen.getByTestId('product-sub_basic')).toHaveTextContent('Базовый')
+    expect(screen.getByTestId('product-sub_basic')).toHaveTextContent(ru.yourPlan)
+    expect(screen.getByTestId('product-sub_pro')).toHaveTextContent('899,50 ₽')
+    expect(screen.queryByText(/\.00/)).not.toBeInTheDocument()
+    // Outside Telegram there is no Stars button.
+    expect(screen.queryByTestId('stars-pack_100')).not.toBeInTheDocument()
   })
 
-  it('on return from the payment page shows the result and refreshes the balance', async () => {
-    history.replaceState(null, '', '/plans?payment=p1')
+  it('follows a returned payment, refreshes the balance and takes ?payment= out of the URL', async () => {
+    history.replaceState(null, '', '/plans?payment=p1&sig=s#keep')
     routes({ payment_id: 'p1', status: 'succeeded', product: 'pack_100', credits: 100, amount_rub: '199.00' })
-    const { value } = renderWithApp(<Plans />)
+    const { value } = renderWithApp(<Plans paymentId="p1" />)
     expect(await screen.findByTestId('payment-succeeded')).toHaveTextContent(ru.paymentSucceeded(100))
     expect(value.refreshMe).toHaveBeenCalled()
+    expect(`${location.pathname}${location.search}${location.hash}`).toBe('/plans#keep')
   })
 
   it('says when the payment was cancelled', async () => {
-    history.replaceState(null, '', '/plans?payment=p2')
     routes({ payment_id: 'p2', status: 'canceled', product: 'pack_100', credits: 100, amount_rub: '199.00' })
-    renderWithApp(<Plans />)
+    renderWithApp(<Plans paymentId="p2" />)
     expect(await screen.findByTestId('payment-canceled')).toHaveTextContent(ru.paymentCanceled)
+  })
+})
+
+describe('formatRub', () => {
+  it('drops zero kopecks', () => {
+    expect(formatRub(19900, 'ru')).toBe('199 ₽')
+    expect(formatRub(19950, 'en')).toBe('199.50 ₽')
   })
 })

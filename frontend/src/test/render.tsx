@@ -1,21 +1,47 @@
 import { render } from '@testing-library/react'
-import type { ReactElement } from 'react'
+import { useCallback, useMemo, useReducer, type ReactElement, type ReactNode } from 'react'
 import { vi } from 'vitest'
 import { AppContext, type AppContextValue } from '../app-context'
 import { strings } from '../i18n'
-import { initialState, type State } from '../state'
+import { initialState, reducer, type Action, type State } from '../state'
 
-/** Renders `ui` inside the app context (Russian strings unless told), with spies for navigation. */
-export function renderWithApp(ui: ReactElement, overrides: Partial<Omit<AppContextValue, 'state'>> & { state?: Partial<State> } = {}) {
-  const value: AppContextValue = {
+type Overrides = Partial<Omit<AppContextValue, 'state'>> & { state?: Partial<State> }
+
+/** The app context with the real reducer (so dispatched actions show), spies for navigation. */
+function Provider({ spies, initial, children }: { spies: Omit<AppContextValue, 'state'>; initial: State; children: ReactNode }) {
+  const [state, apply] = useReducer(reducer, initial)
+  // Stable like React's own dispatch: effects that depend on it must not run again.
+  const dispatch = useCallback(
+    (action: Action) => {
+      spies.dispatch(action)
+      apply(action)
+    },
+    [spies],
+  )
+  const value = useMemo(() => ({ ...spies, state, dispatch }), [spies, state, dispatch])
+  return <AppContext.Provider value={value}>{children}</AppContext.Provider>
+}
+
+/** Renders `ui` inside the app context (Russian strings unless told). `value` holds the spies. */
+export function renderWithApp(ui: ReactElement, overrides: Overrides = {}) {
+  const { state, ...rest } = overrides
+  const value = {
     dispatch: vi.fn(),
     t: strings('ru'),
     go: vi.fn(),
     refreshMe: vi.fn(async () => undefined),
-    ...overrides,
-    state: { ...initialState, ...overrides.state },
+    setOverlayBack: vi.fn(),
+    ...rest,
   }
-  return { ...render(<AppContext.Provider value={value}>{ui}</AppContext.Provider>), value }
+  const initial = { ...initialState, ...state }
+  return {
+    ...render(
+      <Provider spies={value} initial={initial}>
+        {ui}
+      </Provider>,
+    ),
+    value,
+  }
 }
 
 export function jsonReply(status: number, body: unknown): Promise<Response> {

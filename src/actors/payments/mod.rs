@@ -106,8 +106,9 @@ pub struct NewOrder {
 pub enum PaymentMsg {
     /// Start a purchase: our row first, then the provider (in a task).
     Create(Box<NewOrder>, Reply<Created>),
-    /// A user asks how their payment is (a pending YooKassa one is fetched back and settled).
-    Status { user: UserId, id: Uuid, reply: Reply<PaymentRow> },
+    /// How a payment is (a pending YooKassa one is fetched back and settled): for its owner
+    /// (`user`), or for the holder of its signed return link (`None`).
+    Status { user: Option<UserId>, id: Uuid, reply: Reply<PaymentRow> },
     /// YooKassa notified us about its payment `provider_id` (a hint: it is fetched back).
     Notified { provider_id: String, reply: Reply<()> },
     /// A fetch task's answer.
@@ -264,7 +265,12 @@ impl PaymentHandle {
     }
 
     pub async fn status(&self, user: UserId, id: Uuid) -> Result<PaymentRow, PaymentError> {
-        self.call(Duration::from_secs(30), |reply| PaymentMsg::Status { user, id, reply }).await
+        self.call(Duration::from_secs(30), |reply| PaymentMsg::Status { user: Some(user), id, reply }).await
+    }
+
+    /// The payment's status for the return page (the caller checked the link's signature).
+    pub async fn status_by_link(&self, id: Uuid) -> Result<PaymentRow, PaymentError> {
+        self.call(Duration::from_secs(30), |reply| PaymentMsg::Status { user: None, id, reply }).await
     }
 
     pub async fn notified(&self, provider_id: String) -> Result<(), PaymentError> {

@@ -72,12 +72,12 @@ impl PaymentActor {
         &self,
         myself: &ActorRef<PaymentMsg>,
         state: &mut PaymentState,
-        user: crate::domain::ids::UserId,
+        user: Option<crate::domain::ids::UserId>,
         id: Uuid,
         reply: Reply<PaymentRow>,
     ) {
         let row = match pay_db::get(&self.services.pool, id).await {
-            Ok(row) if row.user_id == user => row,
+            Ok(row) if user.is_none_or(|u| row.user_id == u) => row,
             Ok(_) => {
                 let _ = reply.send(Err(PaymentError::NotFound));
                 return;
@@ -282,7 +282,10 @@ async fn create_at_yookassa(
     product: &crate::domain::pricing::Product,
 ) -> Result<Created, PaymentError> {
     let lang = order.lang;
-    let return_url = format!("{}/plans?payment={id}", services.settings.public_base_url);
+    // The payer comes back to the plans screen with a signature that lets the page show the
+    // outcome even where nobody is logged in (the checkout often opens outside Telegram).
+    let sig = crate::auth::return_link::sign(&services.settings.secrets.media_signing_key, id);
+    let return_url = format!("{}/plans?payment={id}&sig={sig}", services.settings.public_base_url);
     let key = id.to_string();
     let description = match lang {
         Lang::Ru => format!("{} — Примерка", product.title(lang)),
