@@ -702,6 +702,12 @@ impl Settings {
 
     /// Base URL of the provider simulator for `provider` (`telegram`, `kie`, `openrouter`,
     /// `yookassa`), given the app's own loopback address.
+    /// Where a provider client sends its requests: the simulator's route for `provider` (plus the
+    /// provider's own path prefix `suffix`) when the simulator is on, else `configured`.
+    pub fn provider_base(&self, own_base: &str, provider: &str, suffix: &str, configured: &str) -> String {
+        if self.simulator { self.simulator_base(own_base, provider) + suffix } else { configured.to_string() }
+    }
+
     pub fn simulator_base(&self, own_base: &str, provider: &str) -> String {
         match &self.simulator_url {
             Some(url) => format!("{url}/sim/{provider}"),

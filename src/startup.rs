@@ -46,67 +46,12 @@ impl Application {
         let pool = db::connect_and_migrate(&settings).await?;
         settle_interrupted_holds(&pool).await;
 
-        let telegram_base = if settings.simulator {
-            settings.simulator_base(&own_base, "telegram")
-        } else {
-            settings.file.telegram.api_base_url.clone()
-        };
-        let telegram = TelegramClient::new(
-            &telegram_base,
-            settings.secrets.telegram_bot_token.clone(),
-            Duration::from_secs(settings.file.telegram.request_timeout_secs),
-        );
-        let kie_base = if settings.simulator {
-            settings.simulator_base(&own_base, "kie")
-        } else {
-            settings.file.kie.api_base_url.clone()
-        };
-        let kie = crate::clients::kie::KieClient::new(
-            &kie_base,
-            settings
-                .secrets
-                .kie_api_key
-                .clone()
-                .unwrap_or_else(|| secrecy::SecretString::from("simulator-key".to_string())),
-            &settings.file.kie.model,
-            &settings.file.kie.user_agent,
-            Duration::from_secs(settings.file.kie.connect_timeout_secs),
-            Duration::from_secs(settings.file.kie.request_timeout_secs),
-        );
+        let telegram = TelegramClient::from_settings(&settings, &own_base);
+        let kie = crate::clients::kie::KieClient::from_settings(&settings, &own_base);
         let storage = crate::storage::Storage::from_settings(&settings).await?;
         tracing::info!(backend = storage.describe(), "image storage");
-        let yookassa_base = if settings.simulator {
-            settings.simulator_base(&own_base, "yookassa") + "/v3"
-        } else {
-            settings.file.yookassa.api_base_url.clone()
-        };
-        let yookassa = crate::clients::yookassa::YooKassaClient::new(
-            &yookassa_base,
-            settings.secrets.yookassa_shop_id.as_deref().unwrap_or("simulator-shop"),
-            settings
-                .secrets
-                .yookassa_secret_key
-                .clone()
-                .unwrap_or_else(|| secrecy::SecretString::from("simulator-secret".to_string())),
-            Duration::from_secs(settings.file.yookassa.request_timeout_secs),
-        );
-        let openrouter_base = if settings.simulator {
-            settings.simulator_base(&own_base, "openrouter") + "/api/v1"
-        } else {
-            settings.file.openrouter.api_base_url.clone()
-        };
-        let openrouter = crate::clients::openrouter::OpenRouterClient::new(
-            &openrouter_base,
-            settings
-                .secrets
-                .openrouter_api_key
-                .clone()
-                .unwrap_or_else(|| secrecy::SecretString::from("simulator-key".to_string())),
-            &settings.file.openrouter.model,
-            &settings.public_base_url,
-            &settings.file.openrouter.app_title,
-            Duration::from_secs(settings.file.openrouter.request_timeout_secs),
-        );
+        let yookassa = crate::clients::yookassa::YooKassaClient::from_settings(&settings, &own_base);
+        let openrouter = crate::clients::openrouter::OpenRouterClient::from_settings(&settings, &own_base);
         let chat_system_prompt = tokio::fs::read_to_string(&settings.file.chat.system_prompt_path)
             .await
             .with_context(|| format!("reading {}", settings.file.chat.system_prompt_path.display()))?;

@@ -70,7 +70,21 @@ pub struct KieClient {
 }
 
 impl KieClient {
-    pub fn new(
+    /// The client as configured: kie.ai (or the simulator's stand-in in demo mode; `own_base`
+    /// is this server's loopback address, where the simulator is mounted).
+    pub fn from_settings(settings: &crate::config::Settings, own_base: &str) -> Self {
+        let kie = &settings.file.kie;
+        Self::new(
+            &settings.provider_base(own_base, "kie", "", &kie.api_base_url),
+            settings.secrets.kie_api_key.clone().unwrap_or_else(|| SecretString::from("simulator-key".to_string())),
+            &kie.model,
+            &kie.user_agent,
+            Duration::from_secs(kie.connect_timeout_secs),
+            Duration::from_secs(kie.request_timeout_secs),
+        )
+    }
+
+    fn new(
         base_url: &str,
         api_key: SecretString,
         model: &str,

@@ -61,14 +61,24 @@ pub struct OpenRouterClient {
 }
 
 impl OpenRouterClient {
-    pub fn new(
-        base_url: &str,
-        api_key: SecretString,
-        model: &str,
-        referer: &str,
-        title: &str,
-        timeout: Duration,
-    ) -> Self {
+    /// The client as configured: OpenRouter (or the simulator's stand-in in demo mode).
+    pub fn from_settings(settings: &crate::config::Settings, own_base: &str) -> Self {
+        let o = &settings.file.openrouter;
+        Self::new(
+            &settings.provider_base(own_base, "openrouter", "/api/v1", &o.api_base_url),
+            settings
+                .secrets
+                .openrouter_api_key
+                .clone()
+                .unwrap_or_else(|| SecretString::from("simulator-key".to_string())),
+            &o.model,
+            &settings.public_base_url,
+            &o.app_title,
+            Duration::from_secs(o.request_timeout_secs),
+        )
+    }
+
+    fn new(base_url: &str, api_key: SecretString, model: &str, referer: &str, title: &str, timeout: Duration) -> Self {
         OpenRouterClient {
             http: super::http_client("primerka/0.1", Duration::from_secs(5), timeout),
             base_url: base_url.trim_end_matches('/').to_string(),

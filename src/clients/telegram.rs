@@ -94,7 +94,17 @@ pub struct TelegramClient {
 }
 
 impl TelegramClient {
-    pub fn new(base_url: &str, token: SecretString, timeout: Duration) -> Self {
+    /// The client as configured: the Bot API (or the simulator's stand-in in demo mode).
+    pub fn from_settings(settings: &crate::config::Settings, own_base: &str) -> Self {
+        let t = &settings.file.telegram;
+        Self::new(
+            &settings.provider_base(own_base, "telegram", "", &t.api_base_url),
+            settings.secrets.telegram_bot_token.clone(),
+            Duration::from_secs(t.request_timeout_secs),
+        )
+    }
+
+    fn new(base_url: &str, token: SecretString, timeout: Duration) -> Self {
         let http = super::http_client("primerka/0.1", Duration::from_secs(5), timeout);
         Self { http, base_url: base_url.trim_end_matches('/').to_string(), token }
     }

@@ -80,7 +80,22 @@ pub struct YooKassaClient {
 }
 
 impl YooKassaClient {
-    pub fn new(base_url: &str, shop_id: &str, secret: SecretString, timeout: Duration) -> Self {
+    /// The client as configured: YooKassa (or the simulator's stand-in in demo mode).
+    pub fn from_settings(settings: &crate::config::Settings, own_base: &str) -> Self {
+        let y = &settings.file.yookassa;
+        Self::new(
+            &settings.provider_base(own_base, "yookassa", "/v3", &y.api_base_url),
+            settings.secrets.yookassa_shop_id.as_deref().unwrap_or("simulator-shop"),
+            settings
+                .secrets
+                .yookassa_secret_key
+                .clone()
+                .unwrap_or_else(|| SecretString::from("simulator-secret".to_string())),
+            Duration::from_secs(y.request_timeout_secs),
+        )
+    }
+
+    fn new(base_url: &str, shop_id: &str, secret: SecretString, timeout: Duration) -> Self {
         YooKassaClient {
             http: super::http_client("primerka/0.1", Duration::from_secs(5), timeout),
             base_url: base_url.trim_end_matches('/').to_string(),

@@ -225,11 +225,7 @@ pub async fn list_for_user(
 
 /// The user's unfinished jobs (queued, submitted, running), newest first: what the Mini App
 /// re-reads after a reconnect, when it comes back to the foreground or is opened again.
-pub async fn active_for_user(
-    db: impl PgExecutor<'_>,
-    user: UserId,
-    limit: i64,
-) -> Result<Vec<GenerationRow>, DbError> {
+pub async fn active_for_user(db: impl PgExecutor<'_>, user: UserId, limit: i64) -> Result<Vec<GenerationRow>, DbError> {
     sqlx::query_as::<_, GenerationRow>(&format!(
         "select {GEN_COLUMNS} from generations
          where user_id = $1 and deleted_at is null and status in ('queued', 'submitted', 'running')

@@ -5,6 +5,7 @@ mod actors;
 mod auth;
 mod bot;
 mod chat;
+mod clients;
 mod crash;
 mod generations;
 mod health;
