@@ -298,6 +298,11 @@ pub fn plan_ended_text(lang: Lang, title: &str) -> String {
     }
 }
 
+/// The description of a purchase (YooKassa's page and the receipt line).
+pub fn payment_description(lang: Lang, title: &str) -> String {
+    format!("{title} — {}", lang.pick("Примерка", "Primerka"))
+}
+
 /// The description of a renewal charge (YooKassa and the receipt).
 pub fn renewal_description(lang: Lang, title: &str) -> String {
     format!("{title} — {}", lang.pick("продление подписки", "plan renewal"))

@@ -15,7 +15,6 @@ use crate::db::payments::{self as pay_db, PaymentRow};
 use crate::db::types::{PaymentProvider, PaymentStatus};
 use crate::domain::assistant::{backoff, jitter};
 use crate::domain::errors::ErrorCode;
-use crate::domain::i18n::Lang;
 use crate::domain::pricing::{ProductKind, STARS_PERIOD_DAYS};
 use crate::domain::tax;
 
@@ -287,10 +286,7 @@ async fn create_at_yookassa(
     let sig = crate::auth::return_link::sign(&services.settings.secrets.media_signing_key, id);
     let return_url = format!("{}/plans?payment={id}&sig={sig}", services.settings.public_base_url);
     let key = id.to_string();
-    let description = match lang {
-        Lang::Ru => format!("{} — Примерка", product.title(lang)),
-        Lang::En => format!("{} — Primerka", product.title(lang)),
-    };
+    let description = crate::domain::i18n::payment_description(lang, product.title(lang));
     let new = NewPayment {
         amount_kopecks: product.price_kopecks,
         description: &description,
