@@ -175,8 +175,10 @@ pub fn verify(
     Ok(pairs)
 }
 
+/// Names come from Telegram but are the user's own text: cleaned of NUL, control and direction
+/// characters (PostgreSQL refuses NUL; the others can make a shown name lie) and cut to a bound.
 fn truncate(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
+    crate::domain::text::clip(s, max_chars)
 }
 
 /// Builds a correctly signed initData string for `fields` (the demo login and tests do what
@@ -250,6 +252,14 @@ mod tests {
         );
         let ok = validate(&raw, &secret, 1_700_000_100, 86400, 60).expect("valid");
         assert_eq!(ok.user.first_name, "Аня");
+        let nul = sign_for_user(
+            &serde_json::json!({"id": 8, "first_name": "A\u{0000}\u{202e}B", "last_name": "\u{0000}"}),
+            1_700_000_000,
+            &secret,
+        );
+        let cleaned = validate(&nul, &secret, 1_700_000_100, 86_400, 60).expect("valid");
+        assert_eq!(cleaned.user.first_name, "AB", "NUL and direction marks are cleaned away");
+        assert_eq!(cleaned.user.last_name.as_deref(), Some(""));
         let tampered = raw.replace("%22id%22%3A7", "%22id%22%3A8");
         assert_ne!(tampered, raw);
         assert_eq!(validate(&tampered, &secret, 1_700_000_100, 86400, 60), Err(InitDataError::InvalidHash));

@@ -42,12 +42,12 @@ async fn grant(
     if !(1..=100_000).contains(&body.credits) {
         return Err(ApiError::validation("credits"));
     }
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(ApiError::validation("reason"));
-    }
+    let reason = crate::domain::text::require(&body.reason, 200).map_err(|_| ApiError::validation("reason"))?;
     db::users::get(&state.pool, UserId(telegram_id)).await?;
-    let key = body.key.unwrap_or_else(|| Uuid::new_v4().to_string());
+    let key = match body.key {
+        Some(key) => crate::domain::text::require(&key, 100).map_err(|_| ApiError::validation("key"))?,
+        None => Uuid::new_v4().to_string(),
+    };
     let note = format!("by {}: {reason}", admin.id);
     let applied = state.actors.payments.admin_grant(UserId(telegram_id), body.credits, key.clone(), note).await?;
     tracing::info!(admin.id = %admin.id, user.id = telegram_id, credits = body.credits, applied, "admin grant");
@@ -69,7 +69,8 @@ async fn refund(
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<RefundBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let outcome = state.actors.payments.refund(id, body.reason).await?;
+    let reason = crate::domain::text::require(&body.reason, 250).map_err(|_| ApiError::validation("reason"))?;
+    let outcome = state.actors.payments.refund(id, reason).await?;
     tracing::info!(admin.id = %admin.id, payment.id = %id, removed = outcome.credits_removed, "payment refunded");
     let mut answer = json!({
         "refund_status": outcome.refund_status,

@@ -11,6 +11,7 @@ mod generations;
 mod health;
 #[allow(dead_code)]
 mod helpers;
+mod hostile;
 mod me;
 mod payments;
 mod sessions;
