@@ -142,3 +142,80 @@ async fn paysupport_names_the_contact_for_payment_questions() {
     let text = messages_to(&app, user).await[0]["params"]["text"].as_str().unwrap().to_string();
     assert!(text.contains(&app.settings.file.telegram.support_contact) && text.contains("возвратах"), "{text}");
 }
+
+/// A finished try-on of a new user; returns the user's token and the generation id.
+async fn user_with_a_result(app: &TestApp) -> (String, String) {
+    let token = app.login(new_user_id()).await;
+    let (person, garment) = (app.upload_photo(&token).await, app.upload_photo(&token).await);
+    let accepted: Value = app.post_tryon(&token, &person, &[&garment]).await.json().await.unwrap();
+    let id = accepted["generation_id"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            let row: Value = app.get(&format!("/api/generations/{id}"), &token).await.json().await.unwrap();
+            row["status"] == "succeeded"
+        })
+        .await
+    );
+    (token, id)
+}
+
+#[tokio::test]
+async fn a_send_to_chat_flood_cannot_delay_another_users_payment_message() {
+    let app = spawn_app().await;
+    let mut flooders = Vec::new();
+    for _ in 0..3 {
+        flooders.push(user_with_a_result(&app).await);
+    }
+    // Three users hammer "send to chat" at once.
+    let mut floods = Vec::new();
+    for (token, id) in &flooders {
+        let (client, url, token) = (app.client.clone(), app.url(&format!("/api/generations/{id}/send")), token.clone());
+        floods.push(tokio::spawn(async move {
+            let (mut accepted, mut refused) = (0, 0);
+            for _ in 0..60 {
+                let response = client.post(&url).bearer_auth(&token).send().await.unwrap();
+                match response.status() {
+                    StatusCode::ACCEPTED => accepted += 1,
+                    StatusCode::TOO_MANY_REQUESTS => {
+                        let body: Value = response.json().await.unwrap();
+                        assert_eq!(body["error"]["code"], "rate_limited");
+                        refused += 1;
+                    }
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            (accepted, refused)
+        }));
+    }
+    // Meanwhile a fourth user pays: the thank-you must not wait behind the flood.
+    let buyer = new_user_id();
+    let token = app.login(buyer).await;
+    let payment = app.buy(&token, "pack_100").await;
+    let provider_id = payment["confirmation_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    app.client.post(app.url(&format!("/sim/yookassa/payments/{provider_id}/succeed"))).send().await.unwrap();
+    assert!(wait_until(Duration::from_secs(10), || async { app.balance_total(&token).await == 110 }).await);
+    let granted_at = std::time::Instant::now();
+    let delivered = wait_until(Duration::from_secs(10), || async {
+        messages_to(&app, buyer).await.iter().any(|m| m["params"]["text"].as_str().unwrap_or("").contains("Оплата прошла"))
+    })
+    .await;
+    let waited = granted_at.elapsed();
+    assert!(delivered, "the payment message was delivered");
+    assert!(waited < Duration::from_secs(3), "delivered {waited:?} after the grant, ahead of the flood");
+    for flood in floods {
+        let (accepted, refused) = flood.await.unwrap();
+        // Each send queues a photo and a file; a user may have 4 queued (2 sends), the rest wait
+        // for their chat's pace (1 message per second) or are refused.
+        assert!(accepted <= 10, "a flooder got only a few sends through: {accepted}");
+        assert!(refused >= 50, "the rest were refused: {refused}");
+    }
+    // The queue held at most 4 media per flooder: its memory is bounded (keys, not bytes).
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let queued_media = metrics
+        .lines()
+        .find(|l| l.starts_with("primerka_bot_queue{class=\"media\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(queued_media <= 12.0, "at most 4 queued media per flooder, {queued_media} queued");
+}
