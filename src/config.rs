@@ -145,6 +145,15 @@ pub struct FileSettings {
     pub chat: ChatSettings,
     pub simulator: SimulatorSettings,
     pub bench: BenchSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// Running several nodes on one database (docs/ARCHITECTURE.md, "Beyond one node").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Other nodes serve the same users: events travel between nodes (LISTEN/NOTIFY).
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

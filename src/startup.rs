@@ -58,6 +58,7 @@ impl Application {
         let tryon_prompts = load_tryon_prompts(&settings).await?;
         let catalogue = Arc::new(settings.catalogue());
         let services = Arc::new(Services {
+            node: uuid::Uuid::new_v4(),
             pool: pool.clone(),
             settings: settings.clone(),
             tz: settings.timezone()?,

@@ -12,6 +12,7 @@
 //! Handlers and sockets only use the typed handles in [`ActorHandles`]; every call has a
 //! timeout. The database is the truth; actors hold live state and serialise work.
 
+pub mod bus;
 pub mod chat;
 pub mod events;
 pub mod generator;
@@ -39,6 +40,8 @@ use supervisor::{ActorSlot, AppSupervisor, Child, ChildSpec, TreeHealth};
 
 /// What the actors share: the pool, settings and provider clients.
 pub struct Services {
+    /// This process's id among the cluster's nodes (a new one at every start).
+    pub node: uuid::Uuid,
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub tz: chrono_tz::Tz,
@@ -97,7 +100,14 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     let timeout = Duration::from_millis(cfg.sessions.call_timeout_ms);
     // A chat turn may wait behind the user's other turns, each bounded by the answer deadline.
     let turn_timeout = Duration::from_secs(cfg.chat.answer_deadline_secs * (u64::from(cfg.chat.max_pending) + 1) + 5);
-    let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), timeout, turn_timeout);
+    // One node per process; several share the database in a cluster and hear each other's news.
+    let bus = if cfg.cluster.enabled {
+        bus::Bus::start(services.pool.clone(), services.node, Arc::new(registry::LocalSessions(session_map.clone())))
+            .await?
+    } else {
+        bus::Bus::disabled()
+    };
+    let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), bus, timeout, turn_timeout);
     let media_counts = notifier::MediaCounts::default();
     let notifier = NotifierHandle::new(notifier_slot.clone(), media_counts.clone(), cfg.telegram.media_queued_per_user);
     let payments = payments::PaymentHandle::new(payment_slot.clone());

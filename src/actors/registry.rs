@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use uuid::Uuid;
 
+use super::bus::{Bus, BusEvent, LocalDelivery};
 use super::chat::ChatChange;
 use super::events::{BalanceView, Frame};
 use super::session::{
@@ -155,11 +156,29 @@ impl SessionRegistry {
     }
 }
 
+/// Delivers the other nodes' news to this node's sessions.
+pub struct LocalSessions(pub SessionMap);
+
+impl LocalDelivery for LocalSessions {
+    fn deliver(&self, event: BusEvent) {
+        let (user, msg) = match event {
+            BusEvent::Frame(user, frame) => (user, SessionMsg::Publish(frame)),
+            BusEvent::Reload(user) => (user, SessionMsg::Reload),
+            BusEvent::ChatChanged(user) => (user, SessionMsg::ChatForget),
+        };
+        if let Some(session) = self.0.get(&user) {
+            let _ = session.cast(msg);
+        }
+    }
+}
+
 /// Cheap, cloneable access to users' sessions.
 #[derive(Clone)]
 pub struct SessionRegistryHandle {
     registry: ActorSlot<RegistryMsg>,
     map: SessionMap,
+    /// The other nodes' sessions of the user (cluster mode; a no-op on one node).
+    bus: Bus,
     /// For quick calls (credits, the chat, starting a generation).
     timeout: Duration,
     /// For a chat turn: waiting behind the user's earlier turns, then the assistant.
@@ -167,8 +186,14 @@ pub struct SessionRegistryHandle {
 }
 
 impl SessionRegistryHandle {
-    pub fn new(registry: ActorSlot<RegistryMsg>, map: SessionMap, timeout: Duration, turn_timeout: Duration) -> Self {
-        Self { registry, map, timeout, turn_timeout }
+    pub fn new(
+        registry: ActorSlot<RegistryMsg>,
+        map: SessionMap,
+        bus: Bus,
+        timeout: Duration,
+        turn_timeout: Duration,
+    ) -> Self {
+        Self { registry, map, bus, timeout, turn_timeout }
     }
 
     /// A handle to `user`'s session (started on first use).
@@ -185,12 +210,20 @@ impl SessionRegistryHandle {
         self.map.contains_key(&user)
     }
 
-    /// Sends `frame` to the user's sockets if they have a running session (no session means
-    /// no sockets: nothing to do).
+    /// Sends `frame` to the user's sockets: on this node if they have a running session here (no
+    /// session means no sockets), and on every other node of a cluster.
     pub fn publish(&self, user: UserId, frame: Frame) {
+        if self.bus.is_enabled() {
+            self.bus.send(BusEvent::Frame(user, frame.clone()));
+        }
         if let Some(session) = self.map.get(&user) {
             let _ = session.cast(SessionMsg::Publish(frame));
         }
+    }
+
+    /// Tells the user's sessions on the other nodes that their chat changed here.
+    pub fn chat_changed(&self, user: UserId) {
+        self.bus.send(BusEvent::ChatChanged(user));
     }
 
     /// Tells the user's running session that generation `id` ended (no session: nothing is
@@ -201,8 +234,10 @@ impl SessionRegistryHandle {
         }
     }
 
-    /// Tells a running session its balance changed elsewhere.
+    /// Tells the user's running sessions (here and on the other nodes) that their balance changed
+    /// elsewhere.
     pub fn reload(&self, user: UserId) {
+        self.bus.send(BusEvent::Reload(user));
         if let Some(session) = self.map.get(&user) {
             let _ = session.cast(SessionMsg::Reload);
         }

@@ -160,7 +160,23 @@ pub fn core_jobs(
     let stars = payment_job("stars_reconciliation", file.telegram.stars_reconcile_interval_secs, |p| {
         Box::pin(async move { p.reconcile_stars().await })
     });
-    vec![sweep_sessions, sweep_holds, upload_retention, renewals, reconcile, stars]
+    let mut jobs = vec![sweep_sessions, sweep_holds, upload_retention, renewals, reconcile, stars];
+    if file.cluster.enabled {
+        let services = services.clone();
+        jobs.push(Job {
+            name: "cluster_frames_prune",
+            every: Duration::from_secs(60),
+            run: Arc::new(move || {
+                let services = services.clone();
+                Box::pin(async move {
+                    if let Err(e) = crate::db::cluster::prune_frames(&services.pool).await {
+                        tracing::debug!(error = %e, "could not prune the cluster's stored frames");
+                    }
+                })
+            }),
+        });
+    }
+    jobs
 }
 
 /// Deletes uploaded photos past `storage.upload_retention_days` and results past

@@ -62,6 +62,34 @@ pub async fn save(db: impl PgExecutor<'_>, user: UserId, chat: &Chat, keep: usiz
     .map(|_| ())
 }
 
+/// Reads the chat under its row's lock, lets `change` modify it, writes it back (trimmed to the
+/// last `keep` messages) in the same transaction; returns what was written. Two writers of one
+/// user's chat (a turn on one node, a finished edit on another) never overwrite each other.
+pub async fn modify(
+    pool: &sqlx::PgPool,
+    user: UserId,
+    keep: usize,
+    change: impl FnOnce(&mut Chat),
+) -> Result<Chat, DbError> {
+    let mut tx = pool.begin().await.db()?;
+    // The row exists before it is locked (a first write creates it empty).
+    sqlx::query(
+        "insert into chat_history (user_id, messages) values ($1, '[]'::jsonb) on conflict (user_id) do nothing",
+    )
+    .bind(user)
+    .execute(&mut *tx)
+    .await
+    .db()?;
+    sqlx::query("select 1 from chat_history where user_id = $1 for update").bind(user).execute(&mut *tx).await.db()?;
+    let mut chat = load(&mut *tx, user).await?;
+    change(&mut chat);
+    let skip = chat.messages.len().saturating_sub(keep);
+    chat.messages.drain(..skip);
+    save(&mut *tx, user, &chat, keep).await?;
+    tx.commit().await.db()?;
+    Ok(chat)
+}
+
 pub async fn clear(db: impl PgExecutor<'_>, user: UserId) -> Result<(), DbError> {
     sqlx::query("delete from chat_history where user_id = $1").bind(user).execute(db).await.db().map(|_| ())
 }

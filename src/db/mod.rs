@@ -3,6 +3,7 @@
 
 pub mod assistant;
 pub mod chat;
+pub mod cluster;
 pub mod credit_writer;
 pub mod credits;
 pub mod generations;

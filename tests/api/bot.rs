@@ -196,7 +196,10 @@ async fn a_send_to_chat_flood_cannot_delay_another_users_payment_message() {
     assert!(wait_until(Duration::from_secs(10), || async { app.balance_total(&token).await == 110 }).await);
     let granted_at = std::time::Instant::now();
     let delivered = wait_until(Duration::from_secs(10), || async {
-        messages_to(&app, buyer).await.iter().any(|m| m["params"]["text"].as_str().unwrap_or("").contains("Оплата прошла"))
+        messages_to(&app, buyer)
+            .await
+            .iter()
+            .any(|m| m["params"]["text"].as_str().unwrap_or("").contains("Оплата прошла"))
     })
     .await;
     let waited = granted_at.elapsed();

@@ -6,6 +6,7 @@ mod auth;
 mod bot;
 mod chat;
 mod clients;
+mod cluster;
 mod crash;
 mod generations;
 mod health;

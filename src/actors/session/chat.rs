@@ -94,16 +94,32 @@ impl SessionActor {
         Ok(state.chat.get_or_insert_with(Chat::default))
     }
 
+    /// Writes a change of the chat: read, changed and written under the row's lock (so a change
+    /// made by this user's session on another node of a cluster is never overwritten), then kept
+    /// as the cache here and announced to the other nodes' sessions.
+    async fn change_chat(
+        &self,
+        state: &mut SessionState,
+        change: impl FnOnce(&mut Chat),
+    ) -> Result<Chat, SessionError> {
+        let keep = self.services().settings.file.chat.history_size;
+        match chat_db::modify(&self.services().pool, state.user, keep, change).await {
+            Ok(chat) => {
+                state.chat = Some(chat.clone());
+                self.deps.sessions.chat_changed(state.user);
+                Ok(chat)
+            }
+            Err(e) => {
+                state.chat = None;
+                Err(e.into())
+            }
+        }
+    }
+
     /// Applies `change`, writes the trimmed chat, and only then sends its `chat.message` frames.
     pub(super) async fn chat_apply(&self, state: &mut SessionState, change: &ChatChange) -> Result<(), SessionError> {
         let keep = self.services().settings.file.chat.history_size;
-        let mut chat = self.chat(state).await?.clone();
-        apply(&mut chat, change, keep);
-        if let Err(e) = chat_db::save(&self.services().pool, state.user, &chat, keep).await {
-            state.chat = None;
-            return Err(e.into());
-        }
-        state.chat = Some(chat);
+        self.change_chat(state, |chat| apply(chat, change, keep)).await?;
         for message in &change.messages {
             let services = self.services();
             let ttl = services.settings.file.storage.signed_url_ttl_secs;
@@ -134,15 +150,7 @@ impl SessionActor {
         if !services.storage.exists(&key).await.map_err(|_| SessionError::Unavailable)? {
             return Err(ErrorCode::ImageGone.into());
         }
-        let keep = services.settings.file.chat.history_size;
-        let mut chat = self.chat(state).await?.clone();
-        chat.current_image = Some(key);
-        if let Err(e) = chat_db::save(&services.pool, state.user, &chat, keep).await {
-            state.chat = None;
-            return Err(e.into());
-        }
-        state.chat = Some(chat.clone());
-        Ok(chat)
+        self.change_chat(state, |chat| chat.current_image = Some(key)).await
     }
 
     pub(super) async fn enqueue_turn(
@@ -202,6 +210,7 @@ impl SessionActor {
                 Some(Queued::Clear(reply)) => {
                     let result = Box::pin(chat_db::clear(&self.services().pool, state.user)).await;
                     state.chat = if result.is_ok() { Some(Chat::default()) } else { None };
+                    self.deps.sessions.chat_changed(state.user);
                     let _ = reply.send(result.map_err(SessionError::from));
                 }
                 Some(Queued::Turn(request, reply)) => {

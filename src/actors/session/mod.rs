@@ -145,6 +145,8 @@ pub enum SessionMsg {
     ChatApply(Box<ChatChange>, Reply<()>),
     /// Start over, after the turns already queued.
     ChatClear(Reply<()>),
+    /// The chat changed on another node: reload it on next use.
+    ChatForget,
     /// Make a photo of the user (a finished result or an upload) the chat's current image.
     SetCurrentImage(ImageRef, Reply<Chat>),
     /// Hide a finished generation from the gallery and delete its result.
@@ -298,6 +300,7 @@ impl Actor for SessionActor {
                 let _ = reply.send(Box::pin(self.chat_apply(state, &change)).await);
             }
             SessionMsg::ChatClear(reply) => self.enqueue_clear(&myself, state, reply).await,
+            SessionMsg::ChatForget => state.chat = None,
             SessionMsg::SetCurrentImage(image, reply) => {
                 let _ = reply.send(Box::pin(self.set_current_image(state, image)).await);
             }
