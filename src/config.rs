@@ -154,6 +154,9 @@ pub struct FileSettings {
 pub struct ClusterSettings {
     /// Other nodes serve the same users: events travel between nodes (LISTEN/NOTIFY).
     pub enabled: bool,
+    /// A node holds each job it drives or queues for this long and renews the lease at a third
+    /// of it; another node takes over a job whose lease ran out (its node died).
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -111,8 +111,9 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     let media_counts = notifier::MediaCounts::default();
     let notifier = NotifierHandle::new(notifier_slot.clone(), media_counts.clone(), cfg.telegram.media_queued_per_user);
     let payments = payments::PaymentHandle::new(payment_slot.clone());
-    let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone(), payments.clone()));
     let (gen_shared, generator_slot, generator) = generator::build(services.clone(), sessions.clone())?;
+    let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone(), payments.clone(), generator.clone()));
+    let claims = cfg.cluster.enabled.then(|| (services.pool.clone(), services.node));
     let session_deps = Arc::new(session::SessionDeps {
         services: services.clone(),
         generator: generator.clone(),
@@ -169,7 +170,7 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
         Arc::new(Child::<Scheduler> {
             name: "scheduler",
             slot: scheduler_slot.clone(),
-            make: Box::new(move || (Scheduler { jobs: jobs.clone(), crash_allowed }, ())),
+            make: Box::new(move || (Scheduler { jobs: jobs.clone(), claims: claims.clone(), crash_allowed }, ())),
         }),
     ];
     let (supervisor, _join) = Actor::spawn(None, AppSupervisor, children.clone())

@@ -273,10 +273,36 @@ impl Notifier {
         let services = self.services.clone();
         let slot = self.slot.clone();
         tokio::spawn(async move {
-            let result = deliver(&services, &item).await;
+            let result = if services.settings.file.cluster.enabled {
+                deliver_in_cluster(&services, &item).await
+            } else {
+                deliver(&services, &item).await
+            };
             let _ = slot.get().cast(NotifierMsg::Finished(item, result));
         });
     }
+}
+
+/// In a cluster every node's notifier sends for the same bot: Telegram's limits (messages per
+/// second for the bot, per second for one chat) are counted cluster-wide in PostgreSQL before
+/// the message goes (this node's own pacing above still applies).
+async fn deliver_in_cluster(services: &Services, item: &Outgoing) -> Result<(), TelegramError> {
+    use super::generator::budget::SharedWindow;
+    let t = &services.settings.file.telegram;
+    let second = Duration::from_secs(1);
+    let bot = SharedWindow::new(services.pool.clone(), "bot:all", t.sends_per_second.max(1) as usize, second);
+    let chat = SharedWindow::new(
+        services.pool.clone(),
+        &format!("bot:chat:{}", item.chat_id),
+        t.sends_per_chat_per_second.max(1) as usize,
+        second,
+    );
+    let chat_slot = chat.acquire().await;
+    let bot_slot = bot.acquire().await;
+    let result = deliver(services, item).await;
+    bot.finish(bot_slot).await;
+    chat.finish(chat_slot).await;
+    result
 }
 
 /// Sends one message; media bytes are read from storage now (a result deleted meanwhile is not

@@ -17,6 +17,8 @@ use super::registry::SessionRegistryHandle;
 pub struct Job {
     pub name: &'static str,
     pub every: Duration,
+    /// Runs once in the cluster per period (claimed in `scheduler_claims`), not on every node.
+    pub singleton: bool,
     pub run: Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>,
 }
 
@@ -29,6 +31,8 @@ pub enum SchedulerMsg {
 
 pub struct Scheduler {
     pub jobs: Arc<Vec<Job>>,
+    /// In a cluster: the database and this node's id, to claim singleton jobs.
+    pub claims: Option<(sqlx::PgPool, uuid::Uuid)>,
     /// `CrashForTest` panics (everywhere but production).
     pub crash_allowed: bool,
 }
@@ -66,7 +70,23 @@ impl Actor for Scheduler {
                 }
                 let run = job.run.clone();
                 let name = job.name;
+                let claim = if job.singleton { self.claims.clone().map(|c| (c, job.every)) } else { None };
                 tokio::spawn(async move {
+                    if let Some(((pool, node), every)) = claim {
+                        match crate::db::cluster::claim_job(&pool, name, every, node).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                // Another node runs it this period.
+                                let _ = myself.cast(SchedulerMsg::Done(i));
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::debug!(job = name, error = %e, "could not claim a scheduled job");
+                                let _ = myself.cast(SchedulerMsg::Done(i));
+                                return;
+                            }
+                        }
+                    }
                     let started = std::time::Instant::now();
                     // A panicking job must not leave it marked running forever.
                     let outcome = tokio::spawn(run()).await;
@@ -97,12 +117,14 @@ pub fn core_jobs(
     services: Arc<Services>,
     sessions: SessionRegistryHandle,
     payments: super::payments::PaymentHandle,
+    generator: super::generator::GeneratorHandle,
 ) -> Vec<Job> {
     let file = &services.settings.file;
     let sweep_sessions = {
         let sessions = sessions.clone();
         Job {
             name: "session_idle_sweep",
+            singleton: false,
             every: Duration::from_secs(file.sessions.sweep_interval_secs.max(1)),
             run: Arc::new(move || {
                 let sessions = sessions.clone();
@@ -114,6 +136,7 @@ pub fn core_jobs(
         let services = services.clone();
         Job {
             name: "expired_hold_sweep",
+            singleton: true,
             every: Duration::from_secs(file.credits.hold_sweep_interval_secs.max(1)),
             run: Arc::new(move || {
                 let services = services.clone();
@@ -126,6 +149,7 @@ pub fn core_jobs(
         let services = services.clone();
         Job {
             name: "upload_retention",
+            singleton: true,
             every: Duration::from_secs(3600),
             run: Arc::new(move || {
                 let services = services.clone();
@@ -140,6 +164,7 @@ pub fn core_jobs(
         let payments = payments.clone();
         Job {
             name,
+            singleton: true,
             every: Duration::from_secs(every.max(1)),
             run: Arc::new(move || {
                 let payments = payments.clone();
@@ -165,6 +190,7 @@ pub fn core_jobs(
         let services = services.clone();
         jobs.push(Job {
             name: "cluster_frames_prune",
+            singleton: true,
             every: Duration::from_secs(60),
             run: Arc::new(move || {
                 let services = services.clone();
@@ -173,6 +199,16 @@ pub fn core_jobs(
                         tracing::debug!(error = %e, "could not prune the cluster's stored frames");
                     }
                 })
+            }),
+        });
+        // Every node keeps the leases of its own jobs and takes over those of a dead node.
+        jobs.push(Job {
+            name: "generation_leases",
+            singleton: false,
+            every: Duration::from_secs((file.cluster.lease_secs / 3).max(1)),
+            run: Arc::new(move || {
+                let generator = generator.clone();
+                Box::pin(async move { generator.keep_leases().await })
             }),
         });
     }

@@ -170,7 +170,8 @@ pub struct ReserveRequest {
 
 /// Takes the split from the buckets, records the hold and its ledger row, in one statement.
 /// `Ok(Some(buckets))`: applied, the new buckets. `Ok(None)`: the row no longer matches the
-/// snapshot (reload and retry). `Err(Conflict)` on `holds_idempotency_key_key`: this
+/// snapshot (reload and retry), or the user is at their cap of unfinished generations.
+/// `Err(Conflict)` on `holds_idempotency_key_key`: this
 /// operation already has a hold ([`find_hold_by_key`]).
 pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Option<Buckets>, DbError> {
     // The generation row (when there is one) is a fourth part of the same statement: inserted
@@ -184,12 +185,20 @@ pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Op
     } else {
         ""
     };
+    // With a generation, the user's cap on unfinished ones guards the statement too (a second
+    // node's concurrent start changes the buckets, so it re-runs and sees this one's row).
+    let cap_guard = if req.generation.is_some() {
+        " and (select count(*) from generations
+                where user_id = $2 and status in ('queued', 'submitted', 'running')) < $21"
+    } else {
+        ""
+    };
     let sql = format!(
         "with u as (
              update users set free_credits = free_credits - $5, sub_credits = sub_credits - $6,
                  purchased_credits = purchased_credits - $7, updated_at = now()
              where telegram_id = $2 and free_credits = $8 and sub_credits = $9 and purchased_credits = $10
-                 and free_month is not distinct from $11 and sub_period_end is not distinct from $12
+                 and free_month is not distinct from $11 and sub_period_end is not distinct from $12{cap_guard}
              returning free_credits, sub_credits, purchased_credits
          ), h as (
              insert into holds (id, user_id, idempotency_key, purpose, amount, from_free, from_subscription,
@@ -225,7 +234,8 @@ pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Op
             .bind(&g.prompt)
             .bind(&g.input_upload_ids)
             .bind(&g.input_keys)
-            .bind(&g.callback_token);
+            .bind(&g.callback_token)
+            .bind(g.max_unfinished);
     }
     let row = query.fetch_optional(db).await.db()?;
     Ok(row.map(|(free, subscription, purchased)| Buckets { free, subscription, purchased }))

@@ -176,6 +176,9 @@ pub struct NewGeneration {
     pub input_keys: Vec<String>,
     /// The opaque token of the kie.ai callback URL.
     pub callback_token: String,
+    /// The user's cap on unfinished generations, checked in the same statement: two nodes
+    /// serving the same user can never start more than this between them.
+    pub max_unfinished: i64,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<GenerationRow, DbError> {

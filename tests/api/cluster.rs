@@ -6,28 +6,227 @@ use std::time::{Duration, Instant};
 use primerka::domain::ids::UserId;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, new_user_id, spawn_app_with};
+use crate::generations::{orphan_job, person_and_garment_keys};
+use primerka::config::EnvMap;
+
+use crate::helpers::{TestApp, new_user_id, spawn_app_with, wait_until};
 use crate::ws::{connect, next_event_of};
 
-/// A second node on `first`'s database and storage.
+/// A second node on `first`'s database, storage and provider simulator (so kie.ai's limits are
+/// counted once, as in `scripts/cluster.sh`).
 async fn second_node(first: &TestApp) -> TestApp {
+    second_node_with(first, |_| {}).await
+}
+
+async fn second_node_with(first: &TestApp, customize: impl FnOnce(&mut EnvMap)) -> TestApp {
     let db_url = crate::helpers::database_url_for(&first.db_name);
     let storage = first.storage_dir.path().display().to_string();
+    let simulator = first.address.clone();
     spawn_app_with(|env| {
         env.insert("DATABASE_URL".into(), db_url);
         env.insert("APP__STORAGE__LOCAL_DIR".into(), storage);
+        env.insert("SIMULATOR_URL".into(), simulator);
         env.insert("APP__CLUSTER__ENABLED".into(), "true".into());
         env.insert("ADMIN_TELEGRAM_IDS".into(), "1".into());
+        customize(env);
     })
     .await
 }
 
 async fn first_node() -> TestApp {
+    first_node_with(|_| {}).await
+}
+
+async fn first_node_with(customize: impl FnOnce(&mut EnvMap)) -> TestApp {
     spawn_app_with(|env| {
         env.insert("APP__CLUSTER__ENABLED".into(), "true".into());
         env.insert("ADMIN_TELEGRAM_IDS".into(), "1".into());
+        customize(env);
     })
     .await
+}
+
+async fn statuses(app: &TestApp, ids: &[uuid::Uuid]) -> Vec<String> {
+    sqlx::query_scalar("select status from generations where id = any($1) order by created_at")
+        .bind(ids.to_vec())
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn kie_stats(app: &TestApp) -> Value {
+    app.kie_stats().await
+}
+
+#[tokio::test]
+async fn kie_budget_is_held_across_nodes_and_no_job_gets_two_tasks() {
+    // A small budget so a burst of eight jobs on two nodes would exceed it if each node counted
+    // alone (5 + 5 in one window).
+    let budget = |env: &mut EnvMap| {
+        env.insert("APP__GENERATION__CREATE_PER_WINDOW".into(), "5".into());
+        env.insert("APP__GENERATION__CREATE_WINDOW_MS".into(), "4000".into());
+    };
+    let a = first_node_with(budget).await;
+    let b = second_node_with(&a, budget).await;
+    let mut started = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..8 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let token = node.login(new_user_id()).await;
+        let person = node.upload_photo(&token).await;
+        let garment = node.upload_photo(&token).await;
+        requests.push((node, token, person, garment));
+    }
+    let garments: Vec<[&str; 1]> = requests.iter().map(|(_, _, _, garment)| [garment.as_str()]).collect();
+    let responses = futures::future::join_all(
+        requests
+            .iter()
+            .zip(&garments)
+            .map(|((node, token, person, _), garments)| node.post_tryon(token, person, garments)),
+    )
+    .await;
+    for response in responses {
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        started.push(uuid::Uuid::parse_str(body["generation_id"].as_str().unwrap()).unwrap());
+    }
+    let done =
+        wait_until(Duration::from_secs(60), || async { statuses(&a, &started).await.iter().all(|s| s == "succeeded") })
+            .await;
+    assert!(done, "every job succeeded: {:?}", statuses(&a, &started).await);
+    let stats = kie_stats(&a).await;
+    assert_eq!(stats["creates"], 8, "one task per job: {stats}");
+    assert_eq!(stats["rejected_creates"], 0, "{stats}");
+    // The simulator counts kie.ai's own 10 s window; the app's window here is 4 s, so 5 per 4 s
+    // allows at most 15 in 10 s — but never 6 inside 4 s: check the stamps the database kept.
+    let max_in_window: i64 = sqlx::query_scalar(
+        "select coalesce(max(c), 0) from (
+             select (select count(*) from provider_slots q
+                     where q.budget = 'kie:create' and q.at >= p.at and q.at < p.at + interval '4 seconds') as c
+             from provider_slots p where p.budget = 'kie:create') t",
+    )
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    assert!((1..=5).contains(&max_in_window), "at most 5 createTask in any 4 s across both nodes: {max_in_window}");
+    assert!(a.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_dead_nodes_jobs_are_taken_over_and_a_live_nodes_are_not() {
+    // Node A only writes the jobs (as a node that then died would have left them).
+    let a = spawn_app_with(|_| {}).await;
+    let user = new_user_id();
+    let token = a.login(user).await;
+    let keys = person_and_garment_keys(&a, &token).await;
+    let queued = orphan_job(&a, user, &keys, false).await;
+    let unknown = orphan_job(&a, user, &keys, true).await;
+    let alive = orphan_job(&a, user, &keys, false).await;
+    let dead_node = uuid::Uuid::new_v4();
+    sqlx::query(
+        "update generations set lease_owner = $1, lease_until = now() - interval '1 second' where id = any($2)",
+    )
+    .bind(dead_node)
+    .bind(vec![queued, unknown])
+    .execute(&a.pool)
+    .await
+    .unwrap();
+    sqlx::query("update generations set lease_owner = $1, lease_until = now() + interval '1 hour' where id = $2")
+        .bind(uuid::Uuid::new_v4())
+        .bind(alive)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+    let before = a.balance_total(&token).await;
+    // Node B joins with a short lease: it takes over what the dead node held.
+    let b = second_node_with(&a, |env| {
+        env.insert("APP__CLUSTER__LEASE_SECS".into(), "3".into());
+    })
+    .await;
+    let done = wait_until(Duration::from_secs(30), || async {
+        statuses(&b, &[queued, unknown]).await.iter().all(|s| s == "succeeded" || s == "failed")
+    })
+    .await;
+    assert!(done, "the dead node's jobs were finished by the other node");
+    let q = primerka::db::generations::get(&b.pool, queued).await.unwrap();
+    let u = primerka::db::generations::get(&b.pool, unknown).await.unwrap();
+    assert_eq!(q.status, primerka::db::types::GenerationStatus::Succeeded);
+    assert_eq!(
+        (u.status, u.refunded),
+        (primerka::db::types::GenerationStatus::Failed, true),
+        "a job that may have a task is refunded, never created twice"
+    );
+    assert_eq!(kie_stats(&a).await["creates"], 1, "one task: the queued job's");
+    assert_eq!(statuses(&b, &[alive]).await, ["queued"], "a job a live node holds is left to it");
+    let owner: Option<uuid::Uuid> = sqlx::query_scalar("select lease_owner from generations where id = $1")
+        .bind(queued)
+        .fetch_one(&b.pool)
+        .await
+        .unwrap();
+    assert_ne!(owner, Some(dead_node));
+    let token_b = b.login(user).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async { b.balance_total(&token_b).await == before + 2 }).await,
+        "the refunded job's credits came back"
+    );
+}
+
+#[tokio::test]
+async fn the_in_flight_cap_holds_for_a_user_served_by_two_nodes() {
+    let cap = |env: &mut EnvMap| {
+        env.insert("APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS".into(), "1".into());
+    };
+    let a = first_node_with(cap).await;
+    let b = second_node_with(&a, cap).await;
+    // Tasks that never finish: a started job stays in flight for the whole test.
+    a.kie_fault(json!({"hang_tasks": 10})).await;
+    let user = new_user_id();
+    let (token_a, token_b) = (a.login(user).await, b.login(user).await);
+    let person = a.upload_photo(&token_a).await;
+    let garment = a.upload_photo(&token_a).await;
+    let mut accepted = 0;
+    for _ in 0..3 {
+        let garments = [garment.as_str()];
+        let (ra, rb) =
+            tokio::join!(a.post_tryon(&token_a, &person, &garments), b.post_tryon(&token_b, &person, &garments));
+        for r in [ra, rb] {
+            match r.status() {
+                reqwest::StatusCode::ACCEPTED => accepted += 1,
+                reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                    let body: Value = r.json().await.unwrap();
+                    assert_eq!(body["error"]["code"], "in_flight_limit", "{body}");
+                }
+                other => panic!("unexpected answer {other}"),
+            }
+        }
+    }
+    let unfinished: i64 = sqlx::query_scalar(
+        "select count(*) from generations where user_id = $1 and status in ('queued', 'submitted', 'running')",
+    )
+    .bind(user)
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    assert!(
+        accepted >= 1 && unfinished <= 1,
+        "one job in flight between both nodes (accepted {accepted}, unfinished {unfinished})"
+    );
+}
+
+#[tokio::test]
+async fn a_singleton_job_runs_once_per_period_in_the_cluster() {
+    let every_second = |env: &mut EnvMap| {
+        env.insert("APP__CREDITS__RENEWAL_INTERVAL_SECS".into(), "1".into());
+    };
+    let a = first_node_with(every_second).await;
+    let _b = second_node_with(&a, every_second).await;
+    let _c = second_node_with(&a, every_second).await;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let runs = primerka::db::cluster::job_runs(&a.pool, "subscription_renewals").await.unwrap();
+    let periods = (started.elapsed().as_secs_f64() / 0.9).ceil() as i64 + 2;
+    assert!(runs >= 3, "the job keeps running ({runs})");
+    assert!(runs <= periods, "three nodes ran it {runs} times in {periods} periods: never twice in one");
 }
 
 #[tokio::test]

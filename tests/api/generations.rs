@@ -413,7 +413,7 @@ async fn without_credits_nothing_is_queued() {
 
 /// Writes a job as a crashed process would have left it: row and hold (one statement, as the
 /// session writes them), no worker.
-async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: bool) -> uuid::Uuid {
+pub(crate) async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: bool) -> uuid::Uuid {
     let id = uuid::Uuid::new_v4();
     let token = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
     // The session brings the buckets up to date (the month's free credits) first.
@@ -437,6 +437,7 @@ async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: b
             input_upload_ids: vec![],
             input_keys: keys.to_vec(),
             callback_token: token,
+            max_unfinished: 100,
         }),
     };
     assert!(primerka::db::credits::reserve(&app.pool, &request).await.unwrap().is_some(), "row and hold written");
@@ -449,7 +450,7 @@ async fn orphan_job(app: &TestApp, user: i64, keys: &[String], stage_creating: b
 }
 
 /// A person and a garment photo uploaded for `token`'s user, as storage keys (person first).
-async fn person_and_garment_keys(app: &TestApp, token: &str) -> Vec<String> {
+pub(crate) async fn person_and_garment_keys(app: &TestApp, token: &str) -> Vec<String> {
     let person = upload(app, token, [200, 10, 10, 255]).await;
     let garment = upload(app, token, [10, 10, 200, 255]).await;
     sqlx::query_scalar("select storage_key from uploads where id = any($1) order by created_at")

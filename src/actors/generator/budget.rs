@@ -77,10 +77,104 @@ impl SlidingWindow {
     }
 }
 
-/// kie.ai's account-wide budgets, shared by every worker.
+/// A budget in PostgreSQL shared by every node of a cluster (issue 19): the same rule as
+/// [`SlidingWindow`], each slot a row of `provider_slots` taken under an advisory lock.
+pub struct SharedWindow {
+    pool: sqlx::PgPool,
+    name: String,
+    limit: i64,
+    window: Duration,
+    /// This node's waiters take their turn first-come first-served, as in [`SlidingWindow`].
+    turn: Mutex<()>,
+}
+
+/// A request in flight is counted from its start after this long (its node died before it
+/// could report the answer).
+const STALE_SLOT: Duration = Duration::from_secs(120);
+
+impl SharedWindow {
+    pub fn new(pool: sqlx::PgPool, name: &str, limit: usize, window: Duration) -> Self {
+        SharedWindow { pool, name: name.into(), limit: limit.max(1) as i64, window, turn: Mutex::new(()) }
+    }
+
+    /// Waits until a slot is free, then takes it; returns its id for [`Self::finish`].
+    pub async fn acquire(&self) -> i64 {
+        use crate::db::cluster::{SlotAttempt, try_take_slot};
+        let _turn = self.turn.lock().await;
+        loop {
+            match try_take_slot(&self.pool, &self.name, self.limit, self.window + WINDOW_MARGIN, STALE_SLOT).await {
+                Ok(SlotAttempt::Taken(id)) => return id,
+                Ok(SlotAttempt::Wait(wait)) => tokio::time::sleep(wait).await,
+                // Without the database no node can count: wait rather than risk the provider's
+                // limit (the job's own deadline still applies).
+                Err(e) => {
+                    tracing::warn!(budget = %self.name, error = %e, "the shared provider budget is unreachable; waiting");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// The request of slot `id` got its answer.
+    pub async fn finish(&self, id: i64) {
+        if let Err(e) = crate::db::cluster::finish_slot(&self.pool, id).await {
+            tracing::warn!(budget = %self.name, error = %e, "could not mark a provider slot answered");
+        }
+    }
+
+    /// Slot `id` was not used.
+    pub async fn cancel(&self, id: i64) {
+        if let Err(e) = crate::db::cluster::cancel_slot(&self.pool, id).await {
+            tracing::warn!(budget = %self.name, error = %e, "could not give back a provider slot");
+        }
+    }
+}
+
+/// A slot taken from a [`Budget`].
+#[derive(Debug, Clone, Copy)]
+pub enum Slot {
+    Local(Instant),
+    Shared(i64),
+}
+
+/// One of kie.ai's budgets: this process's sliding window, or (in a cluster) the cluster's.
+pub enum Budget {
+    Local(SlidingWindow),
+    Shared(SharedWindow),
+}
+
+impl Budget {
+    /// Waits until a slot is free, then takes it.
+    pub async fn acquire(&self) -> Slot {
+        match self {
+            Budget::Local(w) => Slot::Local(w.acquire().await),
+            Budget::Shared(w) => Slot::Shared(w.acquire().await),
+        }
+    }
+
+    /// The request of `slot` got its answer.
+    pub async fn finish(&self, slot: Slot) {
+        match (self, slot) {
+            (Budget::Local(w), Slot::Local(stamp)) => w.finish(stamp).await,
+            (Budget::Shared(w), Slot::Shared(id)) => w.finish(id).await,
+            _ => {}
+        }
+    }
+
+    /// Gives `slot` back unused.
+    pub async fn cancel(&self, slot: Slot) {
+        match (self, slot) {
+            (Budget::Local(w), Slot::Local(stamp)) => w.cancel(stamp).await,
+            (Budget::Shared(w), Slot::Shared(id)) => w.cancel(id).await,
+            _ => {}
+        }
+    }
+}
+
+/// kie.ai's account-wide budgets, shared by every worker (and, in a cluster, every node).
 pub struct ProviderLimits {
-    pub create: SlidingWindow,
-    pub poll: SlidingWindow,
+    pub create: Budget,
+    pub poll: Budget,
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use self::budget::{ProviderLimits, SlidingWindow};
+use self::budget::{Budget, ProviderLimits, SharedWindow, SlidingWindow};
 use self::queue::FairQueue;
 use super::Services;
 use super::events::Event;
@@ -54,6 +54,9 @@ pub struct GenShared {
     /// Jobs a worker is driving right now (a job never has two drivers); its size is the number
     /// of jobs in flight, which survives a restart of the pool actor.
     running: DashMap<Uuid, ()>,
+    /// Jobs this node holds (queued here or running here): in a cluster their leases are
+    /// renewed ([`GeneratorHandle::keep_leases`]).
+    held: DashMap<Uuid, UserId>,
     /// Wakes a polling worker early (kie.ai callback).
     wake: DashMap<Uuid, Arc<Notify>>,
     watermark: Option<Watermark>,
@@ -109,6 +112,7 @@ impl Actor for GeneratorPool {
                 if self.shared.running.contains_key(&id) || !state.queue.push(id, user) {
                     return Ok(());
                 }
+                self.shared.held.insert(id, user);
                 let position = state.queue.positions().iter().find(|(job, _, _)| *job == id).map_or(1, |(_, _, p)| *p);
                 self.shared.sessions.publish(user, Event::JobQueued { generation_id: id, position }.frame());
             }
@@ -131,11 +135,13 @@ impl Actor for GeneratorPool {
                     }
                 } else {
                     state.crashes.remove(&id);
+                    self.shared.held.remove(&id);
                 }
             }
             GenMsg::Cancel { id, user, reply } => {
                 let removed = state.queue.remove(id, user) && !self.shared.running.contains_key(&id);
                 if removed {
+                    self.shared.held.remove(&id);
                     let shared = self.shared.clone();
                     // Failed and refunded beside the actor (database writes); nothing else can
                     // start it now that it left the queue.
@@ -237,6 +243,44 @@ impl GeneratorHandle {
         }
     }
 
+    /// In a cluster: renews this node's leases on the jobs it holds, then takes over jobs whose
+    /// node died (their lease ran out) and queues them here; each resumes from its stored state
+    /// (a stored kie.ai task is polled, a task that may have been created is never created
+    /// again). Run by the Scheduler on every node at a third of the lease.
+    pub async fn keep_leases(&self) {
+        let services = &self.shared.services;
+        let ttl = Duration::from_secs(services.settings.file.cluster.lease_secs.max(3));
+        let held: Vec<Uuid> = self.shared.held.iter().map(|e| *e.key()).collect();
+        if !held.is_empty() {
+            match crate::db::cluster::renew_leases(&services.pool, services.node, &held, ttl).await {
+                Ok(kept) if kept.len() < held.len() => {
+                    // Finished meanwhile, or another node took them over while this one was
+                    // away: that node drives them now.
+                    let kept: std::collections::HashSet<Uuid> = kept.into_iter().collect();
+                    for id in held.iter().filter(|id| !kept.contains(id)) {
+                        if !self.shared.running.contains_key(id) {
+                            self.shared.held.remove(id);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not renew the generation leases"),
+            }
+        }
+        match crate::db::cluster::take_over_expired(&services.pool, services.node, ttl, 100).await {
+            Ok(jobs) => {
+                if !jobs.is_empty() {
+                    tracing::warn!(jobs = jobs.len(), "taking over generations of a node that stopped");
+                    metrics::counter!("primerka_generations_taken_over_total").increment(jobs.len() as u64);
+                }
+                for (id, user) in jobs {
+                    let _ = self.submit(id, user);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look for generations to take over"),
+        }
+    }
+
     /// Test hook: makes the pool actor panic (ignored in production).
     pub fn crash_for_test(&self) {
         let _ = self.slot.get().cast(GenMsg::CrashForTest);
@@ -253,9 +297,18 @@ pub fn build(
         Ok(font) => Some(Watermark::new(font, &g.watermark_text)?),
         Err(e) => anyhow::bail!("reading the watermark font {}: {e}", g.watermark_font_path.display()),
     };
-    let limits = ProviderLimits {
-        create: SlidingWindow::new(g.create_per_window, Duration::from_millis(g.create_window_ms)),
-        poll: SlidingWindow::new(g.polls_per_second, Duration::from_secs(1)),
+    let create_window = Duration::from_millis(g.create_window_ms);
+    let limits = if services.settings.file.cluster.enabled {
+        let pool = services.pool.clone();
+        ProviderLimits {
+            create: Budget::Shared(SharedWindow::new(pool.clone(), "kie:create", g.create_per_window, create_window)),
+            poll: Budget::Shared(SharedWindow::new(pool, "kie:poll", g.polls_per_second, Duration::from_secs(1))),
+        }
+    } else {
+        ProviderLimits {
+            create: Budget::Local(SlidingWindow::new(g.create_per_window, create_window)),
+            poll: Budget::Local(SlidingWindow::new(g.polls_per_second, Duration::from_secs(1))),
+        }
     };
     let slot = ActorSlot::default();
     let shared = Arc::new(GenShared {
@@ -263,6 +316,7 @@ pub fn build(
         sessions,
         limits,
         running: DashMap::new(),
+        held: DashMap::new(),
         wake: DashMap::new(),
         watermark,
         queued_len: AtomicUsize::new(0),

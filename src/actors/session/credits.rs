@@ -71,8 +71,17 @@ impl SessionActor {
                         existing: false,
                     });
                 }
-                // The row changed under us (a grant, another node): reload and try again.
-                Ok(None) => state.buckets = None,
+                // The row changed under us (a grant, another node): reload and try again. With a
+                // generation, the cap guard may be what refused: the caller re-reads the count.
+                Ok(None) => {
+                    state.buckets = None;
+                    if let Some(g) = &generation
+                        && crate::db::generations::unfinished_for_user(&services.pool, state.user).await?.len() as i64
+                            >= g.max_unfinished
+                    {
+                        return Err(SessionError::Contended);
+                    }
+                }
                 Err(DbError::Conflict { constraint }) if constraint.contains("idempotency_key") => {
                     let existing = credit_db::find_hold_by_key(&services.pool, &cmd.key).await?;
                     if existing.user_id != state.user {

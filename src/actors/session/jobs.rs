@@ -121,6 +121,7 @@ impl SessionActor {
             input_upload_ids: inputs.upload_ids,
             input_keys: inputs.keys.clone(),
             callback_token,
+            max_unfinished: cap as i64,
         };
         let hold = match self.reserve(state, &cmd, Some(generation)).await {
             Ok(hold) => hold,
@@ -130,6 +131,15 @@ impl SessionActor {
                     Some(row) => Ok(Accepted::repeated(&row)),
                     None => Err(SessionError::Conflict),
                 };
+            }
+            Err(SessionError::Contended) => {
+                // The statement did nothing four times: the buckets kept moving, or the cap
+                // guard refused (another node started this user's jobs). The database decides.
+                state.in_flight = None;
+                if self.in_flight(state).await?.len() >= cap {
+                    return Err(SessionError::InFlightLimit);
+                }
+                return Err(SessionError::Contended);
             }
             Err(e) => return Err(e),
         };
