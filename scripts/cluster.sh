@@ -9,7 +9,8 @@
 # Nodes run like `make run-bench-server`: demo mode on the simulator, rate limits off, operator
 # id 1, cluster mode on. Ports: CLUSTER_PORT (default 18700) for node 1, then +1 per node; the
 # simulator on CLUSTER_PORT-1, the S3 store on CLUSTER_PORT-2. PROFILE=debug uses the debug build
-# (default release); NO_BUILD=1 skips building. State and logs live in .data/cluster/.
+# (default release); NO_BUILD=1 skips building; CLUSTER_LEASE_SECS sets the job lease (60 s: a
+# dead node's jobs are taken over within 80 s). State and logs live in .data/cluster/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PROJECT_ROOT"
@@ -71,7 +72,8 @@ up() {
       SIMULATOR=1 SIMULATOR_URL="http://127.0.0.1:$sim_port" RATE_LIMITS=off ADMIN_TELEGRAM_IDS=1 \
       JWT_SECRET="cluster-secret-cluster-secret-cluster-1" MEDIA_SIGNING_KEY="cluster-media-key-cluster-media-key-1" \
       TELEGRAM_WEBHOOK_SECRET="cluster-webhook-secret" \
-      APP__CLUSTER__ENABLED=true APP__TELEGRAM__CONFIGURE_ON_START=false \
+      APP__CLUSTER__ENABLED=true APP__CLUSTER__LEASE_SECS="${CLUSTER_LEASE_SECS:-60}" \
+      APP__TELEGRAM__CONFIGURE_ON_START=false \
       APP__STORAGE__S3_BUCKET="$bucket" APP__STORAGE__S3_ENDPOINT="http://127.0.0.1:$s3_port" \
       APP__STORAGE__S3_REGION=us-east-1 S3_ACCESS_KEY_ID=cluster S3_SECRET_ACCESS_KEY=cluster \
       RUST_LOG="${RUST_LOG:-primerka=info}" "$bin/primerka" >"$state/node$i.log" 2>&1 &

@@ -9,6 +9,8 @@
 #                  webhook secret, so no development login; providers simulated);
 #                  screenshots in frontend/test-results/screenshots
 #   5. loadtest  — a short primerka-loadtest run against the same server, invariants checked
+#   6. cluster   — the cluster drill, short: two nodes on one database and one S3 store, users
+#                  round-robin, one node killed with SIGKILL mid-load (scripts/cluster-drill.sh)
 # SKIP="e2e loadtest" skips steps by name. Each step's time is printed at the end.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -134,11 +136,17 @@ loadtest_smoke() {
     --duration "${SMOKE_SECS:-20}" --settle 60 --mix chat=2,tryon=2,buy=1 --admin-id 1 --json target/e2e/loadtest.json
 }
 
+cluster_drill() {
+  PROFILE=debug NO_BUILD=1 USERS="${DRILL_USERS:-16}" DURATION="${DRILL_SECS:-20}" KILL_AFTER=8 LEASE=6 \
+    JSON=target/e2e/cluster-drill.json scripts/cluster-drill.sh >/dev/null
+}
+
 step prepare prepare
 step rust rust_tests
 step scripts script_tests
 step frontend frontend_tests
 step e2e e2e_tests
 step loadtest loadtest_smoke
+step cluster cluster_drill
 log "all tests passed"
 printf '  %s\n' "${timings[@]}" >&2

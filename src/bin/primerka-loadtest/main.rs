@@ -9,7 +9,9 @@
 //! primerka-loadtest --base-url http://127.0.0.1:8080 --users 1000 --ramp-up 30 --duration 120 \
 //!     --mix chat=3,tryon=2,buy=1 --admin-id 1
 //! ```
-//! Requests stay on loopback unless `--allow-remote`; the run stops by itself.
+//! Requests stay on loopback unless `--allow-remote`; the run stops by itself. Against a cluster,
+//! give `--base-url` once per node (and `--sim-url` for the shared simulator): users are spread
+//! round-robin and fail over to the next node when theirs stops answering.
 
 mod fanout;
 mod stats;
@@ -27,7 +29,13 @@ use stats::Stats;
 /// Command-line options.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The first `--base-url` (fan-out mode and messages use it).
     pub base_url: String,
+    /// Every `--base-url`: users are spread round-robin and move to the next node when theirs
+    /// stops answering (as a proxy in front of a cluster would).
+    pub base_urls: Vec<String>,
+    /// Where the provider simulator's control routes are (`--sim-url`; the first node by default).
+    pub sim_url: Option<String>,
     pub users: usize,
     pub ramp_up: Duration,
     pub duration: Duration,
@@ -51,7 +59,7 @@ pub struct Options {
 }
 
 fn usage() -> &'static str {
-    "primerka-loadtest [--base-url URL] [--users N] [--ramp-up SECS] [--duration SECS] \
+    "primerka-loadtest [--base-url URL]... [--sim-url URL] [--users N] [--ramp-up SECS] [--duration SECS] \
      [--mix chat=3,tryon=2,buy=1,idle=0] [--bot-token TOKEN] [--first-id ID] [--admin-id ID] \
      [--think-ms MS] [--settle SECS] [--json PATH] [--allow-remote]\n\
      primerka-loadtest --mode fanout [--sockets N] [--events N] [--rate PER_SEC] [--server-pid PID] [--trigger event|credit-cycle] …"
@@ -60,6 +68,8 @@ fn usage() -> &'static str {
 fn parse_args() -> anyhow::Result<Options> {
     let mut o = Options {
         base_url: "http://127.0.0.1:8080".into(),
+        base_urls: Vec::new(),
+        sim_url: None,
         users: 50,
         ramp_up: Duration::from_secs(5),
         duration: Duration::from_secs(30),
@@ -82,7 +92,8 @@ fn parse_args() -> anyhow::Result<Options> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{}", usage()));
         match flag.as_str() {
-            "--base-url" => o.base_url = value()?.trim_end_matches('/').to_string(),
+            "--base-url" => o.base_urls.push(value()?.trim_end_matches('/').to_string()),
+            "--sim-url" => o.sim_url = Some(value()?.trim_end_matches('/').to_string()),
             "--users" => o.users = value()?.parse()?,
             "--ramp-up" => o.ramp_up = Duration::from_secs_f64(value()?.parse()?),
             "--duration" => o.duration = Duration::from_secs_f64(value()?.parse()?),
@@ -124,9 +135,15 @@ fn parse_args() -> anyhow::Result<Options> {
     if o.mix.values().sum::<u32>() == 0 {
         bail!("--mix needs at least one scenario with a positive weight");
     }
-    let host = o.base_url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
-    if !o.allow_remote && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-        bail!("refusing to load-test {host}: only loopback unless --allow-remote");
+    if o.base_urls.is_empty() {
+        o.base_urls.push(o.base_url.clone());
+    }
+    o.base_url = o.base_urls[0].clone();
+    for url in o.base_urls.iter().chain(&o.sim_url) {
+        let host = url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
+        if !o.allow_remote && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            bail!("refusing to load-test {host}: only loopback unless --allow-remote");
+        }
     }
     Ok(o)
 }
@@ -139,9 +156,12 @@ async fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(180))
         .build()
         .context("building the HTTP client")?;
-    let ready = http.get(format!("{}/readyz", options.base_url)).send().await.context("the server does not answer")?;
-    if !ready.status().is_success() {
-        bail!("the server is not ready: {}", ready.status());
+    for base in &options.base_urls {
+        let ready =
+            http.get(format!("{base}/readyz")).send().await.with_context(|| format!("{base} does not answer"))?;
+        if !ready.status().is_success() {
+            bail!("{base} is not ready: {}", ready.status());
+        }
     }
     if options.mode == "fanout" {
         let report =
@@ -160,7 +180,11 @@ async fn main() -> anyhow::Result<()> {
     let ctx = Arc::new(user::Context::new(options.clone(), http.clone(), stats.clone()));
     eprintln!(
         "load test: {} users, ramp-up {:?}, duration {:?}, mix {:?} against {}",
-        options.users, options.ramp_up, options.duration, options.mix, options.base_url
+        options.users,
+        options.ramp_up,
+        options.duration,
+        options.mix,
+        options.base_urls.join(", ")
     );
 
     let started = Instant::now();

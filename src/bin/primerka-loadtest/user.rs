@@ -32,16 +32,35 @@ impl Context {
         Context { options, http, stats, secret }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.options.base_url, path)
+    fn node_url(&self, node: usize, path: &str) -> String {
+        let bases = &self.options.base_urls;
+        format!("{}{}", bases[node % bases.len().max(1)], path)
     }
 
-    /// Logs `telegram_id` in exactly like the Mini App inside Telegram would.
-    async fn login(&self, telegram_id: i64) -> anyhow::Result<String> {
+    /// The simulator's control routes (the shared simulator of a cluster, or the first node).
+    fn sim_url(&self, path: &str) -> String {
+        format!("{}{}", self.options.sim_url.as_deref().unwrap_or(&self.options.base_url), path)
+    }
+
+    /// The first node that answers `/readyz` (the end-of-run checks read through it).
+    async fn live_node(&self) -> usize {
+        for node in 0..self.options.base_urls.len() {
+            if let Ok(r) = self.http.get(self.node_url(node, "/readyz")).send().await
+                && r.status().is_success()
+            {
+                return node;
+            }
+        }
+        0
+    }
+
+    /// Logs `telegram_id` in on `node` exactly like the Mini App inside Telegram would.
+    async fn login_at(&self, node: usize, telegram_id: i64) -> anyhow::Result<String> {
         let user = json!({"id": telegram_id, "first_name": "Load", "last_name": format!("User {telegram_id}"), "language_code": "ru"});
         let init = init_data::sign_for_user(&user, chrono::Utc::now().timestamp(), &self.secret);
         let started = Instant::now();
-        let response = self.http.post(self.url("/api/auth/telegram")).json(&json!({"init_data": init})).send().await?;
+        let response =
+            self.http.post(self.node_url(node, "/api/auth/telegram")).json(&json!({"init_data": init})).send().await?;
         let body = self.json("login", started, response).await?;
         body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("login answered without a token"))
     }
@@ -88,6 +107,8 @@ pub struct Outcome {
 
 struct User {
     ctx: Arc<Context>,
+    /// The node this user talks to (round-robin at start; the next one after a failure).
+    node: usize,
     token: String,
     events: mpsc::Receiver<Value>,
     generations: Vec<String>,
@@ -99,10 +120,35 @@ struct User {
 /// Runs one user until `deadline`.
 pub async fn run(ctx: Arc<Context>, index: usize, deadline: TokioInstant) -> anyhow::Result<Outcome> {
     let telegram_id = ctx.options.first_id + index as i64;
-    let token = ctx.login(telegram_id).await.context("login")?;
-    let events = open_socket(&ctx, &token).await.context("websocket")?;
-    let mut user =
-        User { ctx: ctx.clone(), token, events, generations: Vec::new(), person_upload: None, chat_has_image: false };
+    let nodes = ctx.options.base_urls.len().max(1);
+    let mut node = index % nodes;
+    // A node that is down at the start: the next one (as a proxy would).
+    let mut attempt = 0;
+    let (token, events) = loop {
+        let opened = async {
+            let token = ctx.login_at(node, telegram_id).await.context("login")?;
+            let events = open_socket(&ctx, node, &token).await.context("websocket")?;
+            Ok::<_, anyhow::Error>((token, events))
+        }
+        .await;
+        match opened {
+            Ok(pair) => break pair,
+            Err(e) if attempt + 1 < nodes && is_transport(&e) => {
+                attempt += 1;
+                node = (node + 1) % nodes;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let mut user = User {
+        ctx: ctx.clone(),
+        node,
+        token,
+        events,
+        generations: Vec::new(),
+        person_upload: None,
+        chat_has_image: false,
+    };
     let weights: Vec<(String, u32)> = ctx.options.mix.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let total: u32 = weights.iter().map(|(_, w)| w).sum();
     while TokioInstant::now() < deadline {
@@ -123,7 +169,10 @@ pub async fn run(ctx: Arc<Context>, index: usize, deadline: TokioInstant) -> any
             }
         };
         if let Err(e) = result {
-            if api_code(&e) == Some("insufficient_credits") {
+            if nodes > 1 && is_transport(&e) {
+                // The node stopped answering: move to the next one, as a proxy would.
+                user.fail_over().await;
+            } else if api_code(&e) == Some("insufficient_credits") {
                 let _ = user.buy().await;
             } else if api_code(&e).is_none() {
                 ctx.stats.error(scenario_op(name), format!("{e:#}"));
@@ -135,6 +184,15 @@ pub async fn run(ctx: Arc<Context>, index: usize, deadline: TokioInstant) -> any
     Ok(Outcome { token: user.token, generations: user.generations })
 }
 
+/// A failure of the connection, not an answer: the node is down (or its socket went away).
+fn is_transport(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<reqwest::Error>().is_some_and(|e| e.is_connect() || e.is_timeout() || e.is_request())
+            || cause.downcast_ref::<tokio_tungstenite::tungstenite::Error>().is_some()
+            || cause.to_string() == "the socket closed"
+    })
+}
+
 fn scenario_op(name: &str) -> &'static str {
     match name {
         "chat" => "chat_flow",
@@ -144,9 +202,9 @@ fn scenario_op(name: &str) -> &'static str {
     }
 }
 
-/// Opens `/ws` and forwards every JSON event to the returned channel.
-async fn open_socket(ctx: &Context, token: &str) -> anyhow::Result<mpsc::Receiver<Value>> {
-    let ws_url = ctx.options.base_url.replacen("http", "ws", 1);
+/// Opens `/ws` on `node` and forwards every JSON event to the returned channel.
+async fn open_socket(ctx: &Context, node: usize, token: &str) -> anyhow::Result<mpsc::Receiver<Value>> {
+    let ws_url = ctx.node_url(node, "").replacen("http", "ws", 1);
     let started = Instant::now();
     let (socket, _) = tokio_tungstenite::connect_async(format!("{ws_url}/ws?token={token}")).await?;
     ctx.stats.ok("ws_connect", started.elapsed());
@@ -196,7 +254,23 @@ fn jpeg(seed: u64, width: u32, height: u32) -> Vec<u8> {
 
 impl User {
     fn url(&self, path: &str) -> String {
-        self.ctx.url(path)
+        self.ctx.node_url(self.node, path)
+    }
+
+    /// Moves to the next node that takes the user's socket (the token is valid on every node:
+    /// they share the signing secret); gives up after one round.
+    async fn fail_over(&mut self) {
+        let nodes = self.ctx.options.base_urls.len().max(1);
+        for _ in 0..nodes {
+            self.node = (self.node + 1) % nodes;
+            if let Ok(events) = open_socket(&self.ctx, self.node, &self.token).await {
+                self.events = events;
+                self.ctx.stats.ok("failover", Duration::ZERO);
+                return;
+            }
+        }
+        self.ctx.stats.error("failover", "no node answers");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
     async fn post(&self, op: &'static str, path: &str, body: &Value) -> anyhow::Result<Value> {
@@ -319,7 +393,9 @@ impl User {
             .as_str()
             .ok_or_else(|| anyhow!("payment answered without a confirmation URL"))?;
         let provider_id = url.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
-        let pay = self.ctx.http.post(self.url(&format!("/sim/yookassa/payments/{provider_id}/succeed"))).send().await?;
+        // The simulator that issued the page (a cluster's shared one, or the node's own).
+        let sim = url.split("/sim/").next().unwrap_or("");
+        let pay = self.ctx.http.post(format!("{sim}/sim/yookassa/payments/{provider_id}/succeed")).send().await?;
         if !pay.status().is_success() {
             self.ctx.stats.error("buy_flow", format!("simulator pay {}", pay.status()));
             return Ok(());
@@ -344,16 +420,18 @@ impl User {
 pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(String, String)]) -> Value {
     let mut problems: Vec<String> = Vec::new();
 
+    // Read through a node that answers (in a cluster drill one may have been killed).
+    let node = ctx.live_node().await;
+    let url = |path: &str| ctx.node_url(node, path);
     // Every generation ends succeeded, or failed with its credits refunded.
     let settle_until = TokioInstant::now() + ctx.options.settle;
     let (mut succeeded, mut refunded) = (0u64, 0u64);
     for (token, id) in generations {
         loop {
-            let g: Value =
-                match ctx.http.get(ctx.url(&format!("/api/generations/{id}"))).bearer_auth(token).send().await {
-                    Ok(r) => r.json().await.unwrap_or(Value::Null),
-                    Err(_) => Value::Null,
-                };
+            let g: Value = match ctx.http.get(url(&format!("/api/generations/{id}"))).bearer_auth(token).send().await {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
             match g["status"].as_str() {
                 Some("succeeded") => {
                     succeeded += 1;
@@ -379,7 +457,7 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
     // No negative balance.
     let mut negative = 0;
     for token in tokens {
-        if let Ok(response) = ctx.http.get(ctx.url("/api/me")).bearer_auth(token).send().await {
+        if let Ok(response) = ctx.http.get(url("/api/me")).bearer_auth(token).send().await {
             let me: Value = response.json().await.unwrap_or(Value::Null);
             let b = &me["balance"];
             if ["free", "subscription", "purchased"].iter().any(|k| b[*k].as_i64().unwrap_or(0) < 0) {
@@ -393,9 +471,9 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
 
     // The ledger check, as the operator runs it.
     let ledger = async {
-        let token = ctx.login(ctx.options.admin_id).await?;
+        let token = ctx.login_at(node, ctx.options.admin_id).await?;
         let check: Value =
-            ctx.http.get(ctx.url("/api/admin/ledger/check")).bearer_auth(&token).send().await?.json().await?;
+            ctx.http.get(url("/api/admin/ledger/check")).bearer_auth(&token).send().await?.json().await?;
         Ok::<Value, anyhow::Error>(check)
     }
     .await;
@@ -406,20 +484,29 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
     }
 
     // kie.ai's limits as the simulator saw them.
-    let kie = match ctx.http.get(ctx.url("/sim/kie/_control/stats")).send().await {
+    let kie = match ctx.http.get(ctx.sim_url("/sim/kie/_control/stats")).send().await {
         Ok(r) if r.status().is_success() => r.json::<Value>().await.unwrap_or(Value::Null),
         _ => Value::Null,
     };
     let wants_kie = !generations.is_empty();
     if wants_kie {
         let max_window = kie["max_creates_in_window"].as_u64();
-        let rejected = kie["rate_limited"].as_u64().unwrap_or(0);
+        let rejected = kie["rejected_creates"].as_u64().unwrap_or(0) + kie["rejected_polls"].as_u64().unwrap_or(0);
         match max_window {
             Some(max) if max <= 20 && rejected == 0 => {}
             Some(max) => {
                 problems.push(format!("kie limits exceeded: {max} creates in one window, {rejected} answered 429"))
             }
             None => problems.push("kie simulator stats unavailable".into()),
+        }
+        // One task per generation at most (a job resumed by another node polls its stored
+        // task; it never creates a second one). Holds when the simulator served only this run.
+        let creates = kie["creates"].as_u64().unwrap_or(0);
+        if creates > generations.len() as u64 {
+            problems.push(format!(
+                "{creates} kie.ai tasks for {} generations: a job was submitted twice",
+                generations.len()
+            ));
         }
     }
 
