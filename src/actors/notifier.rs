@@ -290,12 +290,15 @@ async fn deliver_in_cluster(services: &Services, item: &Outgoing) -> Result<(), 
     use super::generator::budget::SharedWindow;
     let t = &services.settings.file.telegram;
     let second = Duration::from_secs(1);
-    let bot = SharedWindow::new(services.pool.clone(), "bot:all", t.sends_per_second.max(1) as usize, second);
+    // A send unanswered after the client's timeout belongs to a node that died.
+    let stale = Duration::from_secs(t.request_timeout_secs.max(1) + 5);
+    let bot = SharedWindow::new(services.pool.clone(), "bot:all", t.sends_per_second.max(1) as usize, second, stale);
     let chat = SharedWindow::new(
         services.pool.clone(),
         &format!("bot:chat:{}", item.chat_id),
         t.sends_per_chat_per_second.max(1) as usize,
         second,
+        stale,
     );
     let chat_slot = chat.acquire().await;
     let bot_slot = bot.acquire().await;

@@ -77,24 +77,24 @@ impl SlidingWindow {
     }
 }
 
-/// A budget in PostgreSQL shared by every node of a cluster (issue 19): the same rule as
-/// [`SlidingWindow`], each slot a row of `provider_slots` taken under an advisory lock.
+/// A budget in PostgreSQL shared by every node of a cluster (issue 19) and by a process and the
+/// one that replaced it after a crash: the same rule as [`SlidingWindow`], each slot a row of
+/// `provider_slots` taken under an advisory lock.
 pub struct SharedWindow {
     pool: sqlx::PgPool,
     name: String,
     limit: i64,
     window: Duration,
+    /// A request still unanswered after this long is counted from its start: its process died
+    /// before it could report the answer (at least the client's own timeout).
+    stale: Duration,
     /// This node's waiters take their turn first-come first-served, as in [`SlidingWindow`].
     turn: Mutex<()>,
 }
 
-/// A request in flight is counted from its start after this long (its node died before it
-/// could report the answer).
-const STALE_SLOT: Duration = Duration::from_secs(120);
-
 impl SharedWindow {
-    pub fn new(pool: sqlx::PgPool, name: &str, limit: usize, window: Duration) -> Self {
-        SharedWindow { pool, name: name.into(), limit: limit.max(1) as i64, window, turn: Mutex::new(()) }
+    pub fn new(pool: sqlx::PgPool, name: &str, limit: usize, window: Duration, stale: Duration) -> Self {
+        SharedWindow { pool, name: name.into(), limit: limit.max(1) as i64, window, stale, turn: Mutex::new(()) }
     }
 
     /// Waits until a slot is free, then takes it; returns its id for [`Self::finish`].
@@ -102,7 +102,7 @@ impl SharedWindow {
         use crate::db::cluster::{SlotAttempt, try_take_slot};
         let _turn = self.turn.lock().await;
         loop {
-            match try_take_slot(&self.pool, &self.name, self.limit, self.window + WINDOW_MARGIN, STALE_SLOT).await {
+            match try_take_slot(&self.pool, &self.name, self.limit, self.window + WINDOW_MARGIN, self.stale).await {
                 Ok(SlotAttempt::Taken(id)) => return id,
                 Ok(SlotAttempt::Wait(wait)) => tokio::time::sleep(wait).await,
                 // Without the database no node can count: wait rather than risk the provider's

@@ -297,19 +297,22 @@ pub fn build(
         Ok(font) => Some(Watermark::new(font, &g.watermark_text)?),
         Err(e) => anyhow::bail!("reading the watermark font {}: {e}", g.watermark_font_path.display()),
     };
+    // createTask's budget (a 10 s window) is kept in PostgreSQL always: a process that replaced a
+    // crashed one (or another node) knows what was sent in the window. Polls (a 1 s window) are
+    // counted in PostgreSQL only in a cluster.
     let create_window = Duration::from_millis(g.create_window_ms);
-    let limits = if services.settings.file.cluster.enabled {
-        let pool = services.pool.clone();
-        ProviderLimits {
-            create: Budget::Shared(SharedWindow::new(pool.clone(), "kie:create", g.create_per_window, create_window)),
-            poll: Budget::Shared(SharedWindow::new(pool, "kie:poll", g.polls_per_second, Duration::from_secs(1))),
-        }
+    let kie = &services.settings.file.kie;
+    let stale = Duration::from_secs(kie.connect_timeout_secs + kie.request_timeout_secs);
+    let pool = services.pool.clone();
+    let create =
+        Budget::Shared(SharedWindow::new(pool.clone(), "kie:create", g.create_per_window, create_window, stale));
+    let second = Duration::from_secs(1);
+    let poll = if services.settings.file.cluster.enabled {
+        Budget::Shared(SharedWindow::new(pool, "kie:poll", g.polls_per_second, second, stale))
     } else {
-        ProviderLimits {
-            create: Budget::Local(SlidingWindow::new(g.create_per_window, create_window)),
-            poll: Budget::Local(SlidingWindow::new(g.polls_per_second, Duration::from_secs(1))),
-        }
+        Budget::Local(SlidingWindow::new(g.polls_per_second, second))
     };
+    let limits = ProviderLimits { create, poll };
     let slot = ActorSlot::default();
     let shared = Arc::new(GenShared {
         services,

@@ -169,8 +169,9 @@ pub async fn run(ctx: Arc<Context>, index: usize, deadline: TokioInstant) -> any
             }
         };
         if let Err(e) = result {
-            if nodes > 1 && is_transport(&e) {
-                // The node stopped answering: move to the next one, as a proxy would.
+            if is_transport(&e) {
+                // The node stopped answering: reconnect (to the next node in a cluster), as the
+                // Mini App (or a proxy) would.
                 user.fail_over().await;
             } else if api_code(&e) == Some("insufficient_credits") {
                 let _ = user.buy().await;
@@ -258,16 +259,18 @@ impl User {
     }
 
     /// Moves to the next node that takes the user's socket (the token is valid on every node:
-    /// they share the signing secret); gives up after one round.
+    /// they share the signing secret; with one node, the same one once it is back); gives up
+    /// after a round.
     async fn fail_over(&mut self) {
         let nodes = self.ctx.options.base_urls.len().max(1);
-        for _ in 0..nodes {
+        for _ in 0..nodes.max(3) {
             self.node = (self.node + 1) % nodes;
             if let Ok(events) = open_socket(&self.ctx, self.node, &self.token).await {
                 self.events = events;
                 self.ctx.stats.ok("failover", Duration::ZERO);
                 return;
             }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         self.ctx.stats.error("failover", "no node answers");
         tokio::time::sleep(Duration::from_secs(1)).await;
