@@ -44,7 +44,7 @@ fn images(c: &mut Criterion) {
     });
     let jpeg = encode(&image::DynamicImage::ImageRgb8(noisy), ImageFormat::Jpeg).expect("encode");
     eprintln!("upload_validate input: {} bytes", jpeg.len());
-    let limits = ImageLimits { max_side: 8192, max_pixels: 40_000_000 };
+    let limits = ImageLimits { max_side: 8192, max_pixels: 40_000_000, max_stored_side: 8192 };
     let mut group = c.benchmark_group("images");
     group.sample_size(10);
     group.bench_function("upload_validate_5mb_jpeg", |b| {

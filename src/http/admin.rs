@@ -85,6 +85,10 @@ async fn refund(
     Ok(Json(answer))
 }
 
+/// The range the revenue report accepts, as (year, day of year).
+const REPORT_FIRST_DAY: (i32, u32) = (2000, 1);
+const REPORT_LAST_DAY: (i32, u32) = (2999, 365);
+
 #[derive(Deserialize)]
 struct RevenueQuery {
     from: NaiveDate,
@@ -101,12 +105,20 @@ async fn revenue(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let Query(q) = query?;
-    if q.to < q.from {
+    // Dates the report can mean: anything else (year +262142, the last representable day,
+    // whose next day overflows) is a 422, never arithmetic on the edge of chrono's range.
+    let (min, max) = (REPORT_FIRST_DAY, REPORT_LAST_DAY);
+    let in_range = |d: NaiveDate| (min..=max).contains(&(d.year(), d.ordinal()));
+    if !in_range(q.from) {
+        return Err(ApiError::validation("from"));
+    }
+    if !in_range(q.to) || q.to < q.from {
         return Err(ApiError::validation("to"));
     }
     let tz = state.tz;
     let start = |d: NaiveDate| tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest();
-    let (Some(from), Some(to)) = (start(q.from), start(q.to + chrono::Duration::days(1))) else {
+    let next_day = q.to.succ_opt().ok_or_else(|| ApiError::validation("to"))?;
+    let (Some(from), Some(to)) = (start(q.from), start(next_day)) else {
         return Err(ApiError::validation("from"));
     };
     let lines = db::payments::revenue(&state.pool, from.to_utc(), to.to_utc(), tz.name()).await?;
