@@ -106,7 +106,9 @@ export const Payment = z.object({
   status: z.enum(['pending', 'succeeded', 'canceled', 'refunded']),
   product: z.string(),
   credits: z.number(),
-  amount_rub: z.string(),
+  /** Roubles for YooKassa payments; null for Stars payments, which carry `amount_stars`. */
+  amount_rub: z.string().nullable().optional(),
+  amount_stars: z.number().nullable().optional(),
   confirmation_url: z.string().nullable().optional(),
   invoice_link: z.string().nullable().optional(),
 })

@@ -24,9 +24,13 @@ fn jpeg(w: u32, h: u32) -> Vec<u8> {
 }
 
 async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> reqwest::Response {
+    upload_with(&app.client, app, token, bytes).await
+}
+
+async fn upload_with(client: &reqwest::Client, app: &TestApp, token: &str, bytes: Vec<u8>) -> reqwest::Response {
     let part = reqwest::multipart::Part::bytes(bytes).file_name("p.jpg").mime_str("image/jpeg").unwrap();
     let form = reqwest::multipart::Form::new().part("file", part);
-    app.client.post(app.url("/api/uploads")).bearer_auth(token).multipart(form).send().await.unwrap()
+    client.post(app.url("/api/uploads")).bearer_auth(token).multipart(form).send().await.unwrap()
 }
 
 async fn error_code(response: reqwest::Response) -> String {
@@ -133,9 +137,11 @@ async fn upload_memory_peak(customize: impl FnOnce(&mut primerka::config::EnvMap
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (baseline, _) = rss_kib();
     let started = Instant::now();
+    // Unbounded decodes of 40 MP each take minutes on a small machine: wait for them.
+    let patient = reqwest::Client::builder().timeout(Duration::from_secs(600)).build().unwrap();
     let statuses = futures::future::join_all((0..16).map(|_| async {
         for _ in 0..60 {
-            let response = upload(&app, &token, photo.clone()).await;
+            let response = upload_with(&patient, &app, &token, photo.clone()).await;
             if response.status() != StatusCode::SERVICE_UNAVAILABLE {
                 return response.status();
             }
@@ -173,6 +179,7 @@ async fn upload_memory_peak_unbounded_for_comparison() {
     upload_memory_peak(|env| {
         env.insert("APP__STORAGE__MAX_CONCURRENT_DECODES".into(), "16".into());
         env.insert("APP__STORAGE__MAX_STORED_SIDE".into(), "8192".into());
+        env.insert("APP__SERVER__REQUEST_TIMEOUT_SECS".into(), "600".into());
     })
     .await;
 }
