@@ -28,8 +28,8 @@ fn auth(c: &mut Criterion) {
     });
 
     let keys = JwtKeys::from_settings(&settings());
-    c.bench_function("jwt_sign", |b| b.iter(|| keys.issue(black_box(UserId(279058397)), now)));
-    let (token, _) = keys.issue(UserId(279058397), now);
+    c.bench_function("jwt_sign", |b| b.iter(|| keys.issue(black_box(UserId(279058397)), now, 0)));
+    let (token, _) = keys.issue(UserId(279058397), now, 0);
     c.bench_function("jwt_verify", |b| b.iter(|| keys.verify(black_box(&token)).expect("valid")));
 }
 

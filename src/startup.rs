@@ -126,6 +126,8 @@ impl Application {
             )),
             bot,
             decode_slots: Arc::new(tokio::sync::Semaphore::new(decode_slots(&settings))),
+            token_versions: crate::auth::revocation::TokenVersions::new(Duration::from_secs(15)),
+            ws_tickets: crate::auth::ws_ticket::WsTickets::new(&settings.secrets.jwt_secret, 30),
         });
         let router = http::router(state.clone(), sim.clone().map(simulator::router));
         let metrics = match settings.file.server.metrics_port {
@@ -231,6 +233,8 @@ fn spawn_limit_housekeeping(state: AppState) {
             every.tick().await;
             state.limits.shrink();
             state.recent_logins.prune();
+            state.token_versions.prune();
+            state.ws_tickets.prune();
         }
     });
 }

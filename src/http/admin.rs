@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/stats", get(stats))
         .route("/api/admin/revenue", get(revenue))
         .route("/api/admin/users/{telegram_id}/grant", post(grant))
+        .route("/api/admin/users/{telegram_id}/block", post(block))
         .route("/api/admin/payments/{id}/refund", post(refund))
 }
 
@@ -54,6 +55,35 @@ async fn grant(
     // The key guards retries of this user's grant; a key already used for this user grants
     // nothing again (and says so), and the same key for another user is another grant.
     Ok(Json(json!({"granted": applied, "credits": body.credits, "key": key, "already_granted": !applied})))
+}
+
+#[derive(Deserialize)]
+struct BlockBody {
+    /// `true` blocks, `false` unblocks.
+    blocked: bool,
+    reason: String,
+}
+
+/// Blocks (or unblocks) a user: login is refused and every session token issued before stops
+/// working at once (the token version is bumped), sockets included on their next check.
+async fn block(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(telegram_id): Path<i64>,
+    ApiJson(body): ApiJson<BlockBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = crate::domain::text::require(&body.reason, 200).map_err(|_| ApiError::validation("reason"))?;
+    if telegram_id == admin.id.0 && body.blocked {
+        return Err(ApiError::validation("telegram_id"));
+    }
+    let user = UserId(telegram_id);
+    let Some((blocked, token_version)) = db::users::set_blocked(&state.pool, user, body.blocked).await? else {
+        return Err(ApiError::not_found());
+    };
+    state.token_versions.forget(user);
+    state.recent_logins.forget(telegram_id);
+    tracing::warn!(admin.id = %admin.id, user.id = telegram_id, blocked, %reason, "admin block");
+    Ok(Json(json!({"telegram_id": telegram_id, "blocked": blocked, "token_version": token_version})))
 }
 
 #[derive(Deserialize)]

@@ -598,3 +598,86 @@ async fn a_stars_payment_reports_stars_not_roubles() {
     assert_eq!(view["amount_stars"], 200);
     assert!(view["amount_rub"].is_null(), "200 ★ is not 2.00 ₽: {view}");
 }
+
+#[tokio::test]
+async fn a_blocked_user_loses_access_at_once_and_delete_my_data_revokes_old_tokens() {
+    let admin = new_user_id();
+    let app = spawn_app_with(|env| {
+        env.insert("ADMIN_TELEGRAM_IDS".into(), admin.to_string());
+    })
+    .await;
+    let admin_token = app.login(admin).await;
+    let user = new_user_id();
+    let token = app.login(user).await;
+    assert_eq!(app.get("/api/me", &token).await.status(), StatusCode::OK);
+
+    // Blocking answers the old token with 403 at once (not when it expires), and login too.
+    let blocked = app
+        .post_json(
+            &format!("/api/admin/users/{user}/block"),
+            &admin_token,
+            &json!({"blocked": true, "reason": "fraud"}),
+        )
+        .await;
+    assert_eq!(blocked.status(), StatusCode::OK);
+    assert_eq!(blocked.json::<Value>().await.unwrap()["blocked"], true);
+    let refused = app.get("/api/me", &token).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(refused).await, "user_blocked");
+    assert_eq!(app.post_login(&app.init_data_for(user)).await.status(), StatusCode::FORBIDDEN);
+    let socket = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws?token={token}", app.port)).await;
+    assert!(socket.is_err(), "no socket for a blocked user");
+
+    // Unblocked: a fresh login works; the token from before the block stays dead.
+    let unblocked = app
+        .post_json(
+            &format!("/api/admin/users/{user}/block"),
+            &admin_token,
+            &json!({"blocked": false, "reason": "appeal"}),
+        )
+        .await;
+    assert_eq!(unblocked.status(), StatusCode::OK);
+    let stale = app.get("/api/me", &token).await;
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(stale).await, "token_expired");
+    let fresh = app.login(user).await;
+    assert_eq!(app.get("/api/me", &fresh).await.status(), StatusCode::OK);
+
+    // "Delete my data" revokes every token issued before it.
+    let deleted = app.client.delete(app.url("/api/me")).bearer_auth(&fresh).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/me", &fresh).await.status(), StatusCode::UNAUTHORIZED);
+    let again = app.login(user).await;
+    assert_eq!(app.get("/api/me", &again).await.status(), StatusCode::OK);
+
+    // Only operators block; an unknown user is a 404.
+    let not_admin = app
+        .post_json(&format!("/api/admin/users/{admin}/block"), &again, &json!({"blocked": true, "reason": "x"}))
+        .await;
+    assert_eq!(not_admin.status(), StatusCode::FORBIDDEN);
+    let unknown =
+        app.post_json("/api/admin/users/77/block", &admin_token, &json!({"blocked": true, "reason": "x"})).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_websocket_opens_with_a_one_time_ticket_instead_of_the_token() {
+    use futures::StreamExt;
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let issued: Value =
+        app.client.post(app.url("/api/ws/ticket")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let ticket = issued["ticket"].as_str().unwrap().to_string();
+    assert!(!ticket.contains(&token), "the ticket is not the session token");
+    let url = format!("ws://127.0.0.1:{}/ws?ticket={ticket}", app.port);
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("the ticket opens a socket");
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("balance"), "{first:?}");
+    // Once only.
+    assert!(tokio_tungstenite::connect_async(&url).await.is_err(), "a ticket opens one socket");
+    // Forged or without a login: nothing.
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws?ticket=1.2.3.4.5.00", app.port)).await.is_err()
+    );
+    assert_eq!(app.client.post(app.url("/api/ws/ticket")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
