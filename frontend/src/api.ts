@@ -255,6 +255,8 @@ export const api = {
       body: JSON.stringify({ init_data }),
     }),
   me: () => request('/api/me', Me),
+  /** A one-time, 30 s ticket for `/ws?ticket=` (the session token stays out of URLs). */
+  wsTicket: () => request('/api/ws/ticket', z.object({ ticket: z.string() }), { method: 'POST' }).then((t) => t.ticket),
   setLanguage: (language_code: string) =>
     request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ language_code }) }),
   deleteMe: () => request('/api/me', null, { method: 'DELETE' }),
