@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ARGS ?=
 
 .PHONY: help run test build frontend types fmt lint test-rust test-frontend test-e2e test-scripts bench \
-	run-bench-server loadtest clean-data stop-postgres
+	run-bench-server loadtest clean-data stop-postgres fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ fmt: ## format Rust code
 lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+
+fuzz: ## long fuzz run of every parser strangers reach (FUZZ_CASES per target, default 20000; a smoke run is part of make test)
+	FUZZ_CASES=$${FUZZ_CASES:-20000} cargo nextest run --test fuzz
 
 test-rust: ## Rust tests only
 	SKIP="scripts frontend e2e loadtest" scripts/test.sh

@@ -28,8 +28,8 @@ fn auth(c: &mut Criterion) {
     });
 
     let keys = JwtKeys::from_settings(&settings());
-    c.bench_function("jwt_sign", |b| b.iter(|| keys.issue(black_box(UserId(279058397)), now)));
-    let (token, _) = keys.issue(UserId(279058397), now);
+    c.bench_function("jwt_sign", |b| b.iter(|| keys.issue(black_box(UserId(279058397)), now, 0)));
+    let (token, _) = keys.issue(UserId(279058397), now, 0);
     c.bench_function("jwt_verify", |b| b.iter(|| keys.verify(black_box(&token)).expect("valid")));
 }
 
@@ -44,7 +44,7 @@ fn images(c: &mut Criterion) {
     });
     let jpeg = encode(&image::DynamicImage::ImageRgb8(noisy), ImageFormat::Jpeg).expect("encode");
     eprintln!("upload_validate input: {} bytes", jpeg.len());
-    let limits = ImageLimits { max_side: 8192, max_pixels: 40_000_000 };
+    let limits = ImageLimits { max_side: 8192, max_pixels: 40_000_000, max_stored_side: 8192 };
     let mut group = c.benchmark_group("images");
     group.sample_size(10);
     group.bench_function("upload_validate_5mb_jpeg", |b| {

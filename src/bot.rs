@@ -53,6 +53,23 @@ pub struct From {
     pub language_code: Option<String>,
 }
 
+/// The Stars payment a `successful_payment` object reports: ours (the payload is one of our
+/// payment ids), in XTR, with Telegram's charge id; anything else is not a payment of ours.
+pub fn stars_payment(payer: i64, paid: &Value) -> Option<StarsPayment> {
+    let payment_id = paid["invoice_payload"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok())?;
+    if paid["currency"] != "XTR" {
+        return None;
+    }
+    let charge_id = paid["telegram_payment_charge_id"].as_str().filter(|c| !c.is_empty())?;
+    Some(StarsPayment {
+        payment_id,
+        payer,
+        total: paid["total_amount"].as_i64().unwrap_or(0),
+        charge_id: charge_id.to_string(),
+        raw: paid.clone(),
+    })
+}
+
 impl Bot {
     /// Handles one update. Only a payment that could not be stored is an error (the webhook
     /// then answers 5xx so Telegram delivers it again); anything else is answered or ignored.
@@ -117,23 +134,10 @@ impl Bot {
     /// `successful_payment`: the source of truth for Stars. Stored durably by the PaymentActor
     /// before this returns (then applied once); an error makes Telegram send it again.
     async fn successful_payment(&self, payer: i64, paid: &Value) -> Result<(), PaymentError> {
-        let Some(payment_id) = paid["invoice_payload"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok()) else {
-            return Ok(());
-        };
-        if paid["currency"] != "XTR" {
-            return Ok(());
+        match stars_payment(payer, paid) {
+            Some(payment) => self.payments.stars_paid(payment).await,
+            None => Ok(()),
         }
-        let Some(charge_id) = paid["telegram_payment_charge_id"].as_str().filter(|c| !c.is_empty()) else {
-            return Ok(());
-        };
-        let payment = StarsPayment {
-            payment_id,
-            payer,
-            total: paid["total_amount"].as_i64().unwrap_or(0),
-            charge_id: charge_id.to_string(),
-            raw: paid.clone(),
-        };
-        self.payments.stars_paid(payment).await
     }
 
     /// The greeting with a button that opens the Mini App.

@@ -87,6 +87,11 @@ pub struct Secrets {
     pub media_signing_key: SecretString,
     /// Credentials for an S3-compatible bucket (`S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY`).
     pub s3: Option<S3Secrets>,
+    /// Bearer token for `/metrics` and `/readyz` details on the public port (`METRICS_TOKEN`).
+    pub metrics_token: Option<SecretString>,
+    /// Bearer token for the simulator's control routes from outside loopback
+    /// (`SIM_CONTROL_TOKEN`).
+    pub sim_control_token: Option<SecretString>,
 }
 
 #[derive(Clone)]
@@ -106,6 +111,8 @@ impl std::fmt::Debug for Secrets {
             .field("yookassa_shop_id", &self.yookassa_shop_id)
             .field("yookassa_secret_key", &self.yookassa_secret_key.as_ref().map(|_| "[redacted]"))
             .field("s3", &self.s3.as_ref().map(|_| "[redacted]"))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
+            .field("sim_control_token", &self.sim_control_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -179,6 +186,15 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     pub frontend_dir: PathBuf,
     pub shutdown_grace_secs: u64,
+    /// A connection must send a request's headers within this (silent and slow-header clients
+    /// included); an idle keep-alive connection is closed after it too.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Serve `/metrics` on this port on `metrics_host` (0 = no separate listener; then
+    /// `/metrics` on the main port needs `METRICS_TOKEN`).
+    pub metrics_port: u16,
+    pub metrics_host: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +393,12 @@ pub struct StorageSettings {
     /// Decoded image limits (decompression bombs).
     pub max_image_side: u32,
     pub max_image_pixels: u64,
+    /// Uploads with a longer side are scaled down to it before they are stored.
+    pub max_stored_side: u32,
+    /// Uploads decoded at once across the process (0 = the number of CPU cores); one more
+    /// waits up to `decode_wait_ms` for a slot, then gets `503` with `Retry-After`.
+    pub max_concurrent_decodes: usize,
+    pub decode_wait_ms: u64,
     /// Generation results are deleted after this many days (0 = kept until the user deletes them).
     pub result_retention_days: i64,
     /// Bytes of photos and results one user may keep stored; beyond it uploads answer
@@ -571,6 +593,26 @@ impl Settings {
         if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
             bail!("PUBLIC_BASE_URL must start with http:// or https://");
         }
+        if production {
+            // Telegram opens Mini Apps over HTTPS only, and session tokens must not travel in clear.
+            if !public_base_url.starts_with("https://") {
+                bail!("PUBLIC_BASE_URL must be an https:// address in production");
+            }
+            for (name, value) in [
+                ("JWT_SECRET", Some(jwt_secret.as_str())),
+                ("TELEGRAM_WEBHOOK_SECRET", get("TELEGRAM_WEBHOOK_SECRET").as_deref()),
+                ("MEDIA_SIGNING_KEY", get("MEDIA_SIGNING_KEY").as_deref()),
+                ("METRICS_TOKEN", get("METRICS_TOKEN").as_deref()),
+            ] {
+                if let Some(value) = value
+                    && low_entropy(value)
+                {
+                    bail!(
+                        "{name} looks guessable (repeated or too few distinct characters); generate one with `openssl rand -hex 32`"
+                    );
+                }
+            }
+        }
         let admin_ids = match get("ADMIN_TELEGRAM_IDS") {
             Some(raw) => raw
                 .split(',')
@@ -603,6 +645,8 @@ impl Settings {
                     (None, None) => None,
                     _ => bail!("set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither"),
                 },
+                metrics_token: get("METRICS_TOKEN").map(SecretString::from),
+                sim_control_token: get("SIM_CONTROL_TOKEN").map(SecretString::from),
             },
             port,
             public_base_url,
@@ -743,6 +787,28 @@ pub fn parse_network(raw: &str) -> anyhow::Result<IpNet> {
     Ok(IpNet::from(ip))
 }
 
+/// Whether a secret is too regular to be random: fewer than 128 bits by its own character
+/// frequencies (Shannon), or fewer than 8 distinct characters. `openssl rand -hex 32` gives
+/// ~250 bits; 32 × `a` gives 0.
+pub fn low_entropy(secret: &str) -> bool {
+    let bytes = secret.as_bytes();
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[b as usize] += 1;
+    }
+    let distinct = counts.iter().filter(|&&c| c > 0).count();
+    let n = bytes.len() as f64;
+    let per_char: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    distinct < 8 || per_char * n < 128.0
+}
+
 fn derive_hex(secret: &str, label: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC-SHA-256 accepts any key length");
@@ -863,5 +929,52 @@ mod tests {
         assert!(!debug.contains("super-secret-value"));
         assert!(!debug.contains("hunter2"));
         assert!(debug.contains("postgres://u:***@h/db"));
+    }
+}
+
+#[cfg(test)]
+mod production_tests {
+    use super::*;
+
+    fn production_env(jwt: &str, base: &str) -> EnvMap {
+        [
+            ("APP_ENV", "production"),
+            ("TELEGRAM_BOT_TOKEN", "123456:ABCdefGhIJKlmnoPQRstuVWXyz0123456789"),
+            ("JWT_SECRET", jwt),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x"),
+            ("PUBLIC_BASE_URL", base),
+            ("KIE_API_KEY", "k"),
+            ("OPENROUTER_API_KEY", "o"),
+            ("YOOKASSA_SHOP_ID", "1"),
+            ("YOOKASSA_SECRET_KEY", "y"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    const GOOD: &str = "9f2c4e7a1b3d5f608a7c9e1b2d4f6a8c0e1f3a5b7c9d2e4f6a8b0c1d3e5f7a9b";
+
+    #[test]
+    fn production_refuses_guessable_secrets_and_plain_http() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+        assert!(Settings::from_env(&production_env(GOOD, "https://app.example.com"), &dir).is_ok());
+        let weak = Settings::from_env(&production_env(&"a".repeat(32), "https://app.example.com"), &dir);
+        assert!(weak.unwrap_err().to_string().contains("JWT_SECRET looks guessable"));
+        let weak = Settings::from_env(&production_env(&"abcd".repeat(16), "https://app.example.com"), &dir);
+        assert!(weak.is_err(), "a repeated short pattern is not a secret");
+        let http = Settings::from_env(&production_env(GOOD, "http://app.example.com"), &dir);
+        assert!(http.unwrap_err().to_string().contains("https://"));
+        let mut env = production_env(GOOD, "https://app.example.com");
+        env.insert("METRICS_TOKEN".into(), "metrics".into());
+        assert!(Settings::from_env(&env, &dir).is_err());
+    }
+
+    #[test]
+    fn entropy_estimate_separates_random_from_patterns() {
+        assert!(low_entropy(&"a".repeat(64)));
+        assert!(low_entropy("password1234password1234"));
+        assert!(!low_entropy(GOOD));
+        assert!(!low_entropy("Zr8v_Q2mX-7pLk4NwT9bHc3YsJd6FgAe"));
     }
 }

@@ -5,7 +5,7 @@
 //! - [`config`]: `Settings` from `config/*.toml` plus secrets from the environment.
 //! - [`telemetry`]: tracing subscriber and the Prometheus recorder.
 //! - [`startup`]: `Application::build` binds the listener, runs migrations, spawns the actor
-//!   tree and serves the router until shutdown.
+//!   tree and serves the router until shutdown ([`serve`]: timeouts and a connection cap).
 //! - [`http`]: axum handlers, one file per feature; `ApiError` is the only type that knows
 //!   status codes; `AuthUser` guards every `/api` route.
 //! - [`auth`]: Telegram initData validation (HMAC-SHA-256) and our JWTs.
@@ -25,6 +25,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod serve;
 pub mod simulator;
 pub mod startup;
 pub mod storage;

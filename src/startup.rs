@@ -2,7 +2,6 @@
 //! crash left behind, spawn the actor tree, mount the simulator in demo mode, and serve.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +30,8 @@ pub struct Application {
     /// What the actors share (tests call scheduler jobs with it).
     pub services: Arc<crate::actors::Services>,
     grace: Duration,
+    /// The private `/metrics` listener (`server.metrics_port`), when configured.
+    metrics: Option<(TcpListener, Router)>,
 }
 
 impl Application {
@@ -78,14 +79,18 @@ impl Application {
         });
         let actors = actors::spawn_all(services.clone()).await?;
 
+        let trusted_proxies = crate::config::parse_networks(&settings.file.yookassa.trusted_proxies);
         let sim = (settings.simulator && settings.simulator_url.is_none()).then(|| {
             use secrecy::ExposeSecret;
             SimState::new(SimConfig {
                 bot_token: Some(settings.secrets.telegram_bot_token.expose_secret().to_string()),
                 latency_scale: settings.file.simulator.latency_scale,
+                control: simulator::ControlAccess {
+                    token: settings.secrets.sim_control_token.clone(),
+                    trusted_proxies: trusted_proxies.clone(),
+                },
             })
         });
-        let trusted_proxies = crate::config::parse_networks(&settings.file.yookassa.trusted_proxies);
         let mut webhook_networks = crate::config::parse_networks(&settings.file.yookassa.allowed_networks);
         if settings.simulator {
             // The simulated YooKassa notifies from loopback (demo mode, tests).
@@ -120,8 +125,22 @@ impl Application {
                 settings.file.auth.login_cache_ttl_secs,
             )),
             bot,
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(decode_slots(&settings))),
+            token_versions: crate::auth::revocation::TokenVersions::new(Duration::from_secs(15)),
+            ws_tickets: crate::auth::ws_ticket::WsTickets::new(&settings.secrets.jwt_secret, 30),
         });
         let router = http::router(state.clone(), sim.clone().map(simulator::router));
+        let metrics = match settings.file.server.metrics_port {
+            0 => None,
+            metrics_port => {
+                let host = settings.file.server.metrics_host.as_str();
+                let listener = TcpListener::bind((host, metrics_port))
+                    .await
+                    .with_context(|| format!("binding the metrics listener {host}:{metrics_port}"))?;
+                tracing::info!(address = %listener.local_addr()?, "metrics listener");
+                Some((listener, http::health::private_router(state.clone())))
+            }
+        };
 
         spawn_limit_housekeeping(state.clone());
         if settings.file.telegram.configure_on_start {
@@ -145,6 +164,7 @@ impl Application {
             settings,
             simulator: sim,
             services,
+            metrics,
         })
     }
 
@@ -155,25 +175,17 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets requests in flight finish (bounded by the
     /// configured grace period) and stops the actor tree.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, router, actors, grace, .. } = self;
-        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stopped_tx.send(());
-            });
-        let server = tokio::spawn(async move { server.await });
-        // Once the signal came, give in-flight requests `grace` to finish.
-        let result = tokio::select! {
-            r = server => r.context("server task")?.context("serving HTTP"),
-            _ = async {
-                let _ = stopped_rx.await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("shutdown grace period over; closing remaining connections");
-                Ok(())
-            }
-        };
+        let Application { listener, router, actors, grace, metrics, settings, .. } = self;
+        let limits = crate::serve::ConnectionLimits::from_settings(&settings);
+        let metrics_task = metrics.map(|(listener, router)| {
+            tokio::spawn(crate::serve::serve(listener, router, limits, std::future::pending(), Duration::ZERO))
+        });
+        // Requests in flight get `grace` to finish once the signal came.
+        let result =
+            tokio::spawn(crate::serve::serve(listener, router, limits, shutdown, grace)).await.context("server task");
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         actors.health.supervisor.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5))).await.ok();
         result
     }
@@ -206,6 +218,14 @@ async fn settle_interrupted_holds(pool: &PgPool) {
     }
 }
 
+/// `storage.max_concurrent_decodes`, or the number of CPU cores when 0.
+fn decode_slots(settings: &Settings) -> usize {
+    match settings.file.storage.max_concurrent_decodes {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    }
+}
+
 fn spawn_limit_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -213,6 +233,8 @@ fn spawn_limit_housekeeping(state: AppState) {
             every.tick().await;
             state.limits.shrink();
             state.recent_logins.prune();
+            state.token_versions.prune();
+            state.ws_tickets.prune();
         }
     });
 }

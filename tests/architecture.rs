@@ -81,6 +81,21 @@ fn handlers_reach_no_provider_client() {
 }
 
 #[test]
+fn handlers_never_unwrap() {
+    let mut files = under("http");
+    files.push(src().join("bot.rs"));
+    let found: Vec<String> = offenders(&files, &[".unwrap()", ".expect(", "panic!(", "unreachable!("])
+        .into_iter()
+        // Keying an HMAC cannot fail (any key length is accepted): not input-dependent.
+        .filter(|line| !line.contains("new_from_slice") && !line.contains("NonZeroU32::new(v.max(1))"))
+        .collect();
+    assert_none(
+        found,
+        "A handler never unwraps: whatever a request carries (dates, numbers, ids, text) is parsed with `?`          into an `ApiError` (422 `validation_failed` with the field, 400 `invalid_body`), so no input can          panic a handler and drop the connection (the pentest's `to=+262142-12-31`).",
+    );
+}
+
+#[test]
 fn handlers_do_not_move_credits_themselves() {
     let mut files = under("http");
     files.push(src().join("bot.rs"));

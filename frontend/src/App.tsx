@@ -93,6 +93,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
           (online) => dispatch({ type: 'online', online }),
           {
             renewToken: () => login(lang),
+            ticket: api.wsTicket,
             // Events may have been missed while the socket was down: re-read the balance, the
             // plan and the unfinished jobs.
             onReconnect: () => {

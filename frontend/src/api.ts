@@ -106,7 +106,9 @@ export const Payment = z.object({
   status: z.enum(['pending', 'succeeded', 'canceled', 'refunded']),
   product: z.string(),
   credits: z.number(),
-  amount_rub: z.string(),
+  /** Roubles for YooKassa payments; null for Stars payments, which carry `amount_stars`. */
+  amount_rub: z.string().nullable().optional(),
+  amount_stars: z.number().nullable().optional(),
   confirmation_url: z.string().nullable().optional(),
   invoice_link: z.string().nullable().optional(),
 })
@@ -253,6 +255,8 @@ export const api = {
       body: JSON.stringify({ init_data }),
     }),
   me: () => request('/api/me', Me),
+  /** A one-time, 30 s ticket for `/ws?ticket=` (the session token stays out of URLs). */
+  wsTicket: () => request('/api/ws/ticket', z.object({ ticket: z.string() }), { method: 'POST' }).then((t) => t.ticket),
   setLanguage: (language_code: string) =>
     request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ language_code }) }),
   deleteMe: () => request('/api/me', null, { method: 'DELETE' }),

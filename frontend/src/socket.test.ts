@@ -30,6 +30,22 @@ afterEach(() => {
 })
 
 describe('openSocket', () => {
+  it('opens with a fresh one-time ticket, never the token, on every (re)connect', async () => {
+    let n = 0
+    const ticket = vi.fn(() => Promise.resolve(`t${++n}`))
+    const { stop } = openSocket(() => 'secret-token', () => undefined, () => undefined, { ticket })
+    await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(1))
+    expect(FakeSocket.all[0].url).toContain('/ws?ticket=t1')
+    expect(FakeSocket.all[0].url).not.toContain('secret-token')
+    FakeSocket.all[0].onopen?.()
+    FakeSocket.all[0].onclose?.({ code: 1006 })
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(FakeSocket.all).toHaveLength(2)
+    expect(FakeSocket.all[1].url).toContain('/ws?ticket=t2')
+    expect(ticket).toHaveBeenCalledTimes(2)
+    stop()
+  })
+
   it('delivers events, reconnects with backoff and catches up after a reconnect', () => {
     const events: ServerEvent[] = []
     const online: boolean[] = []

@@ -1,7 +1,9 @@
 // One WebSocket to /ws with reconnect and backoff; events go to `onEvent`. A client heartbeat
 // finds a connection that died without a close (mobile networks do that): a `ping` every
 // `heartbeatMs`, and no frame within `pongTimeoutMs` after it means the socket is dropped and
-// opened again.
+// opened again. With `hooks.ticket` the socket opens with a one-time ticket
+// (`POST /api/ws/ticket`) fetched before every (re)connect, so the session token never travels
+// in a URL; without it, `?token=` (older servers).
 export type ServerEvent = { type: string; data: Record<string, unknown> }
 
 export type SocketHooks = {
@@ -11,6 +13,8 @@ export type SocketHooks = {
   onReconnect?: () => void
   heartbeatMs?: number
   pongTimeoutMs?: number
+  /** Fetches a one-time WebSocket ticket (`api.wsTicket`). */
+  ticket?: () => Promise<string>
 }
 
 export type SocketControl = {
@@ -39,6 +43,7 @@ export function openSocket(
   let timer: ReturnType<typeof setTimeout> | undefined
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let pongDue: ReturnType<typeof setTimeout> | undefined
+  let fetchingTicket = false
 
   const stopHeartbeat = () => {
     clearInterval(heartbeat)
@@ -72,9 +77,30 @@ export function openSocket(
 
   function connect() {
     const t = token()
-    if (!t || stopped || socket) return
+    if (!t || stopped || socket || fetchingTicket) return
+    if (!hooks.ticket) {
+      open(`token=${encodeURIComponent(t)}`)
+      return
+    }
+    fetchingTicket = true
+    hooks
+      .ticket()
+      .then((ticket) => {
+        fetchingTicket = false
+        if (!stopped && !socket) open(`ticket=${encodeURIComponent(ticket)}`)
+      })
+      .catch(() => {
+        fetchingTicket = false
+        if (stopped) return
+        onOnline(false)
+        attempt += 1
+        schedule(backoffDelay(attempt))
+      })
+  }
+
+  function open(credential: string) {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-    const current = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(t)}`)
+    const current = new WebSocket(`${scheme}://${location.host}/ws?${credential}`)
     socket = current
     current.onopen = () => {
       attempt = 0

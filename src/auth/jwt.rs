@@ -17,6 +17,10 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// The user's token version at issue (`users.token_version`); tokens from before a bump
+    /// (block, delete-my-data) are refused. Absent in older tokens: 0.
+    #[serde(default)]
+    pub ver: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -58,14 +62,16 @@ impl JwtKeys {
         }
     }
 
-    /// A token for `user`, valid from `now_unix` for the configured lifetime.
-    pub fn issue(&self, user: UserId, now_unix: i64) -> (String, Claims) {
+    /// A token for `user` at token version `ver`, valid from `now_unix` for the configured
+    /// lifetime.
+    pub fn issue(&self, user: UserId, now_unix: i64, ver: i32) -> (String, Claims) {
         let claims = Claims {
             sub: user.0.to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now_unix,
             exp: now_unix + self.ttl_secs,
+            ver,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail");

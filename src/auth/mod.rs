@@ -4,3 +4,5 @@ pub mod init_data;
 pub mod jwt;
 pub mod recent;
 pub mod return_link;
+pub mod revocation;
+pub mod ws_ticket;

@@ -11,7 +11,11 @@ async fn main() -> anyhow::Result<()> {
     primerka::telemetry::init_tracing(false);
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
     let latency_scale: f64 = std::env::var("SIM_LATENCY_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
-    let state = SimState::new(SimConfig { bot_token: std::env::var("SIM_BOT_TOKEN").ok(), latency_scale });
+    let state = SimState::new(SimConfig {
+        bot_token: std::env::var("SIM_BOT_TOKEN").ok(),
+        latency_scale,
+        control: primerka::simulator::ControlAccess::from_env(),
+    });
     let (addr, task) = simulator::serve(SocketAddr::from(([127, 0, 0, 1], port)), state).await?;
     println!("listening on http://{addr}");
     tokio::select! {

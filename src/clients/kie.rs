@@ -64,6 +64,10 @@ struct Envelope {
 #[derive(Clone)]
 pub struct KieClient {
     http: reqwest::Client,
+    /// Result downloads: HTTPS to public addresses only (`clients::fetch`).
+    download_http: reqwest::Client,
+    /// Loopback results are fine (`SIMULATOR=1`: the simulator serves them).
+    allow_loopback: bool,
     base_url: String,
     api_key: SecretString,
     model: String,
@@ -81,6 +85,7 @@ impl KieClient {
             &kie.user_agent,
             Duration::from_secs(kie.connect_timeout_secs),
             Duration::from_secs(kie.request_timeout_secs),
+            settings.simulator,
         )
     }
 
@@ -91,9 +96,12 @@ impl KieClient {
         user_agent: &str,
         connect: Duration,
         timeout: Duration,
+        allow_loopback: bool,
     ) -> Self {
         KieClient {
             http: super::http_client(user_agent, connect, timeout),
+            download_http: super::fetch::download_client(user_agent, connect, timeout, allow_loopback),
+            allow_loopback,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
             model: model.to_string(),
@@ -148,9 +156,15 @@ impl KieClient {
         parse_state(&data)
     }
 
-    /// Downloads a result (capped at `max_bytes`).
+    /// Downloads a result (capped at `max_bytes`): HTTPS to public addresses only, redirects
+    /// included (`clients::fetch`); a refused location is not retried.
     pub async fn download(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, KieError> {
-        let mut response = self.http.get(url).send().await.map_err(classify_read)?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| KieError::Decode(format!("result URL: {e}")))?;
+        super::fetch::check_url(&parsed, self.allow_loopback)
+            .map_err(|reason| KieError::Decode(format!("result URL refused: {reason}")))?;
+        let mut response = self.download_http.get(parsed).send().await.map_err(|e| {
+            if e.is_redirect() { KieError::Decode(format!("result redirect refused: {e}")) } else { classify_read(e) }
+        })?;
         if !response.status().is_success() {
             return Err(KieError::Unavailable(i64::from(response.status().as_u16())));
         }

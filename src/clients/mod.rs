@@ -2,6 +2,7 @@
 //! and classifies the failure (`is_retryable`); retries live with the caller that owns the
 //! budget.
 
+pub mod fetch;
 pub mod kie;
 pub mod openrouter;
 pub mod telegram;

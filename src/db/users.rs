@@ -29,6 +29,8 @@ pub struct UserRow {
     pub updated_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Session tokens carry it; a bump (block, delete-my-data) revokes every earlier token.
+    pub token_version: i32,
 }
 
 impl UserRow {
@@ -64,7 +66,7 @@ pub struct TelegramProfile {
 
 const USER_COLUMNS: &str = "telegram_id, first_name, last_name, username, language_code, is_premium, photo_url, \
      allows_write_to_pm, blocked, bot_blocked, free_credits, free_month, sub_credits, sub_period_end, \
-     purchased_credits, storage_bytes, created_at, updated_at, last_seen_at, deleted_at";
+     purchased_credits, storage_bytes, created_at, updated_at, last_seen_at, deleted_at, token_version";
 
 /// Creates the user or refreshes their profile, in one round-trip. Concurrent first logins
 /// of one user create exactly one row (the primary key arbitrates). A language chosen in
@@ -140,7 +142,7 @@ pub async fn set_bot_blocked(db: impl PgExecutor<'_>, id: UserId, blocked: bool)
 pub async fn clear_personal_data(db: impl PgExecutor<'_>, id: UserId) -> Result<(), DbError> {
     sqlx::query(
         "update users set first_name = '', last_name = null, username = null, photo_url = null,
-             is_premium = false, deleted_at = now(), updated_at = now()
+             is_premium = false, deleted_at = now(), updated_at = now(), token_version = token_version + 1
          where telegram_id = $1",
     )
     .bind(id)
@@ -148,6 +150,30 @@ pub async fn clear_personal_data(db: impl PgExecutor<'_>, id: UserId) -> Result<
     .await
     .db()?;
     Ok(())
+}
+
+/// Blocks or unblocks a user (operator); either way every session token issued before is
+/// revoked (the token version is bumped). The new `(blocked, token_version)`, or `None` for an
+/// unknown user.
+pub async fn set_blocked(db: impl PgExecutor<'_>, id: UserId, blocked: bool) -> Result<Option<(bool, i32)>, DbError> {
+    sqlx::query_as(
+        "update users set blocked = $2, token_version = token_version + 1, updated_at = now()
+         where telegram_id = $1 returning blocked, token_version",
+    )
+    .bind(id)
+    .bind(blocked)
+    .fetch_optional(db)
+    .await
+    .db()
+}
+
+/// What a session token is checked against: `(token_version, blocked)`.
+pub async fn token_state(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<(i32, bool)>, DbError> {
+    sqlx::query_as("select token_version, blocked from users where telegram_id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .db()
 }
 
 /// All users, and those seen in the last 24 hours.

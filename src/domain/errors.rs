@@ -85,6 +85,8 @@ error_codes! {
     TypeMismatch = ("type_mismatch", 415),
     TooManyPixels = ("too_many_pixels", 422),
     CorruptImage = ("corrupt_image", 422),
+    /// The file ends before the picture does (a JPEG cut in its scan): refused, nothing charged.
+    DecodeFailed = ("decode_failed", 422),
     QuotaExceeded = ("quota_exceeded", 409),
     UploadNotFound = ("upload_not_found", 404),
     LinkExpired = ("link_expired", 410),

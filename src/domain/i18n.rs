@@ -112,6 +112,10 @@ pub fn error_message(code: ErrorCode, lang: Lang) -> &'static str {
         ErrorCode::CorruptImage => {
             ("Не удалось прочитать фото. Выберите другое.", "The photo could not be read. Choose another one.")
         }
+        ErrorCode::DecodeFailed => (
+            "Фото загрузилось не полностью. Загрузите его ещё раз или выберите другое.",
+            "The photo arrived incomplete. Upload it again or choose another one.",
+        ),
         ErrorCode::QuotaExceeded => (
             "Хранилище заполнено. Удалите старые фото или результаты в галерее и попробуйте снова.",
             "Your storage is full. Delete old photos or results in the gallery and try again.",

@@ -45,6 +45,9 @@ impl ImageFormat {
 pub struct ImageLimits {
     pub max_side: u32,
     pub max_pixels: u64,
+    /// A larger upload is scaled down to this longer side before it is re-encoded and stored:
+    /// no provider uses more, and a full-size copy would double the memory of a decode.
+    pub max_stored_side: u32,
 }
 
 /// Why an upload was refused; each maps to a localised error code.
@@ -58,6 +61,8 @@ pub enum ImageError {
     TooManyPixels,
     #[error("the file is not a readable image")]
     Undecodable,
+    #[error("the image data ends before the picture does")]
+    Truncated,
 }
 
 impl ImageError {
@@ -67,6 +72,7 @@ impl ImageError {
             ImageError::TypeMismatch => ErrorCode::TypeMismatch,
             ImageError::TooManyPixels => ErrorCode::TooManyPixels,
             ImageError::Undecodable => ErrorCode::CorruptImage,
+            ImageError::Truncated => ErrorCode::DecodeFailed,
         }
     }
 }
@@ -108,9 +114,32 @@ pub fn validate_upload(declared: &str, bytes: &[u8], limits: ImageLimits) -> Res
     if declared != actual {
         return Err(ImageError::TypeMismatch);
     }
-    let image = decode_limited(bytes, actual, limits)?;
+    // A JPEG cut in its scan decodes "successfully" with the missing rows filled grey; refuse
+    // it before anyone pays for a try-on on half a photo.
+    if actual == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Truncated);
+    }
+    let mut image = decode_limited(bytes, actual, limits)?;
+    if image.width().max(image.height()) > limits.max_stored_side {
+        // `thumbnail` averages straight into the small buffer (a filtered `resize` would hold a
+        // float copy of the whole width first); the full-size pixels are freed right after.
+        let side = limits.max_stored_side.max(1);
+        image = image.thumbnail(side, side);
+    }
     let bytes = encode(&image, actual).map_err(|_| ImageError::Undecodable)?;
     Ok(CleanImage { bytes, format: actual, width: image.width(), height: image.height() })
+}
+
+/// Whether a JPEG's last scan is followed by its end-of-image marker. Inside entropy-coded
+/// data a 0xFF byte is always followed by 0x00 or a restart marker, so the last `FF DA`
+/// (start of scan) in the file is the last scan's header, and a complete file has an `FF D9`
+/// after it (an embedded EXIF thumbnail's markers come before it; trailers after it are fine).
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(at) => bytes[at + 2..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 /// Decodes after checking the header's dimensions, with an allocation cap.
@@ -144,6 +173,7 @@ pub fn decode_limited(bytes: &[u8], format: ImageFormat, limits: ImageLimits) ->
 fn classify(e: &image::ImageError) -> ImageError {
     match e {
         image::ImageError::Limits(_) => ImageError::TooManyPixels,
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => ImageError::Truncated,
         _ => ImageError::Undecodable,
     }
 }
@@ -154,7 +184,15 @@ pub fn encode(image: &DynamicImage, format: ImageFormat) -> image::ImageResult<V
     match format {
         ImageFormat::Jpeg => {
             // jpeg-encoder (SIMD) is several times faster than the image crate's own encoder.
-            let rgb = image.to_rgb8();
+            // An RGB image (every decoded JPEG) is encoded in place; others are converted.
+            let converted;
+            let rgb = match image.as_rgb8() {
+                Some(rgb) => rgb,
+                None => {
+                    converted = image.to_rgb8();
+                    &converted
+                }
+            };
             let (Ok(w), Ok(h)) = (u16::try_from(rgb.width()), u16::try_from(rgb.height())) else {
                 return Err(image::ImageError::Limits(image::error::LimitError::from_kind(
                     image::error::LimitErrorKind::DimensionError,
@@ -198,7 +236,7 @@ pub fn looks_unchanged(before: &DynamicImage, after: &DynamicImage) -> bool {
 mod tests {
     use super::*;
 
-    const LIMITS: ImageLimits = ImageLimits { max_side: 4096, max_pixels: 4_000_000 };
+    const LIMITS: ImageLimits = ImageLimits { max_side: 4096, max_pixels: 4_000_000, max_stored_side: 4096 };
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         encode(&DynamicImage::new_rgb8(w, h), ImageFormat::Png).unwrap()
@@ -288,10 +326,38 @@ mod tests {
     #[test]
     fn refuses_truncated_images() {
         let bytes = png(64, 64);
-        assert_eq!(
-            validate_upload("image/png", &bytes[..bytes.len() / 2], LIMITS).unwrap_err(),
-            ImageError::Undecodable
-        );
+        assert_eq!(validate_upload("image/png", &bytes[..bytes.len() / 2], LIMITS).unwrap_err(), ImageError::Truncated);
+    }
+
+    #[test]
+    fn refuses_a_jpeg_cut_in_its_scan_and_keeps_a_whole_one() {
+        let mut photo = image::RgbImage::new(64, 48);
+        for (x, y, p) in photo.enumerate_pixels_mut() {
+            *p = image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8]);
+        }
+        let jpeg = encode(&DynamicImage::ImageRgb8(photo), ImageFormat::Jpeg).unwrap();
+        assert!(jpeg_is_complete(&jpeg));
+        let cut = &jpeg[..jpeg.len() * 2 / 3];
+        assert!(!jpeg_is_complete(cut));
+        assert_eq!(validate_upload("image/jpeg", cut, LIMITS).unwrap_err(), ImageError::Truncated);
+        assert_eq!(ImageError::Truncated.code(), ErrorCode::DecodeFailed);
+        // Bytes after the end-of-image marker (some phones append a trailer) are harmless.
+        let mut trailer = jpeg.clone();
+        trailer.extend_from_slice(b"SEFT trailer");
+        assert!(validate_upload("image/jpeg", &trailer, LIMITS).is_ok());
+        // An EXIF thumbnail's own complete scan does not hide a cut main image.
+        let mut with_thumb = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x08, 0xFF, 0xDA, 0xFF, 0xD9];
+        with_thumb.extend_from_slice(&cut[2..]);
+        assert!(!jpeg_is_complete(&with_thumb));
+    }
+
+    #[test]
+    fn scales_a_large_photo_down_to_the_stored_side() {
+        let limits = ImageLimits { max_stored_side: 100, ..LIMITS };
+        let clean = validate_upload("image/png", &png(400, 200), limits).unwrap();
+        assert_eq!((clean.width, clean.height), (100, 50));
+        let clean = validate_upload("image/png", &png(80, 60), limits).unwrap();
+        assert_eq!((clean.width, clean.height), (80, 60), "a small photo is kept as it is");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/stats", get(stats))
         .route("/api/admin/revenue", get(revenue))
         .route("/api/admin/users/{telegram_id}/grant", post(grant))
+        .route("/api/admin/users/{telegram_id}/block", post(block))
         .route("/api/admin/payments/{id}/refund", post(refund))
 }
 
@@ -57,6 +58,35 @@ async fn grant(
 }
 
 #[derive(Deserialize)]
+struct BlockBody {
+    /// `true` blocks, `false` unblocks.
+    blocked: bool,
+    reason: String,
+}
+
+/// Blocks (or unblocks) a user: login is refused and every session token issued before stops
+/// working at once (the token version is bumped), sockets included on their next check.
+async fn block(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(telegram_id): Path<i64>,
+    ApiJson(body): ApiJson<BlockBody>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = crate::domain::text::require(&body.reason, 200).map_err(|_| ApiError::validation("reason"))?;
+    if telegram_id == admin.id.0 && body.blocked {
+        return Err(ApiError::validation("telegram_id"));
+    }
+    let user = UserId(telegram_id);
+    let Some((blocked, token_version)) = db::users::set_blocked(&state.pool, user, body.blocked).await? else {
+        return Err(ApiError::not_found());
+    };
+    state.token_versions.forget(user);
+    state.recent_logins.forget(telegram_id);
+    tracing::warn!(admin.id = %admin.id, user.id = telegram_id, blocked, %reason, "admin block");
+    Ok(Json(json!({"telegram_id": telegram_id, "blocked": blocked, "token_version": token_version})))
+}
+
+#[derive(Deserialize)]
 struct RefundBody {
     reason: String,
 }
@@ -85,6 +115,10 @@ async fn refund(
     Ok(Json(answer))
 }
 
+/// The range the revenue report accepts, as (year, day of year).
+const REPORT_FIRST_DAY: (i32, u32) = (2000, 1);
+const REPORT_LAST_DAY: (i32, u32) = (2999, 365);
+
 #[derive(Deserialize)]
 struct RevenueQuery {
     from: NaiveDate,
@@ -101,12 +135,20 @@ async fn revenue(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let Query(q) = query?;
-    if q.to < q.from {
+    // Dates the report can mean: anything else (year +262142, the last representable day,
+    // whose next day overflows) is a 422, never arithmetic on the edge of chrono's range.
+    let (min, max) = (REPORT_FIRST_DAY, REPORT_LAST_DAY);
+    let in_range = |d: NaiveDate| (min..=max).contains(&(d.year(), d.ordinal()));
+    if !in_range(q.from) {
+        return Err(ApiError::validation("from"));
+    }
+    if !in_range(q.to) || q.to < q.from {
         return Err(ApiError::validation("to"));
     }
     let tz = state.tz;
     let start = |d: NaiveDate| tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest();
-    let (Some(from), Some(to)) = (start(q.from), start(q.to + chrono::Duration::days(1))) else {
+    let next_day = q.to.succ_opt().ok_or_else(|| ApiError::validation("to"))?;
+    let (Some(from), Some(to)) = (start(q.from), start(next_day)) else {
         return Err(ApiError::validation("from"));
     };
     let lines = db::payments::revenue(&state.pool, from.to_utc(), to.to_utc(), tz.name()).await?;

@@ -96,7 +96,7 @@ async fn login(
     if user.blocked {
         return Err(ErrorCode::UserBlocked.into());
     }
-    let (token, claims) = state.jwt.issue(user.id(), now);
+    let (token, claims) = state.jwt.issue(user.id(), now, user.token_version);
     metrics::counter!("primerka_logins_total").increment(1);
     Ok(Json(LoginResponse {
         token,
@@ -188,7 +188,20 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or_else(ApiError::unauthorized)?;
         let (id, claims) = state.jwt.verify(token.trim())?;
         state.limits.check_user(id)?;
+        check_token_version(state, id, claims.ver).await?;
         Ok(AuthUser { id, exp: claims.exp })
+    }
+}
+
+/// A session token (or a WebSocket ticket) of version `ver` is current: the user is not blocked
+/// and nothing revoked it since (`auth::revocation`). Blocked → `403 user_blocked`; revoked →
+/// `401 token_expired` (the Mini App logs in again).
+pub async fn check_token_version(state: &AppState, user: UserId, ver: i32) -> Result<(), ApiError> {
+    use crate::auth::revocation::Revoked;
+    match state.token_versions.check(&state.pool, user, ver).await? {
+        Ok(()) => Ok(()),
+        Err(Revoked::Blocked) => Err(ErrorCode::UserBlocked.into()),
+        Err(Revoked::Stale) => Err(ErrorCode::TokenExpired.into()),
     }
 }
 

@@ -101,7 +101,9 @@ async fn update_me(
 /// chat. Ledger and payment rows stay (accounting).
 async fn delete_me(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     state.actors.sessions.session(user.id).delete_my_data().await?;
+    // The session bumped the token version: tokens issued before stop working now.
     state.recent_logins.forget(user.id.0);
+    state.token_versions.forget(user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,6 +2,7 @@
 //! layers every request passes (request id, trace, metrics, error rendering, timeout, body
 //! limit, CORS, CSP).
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod bench;
@@ -78,6 +79,13 @@ pub struct AppInner {
     pub recent_logins: crate::auth::recent::RecentLogins,
     /// The bot's update handler (`/webhooks/telegram`).
     pub bot: crate::bot::Bot,
+    /// Upload decodes running at once (`storage.max_concurrent_decodes`): a 40 MP photo
+    /// decodes to ~120 MB, so the process's memory is bounded by slots, not by requests.
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// Current token versions and blocks, checked for every session token (`auth::revocation`).
+    pub token_versions: crate::auth::revocation::TokenVersions,
+    /// One-time WebSocket tickets (`auth::ws_ticket`).
+    pub ws_tickets: crate::auth::ws_ticket::WsTickets,
 }
 
 impl AppState {
@@ -105,6 +113,8 @@ pub struct Limits {
     pub enabled: bool,
     pub login_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub api_per_user: DefaultKeyedRateLimiter<UserId>,
+    /// `rate_limits.uploads_per_minute_per_user`.
+    pub uploads_per_user: DefaultKeyedRateLimiter<UserId>,
 }
 
 impl Limits {
@@ -117,6 +127,7 @@ impl Limits {
             api_per_user: RateLimiter::keyed(
                 Quota::per_second(nz(r.api_per_second_per_user)).allow_burst(nz(r.api_burst_per_user)),
             ),
+            uploads_per_user: RateLimiter::keyed(Quota::per_minute(nz(r.uploads_per_minute_per_user))),
         }
     }
 
@@ -124,25 +135,34 @@ impl Limits {
     pub fn shrink(&self) {
         self.login_per_ip.retain_recent();
         self.api_per_user.retain_recent();
+        self.uploads_per_user.retain_recent();
         self.login_per_ip.shrink_to_fit();
         self.api_per_user.shrink_to_fit();
+        self.uploads_per_user.shrink_to_fit();
     }
 
     pub fn check_login(&self, ip: IpAddr) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        self.login_per_ip.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            ApiError::rate_limited(wait.as_secs().max(1))
-        })
+        self.check(&self.login_per_ip, &ip)
     }
 
     pub fn check_user(&self, user: UserId) -> Result<(), ApiError> {
+        self.check(&self.api_per_user, &user)
+    }
+
+    /// One more upload by `user` this minute (`rate_limits.uploads_per_minute_per_user`).
+    pub fn check_upload(&self, user: UserId) -> Result<(), ApiError> {
+        self.check(&self.uploads_per_user, &user)
+    }
+
+    fn check<K: Clone + Eq + std::hash::Hash>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+    ) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
-        self.api_per_user.check_key(&user).map_err(|not_until| {
+        limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             ApiError::rate_limited(wait.as_secs().max(1))
         })

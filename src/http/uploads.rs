@@ -1,8 +1,11 @@
 //! Photos the user uploads (docs/API.md):
 //!
-//! - `POST /api/uploads` (multipart `file`): size capped while reading, type and magic bytes
-//!   checked, decoded within pixel limits and re-encoded (metadata dropped) off the async
-//!   threads; stored under a random key. Nothing is charged for an upload.
+//! - `POST /api/uploads` (multipart `file`): at most `rate_limits.uploads_per_minute_per_user`
+//!   per user (429); size capped while reading, type and magic bytes checked, a JPEG cut in its
+//!   scan refused (`decode_failed`), decoded within pixel limits in one of
+//!   `storage.max_concurrent_decodes` slots (none free within `decode_wait_ms` → 503 with
+//!   `Retry-After`), scaled down to `max_stored_side` and re-encoded (metadata dropped) off the
+//!   async threads; stored under a random key. Nothing is charged for an upload.
 //! - `GET /api/uploads` lists the user's live photos (newest first).
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
@@ -60,6 +63,7 @@ async fn create_upload(
     user: AuthUser,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
+    state.limits.check_upload(user.id)?;
     let mut multipart = multipart.map_err(|_| ApiError::new(ErrorCode::FileMissing))?;
     let max = state.settings.file.storage.max_upload_bytes;
     let mut found = None;
@@ -80,11 +84,26 @@ async fn create_upload(
     }
     let Some((declared, bytes)) = found else { return Err(ErrorCode::FileMissing.into()) };
     let storage = &state.settings.file.storage;
-    let limits = ImageLimits { max_side: storage.max_image_side, max_pixels: storage.max_image_pixels };
-    let clean = tokio::task::spawn_blocking(move || images::validate_upload(&declared, &bytes, limits))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::new(e.code()))?;
+    let limits = ImageLimits {
+        max_side: storage.max_image_side,
+        max_pixels: storage.max_image_pixels,
+        max_stored_side: storage.max_stored_side,
+    };
+    let wait = std::time::Duration::from_millis(storage.decode_wait_ms);
+    let slot = match tokio::time::timeout(wait, state.decode_slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        _ => {
+            metrics::counter!("primerka_upload_decodes_refused_total").increment(1);
+            return Err(ApiError::unavailable(ErrorCode::Unavailable, "every decode slot is busy"));
+        }
+    };
+    let clean = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        images::validate_upload(&declared, &bytes, limits)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::new(e.code()))?;
     // The quota counts what is kept (live photos and results); two uploads racing may pass it
     // by one photo, which the per-user upload rate bounds.
     let stored = gen_db::stored_bytes(&state.pool, user.id).await?;

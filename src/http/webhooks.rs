@@ -56,13 +56,11 @@ async fn yookassa(
         tracing::warn!(ip = ?ip, "a YooKassa notification from outside YooKassa's networks was refused");
         return Err(ApiError::forbidden());
     }
-    let event: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
-    let Some(provider_id) = event["object"]["id"].as_str() else { return Ok(StatusCode::OK) };
-    if !event["event"].as_str().is_some_and(|e| e.starts_with("payment.")) {
+    let Some(provider_id) = yookassa_notification(&body).map_err(ApiError::invalid_body)? else {
         return Ok(StatusCode::OK);
-    }
+    };
     // A transient failure answers 5xx so YooKassa sends the notification again.
-    match state.actors.payments.notified(provider_id.to_string()).await {
+    match state.actors.payments.notified(provider_id).await {
         Ok(()) => Ok(StatusCode::OK),
         Err(e @ (PaymentError::Db(_) | PaymentError::Unavailable(_) | PaymentError::ActorUnavailable)) => {
             Err(ApiError::unavailable(ErrorCode::PaymentUnavailable, e))
@@ -72,6 +70,17 @@ async fn yookassa(
             Ok(StatusCode::OK)
         }
     }
+}
+
+/// The YooKassa payment a notification is about (`payment.*` events with an object id); other
+/// events are `None`. The notification is only a hint: the payment is re-fetched from YooKassa.
+pub fn yookassa_notification(body: &[u8]) -> Result<Option<String>, String> {
+    let event: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let Some(provider_id) = event["object"]["id"].as_str() else { return Ok(None) };
+    if !event["event"].as_str().is_some_and(|e| e.starts_with("payment.")) {
+        return Ok(None);
+    }
+    Ok(Some(provider_id.to_string()))
 }
 
 /// kie.ai's callback: answered at once; the job's worker re-reads the task from kie.ai.

@@ -1,4 +1,7 @@
-//! `GET /ws?token=<jwt>`: the user's live events. The token is checked before the upgrade;
+//! `GET /ws?ticket=<ticket>`: the user's live events. The ticket comes from
+//! `POST /api/ws/ticket` (one-time, 30 s; `auth::ws_ticket`) so the session token never travels
+//! in a URL; `?token=<jwt>` still works for older clients and scripts (the load tester). The
+//! ticket or token — and its token version — is checked before the upgrade;
 //! the socket subscribes to the user's `SessionActor`, gets `balance` at once, and follows
 //! the session across restarts (a closed channel means the session went away: subscribe
 //! again and resend the balance). Heartbeats detect dead peers; the socket closes with 4001
@@ -15,10 +18,12 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use super::auth::AuthUser;
 use super::{ApiError, AppState};
 use crate::actors::events::Frame;
 use crate::actors::registry::SessionHandle;
 use crate::actors::session::SessionError;
+use crate::auth::ws_ticket::Ticket;
 use crate::domain::ids::UserId;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
@@ -26,12 +31,33 @@ pub const CLOSE_TOO_MANY_SOCKETS: u16 = 4008;
 const CLOSE_UNAVAILABLE: u16 = 1011;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+    Router::new().route("/ws", get(upgrade)).route("/api/ws/ticket", axum::routing::post(ticket))
 }
 
 #[derive(Deserialize)]
 struct WsQuery {
+    ticket: Option<String>,
     token: Option<String>,
+}
+
+/// `POST /api/ws/ticket` → `{"ticket", "expires_at"}`: a one-time ticket for `/ws?ticket=`.
+async fn ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    // The ticket carries the token version the request was checked against.
+    let ver = bearer_claims(&state, &headers).map(|c| c.ver).unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    let (ticket, expires) = state.ws_tickets.issue(Ticket { user: user.id, jwt_exp: user.exp, ver }, now);
+    let expires_at = chrono::DateTime::from_timestamp(expires, 0).unwrap_or_else(chrono::Utc::now);
+    Ok(axum::Json(serde_json::json!({"ticket": ticket, "expires_at": expires_at})))
+}
+
+fn bearer_claims(state: &AppState, headers: &axum::http::HeaderMap) -> Option<crate::auth::jwt::Claims> {
+    let header = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "))?;
+    state.jwt.verify(token.trim()).ok().map(|(_, claims)| claims)
 }
 
 async fn upgrade(
@@ -39,8 +65,21 @@ async fn upgrade(
     Query(query): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let token = query.token.filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
-    let (user, claims) = state.jwt.verify(&token)?;
+    let (user, exp, ver) = match (query.ticket.filter(|t| !t.is_empty()), query.token.filter(|t| !t.is_empty())) {
+        (Some(ticket), _) => {
+            let ticket = state
+                .ws_tickets
+                .redeem(&ticket, chrono::Utc::now().timestamp())
+                .map_err(|_| ApiError::new(crate::domain::errors::ErrorCode::TokenExpired))?;
+            (ticket.user, ticket.jwt_exp, ticket.ver)
+        }
+        (None, Some(token)) => {
+            let (user, claims) = state.jwt.verify(&token)?;
+            (user, claims.exp, claims.ver)
+        }
+        (None, None) => return Err(ApiError::unauthorized()),
+    };
+    super::auth::check_token_version(&state, user, ver).await?;
     let cfg = &state.settings.file.sessions;
     let ws = ws
         .read_buffer_size(cfg.ws_read_buffer_bytes)
@@ -48,7 +87,7 @@ async fn upgrade(
         .max_write_buffer_size(cfg.ws_max_message_bytes.max(cfg.ws_write_buffer_bytes * 4))
         .max_message_size(cfg.ws_max_message_bytes)
         .max_frame_size(cfg.ws_max_message_bytes);
-    Ok(ws.on_upgrade(move |socket| run(state, user, claims.exp, socket)))
+    Ok(ws.on_upgrade(move |socket| run(state, user, exp, ver, socket)))
 }
 
 async fn subscribe(session: &SessionHandle) -> Result<(u64, mpsc::Receiver<Frame>, Frame), SessionError> {
@@ -57,7 +96,7 @@ async fn subscribe(session: &SessionHandle) -> Result<(u64, mpsc::Receiver<Frame
     Ok((id, rx, balance.frame()))
 }
 
-async fn run(state: AppState, user: UserId, exp: i64, socket: WebSocket) {
+async fn run(state: AppState, user: UserId, exp: i64, ver: i32, socket: WebSocket) {
     metrics::gauge!("primerka_ws_connections").increment(1.0);
     let session = state.actors.sessions.session(user);
     let (mut sink, mut stream) = socket.split();
@@ -130,6 +169,11 @@ async fn run(state: AppState, user: UserId, exp: i64, socket: WebSocket) {
             },
             _ = heartbeat.tick() => {
                 if awaiting_pong {
+                    break;
+                }
+                // A block or delete-my-data revokes the socket too (within a heartbeat).
+                if matches!(state.token_versions.check(&state.pool, user, ver).await, Ok(Err(_))) {
+                    let _ = sink.send(close(CLOSE_TOKEN_EXPIRED, "token revoked")).await;
                     break;
                 }
                 awaiting_pong = true;

@@ -2,7 +2,10 @@
 //! real services so the real clients talk HTTP to them: in demo mode (mounted in the app under
 //! `/sim/`), in tests and in load tests (in-process or the standalone `primerka-sim`).
 //! Each provider has control calls under `/sim/<provider>/_control/…` to inspect what was
-//! received and to inject faults.
+//! received and to inject faults. They (and YooKassa's `/payments/{id}/succeed|cancel`) answer
+//! only loopback callers — judged after trusted proxies — or a caller with the bearer token
+//! `SIM_CONTROL_TOKEN` ([`ControlAccess`]); the provider endpoints themselves and the
+//! simulated checkout page the demo opens in a browser stay open.
 
 pub mod kie;
 pub mod openrouter;
@@ -13,6 +16,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use secrecy::SecretString;
 
 /// Shared simulator state; clone freely.
 #[derive(Clone)]
@@ -26,6 +35,23 @@ struct SimInner {
     openrouter: openrouter::OpenRouterSim,
     yookassa: yookassa::YooKassaSim,
     latency_scale: f64,
+    control: ControlAccess,
+}
+
+/// Who may call the control routes: loopback callers (after `trusted_proxies`) and callers
+/// with `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Default)]
+pub struct ControlAccess {
+    pub token: Option<SecretString>,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl ControlAccess {
+    /// `SIM_CONTROL_TOKEN` from the environment; no trusted proxies.
+    pub fn from_env() -> Self {
+        let token = std::env::var("SIM_CONTROL_TOKEN").ok().filter(|t| !t.trim().is_empty()).map(SecretString::from);
+        ControlAccess { token, trusted_proxies: Vec::new() }
+    }
 }
 
 /// How to build a simulator.
@@ -35,6 +61,7 @@ pub struct SimConfig {
     pub bot_token: Option<String>,
     /// Multiplies simulated latencies (1.0 = realistic seconds; tests use ~0.01).
     pub latency_scale: f64,
+    pub control: ControlAccess,
 }
 
 impl SimState {
@@ -46,6 +73,7 @@ impl SimState {
                 openrouter: openrouter::OpenRouterSim::default(),
                 yookassa: yookassa::YooKassaSim::default(),
                 latency_scale: config.latency_scale,
+                control: config.control,
             }),
         }
     }
@@ -73,11 +101,44 @@ impl SimState {
 
 /// All simulated providers; mount under `/sim`.
 pub fn router(state: SimState) -> Router {
+    let control = state.inner.control.clone();
     Router::new()
         .nest("/telegram", telegram::router(state.clone()))
         .nest("/kie", kie::router(state.clone()))
         .nest("/openrouter", openrouter::router(state.clone()))
         .nest("/yookassa", yookassa::router(state.clone()))
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            let control = control.clone();
+            async move { guard_control(&control, request, next).await }
+        }))
+}
+
+/// Whether `path` (inside the simulator) is a control route.
+pub fn is_control_path(path: &str) -> bool {
+    path.contains("/_control/")
+        || path.ends_with("/_control")
+        || (path.contains("/yookassa/payments/") && (path.ends_with("/succeed") || path.ends_with("/cancel")))
+}
+
+async fn guard_control(control: &ControlAccess, request: Request, next: Next) -> Response {
+    if is_control_path(request.uri().path()) {
+        let peer = crate::http::peer_addr(request.extensions());
+        let allowed = crate::http::access::internal_caller(
+            request.headers(),
+            peer,
+            &control.trusted_proxies,
+            control.token.as_ref(),
+            true,
+        );
+        if !allowed {
+            let body = serde_json::json!({
+                "ok": false,
+                "description": "simulator control routes answer loopback callers or SIM_CONTROL_TOKEN only"
+            });
+            return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Serves the simulator alone on `addr` (port 0 picks one); returns the bound address and the

@@ -1,5 +1,6 @@
-//! Simulated Telegram Bot API: `POST /sim/telegram/bot<token>/<method>` (JSON, form or
-//! multipart), answering like Telegram and recording every call.
+//! Simulated Telegram Bot API: `POST|GET /sim/telegram/bot<token>/<method>` (parameters in the
+//! query string, or a JSON, form or multipart body, as the real API takes them), answering like
+//! Telegram and recording every call.
 //!
 //! Control calls:
 //! - `GET /sim/telegram/_control/calls?method=&chat_id=` → the recorded calls, oldest first;
@@ -277,7 +278,32 @@ async fn bot_method(
 }
 
 /// Reads JSON, form or multipart parameters into one JSON object.
+/// A method's parameters, read every way the Bot API takes them: the query string (some bot
+/// libraries send everything there), then a JSON, form or multipart body (a body parameter
+/// wins over a query one of the same name).
 async fn read_params(request: Request) -> Result<Value, String> {
+    let mut params: serde_json::Map<String, Value> = request
+        .uri()
+        .query()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), text_param(v.into_owned()))).collect()
+        })
+        .unwrap_or_default();
+    match read_body_params(request).await? {
+        Value::Object(body) => params.extend(body),
+        other if params.is_empty() => return Ok(other),
+        _ => return Err("can't parse JSON: expected an object".into()),
+    }
+    Ok(Value::Object(params))
+}
+
+/// A text parameter as Telegram reads it: JSON-serialised objects and arrays (reply_markup,
+/// media) are parsed; anything else stays a string.
+fn text_param(text: String) -> Value {
+    serde_json::from_str::<Value>(&text).ok().filter(|v| v.is_object() || v.is_array()).unwrap_or(Value::String(text))
+}
+
+async fn read_body_params(request: Request) -> Result<Value, String> {
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if content_type.starts_with("multipart/form-data") {
@@ -292,13 +318,7 @@ async fn read_params(request: Request) -> Result<Value, String> {
                 Some(file_name) => {
                     json!({"file_name": file_name, "size": data.len(), "mime": mime})
                 }
-                None => {
-                    let text = String::from_utf8_lossy(&data).to_string();
-                    serde_json::from_str::<Value>(&text)
-                        .ok()
-                        .filter(|v| v.is_object() || v.is_array())
-                        .unwrap_or(Value::String(text))
-                }
+                None => text_param(String::from_utf8_lossy(&data).to_string()),
             };
             out.insert(name, value);
         }
@@ -310,7 +330,7 @@ async fn read_params(request: Request) -> Result<Value, String> {
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let map: serde_json::Map<String, Value> =
-            form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+            form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), text_param(v.into_owned()))).collect();
         return Ok(Value::Object(map));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("can't parse JSON: {e}"))

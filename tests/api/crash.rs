@@ -73,7 +73,7 @@ async fn kie_stats(client: &reqwest::Client, sim: SocketAddr) -> Value {
 async fn sigkill_with_five_jobs_in_flight_loses_no_credit_and_makes_no_second_task() {
     primerka::telemetry::init_test_tracing();
     // Tasks take ~2.4 s in the simulator, so the kill lands while all five are at kie.ai.
-    let sim_state = SimState::new(SimConfig { bot_token: None, latency_scale: 0.3 });
+    let sim_state = SimState::new(SimConfig { bot_token: None, latency_scale: 0.3, control: Default::default() });
     let (sim, _sim_task) = primerka::simulator::serve("127.0.0.1:0".parse().unwrap(), sim_state).await.unwrap();
 
     let db_name = format!("primerka_test_{}", uuid::Uuid::new_v4().simple());

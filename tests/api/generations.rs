@@ -127,7 +127,7 @@ async fn the_upload_matrix_rejects_everything_but_real_jpeg_and_png() {
         ("svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(), "image/svg+xml", 415, "unsupported_type"),
         ("pdf as jpg", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj".to_vec(), "image/jpeg", 415, "type_mismatch"),
         ("script as jpg", b"#!/bin/sh\nrm -rf /\n".to_vec(), "image/jpeg", 415, "type_mismatch"),
-        ("truncated jpeg", jpeg[..jpeg.len() / 2].to_vec(), "image/jpeg", 422, "corrupt_image"),
+        ("truncated jpeg", jpeg[..jpeg.len() / 2].to_vec(), "image/jpeg", 422, "decode_failed"),
         ("zero bytes", Vec::new(), "image/jpeg", 422, "corrupt_image"),
         ("6 MB", vec![0xFF; 6 * 1024 * 1024], "image/jpeg", 413, "too_large"),
         ("30000×30000 png", png_claiming(30_000, 30_000), "image/png", 422, "too_many_pixels"),

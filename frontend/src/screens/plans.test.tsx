@@ -57,6 +57,12 @@ describe('Plans', () => {
     expect(`${location.pathname}${location.search}${location.hash}`).toBe('/plans#keep')
   })
 
+  it('follows a Stars payment, whose view has stars and no roubles', async () => {
+    routes({ payment_id: 'p3', status: 'succeeded', provider: 'stars', product: 'pack_100', credits: 100, amount_rub: null, amount_stars: 130 })
+    renderWithApp(<Plans paymentId="p3" />)
+    expect(await screen.findByTestId('payment-succeeded')).toHaveTextContent(ru.paymentSucceeded(100))
+  })
+
   it('says when the payment was cancelled', async () => {
     routes({ payment_id: 'p2', status: 'canceled', product: 'pack_100', credits: 100, amount_rub: '199.00' })
     renderWithApp(<Plans paymentId="p2" />)

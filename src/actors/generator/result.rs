@@ -37,8 +37,11 @@ pub(super) async fn store_result(
         Failure(ErrorCode::ProviderDown)
     })?;
     let storage_settings = &services.settings.file.storage;
-    let limits =
-        ImageLimits { max_side: storage_settings.max_image_side, max_pixels: storage_settings.max_image_pixels };
+    let limits = ImageLimits {
+        max_side: storage_settings.max_image_side,
+        max_pixels: storage_settings.max_image_pixels,
+        max_stored_side: storage_settings.max_stored_side,
+    };
     let watermark = row.watermarked.then(|| shared.watermark.clone()).flatten();
     // A try-on must show the garment on the person: kie.ai sometimes hands the person's photo
     // back as it was, which is a failure, not a result. (Edits are not checked: a subtle edit
