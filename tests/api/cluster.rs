@@ -241,7 +241,8 @@ async fn news_from_one_node_reaches_the_users_socket_on_the_other() {
     // The operator grants on node B; the balance on node A's socket follows.
     let admin = b.login(1).await;
     let mut latencies = Vec::new();
-    for round in 1..=5 {
+    const ROUNDS: i64 = 30;
+    for round in 1..=ROUNDS {
         let started = Instant::now();
         let granted = b
             .post_json(
@@ -260,7 +261,9 @@ async fn news_from_one_node_reaches_the_users_socket_on_the_other() {
         latencies.push(started.elapsed());
     }
     latencies.sort();
-    assert!(latencies[4] < Duration::from_secs(1), "every event crossed within a second: {latencies:?}");
+    let (p50, p99) = (latencies[latencies.len() / 2], latencies[latencies.len() * 99 / 100]);
+    eprintln!("grant on node B → balance frame on node A's socket: p50 {p50:?}, p99 {p99:?} ({ROUNDS} rounds)");
+    assert!(p99 < Duration::from_secs(1), "events cross within a second: {latencies:?}");
 }
 
 #[tokio::test]
