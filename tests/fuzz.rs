@@ -112,11 +112,11 @@ proptest! {
         let raw = String::from_utf8_lossy(&bytes).to_string();
         let original = signed_init_data(&json!({"id": 42, "first_name": "A"}));
         let result = init_data::validate(&raw, &secret, 1_700_000_100, 86_400, 60);
-        if raw != original {
-            if let Ok(data) = result {
-                // Only a change that decodes to the same signed fields (e.g. %41 for A) passes.
-                prop_assert_eq!(data.user.id, 42);
-            }
+        if raw != original
+            && let Ok(data) = result
+        {
+            // Only a change that decodes to the same signed fields (e.g. %41 for A) passes.
+            prop_assert_eq!(data.user.id, 42);
         }
     }
 
@@ -169,12 +169,11 @@ proptest! {
     fn telegram_update(
         body in mutated(br#"{"update_id":7,"message":{"message_id":1,"chat":{"id":5,"type":"private"},"from":{"id":5,"is_bot":false},"successful_payment":{"currency":"XTR","total_amount":130,"invoice_payload":"6f1c2c52-6a43-4d2c-9b4e-1b1f0d5b8a11","telegram_payment_charge_id":"ch-1"}}}"#.to_vec())
     ) {
-        if let Ok(update) = serde_json::from_slice::<primerka::bot::Update>(&body) {
-            if let Some(paid) = update.message.as_ref().and_then(|m| m.successful_payment.as_ref()) {
-                if let Some(payment) = primerka::bot::stars_payment(5, paid) {
-                    prop_assert!(!payment.charge_id.is_empty());
-                }
-            }
+        if let Ok(update) = serde_json::from_slice::<primerka::bot::Update>(&body)
+            && let Some(paid) = update.message.as_ref().and_then(|m| m.successful_payment.as_ref())
+            && let Some(payment) = primerka::bot::stars_payment(5, paid)
+        {
+            prop_assert!(!payment.charge_id.is_empty());
         }
     }
 
