@@ -374,6 +374,8 @@ pub struct StorageSettings {
     /// Decoded image limits (decompression bombs).
     pub max_image_side: u32,
     pub max_image_pixels: u64,
+    /// Photo quality checks of a try-on upload (`kind` = person | garment; docs/API.md).
+    pub photo_checks: crate::domain::images::PhotoChecks,
     /// Generation results are deleted after this many days (0 = kept until the user deletes them).
     pub result_retention_days: i64,
     /// Bytes of photos and results one user may keep stored; beyond it uploads answer

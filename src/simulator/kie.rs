@@ -10,6 +10,8 @@
 //!   served at `/sim/kie/files/<id>.png`; on completion the simulator POSTs the callback.
 //!
 //! Control calls:
+//! - `GET /sim/kie/_control/tasks` → `[{"model", "input": {...}}]`: the accepted createTask
+//!   bodies, oldest first (the last 1000).
 //! - `GET /sim/kie/_control/stats` → creates, polls, rejections, the most creates seen in any
 //!   10 s window, callbacks sent.
 //! - `POST /sim/kie/_control/faults {"fail_tasks"?: n, "create_errors"?: n, "create_error_code"?: 500,
@@ -53,6 +55,8 @@ struct Task {
 #[derive(Default)]
 struct Inner {
     tasks: HashMap<String, Task>,
+    /// Accepted createTask bodies (`model`, `input`), oldest first, bounded.
+    received: VecDeque<Value>,
     files: HashMap<String, Vec<u8>>,
     creates: VecDeque<Instant>,
     polls: VecDeque<Instant>,
@@ -108,6 +112,7 @@ pub fn router(state: SimState) -> Router {
         .route("/api/v1/jobs/recordInfo", get(record_info))
         .route("/files/{name}", get(file))
         .route("/_control/stats", get(stats))
+        .route("/_control/tasks", get(tasks))
         .route("/_control/faults", post(faults))
         .with_state(state)
 }
@@ -156,6 +161,10 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
         inner.stats.last_create_ms = now_ms;
         let fault = take_fault(&mut inner);
         let task_id = format!("task_google_{}", uuid::Uuid::new_v4().simple());
+        if inner.received.len() >= 1000 {
+            inner.received.pop_front();
+        }
+        inner.received.push_back(json!({"model": body.get("model"), "input": body.get("input")}));
         inner.tasks.insert(
             task_id.clone(),
             Task {
@@ -170,6 +179,11 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
     let callback = body.get("callBackUrl").and_then(Value::as_str).map(str::to_string);
     tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault));
     envelope(200, "success", json!({"taskId": task_id}))
+}
+
+async fn tasks(State(state): State<SimState>) -> Json<Value> {
+    let inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
+    Json(Value::Array(inner.received.iter().cloned().collect()))
 }
 
 /// How a task will end, picked from the injected faults when it is created.
