@@ -9,6 +9,8 @@ export type JobKind = 'tryon' | 'edit'
 export type JobState = {
   status: JobStatus
   kind?: JobKind
+  /** `finishing` once the result is being stored (from `job.progress`). */
+  stage?: string
   position?: number
   resultUrl?: string
   watermarked?: boolean
@@ -18,9 +20,15 @@ export type JobState = {
   seen?: boolean
 }
 
+/** The try-on quiz's steps: You → What → Items → Check & pay. */
+export type QuizStep = 'you' | 'what' | 'items' | 'check'
+export const QUIZ_STEPS: QuizStep[] = ['you', 'what', 'items', 'check']
+
 export type TryOnDraft = {
+  step: QuizStep
   person: Upload | null
   garments: Upload[]
+  /** A category id from `GET /api/tryon/categories`; '' until chosen. */
   category: string
   /** The try-on started from this form (its progress and result show on the screen). */
   jobId: string | null
@@ -61,7 +69,7 @@ export const initialState: State = {
   chat: [],
   chatImage: null,
   online: true,
-  tryon: { person: null, garments: [], category: 'top', jobId: null },
+  tryon: { step: 'you', person: null, garments: [], category: '', jobId: null },
   editor: { text: '', attached: null },
 }
 
@@ -132,7 +140,13 @@ function applyEvent(state: State, { type, data }: { type: string; data: Record<s
     case 'job.queued':
       return { ...state, jobs: mergeJob(state.jobs, id, { status: 'queued', position: Number(data.position ?? 1) }) }
     case 'job.progress':
-      return { ...state, jobs: mergeJob(state.jobs, id, { status: data.stage === 'generating' ? 'running' : 'submitted' }) }
+      return {
+        ...state,
+        jobs: mergeJob(state.jobs, id, {
+          status: data.stage === 'generating' || data.stage === 'finishing' ? 'running' : 'submitted',
+          stage: typeof data.stage === 'string' ? data.stage : undefined,
+        }),
+      }
     case 'job.succeeded':
       return {
         ...state,
