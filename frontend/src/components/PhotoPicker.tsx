@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import type { PhotoKind, Upload } from '../api'
 import { useApp } from '../app-context'
+import { haptic, hapticSelection } from '../telegram'
 import { ACCEPTED_TYPES, uploadPhoto } from '../upload'
 import { ErrorBox } from './ui'
 
@@ -39,7 +40,9 @@ export function PhotoPicker({
     setProgress(0)
     try {
       onChange(await uploadPhoto(file, t, setProgress, kind))
+      hapticSelection()
     } catch (e) {
+      haptic('error')
       setError(e)
     } finally {
       setProgress(null)

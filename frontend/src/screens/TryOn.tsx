@@ -179,7 +179,7 @@ export function TryOn() {
   // After a failure: the same inputs, at the check step.
   const retry = () => set({ jobId: null, step: 'check' })
 
-  const mode = jobId ? (isFinished(job?.status) ? 'done' : 'running') : step === 'check' && short ? 'short' : 'quiz'
+  const mode = jobId ? (isFinished(job?.status) ? 'done' : 'running') : short ? 'short' : 'quiz'
   const main = {
     quiz:
       step === 'check'
@@ -242,7 +242,7 @@ export function TryOn() {
         <Card testId="tryon-short">
           <p className="font-medium text-danger">{t.notEnough}</p>
           <p className="mt-1 text-sm">{t.notEnoughFor(cost, balance)}</p>
-          {(!native || step !== 'check') && (
+          {!native && (
             <div className="mt-3">
               <Button testId="short-to-plans" onClick={() => go('plans')}>
                 {t.topUp}
