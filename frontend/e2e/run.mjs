@@ -237,6 +237,51 @@ async function quizFlow(t) {
   await checkpoint(t, 'edit-in-chat')
 }
 
+/** Cancel while queued: every worker of the e2e server (`E2E_WORKERS`, 4) is busy with slow
+ *  kie.ai tasks of two other users, so this user's try-on waits in the queue; cancelled there,
+ *  its credits come back; "retry" keeps the inputs. */
+async function cancelFlow(t) {
+  const { page, mode } = t
+  const base = mode === 'telegram' ? TG.base : BASE
+  await quizToCheck(t)
+  await api(base, '/sim/kie/_control/faults', { method: 'POST', body: JSON.stringify({ slow_tasks: 6, slow_ms: 15_000 }) })
+  const blockers = []
+  for (let u = 0; u < 2; u++) {
+    const token = await tokenFor(mode, nextUser++)
+    const person = await uploadFor(base, token, photo('p.png', [200, 150, 120]))
+    const garment = await uploadFor(base, token, photo('g.png', [20, 40, 200]))
+    for (let j = 0; j < 2; j++) {
+      const body = JSON.stringify({ person_upload_id: person.upload_id, garment_upload_ids: [garment.upload_id], category: 'glasses' })
+      blockers.push({ token, id: (await api(base, '/api/tryon', { method: 'POST', body }, token)).generation_id })
+    }
+  }
+  for (const b of blockers) {
+    const until = Date.now() + 10_000
+    while ((await api(base, `/api/generations/${b.id}`, {}, b.token)).status === 'queued') {
+      if (Date.now() > until) throw new Error('a blocking job never started')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  try {
+    await quizStart(t)
+    await page.locator('[data-testid="job-progress"][data-status="queued"]').waitFor()
+    await expectText(page.getByTestId('cancel-job'), /^Отменить$/, 'cancel is offered while queued')
+    await page.getByTestId('job-inputs').waitFor()
+    await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on is held')
+    await checkpoint(t, 'queued')
+    await page.getByTestId('cancel-job').click()
+    await expectText(page.getByTestId('job-failed'), /отменена/, 'the job says it was cancelled')
+    await expectText(page.getByTestId('balance'), /10 кредитов/, 'the credits came back')
+    await checkpoint(t, 'canceled')
+  } finally {
+    await api(base, '/sim/kie/_control/faults', { method: 'POST', body: JSON.stringify({ slow_tasks: 0 }) })
+  }
+  // "Retry" keeps the inputs: back at "check and pay".
+  await page.getByTestId('job-failed').getByRole('button').click()
+  await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+  check((await page.getByTestId('quiz-summary').locator('img').count()) === 2, 'the inputs were lost')
+}
+
 // ---- checkpoints: every palette × width --------------------------------------------------------
 
 /** Checks the current screen in every palette of the mode at both widths, photographs each, and
@@ -280,6 +325,9 @@ const browserFlows = {
   },
   async tryon(t) {
     await quizFlow(t)
+  },
+  async cancel(t) {
+    await cancelFlow(t)
   },
   async editor(t) {
     const { page } = t
@@ -432,6 +480,9 @@ const telegramFlows = {
   },
   async quiz(t) {
     await quizFlow(t)
+  },
+  async cancel(t) {
+    await cancelFlow(t)
   },
   async editor(t) {
     const { page } = t
@@ -629,6 +680,7 @@ const LAUNCH = {
   login: ['ios-light', 'ios', 390],
   tryon: ['android-dark', 'android', 320],
   quiz: ['ios-dark', 'ios', 320],
+  cancel: ['android-light', 'android', 320],
   editor: ['ios-dark', 'ios', 390],
   'gallery-live': ['android-light', 'android', 390],
   'network-drop': ['ios-light', 'ios', 320],

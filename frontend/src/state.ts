@@ -15,6 +15,8 @@ export type JobState = {
   resultUrl?: string
   watermarked?: boolean
   message?: string
+  /** Why it failed (`canceled`, `generation_failed`, …). */
+  code?: string
   creditsReturned?: boolean
   /** The user has seen how it ended (on its own screen). */
   seen?: boolean
@@ -92,7 +94,13 @@ export function jobFromGeneration(g: Generation): Partial<JobState> {
     case 'succeeded':
       return { kind, status: 'succeeded', resultUrl: g.result_url ?? '', watermarked: g.watermarked }
     case 'failed':
-      return { kind, status: 'failed', message: g.error?.message ?? '', creditsReturned: g.error?.credits_returned ?? g.refunded }
+      return {
+        kind,
+        status: 'failed',
+        message: g.error?.message ?? '',
+        code: g.error?.code,
+        creditsReturned: g.error?.credits_returned ?? g.refunded,
+      }
     case 'queued':
       return { kind, status: 'queued' }
     case 'running':
@@ -164,6 +172,7 @@ function applyEvent(state: State, { type, data }: { type: string; data: Record<s
           ...kind,
           status: 'failed',
           message: String(data.message ?? ''),
+          code: typeof data.code === 'string' ? data.code : undefined,
           creditsReturned: Boolean(data.credits_returned ?? data.refunded),
         }),
       }

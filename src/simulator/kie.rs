@@ -19,7 +19,8 @@
 //!   end in `state: fail` (failCode 500); the next `create_errors` createTask calls answer with
 //!   that body code; the next `unchanged_tasks` succeed with the first input image returned
 //!   as it was; the next `empty_tasks` succeed with no `resultUrls`; the next `hang_tasks`
-//!   stay `generating` for ever.
+//!   stay `generating` for ever. `"slow_tasks": n, "slow_ms": ms`: the next `n` tasks take `ms`
+//!   longer (a busy provider: the e2e test of cancelling a queued job fills the workers with them).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
@@ -65,6 +66,8 @@ struct Inner {
     unchanged_tasks: u32,
     empty_tasks: u32,
     hang_tasks: u32,
+    slow_tasks: u32,
+    slow_ms: u64,
     create_errors: u32,
     create_error_code: i64,
 }
@@ -141,7 +144,7 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let sim = state.kie();
     let now = Instant::now();
-    let (task_id, fault) = {
+    let (task_id, fault, extra) = {
         let mut inner = sim.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(in_window) = admit(&mut inner.creates, now, CREATE_WINDOW, CREATE_LIMIT) else {
             inner.stats.rejected_creates += 1;
@@ -160,6 +163,12 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
         }
         inner.stats.last_create_ms = now_ms;
         let fault = take_fault(&mut inner);
+        let extra = if inner.slow_tasks > 0 {
+            inner.slow_tasks -= 1;
+            Duration::from_millis(inner.slow_ms)
+        } else {
+            Duration::ZERO
+        };
         let task_id = format!("task_google_{}", uuid::Uuid::new_v4().simple());
         if inner.received.len() >= 1000 {
             inner.received.pop_front();
@@ -174,10 +183,10 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
                 outcome: None,
             },
         );
-        (task_id, fault)
+        (task_id, fault, extra)
     };
     let callback = body.get("callBackUrl").and_then(Value::as_str).map(str::to_string);
-    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault));
+    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault, extra));
     envelope(200, "success", json!({"taskId": task_id}))
 }
 
@@ -219,8 +228,9 @@ async fn run_task(
     callback: Option<String>,
     host: String,
     fault: Fault,
+    extra: Duration,
 ) {
-    let total = Duration::from_secs_f64(8.0 * state.latency_scale());
+    let total = Duration::from_secs_f64(8.0 * state.latency_scale()) + extra;
     tokio::time::sleep(total).await;
     let built: Result<Option<Vec<u8>>, (String, String)> = match fault {
         Fault::Hang => return,
@@ -366,6 +376,8 @@ struct Faults {
     unchanged_tasks: Option<u32>,
     empty_tasks: Option<u32>,
     hang_tasks: Option<u32>,
+    slow_tasks: Option<u32>,
+    slow_ms: Option<u64>,
     create_errors: Option<u32>,
     create_error_code: Option<i64>,
 }
@@ -383,6 +395,10 @@ async fn faults(State(state): State<SimState>, Json(f): Json<Faults>) -> StatusC
     }
     if let Some(n) = f.hang_tasks {
         inner.hang_tasks = n;
+    }
+    if let Some(n) = f.slow_tasks {
+        inner.slow_tasks = n;
+        inner.slow_ms = f.slow_ms.unwrap_or(5000);
     }
     if let Some(n) = f.create_errors {
         inner.create_errors = n;

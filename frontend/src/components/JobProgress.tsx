@@ -63,9 +63,10 @@ export function JobProgress({
   if (job?.status === 'failed') {
     return (
       <div role="alert" data-testid="job-failed" className="rounded-2xl bg-danger-soft p-4">
-        <p className="font-medium text-danger">{t.failed}</p>
+        <p className="font-medium text-danger">{job.code === 'canceled' ? t.canceledTitle : t.failed}</p>
         <p className="mt-1 text-sm">{job.message || t.errorGeneric}</p>
-        {job.creditsReturned && <p className="mt-1 text-sm text-hint">{t.creditsReturned}</p>}
+        {/* A cancelled job's message says the credits are back already. */}
+        {job.creditsReturned && job.code !== 'canceled' && <p className="mt-1 text-sm text-hint">{t.creditsReturned}</p>}
         {onDone && (
           <div className="mt-3">
             <Button variant="secondary" onClick={onDone}>
