@@ -93,6 +93,7 @@ start_server() {
     DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$e2e_db" \
     JWT_SECRET=e2e-secret-e2e-secret-e2e-secret-e2e-00 RATE_LIMITS=off ADMIN_TELEGRAM_IDS=1 \
     APP__SIMULATOR__LATENCY_SCALE="${E2E_LATENCY_SCALE:-0.05}" APP__STORAGE__LOCAL_DIR="target/e2e/storage" \
+    APP__GENERATION__WORKERS="${E2E_WORKERS:-4}" \
     RUST_LOG=primerka=info ./target/debug/primerka >target/e2e/server.log 2>&1 &
   server_pid=$!
   export E2E_BASE_URL="http://127.0.0.1:$port"
@@ -113,6 +114,7 @@ start_tg_server() {
     TELEGRAM_BOT_TOKEN="$E2E_TG_BOT_TOKEN" TELEGRAM_WEBHOOK_SECRET="$E2E_TG_WEBHOOK_SECRET" \
     APP__TELEGRAM__BOT_USERNAME=primerka_e2e_bot APP__TELEGRAM__MINIAPP_SHORT_NAME=app \
     APP__SIMULATOR__LATENCY_SCALE="${E2E_TG_LATENCY_SCALE:-0.4}" APP__STORAGE__LOCAL_DIR="target/e2e/storage-tg" \
+    APP__GENERATION__WORKERS="${E2E_WORKERS:-4}" \
     RUST_LOG=primerka=info ./target/debug/primerka >target/e2e/server-tg.log 2>&1 &
   tg_server_pid=$!
   export E2E_TG_BASE_URL="http://127.0.0.1:$port" E2E_TG_BOT_TOKEN E2E_TG_WEBHOOK_SECRET

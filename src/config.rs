@@ -399,6 +399,8 @@ pub struct StorageSettings {
     /// waits up to `decode_wait_ms` for a slot, then gets `503` with `Retry-After`.
     pub max_concurrent_decodes: usize,
     pub decode_wait_ms: u64,
+    /// Photo quality checks of a try-on upload (`kind` = person | garment; docs/API.md).
+    pub photo_checks: crate::domain::images::PhotoChecks,
     /// Generation results are deleted after this many days (0 = kept until the user deletes them).
     pub result_retention_days: i64,
     /// Bytes of photos and results one user may keep stored; beyond it uploads answer

@@ -111,7 +111,8 @@ impl Storage {
     pub fn is_valid_key(key: &str) -> bool {
         let Some((folder, file)) = key.split_once('/') else { return false };
         let Some((stem, ext)) = file.rsplit_once('.') else { return false };
-        matches!(folder, "uploads" | "results")
+        // `masters`: clean originals of watermarked results (only kie.ai gets links to them).
+        matches!(folder, "uploads" | "results" | "masters")
             && stem.len() == 32
             && stem.bytes().all(|b| b.is_ascii_hexdigit())
             && matches!(ext, "jpg" | "png")

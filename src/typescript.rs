@@ -25,6 +25,7 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     use crate::http::gallery::GenerationPage;
     use crate::http::me::{LedgerPage, MeResponse};
     use crate::http::payments::{PaymentView, PlansView};
+    use crate::http::tryon::TryOnCategory;
     Event::export_all(&cfg)?;
     ErrorCode::export_all(&cfg)?;
     Accepted::export_all(&cfg)?;
@@ -38,6 +39,7 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     LedgerPage::export_all(&cfg)?;
     PlansView::export_all(&cfg)?;
     PaymentView::export_all(&cfg)?;
+    TryOnCategory::export_all(&cfg)?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 // Test pictures without an image library.
 import { deflateSync } from 'node:zlib'
 
-/** A real PNG (solid colour with a darker square) without any image library. */
-export function png(width, height, [r, g, b]) {
+/** A real PNG (a colour with a darker square) without any image library; `texture` adds a
+ *  fine checker pattern (a camera's detail), so the server's sharpness check passes. */
+export function png(width, height, [r, g, b], texture = true, square = true) {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
@@ -27,14 +28,18 @@ export function png(width, height, [r, g, b]) {
   ihdr[8] = 8
   ihdr[9] = 2
   const raw = Buffer.alloc((width * 3 + 1) * height)
+  // Blocks that stay a few pixels wide when the server scales the photo to 512 px.
+  const block = Math.max(4, Math.round(Math.max(width, height) / 150))
   for (let y = 0; y < height; y++) {
     raw[y * (width * 3 + 1)] = 0
     for (let x = 0; x < width; x++) {
-      const inner = x > width / 4 && x < (3 * width) / 4 && y > height / 4 && y < (3 * height) / 4
+      const inner = square && x > width / 4 && x < (3 * width) / 4 && y > height / 4 && y < (3 * height) / 4
       const o = y * (width * 3 + 1) + 1 + x * 3
-      raw[o] = inner ? r / 2 : r
-      raw[o + 1] = inner ? g / 2 : g
-      raw[o + 2] = inner ? b / 2 : b
+      const d = texture ? ((Math.floor(x / block) + Math.floor(y / block)) % 2 ? 16 : -16) : 0
+      const c = (v) => Math.max(0, Math.min(255, Math.round((inner ? v / 2 : v) + d)))
+      raw[o] = c(r)
+      raw[o + 1] = c(g)
+      raw[o + 2] = c(b)
     }
   }
   return Buffer.concat([
@@ -46,5 +51,9 @@ export function png(width, height, [r, g, b]) {
 }
 
 
-/** A picture to upload, `width`×`height` (at least 256 px on the shorter side: smaller photos may be refused). */
-export const photo = (name, colour, width = 300, height = 400) => ({ name, mimeType: 'image/png', buffer: png(width, height, colour) })
+/** A picture to upload, `width`×`height`, with detail (a try-on photo needs ≥ 512 px on its
+ *  shorter side and some sharpness: docs/API.md "Photo checks"). */
+export const photo = (name, colour, width = 600, height = 800) => ({ name, mimeType: 'image/png', buffer: png(width, height, colour) })
+
+/** A flat picture of one colour: the server refuses it as a person photo (`too_blurry`). */
+export const flatPhoto = (name, colour, width = 600, height = 800) => ({ name, mimeType: 'image/png', buffer: png(width, height, colour, false, false) })

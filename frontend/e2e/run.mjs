@@ -11,7 +11,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { chromium } from 'playwright-core'
 import { layoutShift, layoutShiftScript, pageColours, resetLayoutShift, rgb, screenProblems } from './checks.mjs'
-import { photo } from './png.mjs'
+import { flatPhoto, photo } from './png.mjs'
 import {
   checkSignerAgainstVectors,
   events,
@@ -111,6 +111,177 @@ async function waitForRequest(requests, test, after, what, timeout = 15_000) {
   }
 }
 
+/** The quiz's next step: the screen's "Далее" in a browser, Telegram's MainButton inside it. */
+async function quizNext(t, to) {
+  const { page, mode } = t
+  if (mode === 'telegram') {
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.is_active && b.text === 'Далее', 'MainButton "Далее" active')
+    await send(page, 'main_button_pressed')
+  } else {
+    await page.getByTestId('quiz-next').click()
+  }
+  await page.locator(`[data-testid="quiz"][data-step="${to}"]`).waitFor()
+}
+
+/** One step back: Telegram's BackButton, or the screen's "Назад". */
+async function quizBack(t, to) {
+  const { page, mode } = t
+  if (mode === 'telegram') await send(page, 'back_button_pressed')
+  else await page.getByTestId('quiz-back').click()
+  await page.locator(`[data-testid="quiz"][data-step="${to}"]`).waitFor()
+}
+
+/** Walks the quiz from the start to "check and pay" with new photos. */
+async function quizToCheck(t, { category = 'top', garments = [photo('jacket.png', [30, 60, 200])] } = {}) {
+  const { page } = t
+  await page.getByTestId('tab-tryon').click()
+  await page.locator('[data-testid="quiz"][data-step="you"]').waitFor()
+  await pick(page, 'person', photo('me.png', [210, 160, 130]))
+  await quizNext(t, 'what')
+  await page.getByTestId(`category-${category}`).click()
+  await quizNext(t, 'items')
+  for (const [i, garment] of garments.entries()) await pick(page, i === 0 ? 'garment' : `garment-${i + 1}`, garment)
+  await quizNext(t, 'check')
+}
+
+/** Starts the try-on from "check and pay". */
+async function quizStart(t) {
+  const { page, mode } = t
+  if (mode === 'telegram') {
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active && /^Примерить/.test(b.text), 'MainButton starts the try-on')
+    await send(page, 'main_button_pressed')
+  } else {
+    await page.getByTestId('start-tryon').click()
+  }
+}
+
+/** The quiz end to end: a refused photo, back, an earlier photo reused, the result's actions. */
+async function quizFlow(t) {
+  const { page, mode } = t
+  await page.getByTestId('tab-tryon').click()
+  await page.locator('[data-testid="quiz"][data-step="you"]').waitFor()
+  await page.getByTestId('photo-examples').waitFor()
+  await checkpoint(t, 'step-you')
+  // A flat, blurry photo is refused before anything is charged, with the server's words.
+  await page.getByTestId('person-input').setInputFiles(flatPhoto('blurry.png', [120, 120, 120]))
+  await expectText(page.getByTestId('error'), /размыт/i, 'the refused photo says why')
+  await checkpoint(t, 'step-you-refused')
+  await pick(page, 'person', photo('me.png', [210, 160, 130]))
+  await quizNext(t, 'what')
+  await page.getByTestId('category-outfit').waitFor()
+  await page.getByTestId('category-accessory').waitFor()
+  await page.getByTestId('category-top').click()
+  await checkpoint(t, 'step-what')
+  // Back one step keeps the photo; forward again keeps the category.
+  await quizBack(t, 'you')
+  await page.locator('[data-testid="person"][data-state="uploaded"]').waitFor()
+  await quizNext(t, 'what')
+  check((await page.getByTestId('category-top').getAttribute('aria-pressed')) === 'true', 'the category was forgotten')
+  await quizNext(t, 'items')
+  await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
+  // A look of two items: the second picker appears once the first item is uploaded.
+  await pick(page, 'garment-2', photo('hat.png', [200, 40, 40]))
+  await checkpoint(t, 'step-items')
+  await quizNext(t, 'check')
+  await expectText(page.getByTestId('tryon-cost'), /2 кредита.*10/, 'the price and the balance before confirming')
+  await page.getByTestId('watermark-note').waitFor()
+  await checkpoint(t, 'step-check')
+  // The quiz survives closing and reopening the app.
+  await page.reload()
+  await page.getByTestId('tab-tryon').click()
+  await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+  await page.getByTestId('quiz-summary').locator('img').nth(2).waitFor()
+  await quizStart(t)
+  await page.getByTestId('job-progress').waitFor()
+  await page.getByTestId('job-inputs').waitFor()
+  await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
+  await imageLoaded(page.getByTestId('before-image'))
+  await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on cost 2 credits')
+  await page.getByTestId('compare-slider').fill('20')
+  await checkpoint(t, 'result')
+  await page.getByTestId('fullscreen').click()
+  await page.getByTestId('fullscreen-view').waitFor()
+  await checkpoint(t, 'fullscreen')
+  if (mode === 'telegram') await send(page, 'back_button_pressed')
+  else await page.getByTestId('fullscreen-close').click()
+  await page.getByTestId('fullscreen-view').waitFor({ state: 'detached' })
+  await page.getByTestId('rate-down').click()
+  await page.getByTestId('rate-reason').first().click()
+  await expectText(page.getByTestId('rating'), /Спасибо/, 'the rating is stored')
+  await downloadAnswersAnImage(page)
+  if (mode === 'telegram') {
+    await page.getByTestId('share-story').click()
+    const story = await waitForEvent(page, 'web_app_share_to_story')
+    check(/\/media\/results\//.test(story.media_url), `the story shares the delivered result: ${story.media_url}`)
+  }
+  // Another item with the same person photo, reusing the wardrobe.
+  await page.getByTestId('try-another').click()
+  await page.locator('[data-testid="quiz"][data-step="what"]').waitFor()
+  await page.getByTestId('category-outerwear').click()
+  await quizNext(t, 'items')
+  await page.getByTestId('my-garment').first().click()
+  await checkpoint(t, 'step-items-wardrobe')
+  await quizNext(t, 'check')
+  await quizStart(t)
+  await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
+  await expectText(page.getByTestId('balance'), /6 кредитов/, 'the second try-on cost 2 credits')
+  // The result becomes the editor's picture.
+  await page.getByTestId('edit-in-chat').click()
+  await expectText(page.getByTestId('title'), /Редактор/, 'the editor opened')
+  await page.getByTestId('composer').waitFor()
+  await page.waitForTimeout(300)
+  check((await page.getByTestId('need-photo').count()) === 0, 'the editor has no picture after "edit in chat"')
+  check(await page.getByTestId('chat-send').isDisabled(), 'sending an empty message is offered')
+  await page.getByTestId('chat-input').fill('Сделай фон морским пляжем')
+  check(!(await page.getByTestId('chat-send').isDisabled()), 'the result is not the editor\'s picture')
+  await checkpoint(t, 'edit-in-chat')
+}
+
+/** Cancel while queued: every worker of the e2e server (`E2E_WORKERS`, 4) is busy with slow
+ *  kie.ai tasks of two other users, so this user's try-on waits in the queue; cancelled there,
+ *  its credits come back; "retry" keeps the inputs. */
+async function cancelFlow(t) {
+  const { page, mode } = t
+  const base = mode === 'telegram' ? TG.base : BASE
+  await quizToCheck(t)
+  await api(base, '/sim/kie/_control/faults', { method: 'POST', body: JSON.stringify({ slow_tasks: 6, slow_ms: 15_000 }) })
+  const blockers = []
+  for (let u = 0; u < 2; u++) {
+    const token = await tokenFor(mode, nextUser++)
+    const person = await uploadFor(base, token, photo('p.png', [200, 150, 120]))
+    const garment = await uploadFor(base, token, photo('g.png', [20, 40, 200]))
+    for (let j = 0; j < 2; j++) {
+      const body = JSON.stringify({ person_upload_id: person.upload_id, garment_upload_ids: [garment.upload_id], category: 'glasses' })
+      blockers.push({ token, id: (await api(base, '/api/tryon', { method: 'POST', body }, token)).generation_id })
+    }
+  }
+  for (const b of blockers) {
+    const until = Date.now() + 10_000
+    while ((await api(base, `/api/generations/${b.id}`, {}, b.token)).status === 'queued') {
+      if (Date.now() > until) throw new Error('a blocking job never started')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  try {
+    await quizStart(t)
+    await page.locator('[data-testid="job-progress"][data-status="queued"]').waitFor()
+    await expectText(page.getByTestId('cancel-job'), /^Отменить$/, 'cancel is offered while queued')
+    await page.getByTestId('job-inputs').waitFor()
+    await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on is held')
+    await checkpoint(t, 'queued')
+    await page.getByTestId('cancel-job').click()
+    await expectText(page.getByTestId('job-failed'), /отменена/, 'the job says it was cancelled')
+    await expectText(page.getByTestId('balance'), /10 кредитов/, 'the credits came back')
+    await checkpoint(t, 'canceled')
+  } finally {
+    await api(base, '/sim/kie/_control/faults', { method: 'POST', body: JSON.stringify({ slow_tasks: 0 }) })
+  }
+  // "Retry" keeps the inputs: back at "check and pay".
+  await page.getByTestId('job-failed').getByRole('button').click()
+  await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+  check((await page.getByTestId('quiz-summary').locator('img').count()) === 2, 'the inputs were lost')
+}
+
 // ---- checkpoints: every palette × width --------------------------------------------------------
 
 /** Checks the current screen in every palette of the mode at both widths, photographs each, and
@@ -153,20 +324,10 @@ const browserFlows = {
     await checkpoint(t, 'home')
   },
   async tryon(t) {
-    const { page } = t
-    await page.getByTestId('tab-tryon').click()
-    await pick(page, 'person', photo('me.png', [210, 160, 130]))
-    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
-    // A look of two items: the second picker appears once the first item is uploaded.
-    await pick(page, 'garment-2', photo('hat.png', [200, 40, 40]))
-    await expectText(page.getByTestId('tryon-cost'), /2 кредита.*10/, 'the price and the balance before confirming')
-    await checkpoint(t, 'form')
-    await page.getByTestId('start-tryon').click()
-    await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
-    await imageLoaded(page.locator('[data-testid="result-box"] img'))
-    await expectText(page.getByTestId('balance'), /8 кредитов/, 'the try-on cost 2 credits')
-    await downloadAnswersAnImage(page)
-    await checkpoint(t, 'result')
+    await quizFlow(t)
+  },
+  async cancel(t) {
+    await cancelFlow(t)
   },
   async editor(t) {
     const { page } = t
@@ -266,15 +427,21 @@ const telegramFlows = {
   async tryon(t) {
     const { page, requests } = t
     await page.getByTestId('tab-tryon').click()
-    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.text === 'Примерить · 2 кредита' && !b.is_active, 'MainButton disabled on an empty form')
+    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.text === 'Далее' && !b.is_active, 'MainButton "Далее" disabled without a photo')
     await send(page, 'main_button_pressed')
     await page.waitForTimeout(300)
-    check(!requests.some((r) => r.url.endsWith('/api/tryon')), 'a press on the disabled MainButton started a try-on')
-    // A 12 MP photo is sent at 2560 px on the long side, as JPEG.
+    check((await page.locator('[data-testid="quiz"][data-step="you"]').count()) === 1, 'a press on the disabled MainButton moved on')
+    // A 12 MP photo is sent at 2560 px on the long side, as JPEG, marked as the person photo.
     const uploaded = page.waitForResponse((r) => r.url().endsWith('/api/uploads') && r.status() === 201)
     await pick(page, 'person', photo('IMG_0001.png', [210, 160, 130], 4000, 3000))
     const person = await (await uploaded).json()
-    check(person.width === 2560 && person.height === 1920 && person.content_type === 'image/jpeg', `uploaded ${JSON.stringify(person)}`)
+    check(person.width === 2560 && person.height === 1920 && person.content_type === 'image/jpeg' && person.kind === 'person', `uploaded ${JSON.stringify(person)}`)
+    check((await page.getByTestId('quiz-next').count()) === 0, 'the screen repeats the MainButton')
+    await waitForEvent(page, 'web_app_trigger_haptic_feedback')
+    await quizNext(t, 'what')
+    await page.getByTestId('category-top').click()
+    await waitForEvent(page, 'web_app_trigger_haptic_feedback', (h) => h.type === 'selection_change')
+    await quizNext(t, 'items')
     // A marketplace picture in WebP is taken too (sent as JPEG).
     const webp = await page.evaluate(async () => {
       const canvas = Object.assign(document.createElement('canvas'), { width: 600, height: 800 })
@@ -287,15 +454,15 @@ const telegramFlows = {
     const garmentUploaded = page.waitForResponse((r) => r.url().endsWith('/api/uploads') && r.status() === 201)
     await pick(page, 'garment', { name: 'jacket.webp', mimeType: 'image/webp', buffer: Buffer.from(webp) })
     const garment = await (await garmentUploaded).json()
-    check(garment.content_type === 'image/jpeg' && garment.width === 600, `the WebP upload became ${JSON.stringify(garment)}`)
-    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active once the form can run')
-    check((await page.getByTestId('start-tryon').count()) === 0, 'the screen repeats the MainButton')
-    await checkpoint(t, 'form')
-    await send(page, 'main_button_pressed')
+    check(garment.content_type === 'image/jpeg' && garment.width === 600 && garment.kind === 'garment', `the WebP upload became ${JSON.stringify(garment)}`)
+    await quizNext(t, 'check')
+    await checkpoint(t, 'check')
+    check(!requests.some((r) => r.url.endsWith('/api/tryon')), 'a try-on started before the last step')
+    await quizStart(t)
     await page.getByTestId('job-progress').waitFor()
     await resetLayoutShift(page)
     await page.getByTestId('job-result').waitFor({ timeout: 60_000 })
-    await imageLoaded(page.locator('[data-testid="result-box"] img'))
+    await imageLoaded(page.locator('[data-testid="result-box"] img').first())
     await page.waitForTimeout(500)
     const cls = await layoutShift(page)
     check(cls <= 0.05, `the result screen shifted: CLS ${cls.toFixed(3)}`)
@@ -305,9 +472,17 @@ const telegramFlows = {
     await waitForState(page, 'web_app_setup_main_button', (b) => b.is_visible && b.is_active && b.text === 'Новая примерка', 'MainButton offers a new try-on')
     await downloadAnswersAnImage(page)
     await checkpoint(t, 'result')
+    // A new try-on keeps the person photo and goes to "what to try on".
     await send(page, 'main_button_pressed')
+    await page.locator('[data-testid="quiz"][data-step="what"]').waitFor()
+    await quizBack(t, 'you')
     await page.locator('[data-testid="person"][data-state="uploaded"]').waitFor()
-    await page.locator('[data-testid="garment"][data-state="empty"]').waitFor()
+  },
+  async quiz(t) {
+    await quizFlow(t)
+  },
+  async cancel(t) {
+    await cancelFlow(t)
   },
   async editor(t) {
     const { page } = t
@@ -334,15 +509,12 @@ const telegramFlows = {
   },
   async 'gallery-live'(t) {
     const { page } = t
-    await page.getByTestId('tab-tryon').click()
-    await pick(page, 'person', photo('me.png', [210, 160, 130]))
-    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
-    // Photos chosen survive switching tabs.
+    await quizToCheck(t)
+    // The quiz survives switching tabs.
     await page.getByTestId('tab-gallery').click()
     await page.getByTestId('tab-tryon').click()
-    await page.locator('[data-testid="garment"][data-state="uploaded"]').waitFor()
-    await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active')
-    await send(page, 'main_button_pressed')
+    await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+    await quizStart(t)
     await page.getByTestId('job-progress').waitFor()
     // The running job is visible from the gallery, and its tile turns into the result by itself.
     await page.getByTestId('tab-gallery').click()
@@ -363,9 +535,7 @@ const telegramFlows = {
   },
   async 'network-drop'(t) {
     const { page, requests, socket } = t
-    await page.getByTestId('tab-tryon').click()
-    await pick(page, 'person', photo('me.png', [210, 160, 130]))
-    await pick(page, 'garment', photo('jacket.png', [30, 60, 200]))
+    await quizToCheck(t)
     await waitForState(page, 'web_app_setup_main_button', (b) => b.is_active, 'MainButton active')
     // The network goes silent right after the job starts: frames are lost, pings unanswered.
     socket.drop = true
@@ -509,6 +679,8 @@ const telegramFlows = {
 const LAUNCH = {
   login: ['ios-light', 'ios', 390],
   tryon: ['android-dark', 'android', 320],
+  quiz: ['ios-dark', 'ios', 320],
+  cancel: ['android-light', 'android', 320],
   editor: ['ios-dark', 'ios', 390],
   'gallery-live': ['android-light', 'android', 390],
   'network-drop': ['ios-light', 'ios', 320],

@@ -133,6 +133,24 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
     }
   }, [syncJobs, refreshMe])
 
+  // Opened from the bot's "open in the app" button under a result (`?result=<id>`): show it on
+  // the try-on screen.
+  const loggedIn = state.me !== null
+  useEffect(() => {
+    if (!loggedIn) return
+    const id = new URLSearchParams(location.search).get('result')
+    if (!id) return
+    history.replaceState(null, '', location.pathname + location.hash)
+    api
+      .generation(id)
+      .then((g) => {
+        dispatch({ type: 'jobs/read', generations: [g] })
+        if (g.kind === 'tryon') dispatch({ type: 'tryon', patch: { jobId: g.id } })
+        setNav((n) => open(n, g.kind === 'tryon' ? 'tryon' : 'gallery'))
+      })
+      .catch(() => undefined)
+  }, [loggedIn])
+
   // Closing the Mini App while a paid job runs asks first.
   const running = hasUnfinished(state.jobs)
   useEffect(() => setClosingConfirmation(running), [running])

@@ -38,7 +38,16 @@ export const Me = z.object({
 })
 export type Me = z.infer<typeof Me>
 
-export const Upload = z.object({ upload_id: z.string(), url: z.string(), width: z.number(), height: z.number() })
+export const Upload = z.object({
+  upload_id: z.string(),
+  url: z.string(),
+  width: z.number(),
+  height: z.number(),
+  /** Try-on photos: `person` or `garment` ("my photos", "my wardrobe"). */
+  kind: z.string().nullable().optional(),
+  /** Only in the answer to the upload: what may make the try-on worse (`small`, `dark`, `bright`, `blurry`). */
+  warnings: z.array(z.string()).optional(),
+})
 export type Upload = z.infer<typeof Upload>
 
 export const Accepted = z.object({ generation_id: z.string(), cost: z.number(), watermarked: z.boolean() })
@@ -50,6 +59,9 @@ export const Generation = z.object({
   status: z.enum(['queued', 'submitted', 'running', 'succeeded', 'failed']),
   stage: z.string().nullable().optional(),
   result_url: z.string().nullable().optional(),
+  /** The person photo (try-on) or the edited picture: the "before" of a comparison. */
+  input_url: z.string().nullable().optional(),
+  rating: z.enum(['up', 'down']).nullable().optional(),
   watermarked: z.boolean(),
   cost: z.number(),
   refunded: z.boolean(),
@@ -57,6 +69,11 @@ export const Generation = z.object({
   created_at: z.string(),
 })
 export type Generation = z.infer<typeof Generation>
+/** A card of the quiz's "what to try on" step (`GET /api/tryon/categories`). */
+export const Category = z.object({ id: z.string(), title: z.string(), icon: z.string().optional() })
+export type Category = z.infer<typeof Category>
+export type PhotoKind = 'person' | 'garment'
+
 export const GenerationPage = z.object({ items: z.array(Generation), next_cursor: z.string().nullable() })
 
 /** An assistant suggestion: `title` and `description` in the user's language, `prompt` in English
@@ -232,9 +249,10 @@ function sendWithProgress<T>(path: string, schema: Schema<T>, form: FormData, on
 }
 
 /** `request` for uploads: the same re-login on 401, with progress when asked for. */
-function upload(file: Blob, name: string, onProgress?: (fraction: number) => void) {
+function upload(file: Blob, name: string, onProgress?: (fraction: number) => void, kind?: PhotoKind) {
   return withRelogin('/api/uploads', () => {
     const form = new FormData()
+    if (kind) form.append('kind', kind)
     form.append('file', file, name)
     return onProgress
       ? sendWithProgress('/api/uploads', Upload, form, onProgress)
@@ -260,7 +278,15 @@ export const api = {
   setLanguage: (language_code: string) =>
     request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ language_code }) }),
   deleteMe: () => request('/api/me', null, { method: 'DELETE' }),
-  upload: (file: Blob, name = 'photo.jpg', onProgress?: (fraction: number) => void) => upload(file, name, onProgress),
+  upload: (file: Blob, name = 'photo.jpg', onProgress?: (fraction: number) => void, kind?: PhotoKind) =>
+    upload(file, name, onProgress, kind),
+  /** The user's earlier photos of a kind, newest first ("my photos", "my wardrobe"). */
+  uploads: (kind: PhotoKind) => request(`/api/uploads?kind=${kind}`, z.object({ items: z.array(Upload) })),
+  categories: () => request('/api/tryon/categories', z.array(Category)),
+  cancelGeneration: (id: string) =>
+    request(`/api/generations/${id}/cancel`, z.object({ status: z.string() }), { method: 'POST' }),
+  rateGeneration: (id: string, rating: 'up' | 'down', reason?: string) =>
+    request(`/api/generations/${id}/rating`, null, { method: 'POST', body: JSON.stringify({ rating, reason }) }),
   tryon: (person: string, garments: string[], category: string) =>
     request('/api/tryon', Accepted, {
       method: 'POST',

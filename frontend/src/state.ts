@@ -9,18 +9,28 @@ export type JobKind = 'tryon' | 'edit'
 export type JobState = {
   status: JobStatus
   kind?: JobKind
+  /** `finishing` once the result is being stored (from `job.progress`). */
+  stage?: string
   position?: number
   resultUrl?: string
   watermarked?: boolean
   message?: string
+  /** Why it failed (`canceled`, `generation_failed`, …). */
+  code?: string
   creditsReturned?: boolean
   /** The user has seen how it ended (on its own screen). */
   seen?: boolean
 }
 
+/** The try-on quiz's steps: You → What → Items → Check & pay. */
+export type QuizStep = 'you' | 'what' | 'items' | 'check'
+export const QUIZ_STEPS: QuizStep[] = ['you', 'what', 'items', 'check']
+
 export type TryOnDraft = {
+  step: QuizStep
   person: Upload | null
   garments: Upload[]
+  /** A category id from `GET /api/tryon/categories`; '' until chosen. */
   category: string
   /** The try-on started from this form (its progress and result show on the screen). */
   jobId: string | null
@@ -61,7 +71,7 @@ export const initialState: State = {
   chat: [],
   chatImage: null,
   online: true,
-  tryon: { person: null, garments: [], category: 'top', jobId: null },
+  tryon: { step: 'you', person: null, garments: [], category: '', jobId: null },
   editor: { text: '', attached: null },
 }
 
@@ -84,7 +94,13 @@ export function jobFromGeneration(g: Generation): Partial<JobState> {
     case 'succeeded':
       return { kind, status: 'succeeded', resultUrl: g.result_url ?? '', watermarked: g.watermarked }
     case 'failed':
-      return { kind, status: 'failed', message: g.error?.message ?? '', creditsReturned: g.error?.credits_returned ?? g.refunded }
+      return {
+        kind,
+        status: 'failed',
+        message: g.error?.message ?? '',
+        code: g.error?.code,
+        creditsReturned: g.error?.credits_returned ?? g.refunded,
+      }
     case 'queued':
       return { kind, status: 'queued' }
     case 'running':
@@ -132,7 +148,13 @@ function applyEvent(state: State, { type, data }: { type: string; data: Record<s
     case 'job.queued':
       return { ...state, jobs: mergeJob(state.jobs, id, { status: 'queued', position: Number(data.position ?? 1) }) }
     case 'job.progress':
-      return { ...state, jobs: mergeJob(state.jobs, id, { status: data.stage === 'generating' ? 'running' : 'submitted' }) }
+      return {
+        ...state,
+        jobs: mergeJob(state.jobs, id, {
+          status: data.stage === 'generating' || data.stage === 'finishing' ? 'running' : 'submitted',
+          stage: typeof data.stage === 'string' ? data.stage : undefined,
+        }),
+      }
     case 'job.succeeded':
       return {
         ...state,
@@ -150,6 +172,7 @@ function applyEvent(state: State, { type, data }: { type: string; data: Record<s
           ...kind,
           status: 'failed',
           message: String(data.message ?? ''),
+          code: typeof data.code === 'string' ? data.code : undefined,
           creditsReturned: Boolean(data.credits_returned ?? data.refunded),
         }),
       }

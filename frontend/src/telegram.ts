@@ -213,3 +213,21 @@ export function downloadInTelegram(url: string, fileName = 'primerka.jpg'): bool
     return false
   }
 }
+
+/** Shares a picture to the user's Telegram story (7.8+; the URL must be public HTTPS). Returns
+ *  false where the client cannot. */
+export function shareToStory(url: string, text: string): boolean {
+  if (!url || !insideTelegram() || !versionAtLeast('7.8')) return false
+  const absolute = new URL(url, location.href)
+  try {
+    tg.shareToStory(absolute.toString(), { text })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A light tick for a choice (a card, a step). */
+export function hapticSelection(): void {
+  if (versionAtLeast('6.1')) tg.HapticFeedback.selectionChanged()
+}

@@ -1,7 +1,7 @@
 // Photos are made small on the phone before they are sent: a 12 MP camera photo is 3–6 MB and
 // took 30 s on slow mobile data, while the image model gains nothing above ≈ 2560 px. WebP
 // (marketplace pictures) is converted here too, so any server version takes it.
-import { api, ApiError, type Upload } from './api'
+import { api, ApiError, type PhotoKind, type Upload } from './api'
 
 /** The longest side sent to the server. */
 export const MAX_SIDE = 2560
@@ -58,9 +58,10 @@ export async function uploadPhoto(
   file: File,
   messages: { onlyImages: string; tooBig: string },
   onPercent: (percent: number) => void,
+  kind?: PhotoKind,
 ): Promise<Upload> {
   if (!ACCEPTED_TYPES.includes(file.type)) throw new ApiError(415, 'unsupported_type', messages.onlyImages)
   const photo = await preparePhoto(file)
   if (photo.blob.size > MAX_BYTES) throw new ApiError(413, 'too_large', messages.tooBig)
-  return api.upload(photo.blob, photo.name, (fraction) => onPercent(Math.round(fraction * 100)))
+  return api.upload(photo.blob, photo.name, (fraction) => onPercent(Math.round(fraction * 100)), kind)
 }

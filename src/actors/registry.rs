@@ -380,6 +380,23 @@ impl SessionHandle {
         self.call(|reply| SessionMsg::SendGeneration(id, lang, reply)).await
     }
 
+    /// Cancels a generation still waiting in the queue (`not_cancellable` otherwise).
+    pub async fn cancel_generation(&self, id: Uuid) -> Result<(), SessionError> {
+        self.call(|reply| SessionMsg::CancelGeneration(id, reply)).await
+    }
+
+    /// Stores the user's rating (+1 / -1, optional reason) of a finished result.
+    pub async fn rate_generation(&self, id: Uuid, rating: i16, reason: Option<String>) -> Result<(), SessionError> {
+        self.call(|reply| SessionMsg::RateGeneration(id, rating, reason.clone(), reply)).await
+    }
+
+    /// A result is ready: the session sends it through the bot when the user has no open
+    /// socket (the session is started if needed: no session means no socket).
+    pub async fn deliver_if_offline(&self, id: Uuid) -> Result<(), SessionError> {
+        let session = self.registry.resolve(self.user).await?;
+        session.cast(SessionMsg::DeliverIfOffline(id)).map_err(|_| SessionError::Unavailable)
+    }
+
     /// "Delete my data".
     pub async fn delete_my_data(&self) -> Result<(), SessionError> {
         self.call(SessionMsg::DeleteMyData).await

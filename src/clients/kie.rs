@@ -108,18 +108,21 @@ impl KieClient {
         }
     }
 
-    /// Creates an edit task over `image_urls`; returns the task id.
+    /// Creates an edit task over `image_urls` with the output's `image_size` (an aspect ratio
+    /// such as `3:4`, or `auto`: `domain::images::nearest_aspect_ratio` of the main input);
+    /// returns the task id.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn create_task(
         &self,
         prompt: &str,
         image_urls: &[String],
+        image_size: &str,
         callback_url: &str,
     ) -> Result<String, KieError> {
         let body = json!({
             "model": self.model,
             "callBackUrl": callback_url,
-            "input": { "prompt": prompt, "image_urls": image_urls, "output_format": "png", "image_size": "3:4" },
+            "input": { "prompt": prompt, "image_urls": image_urls, "output_format": "png", "image_size": image_size },
         });
         let response = self
             .http

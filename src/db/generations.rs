@@ -23,10 +23,12 @@ pub struct UploadRow {
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// `person` or `garment` (try-on photos); `None` for editor attachments and older rows.
+    pub kind: Option<String>,
 }
 
 const UPLOAD_COLUMNS: &str =
-    "id, user_id, storage_key, content_type, width, height, size_bytes, created_at, expires_at";
+    "id, user_id, storage_key, content_type, width, height, size_bytes, created_at, expires_at, kind";
 
 pub struct NewUpload<'a> {
     pub id: Uuid,
@@ -37,12 +39,13 @@ pub struct NewUpload<'a> {
     pub height: i32,
     pub size_bytes: i64,
     pub expires_at: DateTime<Utc>,
+    pub kind: Option<&'a str>,
 }
 
 pub async fn insert_upload(db: impl PgExecutor<'_>, u: &NewUpload<'_>) -> Result<(), DbError> {
     sqlx::query(
-        "insert into uploads (id, user_id, storage_key, content_type, width, height, size_bytes, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into uploads (id, user_id, storage_key, content_type, width, height, size_bytes, expires_at, kind)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(u.id)
     .bind(u.user_id)
@@ -52,6 +55,7 @@ pub async fn insert_upload(db: impl PgExecutor<'_>, u: &NewUpload<'_>) -> Result
     .bind(u.height)
     .bind(u.size_bytes)
     .bind(u.expires_at)
+    .bind(u.kind)
     .execute(db)
     .await
     .db()
@@ -84,14 +88,22 @@ pub async fn live_uploads(db: impl PgExecutor<'_>, user: UserId, ids: &[Uuid]) -
     .db()
 }
 
-pub async fn list_uploads(db: impl PgExecutor<'_>, user: UserId, limit: i64) -> Result<Vec<UploadRow>, DbError> {
+/// The user's live uploads, newest first; only those of `kind` when given ("my photos",
+/// "my wardrobe").
+pub async fn list_uploads(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    kind: Option<&str>,
+    limit: i64,
+) -> Result<Vec<UploadRow>, DbError> {
     sqlx::query_as::<_, UploadRow>(&format!(
         "select {UPLOAD_COLUMNS} from uploads
-         where user_id = $1 and deleted_at is null and expires_at > now()
+         where user_id = $1 and deleted_at is null and expires_at > now() and ($3::text is null or kind = $3)
          order by created_at desc limit $2"
     ))
     .bind(user)
     .bind(limit)
+    .bind(kind)
     .fetch_all(db)
     .await
     .db()
@@ -114,19 +126,20 @@ pub async fn expire_uploads(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<S
 /// Marks results older than `days` deleted (they leave the gallery) and returns their storage
 /// keys (the caller removes the files).
 pub async fn expire_results(db: impl PgExecutor<'_>, days: i64, limit: i64) -> Result<Vec<String>, DbError> {
-    sqlx::query_scalar(
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "update generations set deleted_at = now(), updated_at = now()
          where id in (select id from generations
                       where deleted_at is null and result_key is not null
                         and finished_at <= now() - make_interval(days => $1::int)
                       order by finished_at limit $2)
-         returning result_key",
+         returning result_key, master_key",
     )
     .bind(days)
     .bind(limit)
     .fetch_all(db)
     .await
-    .db()
+    .db()?;
+    Ok(rows.into_iter().flat_map(|(result, master)| std::iter::once(result).chain(master)).collect())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -152,6 +165,11 @@ pub struct GenerationRow {
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The clean master of a watermarked result (`result_key` is the delivered, marked copy).
+    pub master_key: Option<String>,
+    /// The user's rating: +1 / -1.
+    pub rating: Option<i16>,
+    pub rating_reason: Option<String>,
 }
 
 impl GenerationRow {
@@ -162,7 +180,7 @@ impl GenerationRow {
 
 pub(crate) const GEN_COLUMNS: &str = "id, user_id, kind, category, prompt, input_keys, status, stage, provider_task_id, \
      callback_token, result_key, watermarked, cost, hold_id, attempts, error_code, error_message, refunded, \
-     created_at, submitted_at, finished_at";
+     created_at, submitted_at, finished_at, master_key, rating, rating_reason";
 
 /// A generation to create together with its credit hold (`db::credits::reserve`): the row
 /// and the hold are one statement, so neither ever exists without the other.
@@ -241,19 +259,94 @@ pub async fn active_for_user(db: impl PgExecutor<'_>, user: UserId, limit: i64) 
     .db()
 }
 
-/// Hides a finished job from the gallery; returns its result key to delete.
-pub async fn soft_delete(db: impl PgExecutor<'_>, user: UserId, id: Uuid) -> Result<Option<String>, DbError> {
-    sqlx::query_scalar::<_, Option<String>>(
+/// Hides a finished job from the gallery; returns its files to delete (the result and its
+/// clean master).
+pub async fn soft_delete(db: impl PgExecutor<'_>, user: UserId, id: Uuid) -> Result<Vec<String>, DbError> {
+    let (result, master) = sqlx::query_as::<_, (Option<String>, Option<String>)>(
         "update generations set deleted_at = now(), updated_at = now()
          where id = $1 and user_id = $2 and deleted_at is null and status in ('succeeded', 'failed')
-         returning result_key",
+         returning result_key, master_key",
     )
     .bind(id)
     .bind(user)
     .fetch_optional(db)
     .await
     .db()?
-    .ok_or(DbError::NotFound)
+    .ok_or(DbError::NotFound)?;
+    Ok(result.into_iter().chain(master).collect())
+}
+
+/// The clean masters of those of `keys` that are the user's watermarked results:
+/// `(delivered key, master key)`.
+pub async fn masters_of(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    keys: &[String],
+) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as(
+        "select result_key, master_key from generations
+         where user_id = $1 and result_key = any($2) and master_key is not null",
+    )
+    .bind(user)
+    .bind(keys)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+/// Stores the user's rating of a finished result (a later one replaces it); false when no such
+/// finished generation of the user exists.
+pub async fn set_rating(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    id: Uuid,
+    rating: i16,
+    reason: Option<&str>,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "update generations set rating = $3, rating_reason = $4, rated_at = now(), updated_at = now()
+         where id = $1 and user_id = $2 and deleted_at is null and status = 'succeeded'",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(rating)
+    .bind(reason)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Ratings per kind and category since `since`, for the operator: (kind, category, up, down).
+pub async fn rating_summary(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, Option<String>, i64, i64)>, DbError> {
+    sqlx::query_as(
+        "select kind, category, count(*) filter (where rating = 1), count(*) filter (where rating = -1)
+         from generations where rating is not null and rated_at >= $1
+         group by kind, category order by kind, category nulls first",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await
+    .db()
+}
+
+/// The latest reasons given with a thumbs-down: (generation id, kind, category, reason, when).
+pub async fn recent_complaints(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<(Uuid, String, Option<String>, String, DateTime<Utc>)>, DbError> {
+    sqlx::query_as(
+        "select id, kind, category, rating_reason, rated_at from generations
+         where rating = -1 and rating_reason is not null and rated_at is not null
+         order by rated_at desc limit $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+    .db()
 }
 
 /// Before sending createTask: from now on a provider task may exist.
@@ -306,16 +399,25 @@ pub async fn set_running(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, DbEr
     Ok(r.rows_affected() == 1)
 }
 
-/// Settles a job as succeeded; false if another writer settled it first.
-pub async fn finish_success(db: impl PgExecutor<'_>, id: Uuid, result_key: &str, bytes: i64) -> Result<bool, DbError> {
+/// Settles a job as succeeded; false if another writer settled it first. `master` is the clean
+/// original of a watermarked result (key, bytes); `bytes` counts both files (the user's quota).
+pub async fn finish_success(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    result_key: &str,
+    bytes: i64,
+    master: Option<(&str, i64)>,
+) -> Result<bool, DbError> {
     let r = sqlx::query(
         "update generations set status = 'succeeded', stage = null, result_key = $2, result_bytes = $3,
-                finished_at = now(), updated_at = now()
+                master_key = $4, master_bytes = $5, finished_at = now(), updated_at = now()
          where id = $1 and status in ('queued', 'submitted', 'running')",
     )
     .bind(id)
     .bind(result_key)
-    .bind(bytes)
+    .bind(bytes + master.map_or(0, |m| m.1))
+    .bind(master.map(|m| m.0))
+    .bind(master.map(|m| m.1))
     .execute(db)
     .await
     .db()?;
@@ -393,15 +495,15 @@ pub async fn forget_user_content(db: &sqlx::PgPool, user: UserId) -> Result<Vec<
     .fetch_all(&mut *tx)
     .await
     .db()?;
-    let results: Vec<Option<String>> = sqlx::query_scalar(
+    let results: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
         "update generations set deleted_at = now(), updated_at = now()
-         where user_id = $1 and deleted_at is null returning result_key",
+         where user_id = $1 and deleted_at is null returning result_key, master_key",
     )
     .bind(user)
     .fetch_all(&mut *tx)
     .await
     .db()?;
-    keys.extend(results.into_iter().flatten());
+    keys.extend(results.into_iter().flat_map(|(result, master)| result.into_iter().chain(master)));
     super::chat::clear(&mut *tx, user).await?;
     tx.commit().await.db()?;
     Ok(keys)

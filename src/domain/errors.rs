@@ -87,6 +87,12 @@ error_codes! {
     CorruptImage = ("corrupt_image", 422),
     /// The file ends before the picture does (a JPEG cut in its scan): refused, nothing charged.
     DecodeFailed = ("decode_failed", 422),
+    /// The photo's shorter side is below `storage.min_photo_side` (quality check, issue 16).
+    TooSmall = ("too_small", 422),
+    /// The photo is too dark (or too washed out) to see the person or the item.
+    TooDark = ("too_dark", 422),
+    /// The photo is too blurry (variance of the Laplacian below the refusal threshold).
+    TooBlurry = ("too_blurry", 422),
     QuotaExceeded = ("quota_exceeded", 409),
     UploadNotFound = ("upload_not_found", 404),
     LinkExpired = ("link_expired", 410),

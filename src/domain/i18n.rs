@@ -179,6 +179,18 @@ pub fn error_message(code: ErrorCode, lang: Lang) -> &'static str {
             "Генерация уже идёт в нейросети — её нельзя отменить. Если она не удастся, кредиты вернутся.",
             "The generation is already running at the model and cannot be cancelled. If it fails, the credits come back.",
         ),
+        ErrorCode::TooSmall => (
+            "Фото слишком маленькое: нужна сторона от 512 пикселей. Снимите ближе или выберите оригинал.",
+            "The photo is too small: the shorter side needs at least 512 pixels. Take it closer or pick the original.",
+        ),
+        ErrorCode::TooDark => (
+            "Фото слишком тёмное или засвеченное — на нём не разглядеть детали. Снимите при хорошем свете.",
+            "The photo is too dark or washed out to see the details. Take it in good light.",
+        ),
+        ErrorCode::TooBlurry => (
+            "Фото размыто. Держите телефон неподвижно и снимите ещё раз.",
+            "The photo is blurry. Hold the phone still and take it again.",
+        ),
         ErrorCode::Canceled => {
             ("Генерация отменена. Кредиты возвращены.", "The generation was cancelled. Your credits were returned.")
         }
@@ -379,6 +391,35 @@ pub fn open_the_app_text(lang: Lang) -> &'static str {
 /// The caption of a result the bot sends to the user's chat.
 pub fn result_caption(lang: Lang) -> &'static str {
     lang.pick("Ваш результат из Примерки", "Your result from Primerka")
+}
+
+/// The caption of a result the bot sends by itself (the app was closed when it was ready).
+pub fn result_ready_caption(lang: Lang) -> &'static str {
+    lang.pick("Готово! Ваш результат из Примерки.", "Done! Your result from Primerka.")
+}
+
+/// The button under that result that opens it in the Mini App.
+pub fn open_result_button(lang: Lang) -> &'static str {
+    lang.pick("Открыть в приложении", "Open in the app")
+}
+
+/// A try-on category's name on its card (`domain::tryon::CATEGORY_CARDS`).
+pub fn category_title(id: &str, lang: Lang) -> &'static str {
+    let (ru, en) = match id {
+        "outfit" => ("Образ целиком", "Whole outfit"),
+        "top" => ("Верх", "Top"),
+        "bottom" => ("Низ", "Bottom"),
+        "dress" => ("Платье", "Dress"),
+        "outerwear" => ("Верхняя одежда", "Outerwear"),
+        "shoes" => ("Обувь", "Shoes"),
+        "headwear" => ("Головной убор", "Headwear"),
+        "glasses" => ("Очки", "Glasses"),
+        "bag" => ("Сумка", "Bag"),
+        "jewellery" => ("Украшения", "Jewellery"),
+        "accessory" => ("Аксессуар", "Accessory"),
+        _ => ("Другое", "Other"),
+    };
+    lang.pick(ru, en)
 }
 
 /// Why credits came back, in both languages.

@@ -63,6 +63,12 @@ pub enum ImageError {
     Undecodable,
     #[error("the image data ends before the picture does")]
     Truncated,
+    #[error("the photo is too small")]
+    TooSmall,
+    #[error("the photo is too dark or washed out")]
+    TooDark,
+    #[error("the photo is too blurry")]
+    TooBlurry,
 }
 
 impl ImageError {
@@ -73,6 +79,9 @@ impl ImageError {
             ImageError::TooManyPixels => ErrorCode::TooManyPixels,
             ImageError::Undecodable => ErrorCode::CorruptImage,
             ImageError::Truncated => ErrorCode::DecodeFailed,
+            ImageError::TooSmall => ErrorCode::TooSmall,
+            ImageError::TooDark => ErrorCode::TooDark,
+            ImageError::TooBlurry => ErrorCode::TooBlurry,
         }
     }
 }
@@ -140,6 +149,151 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
         Some(at) => bytes[at + 2..].windows(2).any(|w| w == [0xFF, 0xD9]),
         None => false,
     }
+}
+
+/// What a try-on photo shows: the person, or an item to try on (a shop screenshot works).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoKind {
+    Person,
+    Garment,
+}
+
+impl PhotoKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "person" => Some(PhotoKind::Person),
+            "garment" => Some(PhotoKind::Garment),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhotoKind::Person => "person",
+            PhotoKind::Garment => "garment",
+        }
+    }
+}
+
+/// Thresholds of the photo checks (`storage.photo_checks`; docs/API.md "Photo checks").
+/// Luminance is the mean of Rec. 601 luma (0–255); sharpness is the variance of the 4-neighbour
+/// Laplacian; both are measured on the photo scaled to [`STATS_SIDE`] px on its long side.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoChecks {
+    pub refuse_min_side: u32,
+    pub warn_min_side: u32,
+    pub refuse_dark_luma: f64,
+    pub warn_dark_luma: f64,
+    pub refuse_bright_luma: f64,
+    pub warn_bright_luma: f64,
+    pub refuse_blur_variance: f64,
+    pub warn_blur_variance: f64,
+}
+
+/// The long side the statistics are measured at (independent of the camera's resolution).
+pub const STATS_SIDE: u32 = 512;
+
+/// Simple statistics of a photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhotoStats {
+    pub short_side: u32,
+    pub mean_luma: f64,
+    pub laplacian_variance: f64,
+}
+
+pub fn photo_stats(image: &DynamicImage) -> PhotoStats {
+    let short_side = image.width().min(image.height());
+    let small = if image.width().max(image.height()) > STATS_SIDE {
+        image.resize(STATS_SIDE, STATS_SIDE, image::imageops::FilterType::Triangle)
+    } else {
+        image.clone()
+    };
+    let luma = small.to_luma8();
+    let (w, h) = luma.dimensions();
+    let n = f64::from(w) * f64::from(h);
+    let mean_luma = luma.pixels().map(|p| f64::from(p[0])).sum::<f64>() / n.max(1.0);
+    let (mut sum, mut sum_sq, mut count) = (0.0f64, 0.0f64, 0.0f64);
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            let at =
+                |dx: i64, dy: i64| f64::from(luma.get_pixel((i64::from(x) + dx) as u32, (i64::from(y) + dy) as u32)[0]);
+            let lap = at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1) - 4.0 * at(0, 0);
+            sum += lap;
+            sum_sq += lap * lap;
+            count += 1.0;
+        }
+    }
+    let laplacian_variance = if count > 0.0 { sum_sq / count - (sum / count).powi(2) } else { 0.0 };
+    PhotoStats { short_side, mean_luma, laplacian_variance }
+}
+
+/// Checks a try-on photo: refuses what cannot work, and returns warnings (`small`, `dark`,
+/// `bright`, `blurry`) for what may work worse. A garment photo (often a shop screenshot on
+/// white, sometimes a flat product shot) is refused only when too small or too dark.
+pub fn check_photo(
+    image: &DynamicImage,
+    kind: PhotoKind,
+    checks: &PhotoChecks,
+) -> Result<Vec<&'static str>, ImageError> {
+    let stats = photo_stats(image);
+    let person = kind == PhotoKind::Person;
+    if stats.short_side < checks.refuse_min_side {
+        return Err(ImageError::TooSmall);
+    }
+    if stats.mean_luma < checks.refuse_dark_luma || (person && stats.mean_luma > checks.refuse_bright_luma) {
+        return Err(ImageError::TooDark);
+    }
+    if person && stats.laplacian_variance < checks.refuse_blur_variance {
+        return Err(ImageError::TooBlurry);
+    }
+    let mut warnings = Vec::new();
+    if stats.short_side < checks.warn_min_side {
+        warnings.push("small");
+    }
+    if stats.mean_luma < checks.warn_dark_luma {
+        warnings.push("dark");
+    }
+    if stats.mean_luma > checks.warn_bright_luma {
+        warnings.push("bright");
+    }
+    if stats.laplacian_variance < checks.warn_blur_variance {
+        warnings.push("blurry");
+    }
+    Ok(warnings)
+}
+
+/// The aspect ratios kie.ai's `google/nano-banana-edit` takes for `image_size`
+/// (contracts/kie-ai.md), as (name, width / height).
+pub const ASPECT_RATIOS: &[(&str, f64)] = &[
+    ("21:9", 21.0 / 9.0),
+    ("16:9", 16.0 / 9.0),
+    ("3:2", 3.0 / 2.0),
+    ("4:3", 4.0 / 3.0),
+    ("5:4", 5.0 / 4.0),
+    ("1:1", 1.0),
+    ("4:5", 4.0 / 5.0),
+    ("3:4", 3.0 / 4.0),
+    ("2:3", 2.0 / 3.0),
+    ("9:16", 9.0 / 16.0),
+];
+
+/// The listed ratio nearest to `width × height` (compared on a log scale, so 2:1 and 1:2 are
+/// equally far from 1:1).
+pub fn nearest_aspect_ratio(width: u32, height: u32) -> &'static str {
+    if width == 0 || height == 0 {
+        return "3:4";
+    }
+    let target = (f64::from(width) / f64::from(height)).ln();
+    ASPECT_RATIOS
+        .iter()
+        .min_by(|a, b| (a.1.ln() - target).abs().total_cmp(&(b.1.ln() - target).abs()))
+        .map_or("3:4", |(name, _)| name)
+}
+
+/// The dimensions in an image's header (no full decode).
+pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?.into_dimensions().ok()
 }
 
 /// Decodes after checking the header's dimensions, with an allocation cap.
@@ -278,6 +432,50 @@ mod tests {
         assert!(!looks_unchanged(&photo, &DynamicImage::ImageRgb8(edited)));
         // A different shape is a different picture.
         assert!(!looks_unchanged(&photo, &photo.resize_exact(400, 400, image::imageops::FilterType::Triangle)));
+    }
+
+    pub(crate) const CHECKS: PhotoChecks = PhotoChecks {
+        refuse_min_side: 512,
+        warn_min_side: 768,
+        refuse_dark_luma: 35.0,
+        warn_dark_luma: 70.0,
+        refuse_bright_luma: 245.0,
+        warn_bright_luma: 225.0,
+        refuse_blur_variance: 12.0,
+        warn_blur_variance: 60.0,
+    };
+
+    /// A "photo" with detail everywhere: a fine checker pattern over a gradient at `level`.
+    fn detailed(w: u32, h: u32, level: u8) -> DynamicImage {
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+            let edge = if (x / 3 + y / 3) % 2 == 0 { 40i32 } else { -40 };
+            let v = (i32::from(level) + edge + ((x + y) % 16) as i32 - 8).clamp(0, 255) as u8;
+            image::Rgb([v, v, v])
+        }))
+    }
+
+    #[test]
+    fn photo_checks_refuse_what_cannot_work_and_warn_about_the_rest() {
+        assert_eq!(check_photo(&detailed(800, 1000, 128), PhotoKind::Person, &CHECKS), Ok(vec![]));
+        assert_eq!(check_photo(&detailed(300, 400, 128), PhotoKind::Person, &CHECKS), Err(ImageError::TooSmall));
+        assert_eq!(check_photo(&detailed(600, 800, 128), PhotoKind::Person, &CHECKS), Ok(vec!["small"]));
+        assert_eq!(check_photo(&detailed(800, 1000, 5), PhotoKind::Person, &CHECKS), Err(ImageError::TooDark));
+        let blurred = detailed(800, 1000, 128).blur(12.0);
+        assert_eq!(check_photo(&blurred, PhotoKind::Person, &CHECKS), Err(ImageError::TooBlurry));
+        // An item on white: no refusal for a garment, a warning only.
+        let white = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(800, 800, image::Rgb([252, 252, 252])));
+        assert_eq!(check_photo(&white, PhotoKind::Person, &CHECKS), Err(ImageError::TooDark));
+        assert_eq!(check_photo(&white, PhotoKind::Garment, &CHECKS), Ok(vec!["bright", "blurry"]));
+    }
+
+    #[test]
+    fn the_nearest_aspect_ratio_follows_the_main_input() {
+        assert_eq!(nearest_aspect_ratio(1200, 1600), "3:4");
+        assert_eq!(nearest_aspect_ratio(1600, 900), "16:9");
+        assert_eq!(nearest_aspect_ratio(1000, 1000), "1:1");
+        assert_eq!(nearest_aspect_ratio(1080, 1920), "9:16");
+        assert_eq!(nearest_aspect_ratio(1500, 1000), "3:2");
+        assert_eq!(nearest_aspect_ratio(0, 10), "3:4");
     }
 
     #[test]

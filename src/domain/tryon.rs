@@ -22,6 +22,24 @@ pub const CATEGORIES: &[(&str, &str)] = &[
     ("other", "clothing item or accessory"),
 ];
 
+/// The order and icon (a name the Mini App maps to a picture) of the categories a user picks
+/// from in the try-on quiz (`GET /api/tryon/categories`; titles in `i18n::category_title`).
+/// Every id has a prompt (a test checks it).
+pub const CATEGORY_CARDS: &[(&str, &str)] = &[
+    ("outfit", "outfit"),
+    ("top", "shirt"),
+    ("bottom", "trousers"),
+    ("dress", "dress"),
+    ("outerwear", "coat"),
+    ("shoes", "shoe"),
+    ("headwear", "hat"),
+    ("glasses", "glasses"),
+    ("bag", "bag"),
+    ("jewellery", "ring"),
+    ("accessory", "scarf"),
+    ("other", "hanger"),
+];
+
 /// One ready prompt per category.
 #[derive(Debug, Clone)]
 pub struct TryOnPrompts {
@@ -77,6 +95,16 @@ mod tests {
         assert_eq!(prompts.get("top"), Some("Dress them in the top (shirt, blouse, sweater or jacket)."));
         assert_eq!(prompts.get("spacesuit"), None);
         assert_eq!(prompts.len(), CATEGORIES.len());
+    }
+
+    #[test]
+    fn every_card_is_a_category_with_titles_and_every_category_has_a_card() {
+        use crate::domain::i18n::{Lang, category_title};
+        assert_eq!(CATEGORY_CARDS.len(), CATEGORIES.len());
+        for (id, _) in CATEGORY_CARDS {
+            assert!(CATEGORIES.iter().any(|(c, _)| c == id), "{id}");
+            assert_ne!(category_title(id, Lang::Ru), category_title(id, Lang::En), "{id} is translated");
+        }
     }
 
     #[test]

@@ -1,8 +1,16 @@
-//! The free tier's watermark: a translucent band with the product name across the lower part
-//! of the result. Pure; callers run it in `spawn_blocking`.
+//! The free tier's watermark: the product name tiled diagonally over the whole picture at low
+//! opacity (so cropping any band of the result still leaves it), plus a clearer mark in the
+//! lower right corner. Each stroke is light on dark pixels and dark on light ones, so the mark
+//! shows on any picture. Pure; callers run it in `spawn_blocking`.
 
 use ab_glyph::{Font, FontArc, PxScale, ScaleFont, point};
 use image::{DynamicImage, Rgba, RgbaImage};
+
+/// Opacity (0–255) of the tiled pattern and of the corner mark.
+const TILE_ALPHA: f32 = 70.0;
+const CORNER_ALPHA: f32 = 200.0;
+/// The pattern's angle (radians; text rising to the right).
+const ANGLE: f32 = -std::f32::consts::FRAC_PI_6;
 
 /// A loaded font and the text to draw.
 #[derive(Clone)]
@@ -11,29 +19,36 @@ pub struct Watermark {
     text: String,
 }
 
+/// A text rendered into a coverage mask (0..1 per pixel).
+struct Mask {
+    w: u32,
+    h: u32,
+    cover: Vec<f32>,
+}
+
+impl Mask {
+    fn at(&self, x: u32, y: u32) -> f32 {
+        self.cover[(y * self.w + x) as usize]
+    }
+}
+
 impl Watermark {
     pub fn new(font_bytes: Vec<u8>, text: &str) -> anyhow::Result<Self> {
         let font = FontArc::try_from_vec(font_bytes).map_err(|e| anyhow::anyhow!("watermark font: {e}"))?;
         Ok(Watermark { font, text: text.to_string() })
     }
 
-    /// Draws the mark and returns the new image (RGBA).
-    pub fn apply(&self, image: &DynamicImage) -> RgbaImage {
-        let mut canvas = image.to_rgba8();
-        let (w, h) = canvas.dimensions();
-        let px = (w.min(h) as f32 / 9.0).max(12.0);
+    /// The text at `px` in a box `pad_x` wider and `pad_y` taller (the text at the left, centred
+    /// vertically).
+    fn render(&self, px: f32, pad_x: f32, pad_y: f32) -> Mask {
         let scale = PxScale::from(px);
         let scaled = self.font.as_scaled(scale);
         let text_width: f32 = self.text.chars().map(|c| scaled.h_advance(self.font.glyph_id(c))).sum();
-        let band_top = (h as f32 * 0.78) as u32;
-        let band_bottom = (band_top as f32 + px * 1.4).min(h as f32) as u32;
-        for y in band_top..band_bottom {
-            for x in 0..w {
-                blend(canvas.get_pixel_mut(x, y), Rgba([0, 0, 0, 90]));
-            }
-        }
-        let mut caret = ((w as f32 - text_width) / 2.0).max(0.0);
-        let baseline = band_top as f32 + px * 0.2 + scaled.ascent();
+        let w = (text_width + pad_x).ceil().max(1.0) as u32;
+        let h = (px * 1.2 + pad_y).ceil().max(1.0) as u32;
+        let mut cover = vec![0.0f32; (w * h) as usize];
+        let mut caret = 0.0;
+        let baseline = pad_y / 2.0 + px * 0.1 + scaled.ascent();
         for c in self.text.chars() {
             let id = self.font.glyph_id(c);
             let glyph = id.with_scale_and_position(scale, point(caret, baseline));
@@ -44,20 +59,64 @@ impl Watermark {
                     let x = bounds.min.x as i64 + i64::from(gx);
                     let y = bounds.min.y as i64 + i64::from(gy);
                     if x >= 0 && y >= 0 && (x as u32) < w && (y as u32) < h {
-                        let alpha = (coverage * 200.0) as u8;
-                        blend(canvas.get_pixel_mut(x as u32, y as u32), Rgba([255, 255, 255, alpha]));
+                        let cell = &mut cover[(y as u32 * w + x as u32) as usize];
+                        *cell = cell.max(coverage);
                     }
                 });
+            }
+        }
+        Mask { w, h, cover }
+    }
+
+    /// Draws the mark and returns the new image (RGBA).
+    pub fn apply(&self, image: &DynamicImage) -> RgbaImage {
+        let mut canvas = image.to_rgba8();
+        let (w, h) = canvas.dimensions();
+        let short = w.min(h) as f32;
+        // The tiled pattern: rows of the text along the diagonal, every other row shifted by
+        // half a tile (a brick pattern), rows one text height apart.
+        let px = (short / 11.0).max(10.0);
+        let tile = self.render(px, px * 1.2, px * 1.4);
+        let (sin, cos) = ANGLE.sin_cos();
+        for y in 0..h {
+            for x in 0..w {
+                let (fx, fy) = (x as f32, y as f32);
+                let u = fx * cos + fy * sin;
+                let v = -fx * sin + fy * cos;
+                let row = (v / tile.h as f32).floor();
+                let shift = if row as i64 % 2 == 0 { 0.0 } else { tile.w as f32 / 2.0 };
+                let tu = (u + shift).rem_euclid(tile.w as f32) as u32 % tile.w;
+                let tv = v.rem_euclid(tile.h as f32) as u32 % tile.h;
+                let coverage = tile.at(tu, tv);
+                if coverage > 0.0 {
+                    contrast_blend(canvas.get_pixel_mut(x, y), coverage * TILE_ALPHA);
+                }
+            }
+        }
+        // The corner mark.
+        let corner = self.render((short / 14.0).max(10.0), 0.0, 0.0);
+        let margin = (short / 40.0).max(2.0) as u32;
+        let (ox, oy) = (w.saturating_sub(corner.w + margin), h.saturating_sub(corner.h + margin));
+        for ty in 0..corner.h {
+            for tx in 0..corner.w {
+                let (x, y) = (ox + tx, oy + ty);
+                let coverage = corner.at(tx, ty);
+                if x < w && y < h && coverage > 0.0 {
+                    contrast_blend(canvas.get_pixel_mut(x, y), coverage * CORNER_ALPHA);
+                }
             }
         }
         canvas
     }
 }
 
-fn blend(dst: &mut Rgba<u8>, src: Rgba<u8>) {
-    let a = f32::from(src[3]) / 255.0;
+/// Blends white over a dark pixel or black over a light one at `alpha` (0–255).
+fn contrast_blend(dst: &mut Rgba<u8>, alpha: f32) {
+    let luma = 0.299 * f32::from(dst[0]) + 0.587 * f32::from(dst[1]) + 0.114 * f32::from(dst[2]);
+    let ink = if luma > 150.0 { 0.0 } else { 255.0 };
+    let a = (alpha / 255.0).clamp(0.0, 1.0);
     for i in 0..3 {
-        dst[i] = (f32::from(src[i]) * a + f32::from(dst[i]) * (1.0 - a)).round() as u8;
+        dst[i] = (ink * a + f32::from(dst[i]) * (1.0 - a)).round() as u8;
     }
 }
 
@@ -70,21 +129,32 @@ mod tests {
         Watermark::new(font, "Primerka").unwrap()
     }
 
+    /// Pixels of `out` inside the rectangle that differ clearly from `colour`.
+    fn changed(out: &RgbaImage, (x0, y0, x1, y1): (u32, u32, u32, u32), colour: Rgba<u8>) -> usize {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| (0..3).any(|c| out.get_pixel(x, y)[c].abs_diff(colour[c]) > 10))
+            .count()
+    }
+
     #[test]
-    fn marks_the_lower_band_and_keeps_the_top() {
-        let source = DynamicImage::ImageRgba8(RgbaImage::from_pixel(300, 400, Rgba([200, 30, 30, 255])));
-        let out = mark().apply(&source);
-        assert_eq!(out.dimensions(), (300, 400));
-        assert_eq!(out.get_pixel(150, 20), &Rgba([200, 30, 30, 255]), "the top is untouched");
-        let band_changed = (312..350)
-            .flat_map(|y| (0..300).map(move |x| (x, y)))
-            .filter(|&(x, y)| out.get_pixel(x, y) != &Rgba([200, 30, 30, 255]))
-            .count();
-        assert!(band_changed > 300 * 30, "the band is drawn");
-        let bright = (312..360)
-            .flat_map(|y| (0..300).map(move |x| (x, y)))
-            .filter(|&(x, y)| out.get_pixel(x, y)[1] > 120)
-            .count();
-        assert!(bright > 50, "white text is drawn ({bright} bright pixels)");
+    fn any_30_percent_band_still_carries_the_mark_on_light_and_dark_pictures() {
+        for (w, h, colour) in [(300, 400, Rgba([200, 30, 30, 255])), (640, 360, Rgba([250, 250, 250, 255]))] {
+            let source = DynamicImage::ImageRgba8(RgbaImage::from_pixel(w, h, colour));
+            let out = mark().apply(&source);
+            assert_eq!(out.dimensions(), (w, h));
+            let band = |size: u32| (size as f32 * 0.3) as u32;
+            for step in 0..=14 {
+                let y0 = (h - band(h)) * step / 14;
+                let rows = changed(&out, (0, y0, w, y0 + band(h)), colour);
+                assert!(rows > (w * band(h)) as usize / 50, "{w}×{h}: rows from {y0}: {rows} marked pixels");
+                let x0 = (w - band(w)) * step / 14;
+                let cols = changed(&out, (x0, 0, x0 + band(w), h), colour);
+                assert!(cols > (h * band(w)) as usize / 50, "{w}×{h}: columns from {x0}: {cols} marked pixels");
+            }
+            // Low opacity, thin strokes: most of the picture is untouched.
+            let touched = changed(&out, (0, 0, w, h / 2), colour);
+            assert!(touched < (w * h / 2) as usize / 2, "{touched} of the upper half changed");
+        }
     }
 }

@@ -20,9 +20,46 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/ledger/check", get(check_ledger))
         .route("/api/admin/stats", get(stats))
         .route("/api/admin/revenue", get(revenue))
+        .route("/api/admin/ratings", get(ratings))
         .route("/api/admin/users/{telegram_id}/grant", post(grant))
         .route("/api/admin/users/{telegram_id}/block", post(block))
         .route("/api/admin/payments/{id}/refund", post(refund))
+}
+
+#[derive(Deserialize)]
+struct RatingsQuery {
+    /// Days back (default 30, at most 365).
+    days: Option<i64>,
+}
+
+/// How users rate results, per kind and category, with the latest reasons given with a 👎:
+/// how prompts get better.
+async fn ratings(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    query: Result<Query<RatingsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let days = query.days.unwrap_or(30);
+    if !(1..=365).contains(&days) {
+        return Err(ApiError::validation("days"));
+    }
+    let since = chrono::Utc::now() - chrono::Duration::days(days);
+    let rows = db::generations::rating_summary(&state.pool, since).await?;
+    let (up, down) = rows.iter().fold((0, 0), |(u, d), r| (u + r.2, d + r.3));
+    let complaints = db::generations::recent_complaints(&state.pool, 50).await?;
+    Ok(Json(json!({
+        "days": days,
+        "up": up,
+        "down": down,
+        "by_category": rows.iter().map(|(kind, category, up, down)| json!({
+            "kind": kind, "category": category, "up": up, "down": down,
+            "share_up": if up + down > 0 { *up as f64 / (up + down) as f64 } else { 0.0 },
+        })).collect::<Vec<_>>(),
+        "recent_reasons": complaints.iter().map(|(id, kind, category, reason, at)| json!({
+            "generation_id": id, "kind": kind, "category": category, "reason": reason, "at": at,
+        })).collect::<Vec<_>>(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,10 @@
 //!   `GET /api/generations/{id}`: plain reads.
 //! - `DELETE /api/generations/{id}` and `POST /api/generations/{id}/send` (the bot sends the
 //!   result to the user's chat as a photo and as a file): the user's session does them.
+//! - `POST /api/generations/{id}/cancel` → `{"status": "canceled"}` once the job left the
+//!   queue and its hold was released; `409 not_cancellable` when a worker took it (a kie.ai task
+//!   may exist). The session asks the generator pool.
+//! - `POST /api/generations/{id}/rating {"rating": "up"|"down", "reason"?}`: the session stores it.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -26,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/generations", get(list_generations))
         .route("/api/generations/{id}", get(get_generation).delete(delete_generation))
         .route("/api/generations/{id}/send", post(send_generation))
+        .route("/api/generations/{id}/cancel", post(cancel_generation))
+        .route("/api/generations/{id}/rating", post(rate_generation))
 }
 
 /// Why a generation failed, in the user's language, and whether its credits came back.
@@ -47,6 +53,13 @@ pub struct GenerationView {
     pub status: GenerationStatus,
     pub stage: Option<String>,
     pub result_url: Option<String>,
+    /// The main input (the person photo of a try-on, the edited image of an edit) for a
+    /// before/after comparison; absent once that photo is gone.
+    pub input_url: Option<String>,
+    /// The user's rating: `up` or `down`.
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<String>,
     pub watermarked: bool,
     pub cost: i32,
     pub refunded: bool,
@@ -71,6 +84,8 @@ fn generation_view(state: &AppState, row: &GenerationRow, lang: Lang) -> Generat
         status: row.status,
         stage: row.stage.clone(),
         result_url: row.result_key.as_deref().map(|k| state.signed(k)),
+        input_url: row.input_keys.first().map(|k| state.signed(k)),
+        rating: row.rating.map(|r| if r > 0 { "up" } else { "down" }.to_string()),
         watermarked: row.watermarked,
         cost: row.cost,
         refunded: row.refunded,
@@ -157,6 +172,49 @@ async fn send_generation(
 ) -> Result<StatusCode, ApiError> {
     state.actors.sessions.session(user.id).send_generation(id, request_lang(&headers)).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+async fn cancel_generation(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state.actors.sessions.session(user.id).cancel_generation(id).await?;
+    // The pool fails the job and releases its hold right after taking it out of the queue:
+    // answer once that is written, so the balance the app re-reads has the credits back.
+    for _ in 0..60 {
+        if gen_db::get_for_user(&state.pool, user.id, id).await?.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(Json(serde_json::json!({"status": "canceled"})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingRequest {
+    rating: String,
+    reason: Option<String>,
+}
+
+async fn rate_generation(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    super::ApiJson(body): super::ApiJson<RatingRequest>,
+) -> Result<StatusCode, ApiError> {
+    let rating = match body.rating.as_str() {
+        "up" => 1,
+        "down" => -1,
+        _ => return Err(ApiError::validation("rating")),
+    };
+    let reason = match body.reason.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) => Some(crate::domain::text::require(r, 500).map_err(|_| ApiError::validation("reason"))?),
+    };
+    state.actors.sessions.session(user.id).rate_generation(id, rating, reason).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -1,19 +1,22 @@
 //! Photos the user uploads (docs/API.md):
 //!
-//! - `POST /api/uploads` (multipart `file`): at most `rate_limits.uploads_per_minute_per_user`
-//!   per user (429); size capped while reading, type and magic bytes checked, a JPEG cut in its
-//!   scan refused (`decode_failed`), decoded within pixel limits in one of
-//!   `storage.max_concurrent_decodes` slots (none free within `decode_wait_ms` → 503 with
-//!   `Retry-After`), scaled down to `max_stored_side` and re-encoded (metadata dropped) off the
-//!   async threads; stored under a random key. Nothing is charged for an upload.
-//! - `GET /api/uploads` lists the user's live photos (newest first).
+//! - `POST /api/uploads` (multipart `file`, optional `kind` = `person` | `garment`): at most
+//!   `rate_limits.uploads_per_minute_per_user` per user (429); size capped while reading, type
+//!   and magic bytes checked, a JPEG cut in its scan refused (`decode_failed`), decoded within
+//!   pixel limits in one of `storage.max_concurrent_decodes` slots (none free within
+//!   `decode_wait_ms` → 503 with `Retry-After`), scaled down to `max_stored_side` and re-encoded
+//!   (metadata dropped) off the async threads; stored under a random key. A try-on photo (with
+//!   `kind`) is also checked for quality (`domain::images::check_photo`: 422 `too_small`,
+//!   `too_dark`, `too_blurry`, or `warnings`). Nothing is charged for an upload.
+//! - `GET /api/uploads[?kind=person|garment]` lists the user's live photos (newest first):
+//!   "my photos" and "my wardrobe" of the try-on quiz.
 
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_http::limit::RequestBodyLimitLayer;
 use uuid::Uuid;
@@ -22,7 +25,7 @@ use super::auth::AuthUser;
 use super::{ApiError, AppState};
 use crate::db::generations::{self as gen_db, NewUpload, UploadRow};
 use crate::domain::errors::ErrorCode;
-use crate::domain::images::{self, ImageLimits};
+use crate::domain::images::{self, ImageLimits, PhotoKind};
 use crate::storage::Storage;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -43,6 +46,12 @@ pub struct UploadView {
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// What may make the try-on worse (`small`, `dark`, `bright`, `blurry`); only in the answer
+    /// to the upload itself, and only for a try-on photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<&'static str>>,
 }
 
 fn upload_view(state: &AppState, row: &UploadRow) -> UploadView {
@@ -55,6 +64,8 @@ fn upload_view(state: &AppState, row: &UploadRow) -> UploadView {
         size_bytes: row.size_bytes,
         created_at: row.created_at,
         expires_at: row.expires_at,
+        kind: row.kind.clone(),
+        warnings: None,
     }
 }
 
@@ -67,8 +78,15 @@ async fn create_upload(
     let mut multipart = multipart.map_err(|_| ApiError::new(ErrorCode::FileMissing))?;
     let max = state.settings.file.storage.max_upload_bytes;
     let mut found = None;
+    let mut kind = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() != Some("file") {
+        if field.name() == Some("kind") {
+            // A short text field, before or after the file.
+            let text = field.text().await.map_err(multipart_error)?;
+            kind = Some(PhotoKind::parse(text.trim()).ok_or_else(|| ApiError::validation("kind"))?);
+            continue;
+        }
+        if field.name() != Some("file") || found.is_some() {
             continue;
         }
         let declared = field.content_type().unwrap_or("").to_string();
@@ -80,7 +98,6 @@ async fn create_upload(
             bytes.extend_from_slice(&chunk);
         }
         found = Some((declared, bytes));
-        break;
     }
     let Some((declared, bytes)) = found else { return Err(ErrorCode::FileMissing.into()) };
     let storage = &state.settings.file.storage;
@@ -89,6 +106,7 @@ async fn create_upload(
         max_pixels: storage.max_image_pixels,
         max_stored_side: storage.max_stored_side,
     };
+    let checks = storage.photo_checks;
     let wait = std::time::Duration::from_millis(storage.decode_wait_ms);
     let slot = match tokio::time::timeout(wait, state.decode_slots.clone().acquire_owned()).await {
         Ok(Ok(slot)) => slot,
@@ -97,13 +115,27 @@ async fn create_upload(
             return Err(ApiError::unavailable(ErrorCode::Unavailable, "every decode slot is busy"));
         }
     };
-    let clean = tokio::task::spawn_blocking(move || {
+    let (clean, warnings) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        images::validate_upload(&declared, &bytes, limits)
+        let clean = images::validate_upload(&declared, &bytes, limits)?;
+        let warnings = match kind {
+            // The re-encoded bytes decode within the limits (they were just made from pixels).
+            Some(kind) => {
+                let image = images::decode_limited(&clean.bytes, clean.format, limits)?;
+                Some(images::check_photo(&image, kind, &checks)?)
+            }
+            None => None,
+        };
+        Ok::<_, images::ImageError>((clean, warnings))
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::new(e.code()))?;
+    .map_err(|e| {
+        if matches!(e.code(), ErrorCode::TooSmall | ErrorCode::TooDark | ErrorCode::TooBlurry) {
+            metrics::counter!("primerka_uploads_refused_total", "code" => e.code().as_str()).increment(1);
+        }
+        ApiError::new(e.code())
+    })?;
     // The quota counts what is kept (live photos and results); two uploads racing may pass it
     // by one photo, which the per-user upload rate bounds.
     let stored = gen_db::stored_bytes(&state.pool, user.id).await?;
@@ -123,6 +155,7 @@ async fn create_upload(
         height: clean.height as i32,
         size_bytes: clean.bytes.len() as i64,
         expires_at,
+        kind: kind.map(PhotoKind::as_str),
     };
     if let Err(e) = gen_db::insert_upload(&state.pool, &new).await {
         // No row, no file: nothing half-written stays behind.
@@ -139,9 +172,10 @@ async fn create_upload(
         created_at: Utc::now(),
         expires_at,
         storage_key: key,
+        kind: kind.map(|k| k.as_str().to_string()),
     };
     metrics::counter!("primerka_uploads_total").increment(1);
-    Ok((StatusCode::CREATED, Json(upload_view(&state, &row))))
+    Ok((StatusCode::CREATED, Json(UploadView { warnings, ..upload_view(&state, &row) })))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -152,7 +186,21 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-async fn list_uploads(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
-    let rows = gen_db::list_uploads(&state.pool, user.id, 50).await?;
+#[derive(Deserialize)]
+struct ListQuery {
+    kind: Option<String>,
+}
+
+async fn list_uploads(
+    State(state): State<AppState>,
+    user: AuthUser,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let kind = match query.kind.as_deref() {
+        None | Some("") => None,
+        Some(k) => Some(PhotoKind::parse(k).ok_or_else(|| ApiError::validation("kind"))?),
+    };
+    let rows = gen_db::list_uploads(&state.pool, user.id, kind.map(PhotoKind::as_str), 50).await?;
     Ok(Json(json!({"items": rows.iter().map(|r| upload_view(&state, r)).collect::<Vec<_>>()})))
 }

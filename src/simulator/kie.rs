@@ -10,6 +10,8 @@
 //!   served at `/sim/kie/files/<id>.png`; on completion the simulator POSTs the callback.
 //!
 //! Control calls:
+//! - `GET /sim/kie/_control/tasks` → `[{"model", "input": {...}}]`: the accepted createTask
+//!   bodies, oldest first (the last 1000).
 //! - `GET /sim/kie/_control/stats` → creates, polls, rejections, the most creates seen in any
 //!   10 s window, callbacks sent.
 //! - `POST /sim/kie/_control/faults {"fail_tasks"?: n, "create_errors"?: n, "create_error_code"?: 500,
@@ -17,7 +19,8 @@
 //!   end in `state: fail` (failCode 500); the next `create_errors` createTask calls answer with
 //!   that body code; the next `unchanged_tasks` succeed with the first input image returned
 //!   as it was; the next `empty_tasks` succeed with no `resultUrls`; the next `hang_tasks`
-//!   stay `generating` for ever.
+//!   stay `generating` for ever. `"slow_tasks": n, "slow_ms": ms`: the next `n` tasks take `ms`
+//!   longer (a busy provider: the e2e test of cancelling a queued job fills the workers with them).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
@@ -53,6 +56,8 @@ struct Task {
 #[derive(Default)]
 struct Inner {
     tasks: HashMap<String, Task>,
+    /// Accepted createTask bodies (`model`, `input`), oldest first, bounded.
+    received: VecDeque<Value>,
     files: HashMap<String, Vec<u8>>,
     creates: VecDeque<Instant>,
     polls: VecDeque<Instant>,
@@ -61,6 +66,8 @@ struct Inner {
     unchanged_tasks: u32,
     empty_tasks: u32,
     hang_tasks: u32,
+    slow_tasks: u32,
+    slow_ms: u64,
     create_errors: u32,
     create_error_code: i64,
 }
@@ -108,6 +115,7 @@ pub fn router(state: SimState) -> Router {
         .route("/api/v1/jobs/recordInfo", get(record_info))
         .route("/files/{name}", get(file))
         .route("/_control/stats", get(stats))
+        .route("/_control/tasks", get(tasks))
         .route("/_control/faults", post(faults))
         .with_state(state)
 }
@@ -136,7 +144,7 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let sim = state.kie();
     let now = Instant::now();
-    let (task_id, fault) = {
+    let (task_id, fault, extra) = {
         let mut inner = sim.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(in_window) = admit(&mut inner.creates, now, CREATE_WINDOW, CREATE_LIMIT) else {
             inner.stats.rejected_creates += 1;
@@ -155,7 +163,17 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
         }
         inner.stats.last_create_ms = now_ms;
         let fault = take_fault(&mut inner);
+        let extra = if inner.slow_tasks > 0 {
+            inner.slow_tasks -= 1;
+            Duration::from_millis(inner.slow_ms)
+        } else {
+            Duration::ZERO
+        };
         let task_id = format!("task_google_{}", uuid::Uuid::new_v4().simple());
+        if inner.received.len() >= 1000 {
+            inner.received.pop_front();
+        }
+        inner.received.push_back(json!({"model": body.get("model"), "input": body.get("input")}));
         inner.tasks.insert(
             task_id.clone(),
             Task {
@@ -165,11 +183,16 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
                 outcome: None,
             },
         );
-        (task_id, fault)
+        (task_id, fault, extra)
     };
     let callback = body.get("callBackUrl").and_then(Value::as_str).map(str::to_string);
-    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault));
+    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault, extra));
     envelope(200, "success", json!({"taskId": task_id}))
+}
+
+async fn tasks(State(state): State<SimState>) -> Json<Value> {
+    let inner = state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner);
+    Json(Value::Array(inner.received.iter().cloned().collect()))
 }
 
 /// How a task will end, picked from the injected faults when it is created.
@@ -205,8 +228,9 @@ async fn run_task(
     callback: Option<String>,
     host: String,
     fault: Fault,
+    extra: Duration,
 ) {
-    let total = Duration::from_secs_f64(8.0 * state.latency_scale());
+    let total = Duration::from_secs_f64(8.0 * state.latency_scale()) + extra;
     tokio::time::sleep(total).await;
     let built: Result<Option<Vec<u8>>, (String, String)> = match fault {
         Fault::Hang => return,
@@ -352,6 +376,8 @@ struct Faults {
     unchanged_tasks: Option<u32>,
     empty_tasks: Option<u32>,
     hang_tasks: Option<u32>,
+    slow_tasks: Option<u32>,
+    slow_ms: Option<u64>,
     create_errors: Option<u32>,
     create_error_code: Option<i64>,
 }
@@ -369,6 +395,10 @@ async fn faults(State(state): State<SimState>, Json(f): Json<Faults>) -> StatusC
     }
     if let Some(n) = f.hang_tasks {
         inner.hang_tasks = n;
+    }
+    if let Some(n) = f.slow_tasks {
+        inner.slow_tasks = n;
+        inner.slow_ms = f.slow_ms.unwrap_or(5000);
     }
     if let Some(n) = f.create_errors {
         inner.create_errors = n;

@@ -54,7 +54,7 @@ async fn kie_maps_each_failure_to_whether_a_retry_is_safe() {
         .expect(1)
         .mount(&server)
         .await;
-    let task = kie.create_task("a prompt", &["https://x/in.jpg".into()], "https://cb").await.unwrap();
+    let task = kie.create_task("a prompt", &["https://x/in.jpg".into()], "3:4", "https://cb").await.unwrap();
     assert_eq!(task, "t-1");
 
     let cases = [
@@ -74,7 +74,7 @@ async fn kie_maps_each_failure_to_whether_a_retry_is_safe() {
             .expect(1)
             .mount(&server)
             .await;
-        let err = kie.create_task("p", &[], "https://cb").await.expect_err(name);
+        let err = kie.create_task("p", &[], "3:4", "https://cb").await.expect_err(name);
         kinds.push((name, err.is_retryable(), err));
     }
     assert!(matches!(kinds[0].2, KieError::RateLimited) && kinds[0].1, "{:?}", kinds[0]);
@@ -91,7 +91,7 @@ async fn kie_maps_each_failure_to_whether_a_retry_is_safe() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
         .mount(&server)
         .await;
-    let err = kie.create_task("p", &[], "https://cb").await.expect_err("timeout");
+    let err = kie.create_task("p", &[], "3:4", "https://cb").await.expect_err("timeout");
     assert!(matches!(err, KieError::NoAnswer) && !err.is_retryable(), "{err:?}");
 
     // recordInfo: states, and a 5xx on a read is worth another try.

@@ -19,4 +19,5 @@ mod payments;
 mod sessions;
 mod spa;
 mod storage_s3;
+mod tryon_quiz;
 mod ws;

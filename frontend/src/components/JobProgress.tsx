@@ -1,5 +1,5 @@
-import { useEffect, useState } from 'react'
-import { api } from '../api'
+import { useEffect, useState, type ReactNode } from 'react'
+import { api, ApiError } from '../api'
 import { useApp } from '../app-context'
 import type { Strings } from '../i18n'
 import { isFinished, type JobState } from '../state'
@@ -14,16 +14,42 @@ export function jobPercent(job: JobState | undefined): number {
   return 100
 }
 
-/** What an unfinished job is doing, in words. */
+/** What an unfinished job is doing, in words the user understands. */
 export function jobLabel(job: JobState | undefined, t: Strings): string {
   if (!job || job.status === 'queued') return t.queued(job?.position ?? 1)
-  return job.status === 'submitted' ? t.submitted : t.generating
+  if (job.stage === 'finishing') return t.stageFinishing
+  return job.status === 'submitted' ? t.stageSending : t.stageGenerating
+}
+
+/** A rough time left, in seconds (the simulator and kie.ai take 20–40 s per task; a queued job
+ *  waits for the ones ahead). */
+export function jobEstimate(job: JobState | undefined): number {
+  if (!job || job.status === 'queued') return 30 + 15 * Math.max(0, (job?.position ?? 1) - 1)
+  if (job.stage === 'finishing') return 5
+  return job.status === 'submitted' ? 30 : 20
 }
 
 /** Live state of one job from the app-wide store (WebSocket events, REST re-reads). The picture
  *  box keeps its size from progress to result, so the page never jumps. */
-export function JobProgress({ id, onDone }: { id: string; onDone?: () => void }) {
+export function JobProgress({
+  id,
+  onDone,
+  inputs,
+  cancellable = false,
+  result,
+}: {
+  id: string
+  onDone?: () => void
+  /** Pictures of the inputs, shown while waiting. */
+  inputs?: string[]
+  /** Offer "cancel" while the job is queued (said clearly once it cannot be). */
+  cancellable?: boolean
+  /** Shown instead of the plain result once the job succeeded. */
+  result?: ReactNode
+}) {
   const { state, t, dispatch } = useApp()
+  const [cancelError, setCancelError] = useState<unknown>(null)
+  const [cancelling, setCancelling] = useState(false)
   const job = state.jobs[id]
   const finished = isFinished(job?.status)
 
@@ -37,9 +63,10 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
   if (job?.status === 'failed') {
     return (
       <div role="alert" data-testid="job-failed" className="rounded-2xl bg-danger-soft p-4">
-        <p className="font-medium text-danger">{t.failed}</p>
+        <p className="font-medium text-danger">{job.code === 'canceled' ? t.canceledTitle : t.failed}</p>
         <p className="mt-1 text-sm">{job.message || t.errorGeneric}</p>
-        {job.creditsReturned && <p className="mt-1 text-sm text-hint">{t.creditsReturned}</p>}
+        {/* A cancelled job's message says the credits are back already. */}
+        {job.creditsReturned && job.code !== 'canceled' && <p className="mt-1 text-sm text-hint">{t.creditsReturned}</p>}
         {onDone && (
           <div className="mt-3">
             <Button variant="secondary" onClick={onDone}>
@@ -50,6 +77,7 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
       </div>
     )
   }
+  if (job?.status === 'succeeded' && result) return <>{result}</>
   if (job?.status === 'succeeded') {
     return (
       <div data-testid="job-result" className="flex flex-col gap-3">
@@ -61,17 +89,49 @@ export function JobProgress({ id, onDone }: { id: string; onDone?: () => void })
   }
   const percent = jobPercent(job)
   const label = jobLabel(job, t)
+  const queued = !job || job.status === 'queued'
+  const cancel = async () => {
+    setCancelling(true)
+    setCancelError(null)
+    try {
+      await api.cancelGeneration(id)
+      haptic('light')
+      // The job is failed as cancelled and its credits are back: read both now.
+      dispatch({ type: 'jobs/read', generations: [await api.generation(id)] })
+    } catch (e) {
+      setCancelError(e)
+      if (e instanceof ApiError && e.code === 'not_cancellable') dispatch({ type: 'jobs/read', generations: [await api.generation(id)] })
+    } finally {
+      setCancelling(false)
+    }
+  }
   return (
-    <div data-testid="job-progress" className="flex flex-col gap-3">
+    <div data-testid="job-progress" data-status={job?.status ?? 'queued'} className="flex flex-col gap-3">
       <ImageBox alt="" testId="result-box">
         <div className="absolute inset-0 flex flex-col items-center justify-center gap-4 p-6">
           <Spinner label={label} />
           <div className="h-1.5 w-full overflow-hidden rounded-full bg-section" role="progressbar" aria-valuenow={percent} aria-valuemin={0} aria-valuemax={100} aria-label={label}>
             <div className="h-full rounded-full bg-accent transition-all duration-700" style={{ width: `${percent}%` }} />
           </div>
-          <p className="text-center text-sm text-hint">{t.jobKeepsRunning}</p>
+          <p className="text-center text-sm text-hint" data-testid="job-estimate">
+            {t.estimate(jobEstimate(job))}
+          </p>
+          <p className="text-center text-sm text-hint">{inputs ? t.alsoInChat : t.jobKeepsRunning}</p>
         </div>
       </ImageBox>
+      {inputs && inputs.length > 0 && (
+        <div className="flex gap-2" data-testid="job-inputs">
+          {inputs.map((url) => (
+            <img key={url} src={url} alt="" className="h-16 w-12 rounded-lg bg-field object-cover" />
+          ))}
+        </div>
+      )}
+      {cancellable && (
+        <Button variant="secondary" testId="cancel-job" disabled={!queued || cancelling} onClick={() => void cancel()}>
+          {queued ? t.cancel : t.cancelNotPossible}
+        </Button>
+      )}
+      {cancelError !== null && <ErrorBox error={cancelError} />}
     </div>
   )
 }

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
-import type { Upload } from '../api'
+import type { PhotoKind, Upload } from '../api'
 import { useApp } from '../app-context'
+import { haptic, hapticSelection } from '../telegram'
 import { ACCEPTED_TYPES, uploadPhoto } from '../upload'
 import { ErrorBox } from './ui'
 
@@ -11,11 +12,15 @@ export function PhotoPicker({
   value,
   onChange,
   testId,
+  kind,
 }: {
   label: string
   value: Upload | null
   onChange: (u: Upload | null) => void
   testId: string
+  /** A try-on photo: the server checks its quality (refusal → the error shown here; warnings
+   *  shown under the picture). */
+  kind?: PhotoKind
 }) {
   const { t } = useApp()
   const input = useRef<HTMLInputElement>(null)
@@ -34,8 +39,10 @@ export function PhotoPicker({
     if (ACCEPTED_TYPES.includes(file.type)) setPreview(URL.createObjectURL(file))
     setProgress(0)
     try {
-      onChange(await uploadPhoto(file, t, setProgress))
+      onChange(await uploadPhoto(file, t, setProgress, kind))
+      hapticSelection()
     } catch (e) {
+      haptic('error')
       setError(e)
     } finally {
       setProgress(null)
@@ -81,6 +88,11 @@ export function PhotoPicker({
         <button type="button" className="min-h-11 text-sm text-danger" onClick={() => onChange(null)}>
           {t.remove}
         </button>
+      )}
+      {value?.warnings && value.warnings.length > 0 && progress === null && (
+        <p role="status" data-testid={`${testId}-warnings`} className="px-1 text-sm text-hint">
+          {t.photoWarning} {value.warnings.map((w) => t.warnings[w] ?? w).join(', ')}
+        </p>
       )}
       {error !== null && <ErrorBox error={error} />}
     </div>

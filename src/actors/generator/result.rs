@@ -51,8 +51,10 @@ pub(super) async fn store_result(
         None => None,
     };
     // Results are photos: stored as JPEG (quality 90), a tenth of a PNG's size and several times
-    // faster to encode (see BENCHMARKS.md, generator pool).
-    let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Failure> {
+    // faster to encode (see BENCHMARKS.md, generator pool). A free-tier result is stored twice:
+    // the clean master (what later edits chain on) and the watermarked copy every delivery path
+    // (media link, download, send, share) hands out.
+    let (master, delivered) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Vec<u8>>), Failure> {
         let unusable = |e: String| {
             tracing::warn!(error = %e, "the provider's result is not a usable image");
             Failure(ErrorCode::GenerationFailed)
@@ -64,37 +66,64 @@ pub(super) async fn store_result(
             tracing::info!("kie.ai returned the input unchanged");
             return Err(Failure(ErrorCode::UnchangedResult));
         }
-        match &watermark {
+        // A JPEG is kept as it came: decoding it was the check, re-encoding would only cost
+        // time and quality.
+        let clean = if format == ImageFormat::Jpeg {
+            bytes
+        } else {
+            images::encode(&image, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?
+        };
+        let marked = match &watermark {
             Some(mark) => {
                 let marked = image::DynamicImage::ImageRgba8(mark.apply(&image));
-                images::encode(&marked, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))
+                Some(images::encode(&marked, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?)
             }
-            // A paid JPEG is stored as it came: decoding it was the check, re-encoding would
-            // only cost time and quality.
-            None if format == ImageFormat::Jpeg => Ok(bytes),
-            None => images::encode(&image, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string())),
-        }
+            None => None,
+        };
+        Ok((clean, marked))
     })
     .await
     .map_err(|_| Failure(ErrorCode::JobInternal))??;
     let key = Storage::new_key("results", ImageFormat::Jpeg);
-    services.storage.put(&key, &encoded).await.map_err(|e| {
+    let master_key = delivered.as_ref().map(|_| Storage::new_key("masters", ImageFormat::Jpeg));
+    let stored = async {
+        services.storage.put(&key, delivered.as_deref().unwrap_or(&master)).await?;
+        if let Some(master_key) = &master_key {
+            services.storage.put(master_key, &master).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let forget = || async {
+        let _ = services.storage.delete(&key).await;
+        if let Some(master_key) = &master_key {
+            let _ = services.storage.delete(master_key).await;
+        }
+    };
+    if let Err(e) = stored.await {
         tracing::error!(error = %e, "storing the result failed");
-        Failure(ErrorCode::JobInternal)
-    })?;
-    match gen_db::finish_success(&services.pool, row.id, &key, encoded.len() as i64).await {
+        forget().await;
+        return Err(Failure(ErrorCode::JobInternal));
+    }
+    let result_bytes = delivered.as_ref().map_or(master.len(), Vec::len) as i64;
+    let master_ref = master_key.as_deref().map(|k| (k, master.len() as i64));
+    match gen_db::finish_success(&services.pool, row.id, &key, result_bytes, master_ref).await {
         Ok(true) => {}
         Ok(false) => {
-            let _ = services.storage.delete(&key).await;
+            forget().await;
             return Ok(());
         }
         Err(e) => {
             tracing::error!(error = %e, "recording the result failed");
-            let _ = services.storage.delete(&key).await;
+            forget().await;
             return Err(Failure(ErrorCode::JobInternal));
         }
     }
-    let row = GenerationRow { status: GenerationStatus::Succeeded, result_key: Some(key.clone()), ..row.clone() };
+    let row = GenerationRow {
+        status: GenerationStatus::Succeeded,
+        result_key: Some(key.clone()),
+        master_key: master_key.clone(),
+        ..row.clone()
+    };
     settle_hold(shared, &row).await;
     if row.kind == GenerationKind::Edit {
         // The session stores the message (the result becomes the current image, so the next
@@ -113,6 +142,10 @@ pub(super) async fn store_result(
         Event::JobSucceeded { generation_id: row.id, kind: row.kind, result_url: url, watermarked: row.watermarked }
             .frame(),
     );
+    // The Mini App is closed (no open socket): the bot brings the result to the chat.
+    if let Err(e) = shared.sessions.session(row.user_id).deliver_if_offline(row.id).await {
+        tracing::warn!(error = %e, "could not offer the result to the chat");
+    }
     metrics::counter!("primerka_generations_total", "kind" => row.kind.as_str(), "outcome" => "succeeded").increment(1);
     Ok(())
 }

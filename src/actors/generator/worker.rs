@@ -15,6 +15,7 @@ use crate::clients::kie::{KieError, TaskState};
 use crate::db::generations::{self as gen_db, GenerationRow};
 use crate::db::types::GenerationStatus;
 use crate::domain::errors::ErrorCode;
+use crate::domain::images;
 
 /// Drives job `id` (claimed in `running` by the pool, which releases the claim when this ends).
 pub(super) async fn run_job(shared: Arc<GenShared>, id: Uuid) {
@@ -163,16 +164,41 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Tim
     }
 }
 
+/// The output's aspect ratio: the listed ratio nearest to the main input (the person photo of a
+/// try-on, the current image of an edit); `auto` when it cannot be read.
+async fn aspect_of(shared: &Arc<GenShared>, key: Option<&str>) -> &'static str {
+    let Some(key) = key else { return "auto" };
+    match shared.services.storage.get(key).await {
+        Ok(bytes) => match images::dimensions(&bytes) {
+            Some((w, h)) => images::nearest_aspect_ratio(w, h),
+            None => "auto",
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the main input for its aspect ratio");
+            "auto"
+        }
+    }
+}
+
 /// Sends createTask within the budget; retries only what cannot have created a task.
 async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timing) -> Result<String, Failure> {
     let services = &shared.services;
     let settings = &services.settings.file;
     let now = chrono::Utc::now().timestamp();
-    let urls: Vec<String> = row
+    // An input that is a watermarked result of the user's is replaced by its clean master, so
+    // edits chain on clean pictures (a user who pays later gets clean edits of earlier work).
+    let masters = gen_db::masters_of(&services.pool, row.user_id, &row.input_keys).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not look up clean masters; using the inputs as they are");
+        Vec::new()
+    });
+    let keys: Vec<&str> = row
         .input_keys
         .iter()
-        .map(|k| services.storage.signed_url(k, settings.storage.provider_url_ttl_secs, now))
+        .map(|k| masters.iter().find(|(delivered, _)| delivered == k).map_or(k.as_str(), |(_, master)| master.as_str()))
         .collect();
+    let urls: Vec<String> =
+        keys.iter().map(|k| services.storage.signed_url(k, settings.storage.provider_url_ttl_secs, now)).collect();
+    let image_size = aspect_of(shared, keys.first().copied()).await;
     let callback = format!("{}/webhooks/kie/{}", services.settings.public_base_url, row.callback_token);
     let max_attempts = settings.generation.max_attempts.max(1);
     for attempt in 1..=max_attempts {
@@ -191,7 +217,7 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timin
                 return Err(Failure(ErrorCode::JobInternal));
             }
         }
-        let answer = timing.wait(services.kie.create_task(&row.prompt, &urls, &callback)).await;
+        let answer = timing.wait(services.kie.create_task(&row.prompt, &urls, image_size, &callback)).await;
         shared.limits.create.finish(slot).await;
         match answer {
             Ok(task) => {

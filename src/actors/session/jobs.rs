@@ -239,8 +239,9 @@ impl SessionActor {
         if !row.is_finished() {
             return Err(ErrorCode::NotFinished.into());
         }
-        if let Some(key) = gen_db::soft_delete(&services.pool, state.user, id).await? {
-            self.delete_files(vec![key]).await;
+        let keys = gen_db::soft_delete(&services.pool, state.user, id).await?;
+        if !keys.is_empty() {
+            self.delete_files(keys).await;
         }
         Ok(())
     }
@@ -265,6 +266,66 @@ impl SessionActor {
         }
         self.deps.notifier.send_media(chat, BotMessage::document(&key, &file_name));
         Ok(())
+    }
+
+    /// Cancels a job still waiting in the pool's queue: the pool takes it out, fails it as
+    /// `canceled` and releases its hold (beside the pool; the hold's release comes back to this
+    /// session as a message, so it is not awaited here). A job a worker took may have a kie.ai
+    /// task already: `not_cancellable`.
+    pub(super) async fn cancel_generation(&self, state: &mut SessionState, id: Uuid) -> Result<(), SessionError> {
+        let row = gen_db::get_for_user(&self.services().pool, state.user, id).await?;
+        if row.is_finished() || row.provider_task_id.is_some() || row.status != GenerationStatus::Queued {
+            return Err(ErrorCode::NotCancellable.into());
+        }
+        match self.deps.generator.cancel(id, state.user).await {
+            Ok(true) => {
+                tracing::info!(generation.id = %id, "generation cancelled while queued");
+                Ok(())
+            }
+            Ok(false) => Err(ErrorCode::NotCancellable.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the generator pool did not answer a cancel");
+                Err(SessionError::Unavailable)
+            }
+        }
+    }
+
+    /// Stores the user's rating of a finished result (a later rating replaces it).
+    pub(super) async fn rate_generation(
+        &self,
+        state: &mut SessionState,
+        id: Uuid,
+        rating: i16,
+        reason: Option<String>,
+    ) -> Result<(), SessionError> {
+        let pool = &self.services().pool;
+        if gen_db::set_rating(pool, state.user, id, rating, reason.as_deref()).await? {
+            return Ok(());
+        }
+        // Not rated: no such generation of the user, or not a finished result.
+        gen_db::get_for_user(pool, state.user, id).await?;
+        Err(ErrorCode::NotFinished.into())
+    }
+
+    /// The bot sends a finished result to a user who has no open socket: the photo with a
+    /// button that opens it in the Mini App (`?result=<id>`).
+    pub(super) async fn deliver_result(&self, state: &mut SessionState, id: Uuid) {
+        let services = self.services();
+        let Ok(row) = gen_db::get_for_user(&services.pool, state.user, id).await else { return };
+        let Some(key) = row.result_key else { return };
+        let lang =
+            Lang::from_code(&crate::db::users::user_language(&services.pool, state.user).await.unwrap_or_default());
+        let file_name = format!("primerka-{}.jpg", row.id.simple());
+        let url = format!("{}/?result={}", services.settings.public_base_url.trim_end_matches('/'), row.id);
+        let markup = serde_json::json!({"inline_keyboard": [[{"text": i18n::open_result_button(lang), "web_app": {"url": url}}]]});
+        let message = BotMessage::Photo {
+            media: crate::actors::notifier::StoredMedia { key, file_name },
+            caption: Some(i18n::result_ready_caption(lang).to_string()),
+            reply_markup: Some(markup),
+        };
+        if self.deps.notifier.send_media(state.user.0, message) {
+            tracing::info!(generation.id = %id, "result sent to the chat of a user without an open app");
+        }
     }
 
     /// "Delete my data": the profile is cleared, photos and results hidden and their files

@@ -153,6 +153,13 @@ pub enum SessionMsg {
     DeleteGeneration(Uuid, Reply<()>),
     /// The bot sends a finished result to the user's chat.
     SendGeneration(Uuid, Lang, Reply<()>),
+    /// Cancel a generation still waiting in the pool's queue (its hold is released);
+    /// `not_cancellable` once a worker took it (a kie.ai task may exist).
+    CancelGeneration(Uuid, Reply<()>),
+    /// The user's 👍/👎 (+1 / -1) with an optional reason, stored with the generation.
+    RateGeneration(Uuid, i16, Option<String>, Reply<()>),
+    /// A result is ready: the bot sends it to the chat when the user has no open socket here.
+    DeliverIfOffline(Uuid),
     /// "Delete my data": photos, results and the chat go; ledger and payments stay.
     DeleteMyData(Reply<()>),
     /// Panics the actor (tests of supervision; ignored in production).
@@ -309,6 +316,18 @@ impl Actor for SessionActor {
             }
             SessionMsg::SendGeneration(id, lang, reply) => {
                 let _ = reply.send(Box::pin(self.send_generation(state, id, lang)).await);
+            }
+            SessionMsg::CancelGeneration(id, reply) => {
+                let _ = reply.send(Box::pin(self.cancel_generation(state, id)).await);
+            }
+            SessionMsg::RateGeneration(id, rating, reason, reply) => {
+                let _ = reply.send(Box::pin(self.rate_generation(state, id, rating, reason)).await);
+            }
+            SessionMsg::DeliverIfOffline(id) => {
+                state.subscribers.retain(|(_, s)| !s.is_closed());
+                if state.subscribers.is_empty() {
+                    Box::pin(self.deliver_result(state, id)).await;
+                }
             }
             SessionMsg::DeleteMyData(reply) => {
                 let _ = reply.send(Box::pin(self.delete_my_data(state)).await);

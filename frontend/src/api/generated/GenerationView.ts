@@ -16,4 +16,13 @@ export type GenerationPage = { items: Array<GenerationView>, next_cursor: string
 /**
  * A generation as the gallery and the progress screen see it.
  */
-export type GenerationView = { id: string, kind: GenerationKind, category: string | null, status: GenerationStatus, stage: string | null, result_url: string | null, watermarked: boolean, cost: number, refunded: boolean, error: GenerationError | null, created_at: string, finished_at: string | null, };
+export type GenerationView = { id: string, kind: GenerationKind, category: string | null, status: GenerationStatus, stage: string | null, result_url: string | null, 
+/**
+ * The main input (the person photo of a try-on, the edited image of an edit) for a
+ * before/after comparison; absent once that photo is gone.
+ */
+input_url: string | null, 
+/**
+ * The user's rating: `up` or `down`.
+ */
+rating?: string, watermarked: boolean, cost: number, refunded: boolean, error: GenerationError | null, created_at: string, finished_at: string | null, };
