@@ -129,6 +129,31 @@ const ru = {
   backToTelegram: 'Вернуться в Telegram',
   openInTelegram: 'Примерка открывается в Telegram',
   openInTelegramText: 'Откройте чат с ботом и нажмите кнопку «Примерка».',
+  documents: 'Документы',
+  documentsHint: 'Оферта, политика обработки персональных данных и условия автопродления.',
+  docTitles: { offer: 'Оферта', privacy: 'Персональные данные', autorenew: 'Автопродление' },
+  docVersion: (v: string) => `Редакция от ${v}`,
+  consentPrivacyTitle: 'Согласие на обработку фото',
+  consentPrivacyText:
+    'Фото — ваши персональные данные. Мы храним их ограниченное время и используем только для примерки и редактирования. Удалить всё можно в профиле.',
+  consentPrivacyAgree: 'Я согласен(на) на обработку персональных данных по Политике',
+  readPolicy: 'Прочитать политику',
+  accept: 'Принимаю',
+  cancel: 'Отмена',
+  autorenewAgree: (price: string, days: number) =>
+    `Я согласен(на) на автоматическое продление подписки: ${price} каждые ${days} дн. до отмены. Отключить можно в любой момент: «Тарифы» → «Отключить автопродление».`,
+  autorenewTerms: 'Условия автопродления',
+  orStars: (price: string, stars: number) => `${price} (или ${stars} звёзд)`,
+  autorenewAgreeTerms: 'Я согласен(на) на автоматическое продление подписки на этих условиях',
+  autorenewNeeded: 'Отметьте согласие на автопродление, чтобы оформить подписку.',
+  contactTitle: 'Куда прислать чек?',
+  contactText: 'По закону после оплаты картой мы отправляем электронный чек. Укажите e-mail или поделитесь номером телефона — это нужно один раз.',
+  emailLabel: 'E-mail для чека',
+  saveContact: 'Сохранить и продолжить',
+  sharePhone: 'Поделиться номером из Telegram',
+  contactInvalid: 'Проверьте e-mail: например, name@mail.ru',
+  contactSaved: (c: string) => `Чеки приходят на ${c}`,
+  changeContact: 'Изменить',
 }
 
 export type Strings = typeof ru
@@ -261,6 +286,31 @@ const en: Strings = {
   backToTelegram: 'Back to Telegram',
   openInTelegram: 'Primerka opens in Telegram',
   openInTelegramText: 'Open the chat with the bot and tap the Primerka button.',
+  documents: 'Documents',
+  documentsHint: 'Public offer, privacy policy and automatic renewal terms.',
+  docTitles: { offer: 'Offer', privacy: 'Privacy', autorenew: 'Auto-renewal' },
+  docVersion: (v: string) => `Version of ${v}`,
+  consentPrivacyTitle: 'Consent to process your photos',
+  consentPrivacyText:
+    'Photos are your personal data. We keep them for a limited time and use them only for try-ons and edits. You can delete everything in your profile.',
+  consentPrivacyAgree: 'I consent to the processing of my personal data under the Privacy policy',
+  readPolicy: 'Read the policy',
+  accept: 'I agree',
+  cancel: 'Cancel',
+  autorenewAgree: (price: string, days: number) =>
+    `I agree to automatic renewal: ${price} every ${days} days until I cancel. Turn it off at any time: Plans → Turn off auto-renewal.`,
+  autorenewTerms: 'Auto-renewal terms',
+  orStars: (price: string, stars: number) => `${price} (or ${stars} Stars)`,
+  autorenewAgreeTerms: 'I agree to automatic renewal on these terms',
+  autorenewNeeded: 'Tick the auto-renewal consent to subscribe.',
+  contactTitle: 'Where should we send the receipt?',
+  contactText: 'By law we send an electronic receipt after a card payment. Give an e-mail or share your phone number — only once.',
+  emailLabel: 'E-mail for receipts',
+  saveContact: 'Save and continue',
+  sharePhone: 'Share my phone number from Telegram',
+  contactInvalid: 'Please check the e-mail, e.g. name@example.com',
+  contactSaved: (c: string) => `Receipts go to ${c}`,
+  changeContact: 'Change',
 }
 
 function plural(n: number, one: string, few: string, many: string): string {

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod error;
 pub mod gallery;
 pub mod health;
+pub mod legal;
 pub mod me;
 pub mod media;
 pub mod payments;
@@ -78,6 +79,8 @@ pub struct AppInner {
     pub recent_logins: crate::auth::recent::RecentLogins,
     /// The bot's update handler (`/webhooks/telegram`).
     pub bot: crate::bot::Bot,
+    /// The legal documents (`GET /api/legal`, consents).
+    pub legal: Arc<crate::domain::legal::LegalDocs>,
 }
 
 impl AppState {
@@ -198,6 +201,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(me::router())
+        .merge(legal::router())
         .merge(admin::router())
         .merge(bench::router())
         .merge(chat::router())
@@ -249,7 +253,7 @@ fn cors(settings: &Settings) -> CorsLayer {
         settings.file.server.cors_origin.clone()
     };
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT_LANGUAGE])
         .max_age(Duration::from_secs(600));
     match HeaderValue::from_str(&origin) {

@@ -2,7 +2,8 @@
 //!
 //! - `POST /api/uploads` (multipart `file`): size capped while reading, type and magic bytes
 //!   checked, decoded within pixel limits and re-encoded (metadata dropped) off the async
-//!   threads; stored under a random key. Nothing is charged for an upload.
+//!   threads; stored under a random key. Nothing is charged for an upload. The user must have
+//!   accepted the privacy policy (`403 consent_required` otherwise; `POST /api/me/consents`).
 //! - `GET /api/uploads` lists the user's live photos (newest first).
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
@@ -60,6 +61,10 @@ async fn create_upload(
     user: AuthUser,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
+    // Photos are personal data: the first upload needs the privacy policy accepted (152-ФЗ).
+    if !crate::db::legal::has_consent(&state.pool, user.id, "privacy").await? {
+        return Err(ErrorCode::ConsentRequired.into());
+    }
     let mut multipart = multipart.map_err(|_| ApiError::new(ErrorCode::FileMissing))?;
     let max = state.settings.file.storage.max_upload_bytes;
     let mut found = None;

@@ -4,7 +4,8 @@
 //!
 //! - `POST /webhooks/telegram`: the bot's updates (`X-Telegram-Bot-Api-Secret-Token`).
 //! - `POST /webhooks/yookassa`: only from YooKassa's networks (`X-Forwarded-For` only from our
-//!   trusted proxies); the PaymentActor fetches the payment back and settles it.
+//!   trusted proxies); the PaymentActor fetches the payment back and settles it
+//!   (`payment.*`), or fetches the refund back and applies it once (`refund.succeeded`).
 //! - `POST /webhooks/kie/{token}`: wakes the job's worker, which re-reads the task from kie.ai.
 
 use std::net::SocketAddr;
@@ -58,11 +59,17 @@ async fn yookassa(
     }
     let event: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
     let Some(provider_id) = event["object"]["id"].as_str() else { return Ok(StatusCode::OK) };
-    if !event["event"].as_str().is_some_and(|e| e.starts_with("payment.")) {
-        return Ok(StatusCode::OK);
-    }
+    let name = event["event"].as_str().unwrap_or("");
     // A transient failure answers 5xx so YooKassa sends the notification again.
-    match state.actors.payments.notified(provider_id.to_string()).await {
+    let applied = if name.starts_with("payment.") {
+        state.actors.payments.notified(provider_id.to_string()).await
+    } else if name == "refund.succeeded" {
+        // A refund made in YooKassa's dashboard (or ours, again): fetched back, applied once.
+        state.actors.payments.refund_notified(provider_id.to_string()).await
+    } else {
+        return Ok(StatusCode::OK);
+    };
+    match applied {
         Ok(()) => Ok(StatusCode::OK),
         Err(e @ (PaymentError::Db(_) | PaymentError::Unavailable(_) | PaymentError::ActorUnavailable)) => {
             Err(ApiError::unavailable(ErrorCode::PaymentUnavailable, e))

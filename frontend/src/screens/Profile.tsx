@@ -4,6 +4,7 @@ import { api, type LedgerEntry } from '../api'
 import { useApp } from '../app-context'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
+import { wantDocument } from '../legal'
 
 export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => void }) {
   const { state, t, refreshMe, go } = useApp()
@@ -48,6 +49,20 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
         ))}
       </Card>
       <Ledger key={b?.total ?? state.me?.balance.total} />
+      <SectionTitle>{t.documents}</SectionTitle>
+      <Card className="flex flex-col gap-2">
+        <p className="text-sm text-hint">{t.documentsHint}</p>
+        <Button
+          variant="secondary"
+          testId="open-legal"
+          onClick={() => {
+            wantDocument('offer')
+            go('legal')
+          }}
+        >
+          {t.documents}
+        </Button>
+      </Card>
       <p className="px-1 text-sm text-hint">{t.watermarkNote}</p>
       {error !== null && <ErrorBox error={error} />}
       {deleted ? (
