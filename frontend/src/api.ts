@@ -106,7 +106,8 @@ export const Payment = z.object({
   status: z.enum(['pending', 'succeeded', 'canceled', 'refunded']),
   product: z.string(),
   credits: z.number(),
-  amount_rub: z.string(),
+  amount_rub: z.string().nullable().optional(),
+  amount_stars: z.number().nullable().optional(),
   confirmation_url: z.string().nullable().optional(),
   invoice_link: z.string().nullable().optional(),
 })

@@ -124,13 +124,13 @@ export function RequirementSheet({ need, onDone }: { need: Need; onDone: (given:
                 {t.readPolicy}
               </button>
             )}
-            <label className="flex min-h-11 items-start gap-3 text-sm">
+            <label className="flex min-h-11 items-center gap-3 text-sm">
               <input
                 type="checkbox"
                 data-testid="need-tick"
                 checked={ticked}
                 onChange={(e) => setTicked(e.target.checked)}
-                className="mt-0.5 h-5 w-5 shrink-0 accent-[var(--app-accent)]"
+                className="h-11 w-11 shrink-0 accent-[var(--app-accent)]"
               />
               <span>{need === 'privacy' ? t.consentPrivacyAgree : t.autorenewAgreeTerms}</span>
             </label>

@@ -125,13 +125,13 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
         </div>
         {p.kind === 'subscription' && p.available && needsRenewalConsent && !current && (
           <div className="flex flex-col gap-1" data-testid={`autorenew-${p.id}`}>
-            <label className="flex min-h-11 items-start gap-3 text-sm">
+            <label className="flex min-h-11 items-center gap-3 text-sm">
               <input
                 type="checkbox"
                 data-testid={`autorenew-tick-${p.id}`}
                 checked={ticked[p.id] ?? false}
                 onChange={(e) => setTicked((all) => ({ ...all, [p.id]: e.target.checked }))}
-                className="mt-0.5 h-5 w-5 shrink-0 accent-[var(--app-accent)]"
+                className="h-11 w-11 shrink-0 accent-[var(--app-accent)]"
               />
               <span>{t.autorenewAgree(withStars ? t.orStars(price, p.price_stars) : price, p.period_days ?? 30)}</span>
             </label>
