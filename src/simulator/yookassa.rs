@@ -86,19 +86,36 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// A refusal in YooKassa's error shape (small, so `Result`s stay small; rendered when answered).
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    parameter: Option<&'static str>,
+    description: &'static str,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self.parameter {
+            None => error(self.status, self.code, self.description),
+            Some(parameter) => (
+                self.status,
+                Json(json!({"type": "error", "id": uuid::Uuid::new_v4(), "code": self.code,
+                    "description": self.description, "parameter": parameter})),
+            )
+                .into_response(),
+        }
+    }
+}
+
 /// YooKassa's refusal of a malformed field: `400 invalid_request` naming the `parameter`.
-fn invalid(parameter: &str, description: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"type": "error", "id": uuid::Uuid::new_v4(), "code": "invalid_request",
-            "description": description, "parameter": parameter})),
-    )
-        .into_response()
+fn invalid(parameter: &'static str, description: &'static str) -> Refusal {
+    Refusal { status: StatusCode::BAD_REQUEST, code: "invalid_request", parameter: Some(parameter), description }
 }
 
 /// Checks a receipt as YooKassa does for a shop that sends receipts: a customer contact, items
 /// whose sum is `amount` (kopecks).
-fn check_receipt(receipt: &Value, amount: i64) -> Result<(), Response> {
+fn check_receipt(receipt: &Value, amount: i64) -> Result<(), Refusal> {
     if !receipt.is_object() {
         return Err(invalid("receipt", "Receipt is missing or illegal"));
     }
@@ -173,10 +190,10 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         return Json(payment).into_response();
     }
     let Some(amount) = body["amount"]["value"].as_str().and_then(parse_rub).filter(|a| *a > 0) else {
-        return invalid("amount.value", "Value of amount.value is invalid");
+        return invalid("amount.value", "Value of amount.value is invalid").into_response();
     };
     if let Err(refused) = check_receipt(&body["receipt"], amount) {
-        return refused;
+        return refused.into_response();
     }
     let saved_method = body["payment_method_id"].as_str().map(str::to_string);
     let return_url = body["confirmation"]["return_url"].as_str().map(str::to_string);
@@ -259,19 +276,24 @@ async fn refund(State(state): State<SimState>, headers: HeaderMap, Json(body): J
     if !body["receipt"].is_null()
         && let Err(refused) = check_receipt(&body["receipt"], amount)
     {
-        return refused;
+        return refused.into_response();
     }
     match make_refund(sim, &id, amount) {
         Ok(refund) => Json(refund).into_response(),
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
 /// Records a succeeded refund of `amount` of payment `id` (at most what is left of it).
-fn make_refund(sim: &YooKassaSim, id: &str, amount: i64) -> Result<Value, Response> {
+fn make_refund(sim: &YooKassaSim, id: &str, amount: i64) -> Result<Value, Refusal> {
     let mut payments = sim.payments.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(p) = payments.get_mut(id) else {
-        return Err(error(StatusCode::NOT_FOUND, "not_found", "Payment not found"));
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            parameter: None,
+            description: "Payment not found",
+        });
     };
     let paid = p["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
     let already = p["refunded_amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
@@ -316,7 +338,7 @@ async fn dashboard_refund(State(state): State<SimState>, Json(body): Json<Value>
     };
     let refund = match make_refund(sim, &id, amount) {
         Ok(refund) => refund,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let return_url = sim.return_urls.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
     if let Some(url) = webhook_for(sim, &id, return_url.as_deref()) {
