@@ -141,7 +141,7 @@ const ru = {
   accept: 'Принимаю',
   cancel: 'Отмена',
   autorenewAgree: (price: string, days: number) =>
-    `Я согласен(на) на автоматическое продление подписки: ${price} каждые ${days} дн. до отмены. Отключить можно в любой момент: «Тарифы» → «Отключить автопродление».`,
+    `Я согласен(на) на автоматическое продление подписки: ${price} каждые ${days} дн. до отмены. Отключить можно в любой момент: «Профиль» (или «Тарифы») → «Отключить автопродление».`,
   autorenewTerms: 'Условия автопродления',
   orStars: (price: string, stars: number) => `${price} (или ${stars} звёзд)`,
   autorenewAgreeTerms: 'Я согласен(на) на автоматическое продление подписки на этих условиях',
@@ -298,7 +298,7 @@ const en: Strings = {
   accept: 'I agree',
   cancel: 'Cancel',
   autorenewAgree: (price: string, days: number) =>
-    `I agree to automatic renewal: ${price} every ${days} days until I cancel. Turn it off at any time: Plans → Turn off auto-renewal.`,
+    `I agree to automatic renewal: ${price} every ${days} days until I cancel. Turn it off at any time: Profile (or Plans) → Turn off auto-renewal.`,
   autorenewTerms: 'Auto-renewal terms',
   orStars: (price: string, stars: number) => `${price} (or ${stars} Stars)`,
   autorenewAgreeTerms: 'I agree to automatic renewal on these terms',

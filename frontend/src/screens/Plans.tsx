@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useState } from 'react'
 import { api, ApiError, type Consents, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
+import { CancelPlanButton } from '../components/CancelPlan'
 import { Icon } from '../components/icons'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { wantDocument } from '../legal'
 import { formatRub, usePayment } from '../payments'
-import { confirmAction, haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
+import { haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
 
 /** Packs and plans. Inside Telegram Stars come first (Telegram's rule for digital goods), a card
  *  payment second (YooKassa's page opens in the browser; this screen follows the payment).
@@ -205,21 +206,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
           <p className="text-sm text-hint">{plan.auto_renew ? t.renews : t.noRenew}</p>
           {plan.auto_renew && (
             <div className="mt-2">
-              <Button
-                variant="secondary"
-                testId="cancel-plan"
-                onClick={async () => {
-                  if (!(await confirmAction(t.confirmCancelPlan))) return
-                  try {
-                    await api.cancelPlan()
-                    await refreshMe()
-                  } catch (e) {
-                    setError(e)
-                  }
-                }}
-              >
-                {t.cancelPlan}
-              </Button>
+              <CancelPlanButton onError={setError} />
             </div>
           )}
         </Card>

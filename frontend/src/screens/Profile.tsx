@@ -2,6 +2,7 @@ import { useState } from 'react'
 import { confirmAction } from '../telegram'
 import { api, type LedgerEntry } from '../api'
 import { useApp } from '../app-context'
+import { CancelPlanButton } from '../components/CancelPlan'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
 import { wantDocument } from '../legal'
@@ -21,10 +22,11 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
             {t.buckets.purchased} {b.purchased})
           </p>
         )}
-        <div className="mt-3">
+        <div className="mt-3 flex flex-col gap-2">
           <Button testId="open-plans" onClick={() => go('plans')}>
             {t.plans}
           </Button>
+          <CancelPlanButton onError={setError} />
         </div>
       </Card>
       <SectionTitle>{t.language}</SectionTitle>
