@@ -126,10 +126,11 @@ async function storedConsents(mode, user) {
   return api(base, '/api/me/contact', {}, token)
 }
 
-/** Profile → Documents: the offer, then the privacy policy. */
+/** Profile: where receipts go; Documents: the offer, then the privacy policy. */
 async function documents(t) {
   const { page } = t
   await page.getByTestId('tab-profile').click()
+  await expectText(page.getByTestId('receipt-contact'), t.mode === 'telegram' ? /\+79001234567/ : /@example\.com/, 'where receipts go, in Profile')
   await page.getByTestId('open-legal').click()
   await expectText(page.getByTestId('document-offer'), /Публичная оферта/, 'the offer')
   await page.getByTestId('doc-privacy').click()

@@ -189,6 +189,11 @@ export function setRequirementHandler(fn: ((need: Need) => Promise<boolean>) | n
   requirementHandler = fn
 }
 
+/** Asks the user for `need` now (e.g. Profile → change the receipt contact); `true` when given. */
+export function askUser(need: Need): Promise<boolean> {
+  return requirementHandler ? requirementHandler(need) : Promise.resolve(false)
+}
+
 /** Runs `attempt`; a consent or contact the server asks for is asked of the user and the request
  *  repeated (at most twice: a first subscription may need both). */
 async function withRequirements<T>(consent: Need, attempt: () => Promise<T>): Promise<T> {

@@ -131,7 +131,7 @@ const ru = {
   openInTelegramText: 'Откройте чат с ботом и нажмите кнопку «Примерка».',
   documents: 'Документы',
   documentsHint: 'Оферта, политика обработки персональных данных и условия автопродления.',
-  docTitles: { offer: 'Оферта', privacy: 'Персональные данные', autorenew: 'Автопродление' },
+  docTitles: { offer: 'Оферта', privacy: 'Политика', autorenew: 'Продление' },
   docVersion: (v: string) => `Редакция от ${v}`,
   consentPrivacyTitle: 'Согласие на обработку фото',
   consentPrivacyText:
@@ -154,6 +154,9 @@ const ru = {
   contactInvalid: 'Проверьте e-mail: например, name@mail.ru',
   contactSaved: (c: string) => `Чеки приходят на ${c}`,
   changeContact: 'Изменить',
+  receipts: 'Чеки',
+  contactNone: 'Контакт для чеков не указан — спросим при первой оплате картой.',
+  addContact: 'Указать',
 }
 
 export type Strings = typeof ru
@@ -288,7 +291,7 @@ const en: Strings = {
   openInTelegramText: 'Open the chat with the bot and tap the Primerka button.',
   documents: 'Documents',
   documentsHint: 'Public offer, privacy policy and automatic renewal terms.',
-  docTitles: { offer: 'Offer', privacy: 'Privacy', autorenew: 'Auto-renewal' },
+  docTitles: { offer: 'Offer', privacy: 'Privacy', autorenew: 'Renewal' },
   docVersion: (v: string) => `Version of ${v}`,
   consentPrivacyTitle: 'Consent to process your photos',
   consentPrivacyText:
@@ -311,6 +314,9 @@ const en: Strings = {
   contactInvalid: 'Please check the e-mail, e.g. name@example.com',
   contactSaved: (c: string) => `Receipts go to ${c}`,
   changeContact: 'Change',
+  receipts: 'Receipts',
+  contactNone: 'No contact for receipts yet — we ask at the first card payment.',
+  addContact: 'Add',
 }
 
 function plural(n: number, one: string, few: string, many: string): string {

@@ -1,5 +1,6 @@
 import { fireEvent, screen, waitFor } from '@testing-library/react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { setRequirementHandler } from '../api'
 import { strings } from '../i18n'
 import { wantedDocument } from '../legal'
 import { jsonReply, renderWithApp } from '../test/render'
@@ -14,7 +15,10 @@ const me = {
   demo: false,
 }
 
-afterEach(() => vi.restoreAllMocks())
+afterEach(() => {
+  vi.restoreAllMocks()
+  setRequirementHandler(null)
+})
 
 describe('Profile', () => {
   it('turns auto-renewal off in one tap (after the confirmation) and opens the documents', async () => {
@@ -34,6 +38,24 @@ describe('Profile', () => {
     fireEvent.click(screen.getByTestId('open-legal'))
     expect(value.go).toHaveBeenCalledWith('legal')
     expect(wantedDocument()).toBe('offer')
+  })
+
+  it('shows where receipts go and changes it through the contact sheet', async () => {
+    let contact = { email: 'anna@mail.ru', phone: null as string | null }
+    vi.spyOn(globalThis, 'fetch').mockImplementation((input) =>
+      String(input) === '/api/me/contact' ? jsonReply(200, contact) : jsonReply(200, { items: [], next_cursor: null }),
+    )
+    const asked: string[] = []
+    setRequirementHandler(async (need) => {
+      asked.push(need)
+      contact = { email: null as unknown as string, phone: '79001234567' }
+      return true
+    })
+    renderWithApp(<Profile onLanguage={() => undefined} />, { state: { me, balance: me.balance } })
+    await waitFor(() => expect(screen.getByTestId('receipt-contact')).toHaveTextContent(ru.contactSaved('anna@mail.ru')))
+    fireEvent.click(screen.getByTestId('change-contact'))
+    await waitFor(() => expect(screen.getByTestId('receipt-contact')).toHaveTextContent(ru.contactSaved('+79001234567')))
+    expect(asked).toEqual(['contact'])
   })
 
   it('has no cancel button without a renewing plan', async () => {
