@@ -1,4 +1,4 @@
-//! The bot's side of the conversation: Telegram updates (`/start`, `/help`, `/paysupport`,
+//! The bot's side of the conversation: Telegram updates (`/start`, `/help`, `/paysupport`, `/terms`,
 //! Stars checkouts and payments). Updates arrive through `POST /webhooks/telegram`; this module
 //! is a handler like the HTTP ones: it parses the update and sends messages to actors (answers go
 //! out through the `Notifier`, payment work through the `PaymentActor`), and it sees no
@@ -19,6 +19,8 @@ pub struct Bot {
     pub notifier: NotifierHandle,
     pub payments: PaymentHandle,
     pub settings: std::sync::Arc<Settings>,
+    /// The legal documents `/terms` links.
+    pub legal: std::sync::Arc<crate::domain::legal::LegalDocs>,
 }
 
 /// The parts of a Telegram `Update` the bot reads; everything else is ignored.
@@ -106,6 +108,9 @@ impl Bot {
                 let contact = &self.settings.file.telegram.support_contact;
                 self.notifier.send_text(message.chat.id, i18n::paysupport_text(lang, contact), None);
             }
+            "/terms" | "/privacy" => {
+                self.notifier.send_text(message.chat.id, self.terms_message(lang), None);
+            }
             "/help" => {
                 let (text, markup) = self.start_message(lang);
                 self.notifier.send_text(message.chat.id, text, Some(markup));
@@ -138,6 +143,19 @@ impl Bot {
             Some(payment) => self.payments.stars_paid(payment).await,
             None => Ok(()),
         }
+    }
+
+    /// `/terms`: the offer, the privacy policy and the renewal terms, each with a link that
+    /// opens it in a browser (`GET /api/legal/{kind}`).
+    pub fn terms_message(&self, lang: Lang) -> String {
+        let base = &self.settings.public_base_url;
+        let docs: Vec<(String, String)> = self
+            .legal
+            .in_language(lang)
+            .into_iter()
+            .map(|d| (d.title.clone(), format!("{base}/api/legal/{}?lang={}", d.kind.as_str(), lang.code())))
+            .collect();
+        i18n::terms_text(lang, &docs)
     }
 
     /// The greeting with a button that opens the Mini App.

@@ -142,6 +142,7 @@ pub struct FileSettings {
     pub credits: CreditSettings,
     pub products: BTreeMap<String, ProductSettings>,
     pub tax: TaxSettings,
+    pub legal: LegalSettings,
     pub rate_limits: RateLimitSettings,
     pub telegram: TelegramSettings,
     pub kie: KieSettings,
@@ -295,6 +296,41 @@ pub struct TaxSettings {
     pub npd_annual_cap_kopecks: i64,
     /// Warn when the year's gross reaches this share of the cap (basis points).
     pub npd_warn_at_bp: i64,
+    /// The second warning (basis points).
+    pub npd_warn_high_bp: i64,
+    /// `receipt_mode = "npd"`: rouble sales stop where they would take the year's income above
+    /// the cap (until the operator raises or resets it).
+    pub npd_stop_sales: bool,
+    /// How receipts are made: `npd` («Мой налог» through YooKassa) or `54fz` (a cash register).
+    pub receipt_mode: ReceiptMode,
+    pub receipt_vat_code: u8,
+    /// 54-ФЗ: the shop's tax system (1..6); 0 = not sent.
+    pub receipt_tax_system_code: u8,
+    /// YooKassa's fee for receipts, added to the commission (basis points).
+    pub receipt_fee_bp: i64,
+    /// A refund reverses the payment's commission too (its tax always).
+    pub refund_returns_commission: bool,
+}
+
+/// Who registers the receipts of rouble payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ReceiptMode {
+    /// Self-employed: YooKassa registers each receipt in «Мой налог» (the НПД cap applies).
+    #[serde(rename = "npd")]
+    Npd,
+    /// An ИП or a company: receipts through an online cash register (54-ФЗ).
+    #[serde(rename = "54fz")]
+    Fz54,
+}
+
+/// The legal documents (`config/legal/`) and the owner's details they name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalSettings {
+    pub dir: PathBuf,
+    pub owner_name: String,
+    pub owner_inn: String,
+    pub owner_contact: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -711,6 +747,17 @@ impl Settings {
             if product.kind == ProductKind::Subscription && product.period_days.is_none() {
                 bail!("products.{id}: a subscription needs period_days");
             }
+        }
+        let t = &f.tax;
+        if t.npd_annual_cap_kopecks <= 0
+            || !(1..=10_000).contains(&t.npd_warn_at_bp)
+            || t.npd_warn_high_bp < t.npd_warn_at_bp
+            || t.npd_warn_high_bp > 10_000
+        {
+            bail!("tax: npd_annual_cap_kopecks must be positive and 0 < npd_warn_at_bp <= npd_warn_high_bp <= 10000");
+        }
+        if t.receipt_fee_bp < 0 || t.receipt_tax_system_code > 6 || !(1..=12).contains(&t.receipt_vat_code) {
+            bail!("tax: receipt_fee_bp >= 0, receipt_tax_system_code 0..=6, receipt_vat_code 1..=12");
         }
         for net in f.yookassa.allowed_networks.iter().chain(&f.yookassa.trusted_proxies) {
             parse_network(net).with_context(|| format!("yookassa network {net:?}"))?;

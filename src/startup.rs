@@ -58,6 +58,7 @@ impl Application {
             .with_context(|| format!("reading {}", settings.file.chat.system_prompt_path.display()))?;
         let tryon_prompts = load_tryon_prompts(&settings).await?;
         let catalogue = Arc::new(settings.catalogue());
+        let legal = Arc::new(load_legal(&settings, &catalogue).await?);
         let services = Arc::new(Services {
             node: uuid::Uuid::new_v4(),
             pool: pool.clone(),
@@ -76,6 +77,7 @@ impl Application {
             openrouter,
             chat_system_prompt,
             tryon_prompts,
+            legal: legal.clone(),
         });
         let actors = actors::spawn_all(services.clone()).await?;
 
@@ -107,6 +109,7 @@ impl Application {
             notifier: actors.notifier.clone(),
             payments: actors.payments.clone(),
             settings: settings.clone(),
+            legal: legal.clone(),
         };
         let state = AppState::new(AppInner {
             pool: pool.clone(),
@@ -128,6 +131,7 @@ impl Application {
             decode_slots: Arc::new(tokio::sync::Semaphore::new(decode_slots(&settings))),
             token_versions: crate::auth::revocation::TokenVersions::new(Duration::from_secs(15)),
             ws_tickets: crate::auth::ws_ticket::WsTickets::new(&settings.secrets.jwt_secret, 30),
+            legal,
         });
         let router = http::router(state.clone(), sim.clone().map(simulator::router));
         let metrics = match settings.file.server.metrics_port {
@@ -288,6 +292,55 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// The legal documents of `legal.dir` in both languages, the owner's details and the plans
+/// filled in.
+async fn load_legal(
+    settings: &Settings,
+    catalogue: &crate::domain::pricing::Catalogue,
+) -> anyhow::Result<crate::domain::legal::LegalDocs> {
+    use crate::domain::i18n::Lang;
+    use crate::domain::legal::{DocKind, LegalDocs, LegalValues};
+    let legal = &settings.file.legal;
+    let mut raw = std::collections::HashMap::new();
+    for kind in DocKind::ALL {
+        for lang in [Lang::Ru, Lang::En] {
+            let path = legal.dir.join(format!("{}.{}.md", kind.as_str(), lang.code()));
+            let text = tokio::fs::read_to_string(&path).await.with_context(|| format!("reading {}", path.display()))?;
+            raw.insert((kind, lang.code()), text);
+        }
+    }
+    let plans = |lang: Lang| {
+        catalogue
+            .products()
+            .iter()
+            .filter(|p| p.kind == crate::domain::pricing::ProductKind::Subscription)
+            .map(|p| crate::domain::i18n::plan_terms_line(lang, p))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let values = LegalValues {
+        owner_name: legal.owner_name.clone(),
+        owner_inn: legal.owner_inn.clone(),
+        owner_contact: legal.owner_contact.clone(),
+        support_contact: settings.file.telegram.support_contact.clone(),
+        upload_retention_days: settings.file.storage.upload_retention_days,
+        result_retention_days: settings.file.storage.result_retention_days,
+        plans_ru: plans(Lang::Ru),
+        plans_en: plans(Lang::En),
+    };
+    if [&legal.owner_name, &legal.owner_inn, &legal.owner_contact].iter().any(|v| v.trim().is_empty()) {
+        tracing::warn!("legal.owner_name, owner_inn or owner_contact is not set: the offer and the policy say so");
+    }
+    let docs = LegalDocs::build(&values, |kind, lang| raw.remove(&(kind, lang.code())))
+        .map_err(|e| anyhow::anyhow!("{e} ({})", legal.dir.display()))?;
+    tracing::info!(
+        offer = docs.version(DocKind::Offer),
+        privacy = docs.version(DocKind::Privacy),
+        "legal texts loaded"
+    );
+    Ok(docs)
 }
 
 /// The general try-on template and every `<category>.md` in `generation.tryon_prompts_dir`.

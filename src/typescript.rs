@@ -23,6 +23,7 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     use crate::domain::errors::ErrorCode;
     use crate::http::chat::TurnView;
     use crate::http::gallery::GenerationPage;
+    use crate::http::legal::{ConsentView, ConsentsView, ContactView, LegalView};
     use crate::http::me::{LedgerPage, MeResponse};
     use crate::http::payments::{PaymentView, PlansView};
     use crate::http::tryon::TryOnCategory;
@@ -40,6 +41,10 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     PlansView::export_all(&cfg)?;
     PaymentView::export_all(&cfg)?;
     TryOnCategory::export_all(&cfg)?;
+    LegalView::export_all(&cfg)?;
+    ConsentView::export_all(&cfg)?;
+    ConsentsView::export_all(&cfg)?;
+    ContactView::export_all(&cfg)?;
     Ok(())
 }
 

@@ -63,6 +63,81 @@ async function tokenFor(mode, user) {
   return (await api(mode === 'telegram' ? TG.base : BASE, '/api/auth/telegram', { method: 'POST', body: JSON.stringify({ init_data }) })).token
 }
 
+/** What a user does once before uploading or paying (the `consents` flows do it in the app): accepts
+ *  the documents' current versions and gives an e-mail for receipts. */
+async function acceptTerms(mode, user) {
+  const base = mode === 'telegram' ? TG.base : BASE
+  const token = await tokenFor(mode, user)
+  const { versions } = await api(base, '/api/me/consents', {}, token)
+  for (const [kind, version] of Object.entries(versions)) {
+    await api(base, '/api/me/consents', { method: 'POST', body: JSON.stringify({ kind, version }) }, token)
+  }
+  await api(base, '/api/me/contact', { method: 'PUT', body: JSON.stringify({ email: `e2e${user}@example.com` }) }, token)
+}
+
+/** The privacy consent sheet the first upload opens: the policy read, ticked, accepted. */
+async function consentToPrivacy(t) {
+  const { page } = t
+  const sheet = page.getByTestId('need-privacy')
+  await sheet.waitFor({ timeout: 15_000 })
+  check(!(await page.getByTestId('need-tick').isChecked()), 'the consent is not ticked in advance')
+  check(await page.getByTestId('need-accept').isDisabled(), 'accepting needs the tick')
+  await page.getByTestId('read-policy').click()
+  await expectText(page.getByTestId('need-document'), /152-ФЗ/, 'the policy opens in the sheet')
+  await checkpoint(t, 'privacy-consent')
+  await page.getByTestId('need-tick').check()
+  await page.getByTestId('need-accept').click()
+  await sheet.waitFor({ state: 'detached' })
+}
+
+/** The unticked renewal consent next to a plan, with price, period and how to cancel. */
+async function tickRenewal(t, product) {
+  const { page } = t
+  await page.getByTestId(`autorenew-${product}`).waitFor()
+  await expectText(page.getByTestId(`autorenew-${product}`), /299 ₽.*30 дн\..*Отключить автопродление/s, 'price, period and how to cancel')
+  check(!(await page.getByTestId(`autorenew-tick-${product}`).isChecked()), 'the renewal consent is not ticked in advance')
+  check(await page.getByTestId(`buy-${product}`).isDisabled(), 'no subscription without the renewal consent')
+  await checkpoint(t, 'renewal-consent')
+  await page.getByTestId(`autorenew-tick-${product}`).check()
+  check(await page.getByTestId(`buy-${product}`).isEnabled(), 'the tick enables the purchase')
+}
+
+/** A fresh user's first photo (the privacy sheet, then the upload goes ahead) and first plan (the
+ *  renewal consent ticked). */
+async function firstPhotoThenPlan(t) {
+  const { page } = t
+  await page.getByTestId('tab-tryon').click()
+  await page.getByTestId('person-input').setInputFiles(photo('me.png', [210, 160, 130]))
+  await consentToPrivacy(t)
+  await page.locator('[data-testid="person"][data-state="uploaded"]').waitFor({ timeout: 30_000 })
+  await page.getByTestId('balance').click()
+  await tickRenewal(t, 'sub_basic')
+}
+
+/** What the server stored: both consents with their versions, and the contact. */
+async function storedConsents(mode, user) {
+  const base = mode === 'telegram' ? TG.base : BASE
+  const token = await tokenFor(mode, user)
+  const consents = await api(base, '/api/me/consents', {}, token)
+  for (const kind of ['privacy', 'autorenew']) {
+    const given = consents.consents.find((c) => c.kind === kind)
+    check(given && given.version === consents.versions[kind] && given.accepted_at, `the ${kind} consent was not stored: ${JSON.stringify(consents)}`)
+  }
+  return api(base, '/api/me/contact', {}, token)
+}
+
+/** Profile: where receipts go; Documents: the offer, then the privacy policy. */
+async function documents(t) {
+  const { page } = t
+  await page.getByTestId('tab-profile').click()
+  await expectText(page.getByTestId('receipt-contact'), t.mode === 'telegram' ? /\+79001234567/ : /@example\.com/, 'where receipts go, in Profile')
+  await page.getByTestId('open-legal').click()
+  await expectText(page.getByTestId('document-offer'), /Публичная оферта/, 'the offer')
+  await page.getByTestId('doc-privacy').click()
+  await expectText(page.getByTestId('document-privacy'), /Удалить мои данные/, 'the privacy policy says how to delete')
+  await checkpoint(t, 'documents')
+}
+
 async function uploadFor(base, token, picture) {
   const form = new FormData()
   form.append('file', new Blob([picture.buffer], { type: picture.mimeType }), picture.name)
@@ -328,6 +403,27 @@ const browserFlows = {
   },
   async cancel(t) {
     await cancelFlow(t)
+  },
+  async consents(t) {
+    const { page, user } = t
+    await firstPhotoThenPlan(t)
+    // Then the receipt e-mail, then YooKassa.
+    await page.getByTestId('buy-sub_basic').click()
+    await page.getByTestId('need-contact').waitFor()
+    check((await page.getByTestId('share-phone').count()) === 0, 'no phone sharing outside Telegram')
+    await page.getByTestId('contact-email').fill('не почта')
+    await page.getByTestId('save-contact').click()
+    await page.getByRole('alert').filter({ hasText: 'Проверьте e-mail' }).waitFor()
+    await page.getByTestId('contact-email').fill(`anna${user}@example.com`)
+    await checkpoint(t, 'contact')
+    await page.getByTestId('save-contact').click()
+    await page.locator('#pay').click()
+    await page.waitForURL(/\/plans\?payment=.*&sig=/)
+    await page.getByTestId('payment-succeeded').waitFor({ timeout: 30_000 })
+    await page.getByTestId('current-plan').waitFor()
+    const contact = await storedConsents('browser', user)
+    check(contact.email === `anna${user}@example.com`, `the contact stored is ${JSON.stringify(contact)}`)
+    await documents(t)
   },
   async editor(t) {
     const { page } = t
@@ -654,6 +750,23 @@ const telegramFlows = {
     await waitForEvent(page, 'web_app_open_popup', (p) => /delete/i.test(p.message))
     await expectText(page.locator('main'), /Your data was deleted/, 'the data deleted after Telegram’s confirmation')
   },
+  async consents(t) {
+    const { page, user } = t
+    await firstPhotoThenPlan(t)
+    check(await page.getByTestId('stars-sub_basic').isEnabled(), 'the tick enables the Stars plan too')
+    // A card payment asks for the receipt contact: the phone number shared from Telegram.
+    await page.getByTestId('buy-sub_basic').click()
+    await page.getByTestId('need-contact').waitFor()
+    await checkpoint(t, 'contact')
+    await page.getByTestId('share-phone').click()
+    await waitForEvent(page, 'web_app_request_phone')
+    const { url } = await waitForEvent(page, 'web_app_open_link')
+    check(url.includes('/sim/yookassa/checkout/'), `the checkout opened at ${url}`)
+    await page.getByTestId('payment-pending').waitFor()
+    const contact = await storedConsents('telegram', user)
+    check(contact.phone === '79001234567', `the contact stored is ${JSON.stringify(contact)}`)
+    await documents(t)
+  },
   async 'no-credits'(t) {
     const { page, user, requests } = t
     const token = await tokenFor('telegram', user)
@@ -688,7 +801,12 @@ const LAUNCH = {
   yookassa: ['ios-light', 'ios', 390],
   profile: ['android-light', 'android', 320],
   'no-credits': ['ios-dark', 'ios', 390],
+  consents: ['android-light', 'android', 320],
 }
+
+/** Flows that start as a user who has given nothing yet (the others start with the documents
+ *  accepted and a receipt e-mail, as every returning user has). */
+const FRESH = new Set(['consents'])
 
 /** Proxies the app's WebSocket so a flow can silence or close it. */
 async function controllableSocket(context) {
@@ -735,6 +853,7 @@ async function runFlow(browser, mode, name, flow) {
     }
     const t = { page, mode, name, user, palette, width, browser, requests, socket, launch, note: (n) => notes.push(n) }
     await page.getByTestId('balance').waitFor({ timeout: 30_000 })
+    if (!FRESH.has(name)) await acceptTerms(mode, user)
     await flow(t)
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`)
     console.log(`ok   ${mode}/${name} ${Date.now() - started} ms${notes.length ? ` (${notes.join(', ')})` : ''}`)

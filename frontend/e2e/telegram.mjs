@@ -3,7 +3,8 @@
 // platform, theme), a `window.TelegramWebviewProxy` that records every `postEvent` the app's SDK
 // sends and answers the requests Telegram answers (viewport, safe area, theme, popups), and a way
 // to send events back through `Telegram.WebView.receiveEvent` (button presses, theme changes,
-// invoices closing, the app coming back to the foreground). It also plays Telegram's server side
+// invoices closing, the app coming back to the foreground, the phone number shared through
+// `requestContact` — `state.phone`, null to decline). It also plays Telegram's server side
 // where a flow needs it (the `successful_payment` update on /webhooks/telegram).
 import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -51,7 +52,7 @@ export function launchUrl(base, path, { initData, platform, theme, version = '8.
 /** Installed before any page script: the client side of Telegram's bridge. */
 function clientScript({ theme, safeBottom }) {
   const record = []
-  const state = { theme, confirm: true }
+  const state = { theme, confirm: true, phone: '+79001234567' }
   const reply = (type, data) => setTimeout(() => window.Telegram?.WebView?.receiveEvent(type, data), 0)
   window.__tg = { events: record, state }
   window.TelegramWebviewProxy = {
@@ -75,6 +76,18 @@ function clientScript({ theme, safeBottom }) {
           break
         case 'web_app_request_theme':
           reply('theme_changed', { theme_params: state.theme })
+          break
+        case 'web_app_request_phone':
+          // The user shares the number (or declines); the SDK then asks for the contact itself.
+          reply('phone_requested', { status: state.phone ? 'sent' : 'cancelled' })
+          break
+        case 'web_app_invoke_custom_method':
+          if (parsed?.method === 'getRequestedContact') {
+            const user = window.Telegram?.WebApp?.initDataUnsafe?.user ?? {}
+            const contact = JSON.stringify({ phone_number: state.phone, first_name: user.first_name ?? '', user_id: user.id })
+            const result = `contact=${encodeURIComponent(contact)}&auth_date=${Math.floor(Date.now() / 1000)}&hash=e2e`
+            reply('custom_method_invoked', { req_id: parsed.req_id, result })
+          }
           break
         case 'web_app_open_popup': {
           // The user presses the first button (OK) or cancels, as the flow decided.

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
-import { api, getToken, setApiLanguage, setRelogin, setToken } from './api'
+import { api, getToken, setApiLanguage, setRelogin, setRequirementHandler, setToken, type Need } from './api'
 import { AppContext, type Screen } from './app-context'
 import { Icon } from './components/icons'
 import { JobsBar } from './components/JobsBar'
@@ -51,6 +51,8 @@ const Editor = lazy(() => import('./screens/Editor').then((m) => ({ default: m.E
 const Gallery = lazy(() => import('./screens/Gallery').then((m) => ({ default: m.Gallery })))
 const Profile = lazy(() => import('./screens/Profile').then((m) => ({ default: m.Profile })))
 const Plans = lazy(() => import('./screens/Plans').then((m) => ({ default: m.Plans })))
+const Legal = lazy(() => import('./screens/Legal').then((m) => ({ default: m.Legal })))
+const RequirementSheet = lazy(() => import('./components/Requirements').then((m) => ({ default: m.RequirementSheet })))
 
 const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
 
@@ -67,6 +69,13 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
   const screen = current(nav)
   const t = strings(lang)
   useEffect(() => setApiLanguage(lang), [lang])
+  // A request that needs a consent or a receipt contact first asks the user with a sheet, then
+  // goes ahead (or fails as refused when the user cancels).
+  const [need, setNeed] = useState<{ need: Need; resolve: (given: boolean) => void } | null>(null)
+  useEffect(() => {
+    setRequirementHandler((n) => new Promise((resolve) => setNeed({ need: n, resolve })))
+    return () => setRequirementHandler(null)
+  }, [])
 
   const refreshMe = useCallback(async () => {
     const me = await api.me()
@@ -192,7 +201,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
     return <div dangerouslySetInnerHTML={{ __html: skeleton }} />
   }
 
-  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans }[screen]
+  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans, legal: t.documents }[screen]
   return (
     <AppContext.Provider value={context}>
       <div className="mx-auto flex min-h-[100dvh] max-w-md flex-col pb-[calc(var(--tabbar)+var(--safe-bottom))]">
@@ -221,8 +230,20 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
             {screen === 'gallery' && <Gallery />}
             {screen === 'profile' && <Profile onLanguage={setLang} />}
             {screen === 'plans' && <Plans paymentId={followPayment} />}
+            {screen === 'legal' && <Legal />}
           </Suspense>
         </main>
+        {need && (
+          <Suspense fallback={null}>
+            <RequirementSheet
+              need={need.need}
+              onDone={(given) => {
+                need.resolve(given)
+                setNeed(null)
+              }}
+            />
+          </Suspense>
+        )}
         <nav
           className="fixed inset-x-0 bottom-0 z-10 mx-auto flex max-w-md justify-around border-t border-line bg-section pb-[var(--safe-bottom)]"
           aria-label={t.tabsLabel}

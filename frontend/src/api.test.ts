@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { ApiError, api, setRelogin, setToken } from './api'
+import { ApiError, api, setRelogin, setRequirementHandler, setToken } from './api'
 
 function reply(status: number, body: unknown) {
   return Promise.resolve(new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } }))
@@ -8,6 +8,7 @@ function reply(status: number, body: unknown) {
 afterEach(() => {
   vi.restoreAllMocks()
   setToken(null)
+  setRequirementHandler(null)
 })
 
 describe('api', () => {
@@ -80,5 +81,30 @@ describe('ledger', () => {
   it('rejects a malformed ledger entry', async () => {
     vi.spyOn(globalThis, 'fetch').mockImplementation(() => reply(200, { items: [{ id: 'x' }], next_cursor: null }))
     await expect(api.ledger()).rejects.toThrow()
+  })
+
+  it('asks for a consent and a contact the server requires, then repeats the request', async () => {
+    const answers = [
+      reply(403, { error: { code: 'consent_required', message: 'Примите условия.' } }),
+      reply(409, { error: { code: 'contact_required', message: 'Укажите e-mail.' } }),
+      reply(201, { payment_id: 'p', status: 'pending', product: 'sub_basic', credits: 50, amount_rub: '299.00' }),
+    ]
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() => answers.shift()!)
+    const asked: string[] = []
+    setRequirementHandler(async (need) => {
+      asked.push(need)
+      return true
+    })
+    const payment = await api.buy('sub_basic')
+    expect(payment.payment_id).toBe('p')
+    expect(asked).toEqual(['autorenew', 'contact'])
+  })
+
+  it('gives up when the user declines', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() => reply(403, { error: { code: 'consent_required', message: 'Примите условия.' } }))
+    setRequirementHandler(async () => false)
+    const error = await api.upload(new Blob(['x']), 'a.jpg').catch((e) => e)
+    expect(error).toBeInstanceOf(ApiError)
+    expect(error.code).toBe('consent_required')
   })
 })

@@ -151,6 +151,24 @@ export const LedgerEntry = z.object({
 export type LedgerEntry = z.infer<typeof LedgerEntry>
 export const LedgerPage = z.object({ items: z.array(LedgerEntry), next_cursor: z.string().nullable().optional() })
 
+export const LegalDoc = z.object({
+  kind: z.enum(['offer', 'privacy', 'autorenew']),
+  version: z.string(),
+  language: z.string(),
+  title: z.string(),
+  text: z.string(),
+})
+export type LegalDoc = z.infer<typeof LegalDoc>
+export const Legal = z.object({ language: z.string(), documents: z.array(LegalDoc) })
+export const Consents = z.object({
+  consents: z.array(z.object({ kind: z.string(), version: z.string(), accepted_at: z.string() })),
+  missing: z.array(z.string()),
+  versions: z.record(z.string(), z.string()),
+})
+export type Consents = z.infer<typeof Consents>
+export const Contact = z.object({ email: z.string().nullable(), phone: z.string().nullable() })
+export type Contact = z.infer<typeof Contact>
+
 export class ApiError extends Error {
   constructor(
     public status: number,
@@ -177,6 +195,35 @@ export function setRelogin(fn: () => Promise<void>) {
 }
 export function getToken() {
   return token
+}
+
+/** What a refused request needs first: a consent (`403 consent_required`: the privacy policy for an
+ *  upload, automatic renewal for a subscription) or a receipt contact (`409 contact_required`). */
+export type Need = 'privacy' | 'autorenew' | 'contact'
+let requirementHandler: ((need: Need) => Promise<boolean>) | null = null
+/** Asks the user for what a request needs (App shows the consent or contact sheet); `true` when
+ *  it was given, and the request is then repeated. */
+export function setRequirementHandler(fn: ((need: Need) => Promise<boolean>) | null) {
+  requirementHandler = fn
+}
+
+/** Asks the user for `need` now (e.g. Profile → change the receipt contact); `true` when given. */
+export function askUser(need: Need): Promise<boolean> {
+  return requirementHandler ? requirementHandler(need) : Promise.resolve(false)
+}
+
+/** Runs `attempt`; a consent or contact the server asks for is asked of the user and the request
+ *  repeated (at most twice: a first subscription may need both). */
+async function withRequirements<T>(consent: Need, attempt: () => Promise<T>): Promise<T> {
+  for (let round = 0; ; round++) {
+    try {
+      return await attempt()
+    } catch (e) {
+      if (!(e instanceof ApiError) || !requirementHandler || round >= 2) throw e
+      const need = e.code === 'consent_required' ? consent : e.code === 'contact_required' ? 'contact' : null
+      if (!need || !(await requirementHandler(need))) throw e
+    }
+  }
 }
 
 type Schema<T> = { parse: (v: unknown) => T }
@@ -250,6 +297,10 @@ function sendWithProgress<T>(path: string, schema: Schema<T>, form: FormData, on
 
 /** `request` for uploads: the same re-login on 401, with progress when asked for. */
 function upload(file: Blob, name: string, onProgress?: (fraction: number) => void, kind?: PhotoKind) {
+  return withRequirements('privacy', () => uploadOnce(file, name, onProgress, kind))
+}
+
+function uploadOnce(file: Blob, name: string, onProgress?: (fraction: number) => void, kind?: PhotoKind) {
   return withRelogin('/api/uploads', () => {
     const form = new FormData()
     if (kind) form.append('kind', kind)
@@ -313,7 +364,17 @@ export const api = {
     request('/api/chat/current', Chat, { method: 'POST', body: JSON.stringify({ generation_id }) }),
   plans: () => request('/api/plans', z.object({ products: z.array(Product) })),
   buy: (product: string, method: 'yookassa' | 'stars' = 'yookassa') =>
-    request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method }) }),
+    withRequirements('autorenew', () =>
+      request('/api/payments', Payment, { method: 'POST', body: JSON.stringify({ product, method }) }),
+    ),
+  /** The offer, the privacy policy and the renewal terms in the UI language. */
+  legal: () => request('/api/legal', Legal),
+  consents: () => request('/api/me/consents', Consents),
+  giveConsent: (kind: 'offer' | 'privacy' | 'autorenew', version: string) =>
+    request('/api/me/consents', null, { method: 'POST', body: JSON.stringify({ kind, version }) }),
+  contact: () => request('/api/me/contact', Contact),
+  setContact: (contact: { email: string } | { phone: string }) =>
+    request('/api/me/contact', Contact, { method: 'PUT', body: JSON.stringify(contact) }),
   payment: (id: string) => request(`/api/payments/${encodeURIComponent(id)}`, Payment),
   paymentReturn: (id: string, sig: string) =>
     request(`/api/payments/${encodeURIComponent(id)}/return?sig=${encodeURIComponent(sig)}`, PaymentReturn),

@@ -231,3 +231,24 @@ export function shareToStory(url: string, text: string): boolean {
 export function hapticSelection(): void {
   if (versionAtLeast('6.1')) tg.HapticFeedback.selectionChanged()
 }
+
+/** Telegram's "share your phone number" (`requestContact`, Bot API 6.9+): the number the user
+ *  shared, or null when they declined or the client cannot. */
+export function requestPhone(): Promise<string | null> {
+  if (!versionAtLeast('6.9')) return Promise.resolve(null)
+  return new Promise((resolve) => {
+    try {
+      tg.requestContact((shared, response) => {
+        const phone = shared && response?.status === 'sent' ? response.responseUnsafe?.contact?.phone_number : undefined
+        resolve(phone ? String(phone) : null)
+      })
+    } catch {
+      resolve(null)
+    }
+  })
+}
+
+/** Whether `requestPhone` can work in this client. */
+export function canRequestPhone(): boolean {
+  return versionAtLeast('6.9')
+}

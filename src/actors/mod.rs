@@ -59,6 +59,8 @@ pub struct Services {
     pub tryon_prompts: crate::domain::tryon::TryOnPrompts,
     /// The editor assistant's system prompt (`chat.system_prompt_path`).
     pub chat_system_prompt: String,
+    /// The offer, the privacy policy and the renewal terms (`config/legal/`).
+    pub legal: Arc<crate::domain::legal::LegalDocs>,
 }
 
 /// Typed handles to the running tree.

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod credit_writer;
 pub mod credits;
 pub mod generations;
+pub mod legal;
 pub mod payments;
 pub mod subscriptions;
 pub mod types;

@@ -235,21 +235,61 @@ pub async fn mark_canceled(db: impl PgExecutor<'_>, id: Uuid, verified: &Value) 
     Ok(r.rows_affected() == 1)
 }
 
+/// How a refund is booked.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundBooks<'a> {
+    /// The payment bought a subscription period (its credits are in the subscription bucket).
+    pub subscription: bool,
+    /// Credits the payment bought (as many as are left are taken back).
+    pub credits: i32,
+    pub returns_commission: bool,
+    pub refund_id: Option<&'a str>,
+}
+
+/// Records the contact the payment's receipt was sent to (a refund's receipt goes there too).
+pub async fn set_receipt_customer(db: impl PgExecutor<'_>, id: Uuid, customer: &Value) -> Result<(), DbError> {
+    sqlx::query("update payments set receipt_customer = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(customer)
+        .execute(db)
+        .await
+        .db()
+        .map(|_| ())
+}
+
+/// The contact a payment's receipt was sent to.
+pub async fn receipt_customer(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Value>, DbError> {
+    sqlx::query_scalar("select receipt_customer from payments where id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .db()
+        .map(Option::flatten)
+}
+
 /// A refunded payment: the status flips once and the bought credits are taken back, as many as
 /// are left (a bucket never goes below zero). Returns the credits removed, or `None` when the
 /// payment was not `succeeded` (already refunded, never paid).
+///
+/// The refund reverses the payment in the books: its tax always (the receipt is annulled), its
+/// commission when `returns_commission`; `refund_id` is the provider's refund, when known.
 pub async fn settle_refund(
     conn: &mut PgConnection,
     payment: &PaymentRow,
-    subscription: bool,
-    credits: i32,
+    refund: &RefundBooks<'_>,
 ) -> Result<Option<i32>, DbError> {
+    let RefundBooks { subscription, credits, returns_commission, refund_id } = *refund;
     let mut tx = sqlx::Connection::begin(&mut *conn).await.db()?;
     let updated = sqlx::query(
-        "update payments set status = 'refunded', refunded_at = now(), updated_at = now()
+        "update payments set status = 'refunded', refunded_at = now(), updated_at = now(),
+                refund_tax_kopecks = coalesce(tax_kopecks, 0),
+                refund_commission_kopecks = case when $2 then coalesce(commission_kopecks, 0) else 0 end,
+                provider_refund_id = coalesce($3, provider_refund_id)
          where id = $1 and status = 'succeeded'",
     )
     .bind(payment.id)
+    .bind(returns_commission)
+    .bind(refund_id)
     .execute(&mut *tx)
     .await
     .db()?;
@@ -295,7 +335,10 @@ pub async fn settle_refund(
     Ok(Some(removed))
 }
 
-/// One line of the revenue report: a provider's payments that succeeded in the range.
+/// One line of the revenue report: a provider's payments that succeeded in the range (by the
+/// month they were paid in). Refunds reverse: `commission`, `tax` and `net` are what remains
+/// after them (`gross − refunded = commission + tax + net`); the `*_reversed` columns say how
+/// much the refunds took back.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct RevenueLine {
     /// First day of the month (configured timezone), `YYYY-MM`.
@@ -309,6 +352,8 @@ pub struct RevenueLine {
     pub net_kopecks: i64,
     pub refunded_payments: i64,
     pub refunded_kopecks: i64,
+    pub commission_reversed_kopecks: i64,
+    pub tax_reversed_kopecks: i64,
 }
 
 pub async fn revenue(
@@ -321,11 +366,16 @@ pub async fn revenue(
         "select to_char(succeeded_at at time zone $3, 'YYYY-MM') as month, provider, product,
                 count(*) as payments,
                 coalesce(sum(gross_kopecks), 0)::bigint as gross_kopecks,
-                coalesce(sum(commission_kopecks), 0)::bigint as commission_kopecks,
-                coalesce(sum(tax_kopecks), 0)::bigint as tax_kopecks,
-                coalesce(sum(net_kopecks), 0)::bigint as net_kopecks,
+                coalesce(sum(commission_kopecks - coalesce(refund_commission_kopecks, 0)), 0)::bigint
+                    as commission_kopecks,
+                coalesce(sum(tax_kopecks - coalesce(refund_tax_kopecks, 0)), 0)::bigint as tax_kopecks,
+                coalesce(sum(case when status = 'refunded'
+                                  then coalesce(refund_commission_kopecks, 0) - commission_kopecks
+                                  else net_kopecks end), 0)::bigint as net_kopecks,
                 count(*) filter (where status = 'refunded') as refunded_payments,
-                coalesce(sum(gross_kopecks) filter (where status = 'refunded'), 0)::bigint as refunded_kopecks
+                coalesce(sum(gross_kopecks) filter (where status = 'refunded'), 0)::bigint as refunded_kopecks,
+                coalesce(sum(refund_commission_kopecks), 0)::bigint as commission_reversed_kopecks,
+                coalesce(sum(refund_tax_kopecks), 0)::bigint as tax_reversed_kopecks
          from payments
          where status in ('succeeded', 'refunded') and succeeded_at >= $1 and succeeded_at < $2
          group by 1, provider, product order by 1, provider, product",

@@ -107,6 +107,13 @@ error_codes! {
     // --- payments
     NotAvailable = ("not_available", 409),
     PaymentUnavailable = ("payment_unavailable", 503),
+    /// The user has not accepted the document this needs (`privacy` before the first upload,
+    /// `autorenew` before the first subscription): `POST /api/me/consents` first.
+    ConsentRequired = ("consent_required", 403),
+    /// A rouble payment needs a contact for its receipt: `PUT /api/me/contact` first.
+    ContactRequired = ("contact_required", 409),
+    /// Rouble sales are paused: the seller's НПД yearly income cap is reached.
+    RubSalesPaused = ("rub_sales_paused", 409),
     // --- generation failures (credits always returned)
     GenerationFailed = ("generation_failed", 502),
     ContentRejected = ("content_rejected", 422),

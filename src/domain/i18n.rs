@@ -215,6 +215,18 @@ pub fn error_message(code: ErrorCode, lang: Lang) -> &'static str {
             "Ассистент ответил некорректно. Кредит не списан — попробуйте ещё раз.",
             "The assistant gave an invalid answer. No credit was charged — please try again.",
         ),
+        ErrorCode::ConsentRequired => (
+            "Сначала примите условия: откройте документ и подтвердите согласие.",
+            "Please accept the terms first: open the document and confirm your consent.",
+        ),
+        ErrorCode::ContactRequired => (
+            "Укажите e-mail или телефон — туда придёт чек об оплате.",
+            "Please give an e-mail or phone number for the payment receipt.",
+        ),
+        ErrorCode::RubSalesPaused => (
+            "Оплата в рублях временно недоступна. Можно оплатить звёздами Telegram.",
+            "Paying in roubles is temporarily unavailable. You can pay with Telegram Stars.",
+        ),
         ErrorCode::AssistantUnavailable => (
             "Ассистент сейчас недоступен. Кредит не списан — попробуйте через минуту.",
             "The assistant is unavailable right now. No credit was charged — try again in a minute.",
@@ -378,6 +390,43 @@ pub fn paysupport_text(lang: Lang, contact: &str) -> String {
              Auto-renewal is turned off in the app: Plans → Turn off auto-renewal."
         ),
     }
+}
+
+/// A plan's line in the renewal terms: price, period, credits, renewal until cancelled.
+pub fn plan_terms_line(lang: Lang, product: &super::pricing::Product) -> String {
+    let price = super::pricing::format_rub(product.price_kopecks);
+    let days = product.period_days.unwrap_or(30);
+    match lang {
+        Lang::Ru => format!(
+            "- «{}» — {price} ₽ (или {} звёзд) каждые {days} дн., {} кредитов за период; списывается до отмены.",
+            product.title_ru, product.price_stars, product.credits
+        ),
+        Lang::En => format!(
+            "- {} — {price} ₽ (or {} Stars) every {days} days, {} credits per period; charged until you cancel.",
+            product.title_en, product.price_stars, product.credits
+        ),
+    }
+}
+
+/// The bot's answer to `/terms`: the documents, each with its link.
+pub fn terms_text(lang: Lang, docs: &[(String, String)]) -> String {
+    let mut text = lang.pick("Документы Примерки:", "Primerka's documents:").to_string();
+    for (title, url) in docs {
+        text.push_str(&format!("\n• {title}: {url}"));
+    }
+    text.push_str(
+        lang.pick("\n\nОни же — в приложении: «Профиль» → «Документы».", "\n\nAlso in the app: Profile → Documents."),
+    );
+    text
+}
+
+/// The operator's warning that the year's income approaches the НПД cap.
+pub fn npd_cap_warning_text(income_rub: &str, cap_rub: &str, percent: i64) -> String {
+    format!(
+        "Доход за год — {income_rub} ₽, это {percent} % лимита НПД ({cap_rub} ₽). \
+         Когда лимит будет достигнут, продажи за рубли остановятся до его увеличения или сброса \
+         (POST /api/admin/npd-cap)."
+    )
 }
 
 /// The bot's answer to a message it does not understand.

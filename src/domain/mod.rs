@@ -7,6 +7,7 @@ pub mod errors;
 pub mod i18n;
 pub mod ids;
 pub mod images;
+pub mod legal;
 pub mod pricing;
 pub mod tax;
 pub mod text;

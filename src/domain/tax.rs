@@ -41,9 +41,55 @@ pub fn near_npd_cap(year_income_kopecks: i64, cap_kopecks: i64, warn_bp: i64) ->
     i128::from(year_income_kopecks) * 10_000 >= i128::from(cap_kopecks) * i128::from(warn_bp)
 }
 
+/// The year's income as a share of the cap, in basis points (rounded down).
+pub fn cap_share_bp(year_income_kopecks: i64, cap_kopecks: i64) -> i64 {
+    if cap_kopecks <= 0 {
+        return 10_000;
+    }
+    (i128::from(year_income_kopecks.max(0)) * 10_000 / i128::from(cap_kopecks)) as i64
+}
+
+/// The warning to send now, if any: the highest of `thresholds_bp` the income reached that is
+/// above the one already sent (`warned_bp`). Crossing both at once sends only the higher one.
+pub fn cap_warning_due(
+    year_income_kopecks: i64,
+    cap_kopecks: i64,
+    warned_bp: i64,
+    thresholds_bp: &[i64],
+) -> Option<i64> {
+    thresholds_bp.iter().copied().filter(|&t| t > warned_bp && near_npd_cap(year_income_kopecks, cap_kopecks, t)).max()
+}
+
+/// A rouble sale of `price_kopecks` keeps the year's income within the cap.
+pub fn sale_within_cap(year_income_kopecks: i64, price_kopecks: i64, cap_kopecks: i64) -> bool {
+    i128::from(year_income_kopecks) + i128::from(price_kopecks) <= i128::from(cap_kopecks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_warns_once_per_threshold_and_stops_sales_above_it() {
+        let cap = 240_000_000;
+        let at = [8000, 9500];
+        assert_eq!(cap_warning_due(191_999_999, cap, 0, &at), None);
+        assert_eq!(cap_warning_due(192_000_000, cap, 0, &at), Some(8000));
+        assert_eq!(cap_warning_due(200_000_000, cap, 8000, &at), None, "80 % was sent already");
+        assert_eq!(cap_warning_due(228_000_000, cap, 8000, &at), Some(9500));
+        assert_eq!(cap_warning_due(239_000_000, cap, 9500, &at), None);
+        assert_eq!(cap_warning_due(230_000_000, cap, 0, &at), Some(9500), "both crossed: the higher one");
+        assert_eq!(cap_share_bp(192_000_000, cap), 8000);
+        assert_eq!(cap_share_bp(1, cap), 0);
+        assert!(sale_within_cap(239_980_100, 19_900, cap));
+        assert!(!sale_within_cap(239_980_101, 19_900, cap));
+    }
+
+    #[test]
+    fn the_receipt_fee_is_part_of_the_commission() {
+        let paid = yookassa(19900, 280 + 80, 400);
+        assert_eq!((paid.commission_kopecks, paid.tax_kopecks, paid.net_kopecks), (716, 796, 18388));
+    }
 
     #[test]
     fn rounds_half_up_in_kopecks() {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::auth::AdminUser;
 use super::{ApiError, ApiJson, AppState};
+use crate::actors::payments::npd::{self, NpdCap};
 use crate::db;
 use crate::db::types::PaymentProvider;
 use crate::domain::ids::UserId;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/users/{telegram_id}/grant", post(grant))
         .route("/api/admin/users/{telegram_id}/block", post(block))
         .route("/api/admin/payments/{id}/refund", post(refund))
+        .route("/api/admin/npd-cap", get(npd_cap).post(set_npd_cap))
 }
 
 #[derive(Deserialize)]
@@ -199,11 +201,12 @@ async fn revenue(
     let t = &state.settings.file.tax;
     if q.format.as_deref() == Some("csv") {
         let mut csv = String::from(
-            "month,provider,product,payments,gross_rub,commission_rub,tax_rub,net_rub,refunded_payments,refunded_rub\n",
+            "month,provider,product,payments,gross_rub,commission_rub,tax_rub,net_rub,refunded_payments,refunded_rub,\
+             commission_reversed_rub,tax_reversed_rub\n",
         );
         for l in &lines {
             csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 l.month,
                 l.provider,
                 l.product,
@@ -214,6 +217,8 @@ async fn revenue(
                 crate::domain::pricing::format_rub(l.net_kopecks),
                 l.refunded_payments,
                 crate::domain::pricing::format_rub(l.refunded_kopecks),
+                crate::domain::pricing::format_rub(l.commission_reversed_kopecks),
+                crate::domain::pricing::format_rub(l.tax_reversed_kopecks),
             ));
         }
         return Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
@@ -225,8 +230,53 @@ async fn revenue(
         "year_income_kopecks": year_income,
         "npd_cap_kopecks": t.npd_annual_cap_kopecks,
         "near_npd_cap": tax::near_npd_cap(year_income, t.npd_annual_cap_kopecks, t.npd_warn_at_bp),
+        "npd_cap": current_npd_cap(&state).await?,
     }))
     .into_response())
+}
+
+/// The year's income against the НПД cap (a read; the same numbers a rouble sale is checked with).
+async fn current_npd_cap(state: &AppState) -> Result<NpdCap, ApiError> {
+    let cheapest = state.catalogue.products().iter().map(|p| p.price_kopecks).min().unwrap_or(0);
+    Ok(npd::status(&state.pool, &state.settings, state.tz, cheapest).await?)
+}
+
+/// `GET /api/admin/npd-cap`: `{mode, year, cap_rub, income_rub, percent, stopped, counted_from}`.
+async fn npd_cap(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<NpdCap>, ApiError> {
+    Ok(Json(current_npd_cap(&state).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NpdCapBody {
+    /// A new cap in roubles ("3000000.00").
+    cap_rub: Option<String>,
+    /// Count the year's income from now (e.g. after the tax office confirmed a new status).
+    #[serde(default)]
+    reset: bool,
+}
+
+/// `POST /api/admin/npd-cap {cap_rub?, reset?}`: raise (or lower) the cap and/or reset the count;
+/// rouble sales resume as soon as the income is under the cap again.
+async fn set_npd_cap(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<NpdCapBody>,
+) -> Result<Json<NpdCap>, ApiError> {
+    let cap = match body.cap_rub.as_deref() {
+        Some(raw) => Some(
+            crate::domain::pricing::parse_rub(raw)
+                .filter(|k| (100..=100_000_000_000).contains(k))
+                .ok_or_else(|| ApiError::validation("cap_rub"))?,
+        ),
+        None => None,
+    };
+    if cap.is_none() && !body.reset {
+        return Err(ApiError::validation("cap_rub"));
+    }
+    let status = state.actors.payments.set_npd_cap(cap, body.reset).await?;
+    tracing::info!(admin.id = %admin.id, cap = %status.cap_rub, reset = body.reset, "НПД cap changed");
+    Ok(Json(status))
 }
 
 /// Recomputes every balance from the ledger: `{ok, differences}`.

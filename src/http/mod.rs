@@ -10,6 +10,7 @@ pub mod chat;
 pub mod error;
 pub mod gallery;
 pub mod health;
+pub mod legal;
 pub mod me;
 pub mod media;
 pub mod payments;
@@ -86,6 +87,8 @@ pub struct AppInner {
     pub token_versions: crate::auth::revocation::TokenVersions,
     /// One-time WebSocket tickets (`auth::ws_ticket`).
     pub ws_tickets: crate::auth::ws_ticket::WsTickets,
+    /// The legal documents (`GET /api/legal`, consents).
+    pub legal: Arc<crate::domain::legal::LegalDocs>,
 }
 
 impl AppState {
@@ -218,6 +221,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(me::router())
+        .merge(legal::router())
         .merge(admin::router())
         .merge(bench::router())
         .merge(chat::router())
@@ -269,7 +273,7 @@ fn cors(settings: &Settings) -> CorsLayer {
         settings.file.server.cors_origin.clone()
     };
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT_LANGUAGE])
         .max_age(Duration::from_secs(600));
     match HeaderValue::from_str(&origin) {

@@ -7,7 +7,8 @@
 //!   `decode_wait_ms` → 503 with `Retry-After`), scaled down to `max_stored_side` and re-encoded
 //!   (metadata dropped) off the async threads; stored under a random key. A try-on photo (with
 //!   `kind`) is also checked for quality (`domain::images::check_photo`: 422 `too_small`,
-//!   `too_dark`, `too_blurry`, or `warnings`). Nothing is charged for an upload.
+//!   `too_dark`, `too_blurry`, or `warnings`). Nothing is charged for an upload. The user must
+//!   have accepted the privacy policy (`403 consent_required` otherwise; `POST /api/me/consents`).
 //! - `GET /api/uploads[?kind=person|garment]` lists the user's live photos (newest first):
 //!   "my photos" and "my wardrobe" of the try-on quiz.
 
@@ -75,6 +76,10 @@ async fn create_upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
     state.limits.check_upload(user.id)?;
+    // Photos are personal data: the first upload needs the privacy policy accepted (152-ФЗ).
+    if !crate::db::legal::has_consent(&state.pool, user.id, "privacy").await? {
+        return Err(ErrorCode::ConsentRequired.into());
+    }
     let mut multipart = multipart.map_err(|_| ApiError::new(ErrorCode::FileMissing))?;
     let max = state.settings.file.storage.max_upload_bytes;
     let mut found = None;

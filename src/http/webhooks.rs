@@ -4,7 +4,8 @@
 //!
 //! - `POST /webhooks/telegram`: the bot's updates (`X-Telegram-Bot-Api-Secret-Token`).
 //! - `POST /webhooks/yookassa`: only from YooKassa's networks (`X-Forwarded-For` only from our
-//!   trusted proxies); the PaymentActor fetches the payment back and settles it.
+//!   trusted proxies); the PaymentActor fetches the payment back and settles it
+//!   (`payment.*`), or fetches the refund back and applies it once (`refund.succeeded`).
 //! - `POST /webhooks/kie/{token}`: wakes the job's worker, which re-reads the task from kie.ai.
 
 use std::net::SocketAddr;
@@ -56,11 +57,16 @@ async fn yookassa(
         tracing::warn!(ip = ?ip, "a YooKassa notification from outside YooKassa's networks was refused");
         return Err(ApiError::forbidden());
     }
-    let Some(provider_id) = yookassa_notification(&body).map_err(ApiError::invalid_body)? else {
+    let Some(notice) = yookassa_notification(&body).map_err(ApiError::invalid_body)? else {
         return Ok(StatusCode::OK);
     };
     // A transient failure answers 5xx so YooKassa sends the notification again.
-    match state.actors.payments.notified(provider_id).await {
+    let applied = match notice {
+        YooKassaNotice::Payment(provider_id) => state.actors.payments.notified(provider_id).await,
+        // A refund made in YooKassa's dashboard (or ours, again): fetched back, applied once.
+        YooKassaNotice::Refund(refund_id) => state.actors.payments.refund_notified(refund_id).await,
+    };
+    match applied {
         Ok(()) => Ok(StatusCode::OK),
         Err(e @ (PaymentError::Db(_) | PaymentError::Unavailable(_) | PaymentError::ActorUnavailable)) => {
             Err(ApiError::unavailable(ErrorCode::PaymentUnavailable, e))
@@ -72,15 +78,26 @@ async fn yookassa(
     }
 }
 
-/// The YooKassa payment a notification is about (`payment.*` events with an object id); other
-/// events are `None`. The notification is only a hint: the payment is re-fetched from YooKassa.
-pub fn yookassa_notification(body: &[u8]) -> Result<Option<String>, String> {
+/// What a YooKassa notification is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum YooKassaNotice {
+    /// `payment.*`: the payment's id.
+    Payment(String),
+    /// `refund.succeeded`: the refund's id.
+    Refund(String),
+}
+
+/// The YooKassa object a notification is about (`payment.*` and `refund.succeeded` events with
+/// an object id); other events are `None`. The notification is only a hint: the object is
+/// re-fetched from YooKassa.
+pub fn yookassa_notification(body: &[u8]) -> Result<Option<YooKassaNotice>, String> {
     let event: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let Some(provider_id) = event["object"]["id"].as_str() else { return Ok(None) };
-    if !event["event"].as_str().is_some_and(|e| e.starts_with("payment.")) {
-        return Ok(None);
-    }
-    Ok(Some(provider_id.to_string()))
+    let Some(id) = event["object"]["id"].as_str() else { return Ok(None) };
+    Ok(match event["event"].as_str() {
+        Some(name) if name.starts_with("payment.") => Some(YooKassaNotice::Payment(id.to_string())),
+        Some("refund.succeeded") => Some(YooKassaNotice::Refund(id.to_string())),
+        _ => None,
+    })
 }
 
 /// kie.ai's callback: answered at once; the job's worker re-reads the task from kie.ai.

@@ -9,6 +9,14 @@
 //! - `confirmation: {"type": "embedded"}` answers a `confirmation_token` (the checkout widget);
 //!   the token's page is the same checkout page (`/checkout/{id}`).
 //! - Reusing an `Idempotence-Key` with a different body is `400 invalid_request`, as YooKassa does.
+//! - Receipts, as a shop connected to receipts (self-employed «Мой налог» or 54-ФЗ) sees them: a
+//!   payment without `receipt`, a receipt without `customer.email`/`customer.phone`, or items that
+//!   do not add up to the amount is `400 invalid_request` with `parameter`; a refund's receipt is
+//!   checked the same way.
+//! - `POST /v3/refunds`, `GET /v3/refunds/{id}`; `POST /_control/refund {"payment_id", "amount"?}`
+//!   is a refund made in YooKassa's dashboard: the payment records it and `refund.succeeded` is
+//!   sent like any notification. `GET /_control/requests` lists the bodies of the payment and
+//!   refund requests received (`{"path", "body"}`), for tests of what the shop sent.
 //! - Control: `POST /payments/{id}/succeed` and `/cancel` (load tests), `GET /_control/notifications`,
 //!   `POST /_control/webhook {"url"}` (default: the return URL's origin, or the origin the
 //!   payment was created through, + `/webhooks/yookassa`), `POST /_control/fail_method {"id"}`
@@ -47,6 +55,9 @@ pub struct YooKassaSim {
     failing_methods: Mutex<std::collections::HashSet<String>>,
     /// Whether a payment asked to save its method.
     save_method: Mutex<std::collections::HashSet<String>>,
+    refunds: Mutex<HashMap<String, Value>>,
+    /// The bodies of the payment and refund requests received, in order.
+    requests: Mutex<Vec<Value>>,
 }
 
 pub fn router(state: SimState) -> Router {
@@ -54,6 +65,9 @@ pub fn router(state: SimState) -> Router {
         .route("/v3/payments", post(create))
         .route("/v3/payments/{id}", get(fetch))
         .route("/v3/refunds", post(refund))
+        .route("/v3/refunds/{id}", get(fetch_refund))
+        .route("/_control/refund", post(dashboard_refund))
+        .route("/_control/requests", get(requests))
         .route("/checkout/{id}", get(checkout))
         .route("/checkout/{id}/pay", post(pay_form))
         .route("/checkout/{id}/cancel", post(cancel_form))
@@ -72,6 +86,81 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// A refusal in YooKassa's error shape (small, so `Result`s stay small; rendered when answered).
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    parameter: Option<&'static str>,
+    description: &'static str,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self.parameter {
+            None => error(self.status, self.code, self.description),
+            Some(parameter) => (
+                self.status,
+                Json(json!({"type": "error", "id": uuid::Uuid::new_v4(), "code": self.code,
+                    "description": self.description, "parameter": parameter})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// YooKassa's refusal of a malformed field: `400 invalid_request` naming the `parameter`.
+fn invalid(parameter: &'static str, description: &'static str) -> Refusal {
+    Refusal { status: StatusCode::BAD_REQUEST, code: "invalid_request", parameter: Some(parameter), description }
+}
+
+/// Checks a receipt as YooKassa does for a shop that sends receipts: a customer contact, items
+/// whose sum is `amount` (kopecks).
+fn check_receipt(receipt: &Value, amount: i64) -> Result<(), Refusal> {
+    if !receipt.is_object() {
+        return Err(invalid("receipt", "Receipt is missing or illegal"));
+    }
+    let customer = &receipt["customer"];
+    let has = |k: &str| customer[k].as_str().is_some_and(|v| !v.trim().is_empty());
+    if !has("email") && !has("phone") {
+        return Err(invalid(
+            "receipt.customer",
+            "Receipt is missing or illegal: customer.email or customer.phone is required",
+        ));
+    }
+    let Some(items) = receipt["items"].as_array().filter(|i| !i.is_empty()) else {
+        return Err(invalid("receipt.items", "Receipt is missing or illegal: items are required"));
+    };
+    let mut sum = 0i64;
+    for item in items {
+        let price = item["amount"]["value"].as_str().and_then(parse_rub);
+        let quantity = match &item["quantity"] {
+            Value::String(q) => parse_rub(q),
+            Value::Number(n) => n.as_f64().map(|q| (q * 100.0).round() as i64),
+            _ => None,
+        };
+        let (Some(price), Some(quantity)) = (price, quantity) else {
+            return Err(invalid("receipt.items", "Receipt item amount or quantity is invalid"));
+        };
+        if item["description"].as_str().is_none_or(|d| d.is_empty() || d.chars().count() > 128)
+            || item["vat_code"].as_u64().is_none()
+        {
+            return Err(invalid("receipt.items", "Receipt item description or vat_code is invalid"));
+        }
+        sum += price * quantity / 100;
+    }
+    if sum != amount {
+        return Err(invalid("receipt.items", "The sum of the receipt items does not match the payment amount"));
+    }
+    Ok(())
+}
+
+fn record(sim: &YooKassaSim, path: &str, body: &Value) {
+    let mut requests = sim.requests.lock().unwrap_or_else(PoisonError::into_inner);
+    if requests.len() < 10_000 {
+        requests.push(json!({"path": path, "body": body}));
+    }
+}
+
 fn authorised(headers: &HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
@@ -88,6 +177,7 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         return error(StatusCode::BAD_REQUEST, "invalid_request", "Idempotence-Key header is required");
     };
     let sim = state.yookassa();
+    record(sim, "/v3/payments", &body);
     if let Some((id, first)) = sim.by_key.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned() {
         if first != body {
             return error(
@@ -100,8 +190,11 @@ async fn create(State(state): State<SimState>, headers: HeaderMap, Json(body): J
         return Json(payment).into_response();
     }
     let Some(amount) = body["amount"]["value"].as_str().and_then(parse_rub).filter(|a| *a > 0) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", "Value of amount.value is invalid");
+        return invalid("amount.value", "Value of amount.value is invalid").into_response();
     };
+    if let Err(refused) = check_receipt(&body["receipt"], amount) {
+        return refused.into_response();
+    }
     let saved_method = body["payment_method_id"].as_str().map(str::to_string);
     let return_url = body["confirmation"]["return_url"].as_str().map(str::to_string);
     let embedded = body["confirmation"]["type"] == "embedded";
@@ -176,24 +269,88 @@ async fn refund(State(state): State<SimState>, headers: HeaderMap, Json(body): J
     if headers.get("idempotence-key").is_none() {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "Idempotence-Key header is required");
     }
+    let sim = state.yookassa();
+    record(sim, "/v3/refunds", &body);
     let id = body["payment_id"].as_str().unwrap_or("").to_string();
     let amount = body["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
-    let mut payments = state.yookassa().payments.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(p) = payments.get_mut(&id) else { return error(StatusCode::NOT_FOUND, "not_found", "Payment not found") };
+    if !body["receipt"].is_null()
+        && let Err(refused) = check_receipt(&body["receipt"], amount)
+    {
+        return refused.into_response();
+    }
+    match make_refund(sim, &id, amount) {
+        Ok(refund) => Json(refund).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Records a succeeded refund of `amount` of payment `id` (at most what is left of it).
+fn make_refund(sim: &YooKassaSim, id: &str, amount: i64) -> Result<Value, Refusal> {
+    let mut payments = sim.payments.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(p) = payments.get_mut(id) else {
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            parameter: None,
+            description: "Payment not found",
+        });
+    };
     let paid = p["amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
     let already = p["refunded_amount"]["value"].as_str().and_then(parse_rub).unwrap_or(0);
     if p["status"] != "succeeded" || amount <= 0 || amount + already > paid {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", "This payment cannot be refunded for that amount");
+        return Err(invalid("amount.value", "This payment cannot be refunded for that amount"));
     }
     p["refunded_amount"] = json!({"value": format_rub(amount + already), "currency": "RUB"});
-    Json(json!({
-        "id": uuid::Uuid::new_v4(),
+    let refund = json!({
+        "id": format!("{}-0015-5000-9000-{}", &uuid::Uuid::new_v4().simple().to_string()[..8],
+            &uuid::Uuid::new_v4().simple().to_string()[..12]),
         "payment_id": id,
         "status": "succeeded",
         "amount": {"value": format_rub(amount), "currency": "RUB"},
         "created_at": chrono::Utc::now().to_rfc3339(),
-    }))
-    .into_response()
+    });
+    let refund_id = refund["id"].as_str().unwrap_or_default().to_string();
+    sim.refunds.lock().unwrap_or_else(PoisonError::into_inner).insert(refund_id, refund.clone());
+    Ok(refund)
+}
+
+async fn fetch_refund(State(state): State<SimState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid_credentials", "Login or password is invalid");
+    }
+    match state.yookassa().refunds.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+        Some(r) => Json(r.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found", "Refund not found"),
+    }
+}
+
+/// A refund made in YooKassa's dashboard: `{"payment_id", "amount"?}` (the whole payment by
+/// default); the shop hears `refund.succeeded` (delivered as configured, duplicates included).
+async fn dashboard_refund(State(state): State<SimState>, Json(body): Json<Value>) -> Response {
+    let sim = state.yookassa();
+    let id = body["payment_id"].as_str().unwrap_or("").to_string();
+    let amount = match body["amount"].as_str().and_then(parse_rub) {
+        Some(amount) => amount,
+        None => {
+            let payments = sim.payments.lock().unwrap_or_else(PoisonError::into_inner);
+            payments.get(&id).and_then(|p| p["amount"]["value"].as_str().and_then(parse_rub)).unwrap_or(0)
+        }
+    };
+    let refund = match make_refund(sim, &id, amount) {
+        Ok(refund) => refund,
+        Err(refused) => return refused.into_response(),
+    };
+    let return_url = sim.return_urls.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
+    if let Some(url) = webhook_for(sim, &id, return_url.as_deref()) {
+        let event = json!({"type": "notification", "event": "refund.succeeded", "object": refund});
+        sim.notifications.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
+        deliver(&state, url, event).await;
+    }
+    Json(refund).into_response()
+}
+
+async fn requests(State(state): State<SimState>) -> Json<Value> {
+    Json(Value::Array(state.yookassa().requests.lock().unwrap_or_else(PoisonError::into_inner).clone()))
 }
 
 async fn checkout(State(state): State<SimState>, Path(id): Path<String>) -> Response {
@@ -247,20 +404,25 @@ async fn settle(state: &SimState, id: &str, status: &str) -> Option<String> {
         p.clone()
     };
     let return_url = sim.return_urls.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned();
-    let webhook = sim.webhook.lock().unwrap_or_else(PoisonError::into_inner).clone().or_else(|| {
-        let origin = match return_url.as_deref() {
-            Some(url) => url.split('/').take(3).collect::<Vec<_>>().join("/"),
-            None => sim.origins.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned()?,
-        };
-        Some(format!("{origin}/webhooks/yookassa"))
-    });
-    if let Some(url) = webhook {
+    if let Some(url) = webhook_for(sim, id, return_url.as_deref()) {
         let event = json!({"type": "notification", "event": format!("payment.{}", payment["status"].as_str().unwrap_or("")), "object": payment});
         sim.notifications.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
         deliver(state, url, event).await;
     }
     // The embedded widget has no return URL of its own; the checkout page goes back to the shop.
     return_url.or_else(|| sim.origins.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned())
+}
+
+/// Where payment `id`'s notifications go: the configured webhook, else the shop's origin (the
+/// return URL's, or the one the payment was created through) + `/webhooks/yookassa`.
+fn webhook_for(sim: &YooKassaSim, id: &str, return_url: Option<&str>) -> Option<String> {
+    sim.webhook.lock().unwrap_or_else(PoisonError::into_inner).clone().or_else(|| {
+        let origin = match return_url {
+            Some(url) => url.split('/').take(3).collect::<Vec<_>>().join("/"),
+            None => sim.origins.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned()?,
+        };
+        Some(format!("{origin}/webhooks/yookassa"))
+    })
 }
 
 /// How notifications are delivered (`POST /_control/delivery`).

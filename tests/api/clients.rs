@@ -9,8 +9,9 @@ use std::time::Duration;
 use primerka::clients::kie::{KieClient, KieError, TaskState};
 use primerka::clients::openrouter::{OpenRouterClient, OpenRouterError};
 use primerka::clients::telegram::{TelegramClient, TelegramError};
-use primerka::clients::yookassa::{YooKassaClient, YooKassaError};
+use primerka::clients::yookassa::{NewPayment, NewRefund, YooKassaClient, YooKassaError};
 use primerka::config::Settings;
+use primerka::domain::legal::Contact;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, header_exists, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -218,14 +219,50 @@ async fn yookassa_sends_an_idempotence_key_and_maps_failures() {
         "a malformed id never reaches the API"
     );
 
+    // The refund carries the receipt to the contact the payment's receipt went to.
     Mock::given(method("POST"))
         .and(path("/refunds"))
         .and(header("idempotence-key", "refund:o-1"))
+        .and(body_partial_json(json!({"payment_id": "2d8a", "amount": {"value": "199.00", "currency": "RUB"},
+            "receipt": {"customer": {"email": "a@b.ru"}, "items": [{"amount": {"value": "199.00"}, "vat_code": 1}]}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "r-1", "status": "succeeded"})))
         .expect(1)
         .mount(&server)
         .await;
-    assert_eq!(client.refund("2d8a", 19900, "because", "refund:o-1").await.unwrap(), "succeeded");
+    let customer = json!({"email": "a@b.ru"});
+    let refund = NewRefund {
+        payment_id: "2d8a",
+        amount_kopecks: 19900,
+        description: "because",
+        receipt_item: "100 кредитов — Примерка",
+        customer: Some(&customer),
+    };
+    let refunded = client.refund(&refund, "refund:o-1").await.unwrap();
+    assert_eq!((refunded.id.as_str(), refunded.status.as_str()), ("r-1", "succeeded"));
+
+    // Every payment request carries the receipt with the buyer's contact (НПД mode: no tax system).
+    Mock::given(method("POST"))
+        .and(path("/payments"))
+        .and(header("idempotence-key", "o-2"))
+        .and(body_partial_json(json!({"amount": {"value": "299.00"}, "receipt": {"customer": {"phone": "79001234567"},
+            "items": [{"quantity": "1.00", "amount": {"value": "299.00", "currency": "RUB"}, "vat_code": 1}]}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let phone = Contact::Phone("79001234567".into());
+    let new = NewPayment {
+        customer: &phone,
+        amount_kopecks: 29900,
+        description: "Базовый — продление подписки",
+        return_url: "",
+        order_id: "o-2",
+        user_id: 5,
+        receipt_item: "Базовый — продление подписки",
+        save_payment_method: false,
+        embedded: false,
+    };
+    client.charge_saved(&new, "pm-1", "o-2").await.expect("charged");
 
     for (status, transient) in [(429u16, true), (500, true), (400, false), (401, false)] {
         server.reset().await;

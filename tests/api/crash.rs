@@ -117,6 +117,24 @@ async fn sigkill_with_five_jobs_in_flight_loses_no_credit_and_makes_no_second_ta
             .await
             .unwrap();
         let token = login["token"].as_str().expect("a token").to_string();
+        // Photos need the privacy policy accepted first.
+        let consents: Value = client
+            .get(format!("{}/api/me/consents", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let consent = client
+            .post(format!("{}/api/me/consents", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"kind": "privacy", "version": consents["versions"]["privacy"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), StatusCode::CREATED);
         let person = upload(&client, &server.base, &token, [200, 150, 120, 255]).await;
         let garment = upload(&client, &server.base, &token, [20, 40, 200, 255]).await;
         let response = client

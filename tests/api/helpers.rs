@@ -123,12 +123,50 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Logs `user_id` in and returns the JWT.
+    /// Logs `user_id` in as a user who has accepted the documents (offer, privacy, automatic
+    /// renewal) and given an e-mail for receipts, as every user who uploads or pays has; returns
+    /// the JWT. [`TestApp::login_new`] is a user who has done neither.
     pub async fn login(&self, user_id: i64) -> String {
+        let token = self.login_new(user_id).await;
+        self.accept_terms(&token).await;
+        token
+    }
+
+    /// Logs `user_id` in (no consents, no contact) and returns the JWT.
+    pub async fn login_new(&self, user_id: i64) -> String {
         let response = self.post_login(&self.init_data_for(user_id)).await;
         assert_eq!(response.status(), StatusCode::OK, "login failed");
         let body: Value = response.json().await.expect("json");
         body["token"].as_str().expect("token").to_string()
+    }
+
+    /// `POST /api/me/consents` for every document's current version and `PUT /api/me/contact`
+    /// with an e-mail (`GET /api/me/consents` names the versions).
+    pub async fn accept_terms(&self, token: &str) {
+        let consents: Value = self.get("/api/me/consents", token).await.json().await.expect("json");
+        for (kind, version) in consents["versions"].as_object().expect("versions") {
+            self.consent(token, kind, version.as_str().expect("a version")).await;
+        }
+        self.set_contact(token, &json!({"email": "buyer@example.com"})).await;
+    }
+
+    /// `POST /api/me/consents {kind, version}`; asserts it was recorded.
+    pub async fn consent(&self, token: &str, kind: &str, version: &str) {
+        let response = self.post_json("/api/me/consents", token, &json!({"kind": kind, "version": version})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "consent to {kind} refused");
+    }
+
+    /// `PUT /api/me/contact`; asserts it was accepted.
+    pub async fn set_contact(&self, token: &str, contact: &Value) {
+        let response = self
+            .client
+            .put(self.url("/api/me/contact"))
+            .bearer_auth(token)
+            .json(contact)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "contact refused");
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {

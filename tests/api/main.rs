@@ -14,6 +14,7 @@ mod health;
 #[allow(dead_code)]
 mod helpers;
 mod hostile;
+mod legal;
 mod me;
 mod payments;
 mod sessions;

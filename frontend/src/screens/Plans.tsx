@@ -1,17 +1,19 @@
 import { useCallback, useEffect, useState } from 'react'
-import { api, ApiError, type Payment, type Product } from '../api'
+import { api, ApiError, type Consents, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
+import { CancelPlanButton } from '../components/CancelPlan'
 import { Icon } from '../components/icons'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
+import { wantDocument } from '../legal'
 import { formatRub, usePayment } from '../payments'
-import { confirmAction, haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
+import { haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
 
 /** Packs and plans. Inside Telegram Stars come first (Telegram's rule for digital goods), a card
  *  payment second (YooKassa's page opens in the browser; this screen follows the payment).
  *  `paymentId` is a payment to follow from the start: the return from YooKassa
  *  (`/plans?payment=`) or the Mini App reopened with `startapp=paid_<id>`. */
 export function Plans({ paymentId = null }: { paymentId?: string | null }) {
-  const { state, t, refreshMe } = useApp()
+  const { state, t, refreshMe, go } = useApp()
   const lang = state.me?.user.language_code === 'en' ? 'en' : 'ru'
   const [products, setProducts] = useState<Product[] | null>(null)
   const [error, setError] = useState<unknown>(null)
@@ -33,6 +35,23 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
       .catch(setError)
   }, [])
 
+  // A first subscription needs the explicit, unticked consent to automatic renewal next to it.
+  const [consents, setConsents] = useState<Consents | null>(null)
+  const [ticked, setTicked] = useState<Record<string, boolean>>({})
+  const loadConsents = useCallback(() => api.consents().then(setConsents), [])
+  useEffect(() => {
+    loadConsents().catch(() => undefined)
+  }, [loadConsents])
+  const needsRenewalConsent = consents === null || consents.missing.includes('autorenew')
+  const blocked = (p: Product) => p.kind === 'subscription' && needsRenewalConsent && !ticked[p.id]
+  /** Records the ticked renewal consent before the first subscription is bought. */
+  const consentFirst = async (p: Product) => {
+    if (p.kind !== 'subscription' || !needsRenewalConsent) return
+    const current = consents ?? (await api.consents())
+    await api.giveConsent('autorenew', current.versions.autorenew ?? '')
+    await loadConsents()
+  }
+
   // Handled once: a reload must not announce the payment again.
   useEffect(() => {
     if (!payment || !new URLSearchParams(location.search).has('payment')) return
@@ -43,6 +62,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
     setBusy(product.id)
     setError(null)
     try {
+      await consentFirst(product)
       const p = await api.buy(product.id, 'stars')
       if (!p.invoice_link) throw new Error('no invoice link')
       const status = await openInvoice(p.invoice_link)
@@ -64,6 +84,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
     setBusy(product.id)
     setError(null)
     try {
+      await consentFirst(product)
       const p = await api.buy(product.id)
       if (!p.confirmation_url) throw new Error('no confirmation url')
       // Inside Telegram the page opens in the browser and this screen follows the payment.
@@ -103,12 +124,37 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
             </span>
           )}
         </div>
+        {p.kind === 'subscription' && p.available && needsRenewalConsent && !current && (
+          <div className="flex flex-col gap-1" data-testid={`autorenew-${p.id}`}>
+            <label className="flex min-h-11 items-center gap-3 text-sm">
+              <input
+                type="checkbox"
+                data-testid={`autorenew-tick-${p.id}`}
+                checked={ticked[p.id] ?? false}
+                onChange={(e) => setTicked((all) => ({ ...all, [p.id]: e.target.checked }))}
+                className="h-11 w-11 shrink-0 accent-[var(--app-accent)]"
+              />
+              <span>{t.autorenewAgree(withStars ? t.orStars(price, p.price_stars) : price, p.period_days ?? 30)}</span>
+            </label>
+            <button
+              type="button"
+              data-testid={`autorenew-terms-${p.id}`}
+              className="min-h-11 self-start text-sm text-link underline"
+              onClick={() => {
+                wantDocument('autorenew')
+                go('legal')
+              }}
+            >
+              {t.autorenewTerms}
+            </button>
+          </div>
+        )}
         {!p.available ? (
           <Button disabled>{t.soon}</Button>
         ) : (
           <div className="flex flex-col gap-2">
             {withStars && (
-              <Button testId={`stars-${p.id}`} disabled={busy !== null} onClick={() => void buyStars(p)}>
+              <Button testId={`stars-${p.id}`} disabled={busy !== null || blocked(p)} onClick={() => void buyStars(p)}>
                 {busy === p.id ? (
                   '…'
                 ) : (
@@ -122,7 +168,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
             <Button
               testId={`buy-${p.id}`}
               variant={withStars ? 'secondary' : 'primary'}
-              disabled={busy !== null}
+              disabled={busy !== null || blocked(p)}
               onClick={() => void buyCard(p)}
             >
               {busy === p.id && !withStars ? '…' : withStars ? t.payByCard(price) : t.buy(price)}
@@ -160,21 +206,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
           <p className="text-sm text-hint">{plan.auto_renew ? t.renews : t.noRenew}</p>
           {plan.auto_renew && (
             <div className="mt-2">
-              <Button
-                variant="secondary"
-                testId="cancel-plan"
-                onClick={async () => {
-                  if (!(await confirmAction(t.confirmCancelPlan))) return
-                  try {
-                    await api.cancelPlan()
-                    await refreshMe()
-                  } catch (e) {
-                    setError(e)
-                  }
-                }}
-              >
-                {t.cancelPlan}
-              </Button>
+              <CancelPlanButton onError={setError} />
             </div>
           )}
         </Card>

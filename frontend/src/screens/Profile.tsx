@@ -1,9 +1,11 @@
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { confirmAction } from '../telegram'
-import { api, type LedgerEntry } from '../api'
+import { api, askUser, type Contact, type LedgerEntry } from '../api'
 import { useApp } from '../app-context'
+import { CancelPlanButton } from '../components/CancelPlan'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
+import { wantDocument } from '../legal'
 
 export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => void }) {
   const { state, t, refreshMe, go } = useApp()
@@ -20,10 +22,11 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
             {t.buckets.purchased} {b.purchased})
           </p>
         )}
-        <div className="mt-3">
+        <div className="mt-3 flex flex-col gap-2">
           <Button testId="open-plans" onClick={() => go('plans')}>
             {t.plans}
           </Button>
+          <CancelPlanButton onError={setError} />
         </div>
       </Card>
       <SectionTitle>{t.language}</SectionTitle>
@@ -48,6 +51,21 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
         ))}
       </Card>
       <Ledger key={b?.total ?? state.me?.balance.total} />
+      <Receipts />
+      <SectionTitle>{t.documents}</SectionTitle>
+      <Card className="flex flex-col gap-2">
+        <p className="text-sm text-hint">{t.documentsHint}</p>
+        <Button
+          variant="secondary"
+          testId="open-legal"
+          onClick={() => {
+            wantDocument('offer')
+            go('legal')
+          }}
+        >
+          {t.documents}
+        </Button>
+      </Card>
       <p className="px-1 text-sm text-hint">{t.watermarkNote}</p>
       {error !== null && <ErrorBox error={error} />}
       {deleted ? (
@@ -70,6 +88,38 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
         </Button>
       )}
     </div>
+  )
+}
+
+/** Where receipts go (the contact a card payment asked for), and a way to change it. */
+function Receipts() {
+  const { t } = useApp()
+  const [contact, setContact] = useState<Contact | null>(null)
+  const load = () => api.contact().then(setContact)
+  useEffect(() => {
+    load().catch(() => undefined)
+  }, [])
+  const shown = contact?.email ?? (contact?.phone ? `+${contact.phone}` : null)
+  return (
+    <section className="flex flex-col gap-2" data-testid="receipts">
+      <SectionTitle>{t.receipts}</SectionTitle>
+      <Card className="flex items-center justify-between gap-3">
+        <p className="min-w-0 break-words text-sm" data-testid="receipt-contact">
+          {shown ? t.contactSaved(shown) : t.contactNone}
+        </p>
+        <div className="shrink-0">
+          <Button
+            variant="secondary"
+            testId="change-contact"
+            onClick={async () => {
+              if (await askUser('contact')) await load().catch(() => undefined)
+            }}
+          >
+            {shown ? t.changeContact : t.addContact}
+          </Button>
+        </div>
+      </Card>
+    </section>
   )
 }
 

@@ -1,4 +1,4 @@
-import { screen } from '@testing-library/react'
+import { fireEvent, screen, waitFor } from '@testing-library/react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { strings } from '../i18n'
 import { formatRub } from '../payments'
@@ -67,6 +67,41 @@ describe('Plans', () => {
     routes({ payment_id: 'p2', status: 'canceled', product: 'pack_100', credits: 100, amount_rub: '199.00' })
     renderWithApp(<Plans paymentId="p2" />)
     expect(await screen.findByTestId('payment-canceled')).toHaveTextContent(ru.paymentCanceled)
+  })
+})
+
+describe('Plans: the renewal consent', () => {
+  it('keeps a first subscription unbuyable until its unticked consent is ticked, then records it before paying', async () => {
+    const calls: string[] = []
+    let missing = ['autorenew']
+    vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const url = String(input)
+      calls.push(`${init?.method ?? 'GET'} ${url} ${init?.body ?? ''}`)
+      if (url.startsWith('/api/plans')) return jsonReply(200, { products })
+      if (url === '/api/me/consents' && init?.method === 'POST') {
+        missing = []
+        return jsonReply(201, { kind: 'autorenew', version: 'v1', accepted_at: '2026-12-03T10:00:00Z' })
+      }
+      if (url === '/api/me/consents') return jsonReply(200, { consents: [], missing, versions: { autorenew: 'v1', privacy: 'v1', offer: 'v1' } })
+      if (url === '/api/payments') return jsonReply(201, { payment_id: 'p9', status: 'pending', product: 'sub_pro', credits: 500, amount_rub: '899.50', confirmation_url: 'https://pay.example/p9' })
+      return jsonReply(404, { error: { code: 'not_found', message: 'нет', request_id: 'r' } })
+    })
+    const open = vi.spyOn(window, 'open').mockImplementation(() => null)
+    renderWithApp(<Plans />, { state: { me: { ...me, plan: null }, balance: me.balance } })
+    const tick = await screen.findByTestId('autorenew-tick-sub_pro')
+    expect(tick).not.toBeChecked()
+    expect(screen.getByTestId('autorenew-sub_pro')).toHaveTextContent(ru.autorenewAgree('899,50 ₽', 30))
+    expect(screen.getByTestId('buy-sub_pro')).toBeDisabled()
+    expect(screen.getByTestId('buy-pack_100')).toBeEnabled()
+    fireEvent.click(tick)
+    expect(screen.getByTestId('buy-sub_pro')).toBeEnabled()
+    fireEvent.click(screen.getByTestId('buy-sub_pro'))
+    await waitFor(() => expect(calls.some((c) => c.startsWith('POST /api/payments'))).toBe(true))
+    const consent = calls.findIndex((c) => c.startsWith('POST /api/me/consents'))
+    expect(calls[consent]).toContain('"kind":"autorenew","version":"v1"')
+    expect(consent).toBeLessThan(calls.findIndex((c) => c.startsWith('POST /api/payments')))
+    await waitFor(() => expect(screen.queryByTestId('autorenew-sub_basic')).not.toBeInTheDocument())
+    open.mockRestore()
   })
 })
 

@@ -16,9 +16,15 @@
 //! - **Stars** (`stars.rs`): a `successful_payment` is stored in `stars_inbox` before the webhook
 //!   answers (if even that fails, the webhook answers 5xx and Telegram retries), then applied
 //!   from the inbox; unapplied rows and `getStarTransactions` are reconciled on a schedule.
-//! - **Refunds** (`refunds.rs`) and **renewals** (`renewals.rs`) follow the same shape.
+//! - **Refunds** (`refunds.rs`) and **renewals** (`renewals.rs`) follow the same shape. A refund
+//!   made in YooKassa's dashboard (`refund.succeeded`) is fetched back and applied like the
+//!   operator's, once.
+//! - **Law** (issue 17): a subscription needs the `autorenew` consent, a rouble payment the
+//!   buyer's contact (sent in every receipt, renewals and refunds included), and in НПД mode
+//!   no rouble sale may take the year's income above the cap (`npd.rs`).
 
 mod grants;
+pub mod npd;
 mod refunds;
 pub mod renewals;
 mod stars;
@@ -125,8 +131,19 @@ pub enum PaymentMsg {
     AdminGrant { user: UserId, credits: i32, key: String, note: String, reply: Reply<bool> },
     /// An operator refunds a payment in full (money first, then the credits).
     Refund { id: Uuid, reason: String, reply: Reply<RefundOutcome> },
-    /// A refund task's answer: the provider refunded `id` (status) or refused.
-    RefundDone { id: Uuid, result: Result<String, PaymentError>, reply: Reply<RefundOutcome> },
+    /// A refund task's answer: the provider refunded `id` (status; `refund_id`, the provider's
+    /// refund, when known) or refused.
+    RefundDone {
+        id: Uuid,
+        refund_id: Option<String>,
+        result: Result<String, PaymentError>,
+        reply: Reply<RefundOutcome>,
+    },
+    /// YooKassa notified `refund.succeeded` (a refund made in its dashboard, say): the refund is
+    /// fetched back and, when it returned the whole payment, applied like the operator's.
+    RefundNotified { refund_id: String, reply: Reply<()> },
+    /// An operator raises the НПД cap and/or resets the year's count.
+    SetNpdCap { cap_kopecks: Option<i64>, reset: bool, reply: Reply<npd::NpdCap> },
     /// Stop a plan's renewals (a Stars plan is cancelled in Telegram first).
     CancelSubscription { user: UserId, reply: Reply<SubscriptionRow> },
     /// Telegram's `successful_payment` for Stars: answered once it is stored, then applied.
@@ -202,7 +219,13 @@ impl Actor for PaymentActor {
                 let _ = reply.send(self.admin_grant(user, credits, &key, &note).await);
             }
             PaymentMsg::Refund { id, reason, reply } => self.refund(&myself, id, reason, reply).await,
-            PaymentMsg::RefundDone { id, result, reply } => self.refund_done(id, result, reply).await,
+            PaymentMsg::RefundDone { id, refund_id, result, reply } => {
+                self.refund_done(id, refund_id, result, reply).await
+            }
+            PaymentMsg::RefundNotified { refund_id, reply } => self.refund_notified(&myself, refund_id, reply).await,
+            PaymentMsg::SetNpdCap { cap_kopecks, reset, reply } => {
+                let _ = reply.send(self.set_npd_cap(cap_kopecks, reset).await);
+            }
             PaymentMsg::CancelSubscription { user, reply } => self.cancel_subscription(user, reply),
             PaymentMsg::StarsPaid(payment, reply) => self.stars_received(*payment, reply).await,
             PaymentMsg::ReconcileStars(reply) => self.reconcile_stars(&myself, reply).await,
@@ -301,6 +324,17 @@ impl PaymentHandle {
 
     pub async fn refund(&self, id: Uuid, reason: String) -> Result<RefundOutcome, PaymentError> {
         self.call(Duration::from_secs(45), |reply| PaymentMsg::Refund { id, reason: reason.clone(), reply }).await
+    }
+
+    /// YooKassa's `refund.succeeded` for refund `refund_id` (a hint: it is fetched back).
+    pub async fn refund_notified(&self, refund_id: String) -> Result<(), PaymentError> {
+        self.call(Duration::from_secs(30), |reply| PaymentMsg::RefundNotified { refund_id: refund_id.clone(), reply })
+            .await
+    }
+
+    /// An operator's new НПД cap (kopecks) and/or a reset of the year's count.
+    pub async fn set_npd_cap(&self, cap_kopecks: Option<i64>, reset: bool) -> Result<npd::NpdCap, PaymentError> {
+        self.call(Duration::from_secs(10), |reply| PaymentMsg::SetNpdCap { cap_kopecks, reset, reply }).await
     }
 
     pub async fn cancel_subscription(&self, user: UserId) -> Result<SubscriptionRow, PaymentError> {

@@ -1,12 +1,17 @@
 //! Refunds and cancelling a plan. The provider's side runs in a task (YooKassa's refund,
 //! Telegram's `refundStarPayment`, `editUserStarSubscription`); the credits are taken back in
-//! the actor once the money went back, as many as are left, once.
+//! the actor once the money went back, as many as are left, once. The books reverse the
+//! payment's tax (and its commission when `tax.refund_returns_commission`). A refund made in
+//! YooKassa's dashboard arrives as `refund.succeeded`: it is fetched back from YooKassa and, when
+//! it returned the whole payment, applied by the same code (`refund_done`), so it counts once
+//! whichever way it came.
 
 use ractor::ActorRef;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{PaymentActor, PaymentError, PaymentMsg, Reply};
+use crate::clients::yookassa::NewRefund;
 use crate::db::DbError;
 use crate::db::payments as pay_db;
 use crate::db::subscriptions::{self as subs, SubscriptionRow};
@@ -54,7 +59,19 @@ impl PaymentActor {
             return;
         };
         let (services, me) = (self.services.clone(), myself.clone());
+        let customer = match pay_db::receipt_customer(&self.services.pool, id).await {
+            Ok(customer) => customer,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
+        let lang = self.lang_of(payment.user_id).await;
+        let title =
+            self.services.catalogue.get(&payment.product).map(|p| p.title(lang).to_string()).unwrap_or_default();
+        let item = crate::domain::i18n::payment_description(lang, &title);
         self.tasks.spawn(async move {
+            let mut refund_id = None;
             let result = match payment.provider {
                 PaymentProvider::Stars => services
                     .telegram
@@ -68,17 +85,29 @@ impl PaymentActor {
                             PaymentError::Refused(e.to_string())
                         }
                     }),
-                PaymentProvider::Yookassa => services
-                    .yookassa
-                    .refund(&provider_id, payment.amount_minor, reason.trim(), &format!("refund:{id}"))
-                    .await
-                    .map_err(PaymentError::from)
-                    .and_then(|status| match status.as_str() {
-                        "succeeded" | "pending" => Ok(status),
-                        other => Err(PaymentError::Refused(format!("refund {other}"))),
-                    }),
+                PaymentProvider::Yookassa => {
+                    let refund = NewRefund {
+                        payment_id: &provider_id,
+                        amount_kopecks: payment.amount_minor,
+                        description: reason.trim(),
+                        receipt_item: &item,
+                        customer: customer.as_ref(),
+                    };
+                    services
+                        .yookassa
+                        .refund(&refund, &format!("refund:{id}"))
+                        .await
+                        .map_err(PaymentError::from)
+                        .and_then(|refund| {
+                            refund_id = Some(refund.id);
+                            match refund.status.as_str() {
+                                "succeeded" | "pending" => Ok(refund.status),
+                                other => Err(PaymentError::Refused(format!("refund {other}"))),
+                            }
+                        })
+                }
             };
-            let _ = me.cast(PaymentMsg::RefundDone { id, result, reply });
+            let _ = me.cast(PaymentMsg::RefundDone { id, refund_id, result, reply });
         });
     }
 
@@ -86,6 +115,7 @@ impl PaymentActor {
     pub(super) async fn refund_done(
         &self,
         id: Uuid,
+        refund_id: Option<String>,
         result: Result<String, PaymentError>,
         reply: Reply<RefundOutcome>,
     ) {
@@ -103,7 +133,13 @@ impl PaymentActor {
             let subscription = product.is_some_and(|p| p.kind == ProductKind::Subscription);
             let credits = product.map_or(0, |p| p.credits);
             let mut conn = pool.acquire().await.map_err(DbError::from_sqlx)?;
-            let removed = pay_db::settle_refund(&mut conn, &payment, subscription, credits).await?;
+            let books = pay_db::RefundBooks {
+                subscription,
+                credits,
+                returns_commission: self.services.settings.file.tax.refund_returns_commission,
+                refund_id: refund_id.as_deref(),
+            };
+            let removed = pay_db::settle_refund(&mut conn, &payment, &books).await?;
             if removed.is_some() {
                 self.sessions.reload(payment.user_id);
             }
@@ -118,6 +154,66 @@ impl PaymentActor {
         }
         .await;
         let _ = reply.send(outcome);
+    }
+
+    /// `refund.succeeded`: the refund is fetched from YooKassa (the notification is only a
+    /// hint); a succeeded refund of the whole amount of one of our succeeded payments is applied
+    /// through `refund_done` (the payment's status guard makes it once). A partial refund is
+    /// logged for the operator and changes nothing.
+    pub(super) async fn refund_notified(&self, myself: &ActorRef<PaymentMsg>, refund_id: String, reply: Reply<()>) {
+        let (services, me) = (self.services.clone(), myself.clone());
+        self.tasks.spawn(async move {
+            let refund = match services.yookassa.get_refund(&refund_id).await {
+                Ok(refund) => refund,
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+            };
+            let payment = match pay_db::by_provider_id(&services.pool, &refund.payment_id).await {
+                Ok(Some(payment)) => payment,
+                Ok(None) => {
+                    tracing::info!(refund.id = %refund.id, "a refund of a payment that is not ours");
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+            };
+            if refund.status != "succeeded" || payment.status != PaymentStatus::Succeeded {
+                let _ = reply.send(Ok(()));
+                return;
+            }
+            if refund.amount_kopecks < payment.amount_minor {
+                tracing::warn!(
+                    payment.id = %payment.id, refund.id = %refund.id, amount = refund.amount_kopecks,
+                    "a partial refund from YooKassa's dashboard: credits and books left as they are"
+                );
+                let _ = reply.send(Ok(()));
+                return;
+            }
+            let (done, answer) = ractor::concurrency::oneshot();
+            let _ = me.cast(PaymentMsg::RefundDone {
+                id: payment.id,
+                refund_id: Some(refund.id.clone()),
+                result: Ok(refund.status),
+                reply: done.into(),
+            });
+            let result = match answer.await {
+                Ok(Ok(outcome)) => {
+                    tracing::info!(
+                        payment.id = %payment.id, refund.id = %refund.id, removed = outcome.credits_removed,
+                        "a refund made in YooKassa's dashboard was applied"
+                    );
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(PaymentError::ActorUnavailable),
+            };
+            let _ = reply.send(result);
+        });
     }
 
     /// Stops a plan's renewals; the plan and its credits stay until the period ends. Telegram

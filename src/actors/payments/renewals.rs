@@ -5,6 +5,9 @@
 //! and then the plan lapses; cancelled plans end at their period end. The user hears about each
 //! outcome from the bot.
 //!
+//! Each charge carries the receipt with the buyer's contact (as the first payment did); a plan
+//! whose user has no contact is not charged (the renewal fails as a declined one does).
+//!
 //! Each attempt's payment id (also YooKassa's idempotence key) is derived from the plan, its
 //! period end and the attempt number, so re-running the job can never charge twice.
 
@@ -106,9 +109,28 @@ async fn renew(
     if row.status != PaymentStatus::Pending {
         return;
     }
+    // Every charge carries the receipt with the buyer's contact (YooKassa refuses one without).
+    let customer = match crate::db::legal::contact(&services.pool, sub.user_id).await {
+        Ok(Some(contact)) => contact,
+        Ok(None) => {
+            tracing::warn!(subscription.id = %sub.id, "no contact for the renewal's receipt: not charged");
+            let _ = pay_db::mark_canceled(&services.pool, id, &serde_json::json!({"error": "contact_required"})).await;
+            failed(services, notifier, sub, lang, product.title(lang)).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the contact for a renewal; will retry");
+            return;
+        }
+    };
+    if let Err(e) = pay_db::set_receipt_customer(&services.pool, id, &customer.customer_json()).await {
+        tracing::warn!(error = %e, "could not record the renewal's receipt contact; will retry");
+        return;
+    }
     let order = id.to_string();
     let description = i18n::renewal_description(lang, product.title(lang));
     let new = NewPayment {
+        customer: &customer,
         amount_kopecks: product.price_kopecks,
         description: &description,
         return_url: "",

@@ -11,11 +11,13 @@ use uuid::Uuid;
 
 use super::{NewOrder, PaymentActor, PaymentError, PaymentMsg, PaymentState, Reply, Settled, Waiter};
 use crate::clients::yookassa::{NewPayment, YkPayment, YooKassaError};
+use crate::db::legal as legal_db;
 use crate::db::payments::{self as pay_db, PaymentRow};
 use crate::db::types::{PaymentProvider, PaymentStatus};
 use crate::domain::assistant::{backoff, jitter};
 use crate::domain::errors::ErrorCode;
-use crate::domain::pricing::{ProductKind, STARS_PERIOD_DAYS};
+use crate::domain::legal::{Contact, DocKind};
+use crate::domain::pricing::{Product, ProductKind, STARS_PERIOD_DAYS};
 use crate::domain::tax;
 
 /// A started purchase: the row, and how the user confirms it.
@@ -35,6 +37,13 @@ impl PaymentActor {
             let _ = reply.send(Err(PaymentError::Rejected(ErrorCode::ValidationFailed)));
             return;
         };
+        let customer = match self.may_buy(&order, &product).await {
+            Ok(customer) => customer,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
         if order.rail == PaymentProvider::Stars {
             // Telegram renews Stars subscriptions every 30 days exactly, so only such plans qualify.
             if product.kind == ProductKind::Subscription && product.period_days != Some(STARS_PERIOD_DAYS) {
@@ -43,6 +52,10 @@ impl PaymentActor {
             }
             return self.stars_invoice(order, product, reply).await;
         }
+        let Some(customer) = customer else {
+            let _ = reply.send(Err(PaymentError::Rejected(ErrorCode::ContactRequired)));
+            return;
+        };
         let id = Uuid::new_v4();
         let inserted = pay_db::insert_pending(
             &self.services.pool,
@@ -60,9 +73,32 @@ impl PaymentActor {
         }
         let services = self.services.clone();
         self.tasks.spawn(async move {
-            let result = create_at_yookassa(&services, id, &order, &product).await;
+            let result = create_at_yookassa(&services, id, &order, &product, &customer).await;
             let _ = reply.send(result);
         });
+    }
+
+    /// What a purchase needs first (issue 17), in the order the user meets it: the `autorenew`
+    /// consent for a plan (either rail); for roubles, room under the НПД cap and a contact for
+    /// the receipt (returned; `None` for Stars).
+    async fn may_buy(&self, order: &NewOrder, product: &Product) -> Result<Option<Contact>, PaymentError> {
+        let pool = &self.services.pool;
+        if product.kind == ProductKind::Subscription
+            && !legal_db::has_consent(pool, order.user, DocKind::Autorenew.as_str()).await?
+        {
+            return Err(PaymentError::Rejected(ErrorCode::ConsentRequired));
+        }
+        if order.rail != PaymentProvider::Yookassa {
+            return Ok(None);
+        }
+        if !self.rub_sale_allowed(product.price_kopecks).await? {
+            tracing::warn!(product = %product.id, "a rouble sale refused: the НПД cap");
+            return Err(PaymentError::Rejected(ErrorCode::RubSalesPaused));
+        }
+        match legal_db::contact(pool, order.user).await? {
+            Some(contact) => Ok(Some(contact)),
+            None => Err(PaymentError::Rejected(ErrorCode::ContactRequired)),
+        }
     }
 
     /// `GET /api/payments/{id}`: the row; a pending YooKassa payment is fetched back first,
@@ -196,7 +232,7 @@ impl PaymentActor {
             return Ok(Settled::Mismatch);
         };
         let t = &self.services.settings.file.tax;
-        let breakdown = tax::yookassa(payment.amount_minor, t.yookassa_commission_bp, t.npd_tax_bp);
+        let breakdown = tax::yookassa(payment.amount_minor, t.yookassa_commission_bp + t.receipt_fee_bp, t.npd_tax_bp);
         let method = verified.raw["payment_method"]
             .as_object()
             .filter(|m| m.get("saved").and_then(serde_json::Value::as_bool) == Some(true))
@@ -278,7 +314,8 @@ async fn create_at_yookassa(
     services: &crate::actors::Services,
     id: Uuid,
     order: &NewOrder,
-    product: &crate::domain::pricing::Product,
+    product: &Product,
+    customer: &Contact,
 ) -> Result<Created, PaymentError> {
     let lang = order.lang;
     // The payer comes back to the plans screen with a signature that lets the page show the
@@ -288,6 +325,7 @@ async fn create_at_yookassa(
     let key = id.to_string();
     let description = crate::domain::i18n::payment_description(lang, product.title(lang));
     let new = NewPayment {
+        customer,
         amount_kopecks: product.price_kopecks,
         description: &description,
         return_url: &return_url,
@@ -298,6 +336,7 @@ async fn create_at_yookassa(
         embedded: order.embedded,
     };
     let pool = &services.pool;
+    pay_db::set_receipt_customer(pool, id, &customer.customer_json()).await?;
     let mut last_error = String::new();
     for attempt in 1..=3u32 {
         match services.yookassa.create_payment(&new, &key).await {

@@ -62,7 +62,31 @@ impl Context {
         let response =
             self.http.post(self.node_url(node, "/api/auth/telegram")).json(&json!({"init_data": init})).send().await?;
         let body = self.json("login", started, response).await?;
-        body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("login answered without a token"))
+        let token =
+            body["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("login answered without a token"))?;
+        self.accept_terms(node, &token, telegram_id).await?;
+        Ok(token)
+    }
+
+    /// What a user does once before uploading or paying: accepts the documents and gives an
+    /// e-mail for receipts.
+    async fn accept_terms(&self, node: usize, token: &str, telegram_id: i64) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let response = self.http.get(self.node_url(node, "/api/me/consents")).bearer_auth(token).send().await?;
+        let consents = self.json("consents", started, response).await?;
+        for (kind, version) in consents["versions"].as_object().cloned().unwrap_or_default() {
+            let started = Instant::now();
+            let body = json!({"kind": kind, "version": version});
+            let response =
+                self.http.post(self.node_url(node, "/api/me/consents")).bearer_auth(token).json(&body).send().await?;
+            self.json("consent", started, response).await?;
+        }
+        let started = Instant::now();
+        let contact = json!({"email": format!("load{telegram_id}@example.com")});
+        let response =
+            self.http.put(self.node_url(node, "/api/me/contact")).bearer_auth(token).json(&contact).send().await?;
+        self.json("contact", started, response).await?;
+        Ok(())
     }
 
     /// Reads a JSON reply, recording latency on success and the error code otherwise.

@@ -1,0 +1,67 @@
+import { fireEvent, screen, waitFor } from '@testing-library/react'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { setRequirementHandler } from '../api'
+import { strings } from '../i18n'
+import { wantedDocument } from '../legal'
+import { jsonReply, renderWithApp } from '../test/render'
+import { Profile } from './Profile'
+
+const ru = strings('ru')
+const me = {
+  user: { id: 1, first_name: 'Аня', language_code: 'ru' },
+  balance: { free: 0, subscription: 50, purchased: 0, total: 50 },
+  plan: { product: 'sub_basic', status: 'active', period_end: '2026-12-24T00:00:00Z', auto_renew: true, credits_per_period: 50 },
+  prices: { tryon: 2, chat_message: 1, edit_generation: 1 },
+  demo: false,
+}
+
+afterEach(() => {
+  vi.restoreAllMocks()
+  setRequirementHandler(null)
+})
+
+describe('Profile', () => {
+  it('turns auto-renewal off in one tap (after the confirmation) and opens the documents', async () => {
+    const calls: string[] = []
+    vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      calls.push(`${init?.method ?? 'GET'} ${String(input)}`)
+      if (String(input) === '/api/subscription/cancel') return jsonReply(200, { plan: { ...me.plan, auto_renew: false } })
+      return jsonReply(200, { items: [], next_cursor: null })
+    })
+    vi.spyOn(window, 'confirm').mockReturnValue(true)
+    const { value } = renderWithApp(<Profile onLanguage={() => undefined} />, { state: { me, balance: me.balance } })
+    fireEvent.click(await screen.findByTestId('cancel-plan'))
+    await waitFor(() => expect(calls).toContain('POST /api/subscription/cancel'))
+    expect(window.confirm).toHaveBeenCalledWith(ru.confirmCancelPlan)
+    await waitFor(() => expect(value.refreshMe).toHaveBeenCalled())
+
+    fireEvent.click(screen.getByTestId('open-legal'))
+    expect(value.go).toHaveBeenCalledWith('legal')
+    expect(wantedDocument()).toBe('offer')
+  })
+
+  it('shows where receipts go and changes it through the contact sheet', async () => {
+    let contact = { email: 'anna@mail.ru', phone: null as string | null }
+    vi.spyOn(globalThis, 'fetch').mockImplementation((input) =>
+      String(input) === '/api/me/contact' ? jsonReply(200, contact) : jsonReply(200, { items: [], next_cursor: null }),
+    )
+    const asked: string[] = []
+    setRequirementHandler(async (need) => {
+      asked.push(need)
+      contact = { email: null as unknown as string, phone: '79001234567' }
+      return true
+    })
+    renderWithApp(<Profile onLanguage={() => undefined} />, { state: { me, balance: me.balance } })
+    await waitFor(() => expect(screen.getByTestId('receipt-contact')).toHaveTextContent(ru.contactSaved('anna@mail.ru')))
+    fireEvent.click(screen.getByTestId('change-contact'))
+    await waitFor(() => expect(screen.getByTestId('receipt-contact')).toHaveTextContent(ru.contactSaved('+79001234567')))
+    expect(asked).toEqual(['contact'])
+  })
+
+  it('has no cancel button without a renewing plan', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(() => jsonReply(200, { items: [], next_cursor: null }))
+    renderWithApp(<Profile onLanguage={() => undefined} />, { state: { me: { ...me, plan: null }, balance: me.balance } })
+    await screen.findByTestId('open-legal')
+    expect(screen.queryByTestId('cancel-plan')).not.toBeInTheDocument()
+  })
+})
