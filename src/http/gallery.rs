@@ -43,6 +43,14 @@ pub struct GenerationError {
     pub credits_returned: bool,
 }
 
+/// A user's rating of a result (stored as +1 / -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    Up,
+    Down,
+}
+
 /// A generation as the gallery and the progress screen see it.
 #[derive(Debug, Serialize, ts_rs::TS)]
 #[ts(export_to = "GenerationView.ts")]
@@ -56,10 +64,10 @@ pub struct GenerationView {
     /// The main input (the person photo of a try-on, the edited image of an edit) for a
     /// before/after comparison; absent once that photo is gone.
     pub input_url: Option<String>,
-    /// The user's rating: `up` or `down`.
+    /// The user's rating.
     #[ts(optional)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rating: Option<String>,
+    pub rating: Option<Rating>,
     pub watermarked: bool,
     pub cost: i32,
     pub refunded: bool,
@@ -85,7 +93,7 @@ fn generation_view(state: &AppState, row: &GenerationRow, lang: Lang) -> Generat
         stage: row.stage.clone(),
         result_url: row.result_key.as_deref().map(|k| state.signed(k)),
         input_url: row.input_keys.first().map(|k| state.signed(k)),
-        rating: row.rating.map(|r| if r > 0 { "up" } else { "down" }.to_string()),
+        rating: row.rating.map(|r| if r > 0 { Rating::Up } else { Rating::Down }),
         watermarked: row.watermarked,
         cost: row.cost,
         refunded: row.refunded,

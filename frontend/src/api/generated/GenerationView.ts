@@ -2,6 +2,7 @@
 import type { ErrorCode } from "./ErrorCode";
 import type { GenerationKind } from "./GenerationKind";
 import type { GenerationStatus } from "./GenerationStatus";
+import type { Rating } from "./Rating";
 
 /**
  * Why a generation failed, in the user's language, and whether its credits came back.
@@ -23,6 +24,6 @@ export type GenerationView = { id: string, kind: GenerationKind, category: strin
  */
 input_url: string | null, 
 /**
- * The user's rating: `up` or `down`.
+ * The user's rating.
  */
-rating?: string, watermarked: boolean, cost: number, refunded: boolean, error: GenerationError | null, created_at: string, finished_at: string | null, };
+rating?: Rating, watermarked: boolean, cost: number, refunded: boolean, error: GenerationError | null, created_at: string, finished_at: string | null, };
