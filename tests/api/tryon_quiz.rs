@@ -261,6 +261,8 @@ async fn kie_gets_the_aspect_ratio_nearest_the_person_photo() {
             "task {} created",
             ids.len()
         );
+        // And finished: the user's cap on jobs in flight (2) never refuses the next one.
+        finished(&app, &token, ids.last().unwrap()).await;
     }
     let tasks = kie_tasks(&app).await;
     let sizes: Vec<&str> = tasks.iter().map(|t| t["input"]["image_size"].as_str().unwrap()).collect();
