@@ -635,7 +635,8 @@ async fn the_kie_callback_is_a_hint_and_unknown_tokens_are_refused() {
 #[tokio::test]
 async fn deleting_my_data_removes_photos_results_and_the_chat() {
     let app = spawn_app().await;
-    let token = app.login(new_user_id()).await;
+    let user = new_user_id();
+    let token = app.login(user).await;
     let mut socket = connect(&app, &token).await;
     tryon(&app, &token).await;
     next_event_of(&mut socket, "job.succeeded").await;
@@ -643,6 +644,9 @@ async fn deleting_my_data_removes_photos_results_and_the_chat() {
     let response = app.client.delete(app.url("/api/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(walk(app.storage_dir.path()), 0, "every stored image is gone");
+    // Tokens from before the deletion are revoked (issue 15); the user logs in again.
+    assert_eq!(app.get("/api/generations", &token).await.status(), StatusCode::UNAUTHORIZED);
+    let token = app.login(user).await;
     let gallery: Value = app.get("/api/generations", &token).await.json().await.unwrap();
     assert!(gallery["items"].as_array().unwrap().is_empty());
     let uploads: Value = app.get("/api/uploads", &token).await.json().await.unwrap();
