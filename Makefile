@@ -32,8 +32,8 @@ lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-fuzz: ## long fuzz run of every parser strangers reach (FUZZ_CASES per target, default 20000; a smoke run is part of make test)
-	FUZZ_CASES=$${FUZZ_CASES:-20000} cargo nextest run --test fuzz
+fuzz: ## long fuzz run of every parser strangers reach (FUZZ_CASES per target, default 200000, ~4 min; a smoke run is part of make test)
+	FUZZ_CASES=$${FUZZ_CASES:-200000} cargo nextest run --test fuzz
 
 test-rust: ## Rust tests only
 	SKIP="scripts frontend e2e loadtest" scripts/test.sh

@@ -129,7 +129,7 @@ impl Application {
             )),
             bot,
             decode_slots: Arc::new(tokio::sync::Semaphore::new(decode_slots(&settings))),
-            token_versions: crate::auth::revocation::TokenVersions::new(Duration::from_secs(15)),
+            token_versions: crate::auth::revocation::TokenVersions::new(Duration::from_secs(30)),
             ws_tickets: crate::auth::ws_ticket::WsTickets::new(&settings.secrets.jwt_secret, 30),
             legal,
         });

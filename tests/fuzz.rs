@@ -4,7 +4,7 @@
 //! mutated input and must answer with a value or a clean refusal, never a panic.
 //!
 //! `cargo nextest run --test fuzz` runs a short smoke (part of `make test`);
-//! `make fuzz` runs each target for `FUZZ_CASES` cases (default 20,000). A failure is written to
+//! `make fuzz` runs each target for `FUZZ_CASES` cases (default 200,000). A failure is written to
 //! `tests/fuzz.proptest-regressions` and replayed first on every later run: a crash, once found,
 //! is a regression test.
 

@@ -12,6 +12,26 @@ afterEach(() => {
 })
 
 describe('api', () => {
+  it('retries an upload the server was too busy to decode, then shows other errors at once', async () => {
+    vi.useFakeTimers()
+    const uploaded = { upload_id: 'u1', url: '/media/uploads/x.jpg', width: 10, height: 10 }
+    const busy = { error: { code: 'unavailable', message: 'busy', request_id: 'r' } }
+    const fetchMock = vi
+      .spyOn(globalThis, 'fetch')
+      .mockImplementationOnce(() => reply(503, busy))
+      .mockImplementationOnce(() => reply(503, busy))
+      .mockImplementationOnce(() => reply(201, uploaded))
+    const done = api.upload(new Blob(['x'], { type: 'image/jpeg' }))
+    await vi.advanceTimersByTimeAsync(6_000)
+    await expect(done).resolves.toMatchObject({ upload_id: 'u1' })
+    expect(fetchMock).toHaveBeenCalledTimes(3)
+
+    fetchMock.mockImplementationOnce(() => reply(422, { error: { code: 'decode_failed', message: 'cut', request_id: 'r' } }))
+    await expect(api.upload(new Blob(['x']))).rejects.toMatchObject({ code: 'decode_failed' })
+    expect(fetchMock).toHaveBeenCalledTimes(4)
+    vi.useRealTimers()
+  })
+
   it('sends the token and validates the response', async () => {
     setToken('tok')
     const fetchMock = vi.spyOn(globalThis, 'fetch').mockImplementation(() =>

@@ -295,20 +295,32 @@ function sendWithProgress<T>(path: string, schema: Schema<T>, form: FormData, on
   })
 }
 
-/** `request` for uploads: the same re-login on 401, with progress when asked for. */
+const UPLOAD_BUSY_RETRIES = 2
+
+/** `request` for uploads: the privacy consent first, the same re-login on 401, with progress
+ *  when asked for. A `503 unavailable` (every decode slot on the server busy; nothing was
+ *  stored) is retried twice, after 2 s and 4 s, before it is shown. */
 function upload(file: Blob, name: string, onProgress?: (fraction: number) => void, kind?: PhotoKind) {
   return withRequirements('privacy', () => uploadOnce(file, name, onProgress, kind))
 }
 
-function uploadOnce(file: Blob, name: string, onProgress?: (fraction: number) => void, kind?: PhotoKind) {
-  return withRelogin('/api/uploads', () => {
-    const form = new FormData()
-    if (kind) form.append('kind', kind)
-    form.append('file', file, name)
-    return onProgress
-      ? sendWithProgress('/api/uploads', Upload, form, onProgress)
-      : send('/api/uploads', Upload, { method: 'POST', body: form })
-  })
+async function uploadOnce(file: Blob, name: string, onProgress?: (fraction: number) => void, kind?: PhotoKind) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await withRelogin('/api/uploads', () => {
+        const form = new FormData()
+        if (kind) form.append('kind', kind)
+        form.append('file', file, name)
+        return onProgress
+          ? sendWithProgress('/api/uploads', Upload, form, onProgress)
+          : send('/api/uploads', Upload, { method: 'POST', body: form })
+      })
+    } catch (e) {
+      const busy = e instanceof ApiError && e.status === 503 && e.code === 'unavailable'
+      if (!busy || attempt >= UPLOAD_BUSY_RETRIES) throw e
+      await new Promise((resolve) => setTimeout(resolve, 2000 * (attempt + 1)))
+    }
+  }
 }
 
 export const api = {

@@ -54,6 +54,11 @@ impl TokenVersions {
         })
     }
 
+    /// What a login just read from the user's row (saves the first request's read).
+    pub fn remember(&self, user: UserId, ver: i32, blocked: bool) {
+        self.map.insert(user, (ver, blocked, Instant::now()));
+    }
+
     /// The user's version or `blocked` changed here: read them again on the next request.
     pub fn forget(&self, user: UserId) {
         self.map.remove(&user);

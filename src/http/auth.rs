@@ -90,6 +90,8 @@ async fn login(
         None => {
             let user = users::upsert_from_telegram(&state.pool, &data.user).await?;
             state.recent_logins.put(data.user.clone(), user.clone());
+            // Fresh from the row: the token check of the next requests needs no read.
+            state.token_versions.remember(user.id(), user.token_version, user.blocked);
             std::sync::Arc::new(user)
         }
     };
