@@ -19,6 +19,22 @@ pub struct Bot {
     pub notifier: NotifierHandle,
     pub payments: PaymentHandle,
     pub settings: std::sync::Arc<Settings>,
+    /// For the user's own reminder switch (`/reminders_off`, `/reminders_on`): a profile column.
+    pub pool: sqlx::PgPool,
+}
+
+fn text_of(message: &IncomingMessage) -> &str {
+    message.text.as_deref().unwrap_or("")
+}
+
+/// `/start ref_abc` → `Some("ref_abc")`.
+fn text_argument(text: &str) -> Option<&str> {
+    text.split_whitespace().nth(1)
+}
+
+/// A referral code as we make them: 1–32 letters, digits, `-` or `_`.
+pub fn valid_code(code: &str) -> bool {
+    (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The parts of a Telegram `Update` the bot reads; everything else is ignored.
@@ -82,8 +98,27 @@ impl Bot {
             "/start" => {
                 // Writing to the bot again undoes an earlier block.
                 self.notifier.unblocked(UserId(from.id));
-                let (text, markup) = self.start_message(lang);
+                let (mut text, markup) = self.start_message(lang);
+                // `/start ref_<code>`: the link of a user who invited this one.
+                let code = text_argument(text_of(&message)).and_then(|a| a.strip_prefix("ref_")).map(str::to_string);
+                if let Some(code) = code.filter(|c| valid_code(c)) {
+                    match self.payments.attach_referral(UserId(from.id), code, "bot").await {
+                        Ok(crate::db::referrals::Attached::Linked(_)) => {
+                            let credits = self.settings.file.growth.referral_credits_invitee;
+                            text = format!("{text}\n\n{}", i18n::invited_text(lang, credits));
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "could not attach an invitation"),
+                    }
+                }
                 self.notifier.send_text(message.chat.id, text, Some(markup));
+            }
+            "/reminders_off" | "/reminders_on" => {
+                let off = command == "/reminders_off";
+                match crate::db::reminders::set_off(&self.pool, UserId(from.id), off).await {
+                    Ok(_) => self.notifier.send_text(message.chat.id, i18n::reminders_switched_text(lang, off), None),
+                    Err(e) => tracing::warn!(error = %e, "could not switch reminders"),
+                }
             }
             "/paysupport" => {
                 let contact = &self.settings.file.telegram.support_contact;

@@ -102,6 +102,7 @@ impl Application {
             notifier: actors.notifier.clone(),
             payments: actors.payments.clone(),
             settings: settings.clone(),
+            pool: pool.clone(),
         };
         let state = AppState::new(AppInner {
             pool: pool.clone(),

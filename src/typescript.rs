@@ -38,6 +38,8 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     LedgerPage::export_all(&cfg)?;
     PlansView::export_all(&cfg)?;
     PaymentView::export_all(&cfg)?;
+    crate::db::promo::PromoRow::export_all(&cfg)?;
+    crate::db::stats::Figures::export_all(&cfg)?;
     Ok(())
 }
 

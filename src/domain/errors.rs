@@ -99,6 +99,11 @@ error_codes! {
     // --- payments
     NotAvailable = ("not_available", 409),
     PaymentUnavailable = ("payment_unavailable", 503),
+    // --- promo codes
+    PromoNotFound = ("promo_not_found", 404),
+    PromoExpired = ("promo_expired", 410),
+    PromoUsedUp = ("promo_used_up", 409),
+    PromoAlreadyUsed = ("promo_already_used", 409),
     // --- generation failures (credits always returned)
     GenerationFailed = ("generation_failed", 502),
     ContentRejected = ("content_rejected", 422),

@@ -59,6 +59,7 @@ impl PaymentActor {
             i18n::payment_received_text(lang, product.credits, product.title(lang), renewal),
             None,
         );
+        self.reward_referral(payment).await;
     }
 
     pub(super) async fn lang_of(&self, user: UserId) -> Lang {
