@@ -3,6 +3,7 @@ import { api, getToken, setApiLanguage, setRelogin, setToken } from './api'
 import { AppContext, type Screen } from './app-context'
 import { Icon } from './components/icons'
 import { JobsBar } from './components/JobsBar'
+import { Onboarding } from './components/Onboarding'
 import { BalancePill, Button, ErrorBox, ScreenSkeleton } from './components/ui'
 import { pickLang, strings, type Lang } from './i18n'
 import { hasUnfinished, useJobSync } from './jobs'
@@ -51,6 +52,7 @@ const Editor = lazy(() => import('./screens/Editor').then((m) => ({ default: m.E
 const Gallery = lazy(() => import('./screens/Gallery').then((m) => ({ default: m.Gallery })))
 const Profile = lazy(() => import('./screens/Profile').then((m) => ({ default: m.Profile })))
 const Plans = lazy(() => import('./screens/Plans').then((m) => ({ default: m.Plans })))
+const Admin = lazy(() => import('./screens/Admin').then((m) => ({ default: m.Admin })))
 
 const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
 
@@ -63,6 +65,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
   const [outside, setOutside] = useState(false)
   const [bootError, setBootError] = useState<unknown>(null)
   const [attempt, setAttempt] = useState(0)
+  const [onboarded, setOnboarded] = useState(false)
   const socket = useRef<SocketControl | null>(null)
   const screen = current(nav)
   const t = strings(lang)
@@ -173,7 +176,9 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
     return <div dangerouslySetInnerHTML={{ __html: skeleton }} />
   }
 
-  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans }[screen]
+  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans, admin: t.growth.operator }[screen]
+  // The first open explains the app in three cards (until finished or skipped; remembered by the server).
+  const onboarding = state.me.onboarded === false && !onboarded
   return (
     <AppContext.Provider value={context}>
       <div className="mx-auto flex min-h-[100dvh] max-w-md flex-col pb-[calc(var(--tabbar)+var(--safe-bottom))]">
@@ -202,6 +207,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
             {screen === 'gallery' && <Gallery />}
             {screen === 'profile' && <Profile onLanguage={setLang} />}
             {screen === 'plans' && <Plans paymentId={followPayment} />}
+            {screen === 'admin' && state.me.user.is_admin && <Admin />}
           </Suspense>
         </main>
         <nav
@@ -222,6 +228,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
           ))}
         </nav>
       </div>
+      {onboarding && <Onboarding onDone={() => setOnboarded(true)} />}
     </AppContext.Provider>
   )
 }

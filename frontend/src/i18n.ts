@@ -1,4 +1,5 @@
 // Russian is the default; English when Telegram (or the profile) says so.
+import { growthEn, growthRu } from './i18n-growth'
 export type Lang = 'ru' | 'en'
 
 const ru = {
@@ -129,6 +130,7 @@ const ru = {
   backToTelegram: 'Вернуться в Telegram',
   openInTelegram: 'Примерка открывается в Telegram',
   openInTelegramText: 'Откройте чат с ботом и нажмите кнопку «Примерка».',
+  growth: growthRu,
 }
 
 export type Strings = typeof ru
@@ -261,6 +263,7 @@ const en: Strings = {
   backToTelegram: 'Back to Telegram',
   openInTelegram: 'Primerka opens in Telegram',
   openInTelegramText: 'Open the chat with the bot and tap the Primerka button.',
+  growth: growthEn,
 }
 
 function plural(n: number, one: string, few: string, many: string): string {

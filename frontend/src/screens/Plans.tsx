@@ -26,12 +26,13 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   )
   const { payment, error: paymentError } = usePayment(following, api.payment, settled)
 
-  useEffect(() => {
+  const loadPlans = useCallback(() => {
     api
       .plans()
       .then((p) => setProducts(p.products))
       .catch(setError)
   }, [])
+  useEffect(loadPlans, [loadPlans])
 
   // Handled once: a reload must not announce the payment again.
   useEffect(() => {
@@ -82,7 +83,9 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   const stars = insideTelegram()
 
   const card = (p: Product) => {
-    const price = formatRub(p.price_kopecks ?? Math.round(Number(p.price_rub) * 100), lang)
+    const full = formatRub(p.price_kopecks ?? Math.round(Number(p.price_rub) * 100), lang)
+    const discounted = p.discount_percent && p.discounted_price_rub ? formatRub(Math.round(Number(p.discounted_price_rub) * 100), lang) : null
+    const price = discounted ?? full
     const current = p.kind === 'subscription' && plan?.product === p.id
     const withStars = stars && (p.stars_available ?? p.kind === 'pack') && p.available
     return (
@@ -98,8 +101,15 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
               {t.yourPlan}
             </span>
           ) : (
-            <span className="shrink-0 font-semibold" data-testid={`price-${p.id}`}>
-              {price}
+            <span className="flex shrink-0 flex-col items-end">
+              <span className="font-semibold" data-testid={`price-${p.id}`}>
+                {price}
+              </span>
+              {discounted && (
+                <span className="text-sm text-hint" data-testid={`discount-${p.id}`}>
+                  <s>{full}</s> {t.growth.discount(p.discount_percent ?? 0)}
+                </span>
+              )}
             </span>
           )}
         </div>
@@ -189,7 +199,74 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
           {products.filter((p) => p.kind === 'subscription').map(card)}
         </>
       )}
+      <PromoCode products={products} onRedeemed={(credits) => (credits ? void refreshMe() : loadPlans())} />
       <p className="px-1 text-sm text-hint">{t.noWatermarkPaid}</p>
     </div>
+  )
+}
+
+/** A promo code: credits at once, or a discount shown on its product until the next card payment. */
+function PromoCode({ products, onRedeemed }: { products: Product[] | null; onRedeemed: (credits: boolean) => void }) {
+  const { t } = useApp()
+  const g = t.growth
+  const [code, setCode] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [done, setDone] = useState<string | null>(null)
+  const [error, setError] = useState<unknown>(null)
+  const submit = async () => {
+    if (!code.trim()) return
+    setBusy(true)
+    setError(null)
+    setDone(null)
+    try {
+      const r = await api.redeemPromo(code.trim())
+      if (r.credits) setDone(g.promoCredits(r.credits))
+      else if (r.discount_percent && r.product) {
+        setDone(g.promoDiscount(r.discount_percent, products?.find((p) => p.id === r.product)?.title ?? r.product))
+      }
+      haptic('success')
+      setCode('')
+      onRedeemed(Boolean(r.credits))
+    } catch (e) {
+      haptic('error')
+      setError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <>
+      <SectionTitle id="promo-title">{g.promo}</SectionTitle>
+      <Card testId="promo" className="flex flex-col gap-2">
+        <form
+          className="flex gap-2"
+          onSubmit={(e) => {
+            e.preventDefault()
+            void submit()
+          }}
+        >
+          <input
+            data-testid="promo-input"
+            aria-labelledby="promo-title"
+            value={code}
+            onChange={(e) => setCode(e.target.value)}
+            placeholder={g.promoPlaceholder}
+            autoCapitalize="characters"
+            autoComplete="off"
+            maxLength={32}
+            className="min-h-11 min-w-0 flex-1 rounded-xl bg-field px-3 uppercase placeholder:normal-case placeholder:text-hint"
+          />
+          <Button type="submit" testId="promo-apply" disabled={busy || !code.trim()} className="!w-auto shrink-0">
+            {g.promoApply}
+          </Button>
+        </form>
+        {done && (
+          <p role="status" data-testid="promo-done" className="text-sm font-medium text-accent-fg">
+            {done}
+          </p>
+        )}
+        {error !== null && <ErrorBox error={error} />}
+      </Card>
+    </>
   )
 }
