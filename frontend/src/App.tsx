@@ -3,7 +3,6 @@ import { api, getToken, setApiLanguage, setRelogin, setToken } from './api'
 import { AppContext, type Screen } from './app-context'
 import { Icon } from './components/icons'
 import { JobsBar } from './components/JobsBar'
-import { Onboarding } from './components/Onboarding'
 import { BalancePill, Button, ErrorBox, ScreenSkeleton } from './components/ui'
 import { pickLang, strings, type Lang } from './i18n'
 import { hasUnfinished, useJobSync } from './jobs'
@@ -52,6 +51,8 @@ const Editor = lazy(() => import('./screens/Editor').then((m) => ({ default: m.E
 const Gallery = lazy(() => import('./screens/Gallery').then((m) => ({ default: m.Gallery })))
 const Profile = lazy(() => import('./screens/Profile').then((m) => ({ default: m.Profile })))
 const Plans = lazy(() => import('./screens/Plans').then((m) => ({ default: m.Plans })))
+// The first-open cards: only new users need them, so they stay out of the start bundle.
+const Onboarding = lazy(() => import('./components/Onboarding').then((m) => ({ default: m.Onboarding })))
 const Admin = lazy(() => import('./screens/Admin').then((m) => ({ default: m.Admin })))
 
 const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
@@ -176,7 +177,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
     return <div dangerouslySetInnerHTML={{ __html: skeleton }} />
   }
 
-  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans, admin: t.growth.operator }[screen]
+  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans, admin: t.operator }[screen]
   // The first open explains the app in three cards (until finished or skipped; remembered by the server).
   const onboarding = state.me.onboarded === false && !onboarded
   return (
@@ -228,7 +229,11 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
           ))}
         </nav>
       </div>
-      {onboarding && <Onboarding onDone={() => setOnboarded(true)} />}
+      {onboarding && (
+        <Suspense fallback={null}>
+          <Onboarding onDone={() => setOnboarded(true)} />
+        </Suspense>
+      )}
     </AppContext.Provider>
   )
 }

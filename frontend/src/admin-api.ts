@@ -35,6 +35,8 @@ export const RevenueLine = z.object({
   commission_kopecks: z.number(),
   tax_kopecks: z.number(),
   net_kopecks: z.number(),
+  refunded_payments: z.number().optional(),
+  refunded_kopecks: z.number().optional(),
 })
 export type RevenueLine = z.infer<typeof RevenueLine>
 

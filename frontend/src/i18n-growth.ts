@@ -1,5 +1,7 @@
 // Texts of issue 18 (invitations, promo codes, reminders, onboarding, the operator screen), kept
-// apart from i18n.ts so the big table stays readable; reached as `t.growth`.
+// apart from i18n.ts and out of the start bundle: only lazy screens import them (`useGrowth`).
+import { useApp } from './app-context'
+import { strings } from './i18n'
 
 function plural(n: number, one: string, few: string, many: string): string {
   const mod10 = n % 10
@@ -14,7 +16,7 @@ export const growthRu = {
   inviteText: (you: number, friend: number) =>
     `Когда друг, пришедший по вашей ссылке, сделает первую покупку, вы получите ${you} ${plural(you, 'кредит', 'кредита', 'кредитов')}, а он — ${friend}.`,
   inviteCounts: (invited: number, rewarded: number) => `Приглашено: ${invited} · с бонусом: ${rewarded}`,
-  copyLink: 'Скопировать ссылку',
+  copyLink: 'Копировать',
   shareLink: 'Поделиться',
   copied: 'Ссылка скопирована',
   shareText: 'Примеряй одежду на своё фото в Примерке',
@@ -83,6 +85,9 @@ export const growthRu = {
   expires: 'Действует до',
   create: 'Создать',
   uses: (u: number, m: number) => `${u} из ${m}`,
+  promoGives: (n: number) => `+${n} ${plural(n, 'кредит', 'кредита', 'кредитов')}`,
+  created: (code: string) => `Создан промокод ${code}`,
+  refunds: (n: number, rub: string) => `Возвраты: ${n} на ${rub} ₽`,
   noPromo: 'Промокодов пока нет.',
 }
 
@@ -93,7 +98,7 @@ export const growthEn: GrowthStrings = {
   inviteText: (you: number, friend: number) =>
     `When a friend who joins through your link makes a first purchase, you get ${you} credit${you === 1 ? '' : 's'} and they get ${friend}.`,
   inviteCounts: (invited: number, rewarded: number) => `Invited: ${invited} · rewarded: ${rewarded}`,
-  copyLink: 'Copy the link',
+  copyLink: 'Copy',
   shareLink: 'Share',
   copied: 'Link copied',
   shareText: 'Try clothes on your own photo with Primerka',
@@ -162,5 +167,14 @@ export const growthEn: GrowthStrings = {
   expires: 'Valid until',
   create: 'Create',
   uses: (u: number, m: number) => `${u} of ${m}`,
+  promoGives: (n: number) => `+${n} credit${n === 1 ? '' : 's'}`,
+  created: (code: string) => `Promo code ${code} created`,
+  refunds: (n: number, rub: string) => `Refunds: ${n} for ${rub} ₽`,
   noPromo: 'No promo codes yet.',
+}
+
+/** The texts in the app's current language (the same language as `useApp().t`). */
+export function useGrowth(): GrowthStrings {
+  const { t } = useApp()
+  return t === strings('en') ? growthEn : growthRu
 }

@@ -1,5 +1,4 @@
 // Russian is the default; English when Telegram (or the profile) says so.
-import { growthEn, growthRu } from './i18n-growth'
 export type Lang = 'ru' | 'en'
 
 const ru = {
@@ -130,7 +129,7 @@ const ru = {
   backToTelegram: 'Вернуться в Telegram',
   openInTelegram: 'Примерка открывается в Telegram',
   openInTelegramText: 'Откройте чат с ботом и нажмите кнопку «Примерка».',
-  growth: growthRu,
+  operator: 'Панель оператора',
 }
 
 export type Strings = typeof ru
@@ -263,7 +262,7 @@ const en: Strings = {
   backToTelegram: 'Back to Telegram',
   openInTelegram: 'Primerka opens in Telegram',
   openInTelegramText: 'Open the chat with the bot and tap the Primerka button.',
-  growth: growthEn,
+  operator: 'Operator panel',
 }
 
 function plural(n: number, one: string, few: string, many: string): string {

@@ -1,14 +1,15 @@
 import { useState } from 'react'
 import { api } from '../api'
 import { useApp } from '../app-context'
+import { useGrowth } from '../i18n-growth'
 import { Button } from './ui'
 
 /** Three short cards on the first open: what the app does, what it costs, the free tier — each
  *  with an example. Skippable; once finished or skipped the server remembers it
  *  (`PATCH /api/me {onboarded: true}`), so it is shown once per user, on any device. */
 export function Onboarding({ onDone }: { onDone: () => void }) {
-  const { state, t } = useApp()
-  const g = t.growth
+  const { state } = useApp()
+  const g = useGrowth()
   const prices = state.me?.prices
   const cards = g.onboarding(prices?.tryon ?? 2, prices?.edit_generation ?? 1, state.me?.free_monthly ?? 10)
   const [step, setStep] = useState(0)
@@ -62,8 +63,7 @@ export function Onboarding({ onDone }: { onDone: () => void }) {
 /** An example result per card (drawn, so it needs no download): a try-on, an edit, a result
  *  with the free tier's watermark. */
 function Example({ step }: { step: number }) {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const before = { top: '#b9bec7', bg: '#dfe6ee' }
   const after = [
     { top: '#2f6fd6', bg: '#dfe6ee' },

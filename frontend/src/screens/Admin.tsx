@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type ReactNode } from 'react'
 import { adminApi, npdGauge, type Figures, type Promo, type Revenue, type Stats } from '../admin-api'
 import { api, type Product } from '../api'
 import { useApp } from '../app-context'
+import { useGrowth } from '../i18n-growth'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { haptic } from '../telegram'
 
@@ -10,7 +11,7 @@ import { haptic } from '../telegram'
  *  health, the month's revenue with the НПД cap, the ledger check, grants, refunds, promo codes. */
 export function Admin() {
   const { state, t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const [stats, setStats] = useState<Stats | null>(null)
   const [revenue, setRevenue] = useState<Revenue | null>(null)
   const [error, setError] = useState<unknown>(null)
@@ -51,8 +52,7 @@ function localDate(d: Date): string {
 const rub = (kopecks: number) => (kopecks / 100).toLocaleString('ru-RU', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
 
 function FiguresCard({ stats }: { stats: Stats }) {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const keys: (keyof Figures)[] = ['new_users', 'active_users', 'generations', 'failures', 'assistant_calls', 'assistant_cost_usd']
   const show = (k: keyof Figures, f: Figures) => (k === 'assistant_cost_usd' ? f[k].toFixed(2) : String(f[k]))
   return (
@@ -80,8 +80,7 @@ function FiguresCard({ stats }: { stats: Stats }) {
 }
 
 function Providers({ stats }: { stats: Stats }) {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const p = stats.providers
   const line = (bad: boolean, text: string, testId: string) => (
     <li className="flex items-center gap-2 py-1.5" data-testid={testId}>
@@ -104,8 +103,7 @@ function Providers({ stats }: { stats: Stats }) {
 }
 
 function RevenueCard({ revenue }: { revenue: Revenue }) {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const sum = (f: (l: Revenue['lines'][number]) => number) => revenue.lines.reduce((a, l) => a + f(l), 0)
   const gauge = npdGauge(revenue)
   return (
@@ -115,42 +113,24 @@ function RevenueCard({ revenue }: { revenue: Revenue }) {
         {revenue.lines.length === 0 ? (
           <p className="text-sm text-hint">{g.noRevenue}</p>
         ) : (
-          <div className="-mx-4 overflow-x-auto px-4">
-            <table className="w-full text-sm tabular-nums">
-              <thead>
-                <tr className="text-header">
-                  {g.revenueHead.map((h, i) => (
-                    <th key={h} className={`py-1 font-medium ${i === 0 ? 'text-left' : 'pl-2 text-right'}`}>
-                      {h}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody className="divide-y divide-line">
-                {revenue.lines.map((l) => (
-                  <tr key={`${l.month}-${l.provider}-${l.product}`}>
-                    <td className="py-1 text-left">
-                      {l.product}
-                      <span className="block text-hint">{l.provider}</span>
-                    </td>
-                    <td className="py-1 pl-2 text-right">{l.payments}</td>
-                    <td className="py-1 pl-2 text-right">{rub(l.gross_kopecks)}</td>
-                    <td className="py-1 pl-2 text-right">{rub(l.commission_kopecks)}</td>
-                    <td className="py-1 pl-2 text-right">{rub(l.tax_kopecks)}</td>
-                    <td className="py-1 pl-2 text-right">{rub(l.net_kopecks)}</td>
-                  </tr>
-                ))}
-                <tr className="font-semibold" data-testid="revenue-total">
-                  <td className="py-1 text-left">{g.revenueTotal}</td>
-                  <td className="py-1 pl-2 text-right">{sum((l) => l.payments)}</td>
-                  <td className="py-1 pl-2 text-right">{rub(sum((l) => l.gross_kopecks))}</td>
-                  <td className="py-1 pl-2 text-right">{rub(sum((l) => l.commission_kopecks))}</td>
-                  <td className="py-1 pl-2 text-right">{rub(sum((l) => l.tax_kopecks))}</td>
-                  <td className="py-1 pl-2 text-right">{rub(sum((l) => l.net_kopecks))}</td>
-                </tr>
-              </tbody>
-            </table>
-          </div>
+          <ul className="flex flex-col divide-y divide-line text-sm">
+            {revenue.lines.map((l) => (
+              <RevenueRow
+                key={`${l.month}-${l.provider}-${l.product}`}
+                title={l.product}
+                note={`${l.provider} · ${l.payments}`}
+                amounts={[l.gross_kopecks, l.commission_kopecks, l.tax_kopecks, l.net_kopecks]}
+                refunds={l.refunded_payments ? g.refunds(l.refunded_payments, rub(l.refunded_kopecks ?? 0)) : undefined}
+              />
+            ))}
+            <RevenueRow
+              testId="revenue-total"
+              strong
+              title={g.revenueTotal}
+              note={String(sum((l) => l.payments))}
+              amounts={[sum((l) => l.gross_kopecks), sum((l) => l.commission_kopecks), sum((l) => l.tax_kopecks), sum((l) => l.net_kopecks)]}
+            />
+          </ul>
         )}
         {gauge && (
           <div data-testid="npd-gauge">
@@ -173,6 +153,28 @@ function RevenueCard({ revenue }: { revenue: Revenue }) {
         )}
       </Card>
     </>
+  )
+}
+
+/** One line of the revenue report: gross, the provider's fee, the НПД tax and net, in roubles. */
+function RevenueRow({ title, note, amounts, strong, testId, refunds }: { title: string; note: string; amounts: number[]; strong?: boolean; testId?: string; refunds?: string }) {
+  const g = useGrowth()
+  return (
+    <li className="py-2" data-testid={testId}>
+      <p className={`flex justify-between gap-2 ${strong ? 'font-semibold' : 'font-medium'}`}>
+        <span className="min-w-0 break-all">{title}</span>
+        <span className="shrink-0 text-hint">{note}</span>
+      </p>
+      <dl className="mt-1 grid grid-cols-2 gap-x-4 gap-y-0.5 tabular-nums">
+        {amounts.map((a, i) => (
+          <div key={i} className="flex justify-between gap-2">
+            <dt className="text-hint">{g.revenueHead[i + 2]}</dt>
+            <dd className={strong ? 'font-semibold' : ''}>{rub(a)}</dd>
+          </div>
+        ))}
+      </dl>
+      {refunds && <p className="mt-0.5 text-hint">{refunds}</p>}
+    </li>
   )
 }
 
@@ -229,8 +231,7 @@ function useAction() {
 }
 
 function LedgerCheck() {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const a = useAction()
   return (
     <Action
@@ -252,8 +253,7 @@ function LedgerCheck() {
 }
 
 function Grant() {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const [user, setUser] = useState('')
   const [credits, setCredits] = useState('')
   const [reason, setReason] = useState('')
@@ -289,8 +289,7 @@ function Grant() {
 }
 
 function Refund() {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const [payment, setPayment] = useState('')
   const [reason, setReason] = useState('')
   const a = useAction()
@@ -320,8 +319,7 @@ function Refund() {
 }
 
 function Promos() {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const [items, setItems] = useState<Promo[] | null>(null)
   const [products, setProducts] = useState<Product[]>([])
   const [code, setCode] = useState('')
@@ -356,7 +354,7 @@ function Promos() {
       setCode('')
       setAmount('')
       reload()
-      return made.code
+      return g.created(made.code)
     })
   return (
     <Action
@@ -378,7 +376,7 @@ function Promos() {
               <span className="min-w-0 break-all">
                 <span className="font-medium">{p.code}</span>
                 <span className="block text-hint">
-                  {p.credits ? g.promoCredits(p.credits) : `${g.discount(p.discount_percent ?? 0)} · ${p.product}`}
+                  {p.credits ? g.promoGives(p.credits) : `${g.discount(p.discount_percent ?? 0)} · ${p.product}`}
                   {p.expires_at ? ` · ${new Date(p.expires_at).toLocaleDateString()}` : ''}
                 </span>
               </span>

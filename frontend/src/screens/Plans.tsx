@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react'
 import { api, ApiError, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
+import { useGrowth } from '../i18n-growth'
 import { Icon } from '../components/icons'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { formatRub, usePayment } from '../payments'
@@ -12,6 +13,7 @@ import { confirmAction, haptic, insideTelegram, openExternal, openInvoice } from
  *  (`/plans?payment=`) or the Mini App reopened with `startapp=paid_<id>`. */
 export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   const { state, t, refreshMe } = useApp()
+  const growth = useGrowth()
   const lang = state.me?.user.language_code === 'en' ? 'en' : 'ru'
   const [products, setProducts] = useState<Product[] | null>(null)
   const [error, setError] = useState<unknown>(null)
@@ -107,7 +109,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
               </span>
               {discounted && (
                 <span className="text-sm text-hint" data-testid={`discount-${p.id}`}>
-                  <s>{full}</s> {t.growth.discount(p.discount_percent ?? 0)}
+                  <s>{full}</s> {growth.discount(p.discount_percent ?? 0)}
                 </span>
               )}
             </span>
@@ -207,8 +209,7 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
 
 /** A promo code: credits at once, or a discount shown on its product until the next card payment. */
 function PromoCode({ products, onRedeemed }: { products: Product[] | null; onRedeemed: (credits: boolean) => void }) {
-  const { t } = useApp()
-  const g = t.growth
+  const g = useGrowth()
   const [code, setCode] = useState('')
   const [busy, setBusy] = useState(false)
   const [done, setDone] = useState<string | null>(null)

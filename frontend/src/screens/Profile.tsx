@@ -2,6 +2,7 @@ import { useState } from 'react'
 import { confirmAction, haptic, shareLink } from '../telegram'
 import { api, type LedgerEntry } from '../api'
 import { useApp } from '../app-context'
+import { useGrowth } from '../i18n-growth'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
 
@@ -28,7 +29,7 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
       </Card>
       {state.me?.user.is_admin && (
         <Button variant="secondary" testId="open-admin" onClick={() => go('admin')}>
-          {t.growth.operator}
+          {t.operator}
         </Button>
       )}
       <Invite />
@@ -82,8 +83,8 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
 
 /** The personal invitation link, what it brings, and how many came through it. */
 function Invite() {
-  const { state, t } = useApp()
-  const g = t.growth
+  const { state } = useApp()
+  const g = useGrowth()
   const [copied, setCopied] = useState(false)
   const link = state.me?.referral_link
   const r = state.me?.referral
@@ -134,8 +135,8 @@ function Invite() {
 /** The bot's reminders (free credits back, a purchase left unpaid): on unless turned off here or
  *  with `/reminders_off`. */
 function Reminders({ onError }: { onError: (e: unknown) => void }) {
-  const { state, t, refreshMe } = useApp()
-  const g = t.growth
+  const { state, refreshMe } = useApp()
+  const g = useGrowth()
   const [busy, setBusy] = useState(false)
   if (!state.me || state.me.reminders_off === undefined) return null
   const on = !state.me.reminders_off
