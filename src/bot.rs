@@ -1,5 +1,6 @@
-//! The bot's side of the conversation: Telegram updates (`/start`, `/help`, `/paysupport`,
-//! Stars checkouts and payments). Updates arrive through `POST /webhooks/telegram`; this module
+//! The bot's side of the conversation: Telegram updates (`/start`, `/start ref_<code>` — an
+//! invitation, attached by the PaymentActor —, `/help`, `/paysupport`, `/reminders_off` and
+//! `/reminders_on`, Stars checkouts and payments). Updates arrive through `POST /webhooks/telegram`; this module
 //! is a handler like the HTTP ones: it parses the update and sends messages to actors (answers go
 //! out through the `Notifier`, payment work through the `PaymentActor`), and it sees no
 //! provider client and no `AppState`.
