@@ -86,7 +86,10 @@ async fn an_invited_user_and_the_inviter_get_credits_once_on_the_first_payment()
     assert_eq!((me["referral"]["invited"].as_i64(), me["referral"]["rewarded"].as_i64()), (Some(0), Some(0)));
 
     let friend = new_user_id();
-    let friend_token = login_with_start_param(&app, friend, &format!("ref_{code}")).await;
+    login_with_start_param(&app, friend, &format!("ref_{code}")).await;
+    // The friend's later sessions are ordinary logins (`app.login` also does whatever else a
+    // buyer must have done first).
+    let friend_token = app.login(friend).await;
     assert_eq!(app.get_me(&inviter_token).await["referral"]["invited"], 1);
     assert_eq!(app.balance_total(&friend_token).await, 10, "nothing before a payment");
 
