@@ -110,7 +110,7 @@ start_tg_server() {
   parse_database_url "$TEST_DATABASE_URL"
   APP_ENV=local PORT="$port" PUBLIC_BASE_URL="http://127.0.0.1:$port" \
     DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$tg_db" \
-    JWT_SECRET=e2e-secret-e2e-secret-e2e-secret-e2e-tg RATE_LIMITS=off SIMULATOR=1 \
+    JWT_SECRET=e2e-secret-e2e-secret-e2e-secret-e2e-tg RATE_LIMITS=off SIMULATOR=1 ADMIN_TELEGRAM_IDS=1 \
     TELEGRAM_BOT_TOKEN="$E2E_TG_BOT_TOKEN" TELEGRAM_WEBHOOK_SECRET="$E2E_TG_WEBHOOK_SECRET" \
     APP__TELEGRAM__BOT_USERNAME=primerka_e2e_bot APP__TELEGRAM__MINIAPP_SHORT_NAME=app \
     APP__SIMULATOR__LATENCY_SCALE="${E2E_TG_LATENCY_SCALE:-0.4}" APP__STORAGE__LOCAL_DIR="target/e2e/storage-tg" \

@@ -1,5 +1,6 @@
-//! The bot's side of the conversation: Telegram updates (`/start`, `/help`, `/paysupport`, `/terms`,
-//! Stars checkouts and payments). Updates arrive through `POST /webhooks/telegram`; this module
+//! The bot's side of the conversation: Telegram updates (`/start`, `/start ref_<code>` — an
+//! invitation, attached by the PaymentActor —, `/help`, `/paysupport`, `/terms`, `/reminders_off`
+//! and `/reminders_on`, Stars checkouts and payments). Updates arrive through `POST /webhooks/telegram`; this module
 //! is a handler like the HTTP ones: it parses the update and sends messages to actors (answers go
 //! out through the `Notifier`, payment work through the `PaymentActor`), and it sees no
 //! provider client and no `AppState`.
@@ -21,6 +22,22 @@ pub struct Bot {
     pub settings: std::sync::Arc<Settings>,
     /// The legal documents `/terms` links.
     pub legal: std::sync::Arc<crate::domain::legal::LegalDocs>,
+    /// For the user's own reminder switch (`/reminders_off`, `/reminders_on`): a profile column.
+    pub pool: sqlx::PgPool,
+}
+
+fn text_of(message: &IncomingMessage) -> &str {
+    message.text.as_deref().unwrap_or("")
+}
+
+/// `/start ref_abc` → `Some("ref_abc")`.
+fn text_argument(text: &str) -> Option<&str> {
+    text.split_whitespace().nth(1)
+}
+
+/// A referral code as we make them: 1–32 letters, digits, `-` or `_`.
+pub fn valid_code(code: &str) -> bool {
+    (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The parts of a Telegram `Update` the bot reads; everything else is ignored.
@@ -101,8 +118,27 @@ impl Bot {
             "/start" => {
                 // Writing to the bot again undoes an earlier block.
                 self.notifier.unblocked(UserId(from.id));
-                let (text, markup) = self.start_message(lang);
+                let (mut text, markup) = self.start_message(lang);
+                // `/start ref_<code>`: the link of a user who invited this one.
+                let code = text_argument(text_of(&message)).and_then(|a| a.strip_prefix("ref_")).map(str::to_string);
+                if let Some(code) = code.filter(|c| valid_code(c)) {
+                    match self.payments.attach_referral(UserId(from.id), code, "bot").await {
+                        Ok(crate::db::referrals::Attached::Linked(_)) => {
+                            let credits = self.settings.file.growth.referral_credits_invitee;
+                            text = format!("{text}\n\n{}", i18n::invited_text(lang, credits));
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "could not attach an invitation"),
+                    }
+                }
                 self.notifier.send_text(message.chat.id, text, Some(markup));
+            }
+            "/reminders_off" | "/reminders_on" => {
+                let off = command == "/reminders_off";
+                match crate::db::reminders::set_off(&self.pool, UserId(from.id), off).await {
+                    Ok(_) => self.notifier.send_text(message.chat.id, i18n::reminders_switched_text(lang, off), None),
+                    Err(e) => tracing::warn!(error = %e, "could not switch reminders"),
+                }
             }
             "/paysupport" => {
                 let contact = &self.settings.file.telegram.support_contact;

@@ -154,6 +154,44 @@ pub struct FileSettings {
     pub simulator: SimulatorSettings,
     pub bench: BenchSettings,
     pub cluster: ClusterSettings,
+    #[serde(default)]
+    pub growth: GrowthSettings,
+}
+
+/// Referrals and re-engagement through the bot (issue 18).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrowthSettings {
+    /// Credits for the invited user, and for who invited them, on the invited user's first payment.
+    pub referral_credits_invitee: i32,
+    pub referral_credits_inviter: i32,
+    /// An invitation counts only for a user whose account is at most this old (and never paid).
+    pub referral_window_hours: i64,
+    /// How often the Scheduler looks for users to remind (0 = never).
+    pub reminders_interval_secs: u64,
+    /// At most one reminder per user within this many hours (the rate limit).
+    pub reminders_min_gap_hours: i64,
+    /// Reminders handed to the Notifier per run at most (the rest wait for the next run).
+    pub reminders_per_run: i64,
+    /// A purchase left unpaid is recalled once, this long after it was started…
+    pub unpaid_after_minutes: i64,
+    /// …and not when it is older than this.
+    pub unpaid_max_age_hours: i64,
+}
+
+impl Default for GrowthSettings {
+    fn default() -> Self {
+        GrowthSettings {
+            referral_credits_invitee: 20,
+            referral_credits_inviter: 20,
+            referral_window_hours: 24,
+            reminders_interval_secs: 900,
+            reminders_min_gap_hours: 72,
+            reminders_per_run: 200,
+            unpaid_after_minutes: 60,
+            unpaid_max_age_hours: 48,
+        }
+    }
 }
 
 /// Running several nodes on one database (docs/ARCHITECTURE.md, "Beyond one node").

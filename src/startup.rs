@@ -110,6 +110,7 @@ impl Application {
             payments: actors.payments.clone(),
             settings: settings.clone(),
             legal: legal.clone(),
+            pool: pool.clone(),
         };
         let state = AppState::new(AppInner {
             pool: pool.clone(),

@@ -45,6 +45,8 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     ConsentView::export_all(&cfg)?;
     ConsentsView::export_all(&cfg)?;
     ContactView::export_all(&cfg)?;
+    crate::db::promo::PromoRow::export_all(&cfg)?;
+    crate::db::stats::Figures::export_all(&cfg)?;
     Ok(())
 }
 

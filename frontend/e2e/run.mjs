@@ -389,6 +389,134 @@ async function checkpoint(t, label) {
   if (problems.length) throw new Error(`checkpoint ${label}:\n    ${[...new Set(problems)].join('\n    ')}`)
 }
 
+
+// ---- issue 18: onboarding, invitations, promo codes, the operator screen ------------------------
+
+/** The operator: `ADMIN_TELEGRAM_IDS=1` on both servers (scripts/test.sh). */
+const OPERATOR = 1
+
+async function status(base, path, token, init = {}) {
+  const response = await fetch(base + path, { ...init, headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) } })
+  return response.status
+}
+
+/** The onboarding cards on a first open: three, then gone for good (the server remembers). */
+async function walkOnboarding(t, { skip }) {
+  const { page } = t
+  const dialog = page.getByTestId('onboarding')
+  await dialog.waitFor({ timeout: 15_000 })
+  await expectText(page.getByTestId('onboarding-step'), /^1 из 3$/, 'the first card')
+  await checkpoint(t, 'onboarding')
+  if (skip) {
+    await page.getByTestId('onboarding-skip').click()
+  } else {
+    await page.getByTestId('onboarding-next').click()
+    await expectText(dialog, /Примерка — 2 кредита/, 'what it costs')
+    await page.getByTestId('onboarding-next').click()
+    await expectText(dialog, /10 бесплатных кредитов/, 'the free tier')
+    await checkpoint(t, 'onboarding-free')
+    await expectText(page.getByTestId('onboarding-next'), /^Начать$/, 'the last card starts the app')
+    await page.getByTestId('onboarding-next').click()
+  }
+  await dialog.waitFor({ state: 'detached' })
+  const base = t.mode === 'telegram' ? TG.base : BASE
+  const token = await tokenFor(t.mode, t.user)
+  const until = Date.now() + 10_000
+  while (!(await api(base, '/api/me', {}, token)).onboarded) {
+    if (Date.now() > until) throw new Error('the onboarding was not remembered')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  await page.reload()
+  await page.getByTestId('balance').waitFor({ timeout: 30_000 })
+  await page.waitForTimeout(500)
+  check((await dialog.count()) === 0, 'the onboarding is shown once')
+  return token
+}
+
+/** Profile: the invitation link and counts, the reminders switch (kept on the server); no way
+ *  into the operator screen for a user. */
+async function inviteAndReminders(t, token, linkPattern) {
+  const { page } = t
+  const base = t.mode === 'telegram' ? TG.base : BASE
+  await page.getByTestId('tab-profile').click()
+  const link = await page.getByTestId('invite-link').inputValue()
+  check(linkPattern.test(link), `the invitation link is ${link}`)
+  check((await page.getByTestId('open-admin').count()) === 0, 'a user sees the operator entry')
+  const toggle = page.getByTestId('reminders-switch')
+  check((await toggle.getAttribute('aria-checked')) === 'true', 'reminders are on by default')
+  await checkpoint(t, 'profile-invite')
+  await toggle.click()
+  await page.locator('[data-testid="reminders-switch"][aria-checked="false"]').waitFor()
+  check((await api(base, '/api/me', {}, token)).reminders_off === true, 'the switch reached the server')
+  return link
+}
+
+async function operatorScreen(t) {
+  const { page } = t
+  const base = t.mode === 'telegram' ? TG.base : BASE
+  // Nothing of it answers another user (nor nobody).
+  const other = await tokenFor(t.mode, nextUser++)
+  for (const path of ['/api/admin/stats', '/api/admin/promo', '/api/admin/ledger/check', '/api/admin/revenue?from=2026-01-01&to=2026-12-31']) {
+    check((await status(base, path, other)) === 403, `${path} answered a user`)
+    check((await status(base, path, null)) === 401, `${path} answered nobody`)
+  }
+  check((await status(base, '/api/admin/promo', other, { method: 'POST', body: JSON.stringify({ code: 'MINE', credits: 5, max_uses: 1 }) })) === 403, 'a user made a promo code')
+  // A paying customer to refund, and a user to grant to.
+  const customer = nextUser++
+  const customerToken = await tokenFor(t.mode, customer)
+  const payment = await api(base, '/api/payments', { method: 'POST', body: JSON.stringify({ product: 'pack_100' }) }, customerToken)
+  await fetch(`${base}/sim/yookassa/payments/${payment.confirmation_url.split('/').pop()}/succeed`, { method: 'POST' })
+  for (let until = Date.now() + 15_000; (await api(base, `/api/payments/${payment.payment_id}`, {}, customerToken)).status !== 'succeeded'; ) {
+    if (Date.now() > until) throw new Error('the customer’s payment did not settle')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+
+  await page.getByTestId('tab-profile').click()
+  await page.getByTestId('open-admin').click()
+  await expectText(page.getByTestId('title'), /Панель оператора/, 'the operator screen')
+  await expectText(page.getByTestId('figure-new_users'), /Новые пользователи\s*\d+\s*\d+/, 'today and the month')
+  await page.getByTestId('health-kie').waitFor()
+  await page.getByTestId('health-queue').waitFor()
+  await expectText(page.getByTestId('revenue-total'), /Итого/, 'the month’s revenue')
+  await page.getByTestId('npd-gauge').waitFor()
+  await checkpoint(t, 'operator')
+
+  await page.getByTestId('admin-ledger-run').click()
+  await expectText(page.getByTestId('admin-ledger-result'), /Расхождений нет/, 'the ledger check')
+  await page.getByTestId('grant-user').fill(String(customer))
+  await page.getByTestId('grant-credits').fill('15')
+  await page.getByTestId('grant-reason').fill('e2e')
+  await page.getByTestId('admin-grant-run').click()
+  await expectText(page.getByTestId('admin-grant-result'), /Начислено 15/, 'the grant')
+  check((await api(base, '/api/me', {}, customerToken)).balance.total === 125, 'the customer got the pack and the grant')
+  await page.getByTestId('refund-payment').fill(payment.payment_id)
+  await page.getByTestId('refund-reason').fill('e2e')
+  await page.getByTestId('admin-refund-run').click()
+  await expectText(page.getByTestId('admin-refund-result'), /Возврат оформлен, списано кредитов: 100/, 'the refund')
+  const code = `E2E${t.mode[0].toUpperCase()}${Date.now().toString(36).toUpperCase()}`
+  await page.getByTestId('promo-code').fill(code)
+  await page.getByTestId('promo-amount').fill('7')
+  await page.getByTestId('promo-uses').fill('1')
+  await page.getByTestId('admin-promo-create').click()
+  await expectText(page.getByTestId('promo-list'), new RegExp(`${code}[\\s\\S]*0 из 1`), 'the new code is listed')
+  await checkpoint(t, 'operator-done')
+  return code
+}
+
+/** A promo code entered in Plans adds its credits; a second time it is refused. */
+async function redeemInPlans(t, code, expectTotal) {
+  const { page } = t
+  await page.getByTestId('balance').click()
+  await page.getByTestId('promo-input').fill(code.toLowerCase())
+  await page.getByTestId('promo-apply').click()
+  await expectText(page.getByTestId('promo-done'), /Начислено 7 кредитов/, 'the promo credits')
+  await expectText(page.getByTestId('balance'), expectTotal, 'the balance after the code')
+  await page.getByTestId('promo-input').fill(code)
+  await page.getByTestId('promo-apply').click()
+  await expectText(page.getByRole('alert'), /уже использовали/, 'a code used twice')
+  await checkpoint(t, 'promo')
+}
+
 // ---- the flows -------------------------------------------------------------------------------
 
 const browserFlows = {
@@ -478,9 +606,46 @@ const browserFlows = {
     await page.getByTestId('short-to-plans').click()
     await page.getByTestId('plans').waitFor()
   },
+  async onboarding(t) {
+    const token = await walkOnboarding(t, { skip: false })
+    await inviteAndReminders(t, token, /\/\?startapp=ref_[0-9a-f]{12}$/)
+    const operator = await tokenFor('browser', OPERATOR)
+    const code = `E2EB${Date.now().toString(36).toUpperCase()}`
+    await api(BASE, '/api/admin/promo', { method: 'POST', body: JSON.stringify({ code, credits: 7, max_uses: 5 }) }, operator)
+    await redeemInPlans(t, code, /17 кредитов/)
+  },
+  async operator(t) {
+    const code = await operatorScreen(t)
+    const user = await tokenFor('browser', nextUser++)
+    check((await api(BASE, '/api/promo/redeem', { method: 'POST', body: JSON.stringify({ code }) }, user)).credits === 7, 'the code made on the screen works')
+  },
 }
 
 const telegramFlows = {
+  async onboarding(t) {
+    const { page } = t
+    const token = await walkOnboarding(t, { skip: true })
+    const link = await inviteAndReminders(t, token, /^https:\/\/t\.me\/primerka_e2e_bot\/app\?startapp=ref_[0-9a-f]{12}$/)
+    // Sharing goes through Telegram's chat picker.
+    await page.getByTestId('invite-share').click()
+    await waitForEvent(page, 'web_app_open_tg_link', (d) => JSON.stringify(d).includes('share'))
+    // A friend opens the Mini App with the link's start parameter: counted as invited.
+    const friendContext = await t.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'ru-RU' })
+    const friend = nextUser++
+    const friendPage = await openMiniApp(friendContext, { ...t.launch, user: { id: friend, first_name: 'Друг', language_code: 'ru' }, startParam: link.split('startapp=')[1] })
+    await friendPage.getByTestId('onboarding').waitFor({ timeout: 30_000 })
+    await friendContext.close()
+    await page.reload()
+    await page.getByTestId('tab-profile').click()
+    await expectText(page.getByTestId('invite-counts'), /Приглашено: 1 · с бонусом: 0/, 'the friend is counted')
+  },
+  async operator(t) {
+    const code = await operatorScreen(t)
+    // The BackButton leads back to Profile.
+    await send(t.page, 'back_button_pressed')
+    await t.page.getByTestId('open-admin').waitFor()
+    await redeemInPlans(t, code, /17 кредитов/)
+  },
   async login(t) {
     const { page, requests } = t
     await expectText(page.getByTestId('balance-total'), /^10 кредитов$/, 'logged in with initData')
@@ -802,6 +967,8 @@ const LAUNCH = {
   profile: ['android-light', 'android', 320],
   'no-credits': ['ios-dark', 'ios', 390],
   consents: ['android-light', 'android', 320],
+  onboarding: ['ios-dark', 'ios', 390],
+  operator: ['android-light', 'android', 390],
 }
 
 /** Flows that start as a user who has given nothing yet (the others start with the documents
@@ -831,7 +998,7 @@ async function controllableSocket(context) {
 }
 
 async function runFlow(browser, mode, name, flow) {
-  const user = nextUser++
+  const user = name === 'operator' ? OPERATOR : nextUser++
   const [palette, platform, width] = mode === 'telegram' ? LAUNCH[name] : ['light', null, 390]
   const context = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 1, colorScheme: mode === 'telegram' ? 'light' : palette, locale: 'ru-RU' })
   await context.addInitScript(layoutShiftScript)
@@ -845,6 +1012,10 @@ async function runFlow(browser, mode, name, flow) {
   context.on('request', (r) => requests.push({ url: r.url(), at: Date.now() }))
   context.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)))
   try {
+    // A first open shows the onboarding cards: flows about something else start as users who saw them.
+    if (name !== 'onboarding') {
+      await api(mode === 'telegram' ? TG.base : BASE, '/api/me', { method: 'PATCH', body: JSON.stringify({ onboarded: true }) }, await tokenFor(mode, user))
+    }
     if (mode === 'telegram') {
       page = await openMiniApp(context, launch)
     } else {

@@ -53,6 +53,9 @@ const Profile = lazy(() => import('./screens/Profile').then((m) => ({ default: m
 const Plans = lazy(() => import('./screens/Plans').then((m) => ({ default: m.Plans })))
 const Legal = lazy(() => import('./screens/Legal').then((m) => ({ default: m.Legal })))
 const RequirementSheet = lazy(() => import('./components/Requirements').then((m) => ({ default: m.RequirementSheet })))
+// The first-open cards: only new users need them, so they stay out of the start bundle.
+const Onboarding = lazy(() => import('./components/Onboarding').then((m) => ({ default: m.Onboarding })))
+const Admin = lazy(() => import('./screens/Admin').then((m) => ({ default: m.Admin })))
 
 const TABS = ['home', 'tryon', 'editor', 'gallery', 'profile'] as const
 
@@ -65,6 +68,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
   const [outside, setOutside] = useState(false)
   const [bootError, setBootError] = useState<unknown>(null)
   const [attempt, setAttempt] = useState(0)
+  const [onboarded, setOnboarded] = useState(false)
   const socket = useRef<SocketControl | null>(null)
   const screen = current(nav)
   const t = strings(lang)
@@ -201,7 +205,9 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
     return <div dangerouslySetInnerHTML={{ __html: skeleton }} />
   }
 
-  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans, legal: t.documents }[screen]
+  const title = { home: '', tryon: t.tryonTitle, editor: t.editor, gallery: t.gallery, profile: t.profile, plans: t.plans, admin: t.operator, legal: t.documents }[screen]
+  // The first open explains the app in three cards (until finished or skipped; remembered by the server).
+  const onboarding = state.me.onboarded === false && !onboarded
   return (
     <AppContext.Provider value={context}>
       <div className="mx-auto flex min-h-[100dvh] max-w-md flex-col pb-[calc(var(--tabbar)+var(--safe-bottom))]">
@@ -231,6 +237,7 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
             {screen === 'profile' && <Profile onLanguage={setLang} />}
             {screen === 'plans' && <Plans paymentId={followPayment} />}
             {screen === 'legal' && <Legal />}
+            {screen === 'admin' && state.me.user.is_admin && <Admin />}
           </Suspense>
         </main>
         {need && (
@@ -262,6 +269,11 @@ export default function App({ skeleton = '' }: { skeleton?: string }) {
           ))}
         </nav>
       </div>
+      {onboarding && (
+        <Suspense fallback={null}>
+          <Onboarding onDone={() => setOnboarded(true)} />
+        </Suspense>
+      )}
     </AppContext.Provider>
   )
 }

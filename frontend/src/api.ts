@@ -35,6 +35,14 @@ export const Me = z.object({
   plan: Plan.nullable().optional(),
   prices: z.object({ tryon: z.number(), chat_message: z.number(), edit_generation: z.number() }),
   demo: z.boolean(),
+  /** Invitations (`t.me/<bot>?startapp=ref_<code>`), the reminders switch, onboarding seen. */
+  referral_link: z.string().optional(),
+  referral: z
+    .object({ code: z.string(), invited: z.number(), rewarded: z.number(), credits_invitee: z.number(), credits_inviter: z.number() })
+    .optional(),
+  reminders_off: z.boolean().optional(),
+  onboarded: z.boolean().optional(),
+  free_monthly: z.number().optional(),
 })
 export type Me = z.infer<typeof Me>
 
@@ -116,6 +124,9 @@ export const Product = z.object({
   available: z.boolean(),
   /** Whether it can be bought with Telegram Stars (packs, and 30-day plans). */
   stars_available: z.boolean().optional(),
+  /** A promo discount the user holds for it (card payments) and the price after it. */
+  discount_percent: z.number().optional(),
+  discounted_price_rub: z.string().optional(),
 })
 export type Product = z.infer<typeof Product>
 export const Payment = z.object({
@@ -140,6 +151,13 @@ export const PaymentReturn = z.object({
   telegram_url: z.string().nullable().optional(),
 })
 export type PaymentReturn = z.infer<typeof PaymentReturn>
+
+/** `POST /api/promo/redeem`: credits added, or a discount kept for a product's next payment. */
+export const PromoRedeemed = z.object({
+  credits: z.number().optional(),
+  discount_percent: z.number().optional(),
+  product: z.string().optional(),
+})
 
 export const LedgerEntry = z.object({
   id: z.number(),
@@ -350,6 +368,10 @@ export const api = {
     request(`/api/generations/${id}/cancel`, z.object({ status: z.string() }), { method: 'POST' }),
   rateGeneration: (id: string, rating: 'up' | 'down', reason?: string) =>
     request(`/api/generations/${id}/rating`, null, { method: 'POST', body: JSON.stringify({ rating, reason }) }),
+  setReminders: (off: boolean) => request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ reminders_off: off }) }),
+  setOnboarded: () => request('/api/me', null, { method: 'PATCH', body: JSON.stringify({ onboarded: true }) }),
+  redeemPromo: (code: string) =>
+    request('/api/promo/redeem', PromoRedeemed, { method: 'POST', body: JSON.stringify({ code }) }),
   tryon: (person: string, garments: string[], category: string) =>
     request('/api/tryon', Accepted, {
       method: 'POST',

@@ -3,7 +3,7 @@ import type { Dispatch } from 'react'
 import type { Action, State } from './state'
 import type { Strings } from './i18n'
 
-export type Screen = 'home' | 'tryon' | 'editor' | 'gallery' | 'profile' | 'plans' | 'legal'
+export type Screen = 'home' | 'tryon' | 'editor' | 'gallery' | 'profile' | 'plans' | 'legal' | 'admin'
 
 export type AppContextValue = {
   state: State

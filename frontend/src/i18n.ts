@@ -199,6 +199,7 @@ const ru = {
   receipts: 'Чеки',
   contactNone: 'Контакт для чеков не указан — спросим при первой оплате картой.',
   addContact: 'Указать',
+  operator: 'Панель оператора',
 }
 
 export type Strings = typeof ru
@@ -401,6 +402,7 @@ const en: Strings = {
   receipts: 'Receipts',
   contactNone: 'No contact for receipts yet — we ask at the first card payment.',
   addContact: 'Add',
+  operator: 'Operator panel',
 }
 
 function plural(n: number, one: string, few: string, many: string): string {

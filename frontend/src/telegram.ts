@@ -183,6 +183,27 @@ export function openExternal(url: string): void {
   else location.assign(url)
 }
 
+/** Shares `url` with a text: Telegram's chat picker inside Telegram (`openTelegramLink` on
+ *  `t.me/share/url`), the system share sheet or the clipboard outside. Resolves `true` when the
+ *  link was copied rather than shared. */
+export async function shareLink(url: string, text: string): Promise<boolean> {
+  const share = `https://t.me/share/url?url=${encodeURIComponent(url)}&text=${encodeURIComponent(text)}`
+  if (insideTelegram()) {
+    tg.openTelegramLink(share)
+    return false
+  }
+  if (navigator.share) {
+    try {
+      await navigator.share({ url, text })
+      return false
+    } catch {
+      /* dismissed or not allowed: copy instead */
+    }
+  }
+  await navigator.clipboard?.writeText(url)
+  return true
+}
+
 /** Opens a Stars invoice; resolves with Telegram's status (`paid`, `cancelled`, `failed`, `pending`). */
 export function openInvoice(link: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -19,6 +19,7 @@ pub mod generator;
 pub mod notifier;
 pub mod payments;
 pub mod registry;
+pub mod reminders;
 pub mod scheduler;
 pub mod session;
 pub mod supervisor;
@@ -114,7 +115,13 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     let notifier = NotifierHandle::new(notifier_slot.clone(), media_counts.clone(), cfg.telegram.media_queued_per_user);
     let payments = payments::PaymentHandle::new(payment_slot.clone());
     let (gen_shared, generator_slot, generator) = generator::build(services.clone(), sessions.clone())?;
-    let jobs = Arc::new(scheduler::core_jobs(services.clone(), sessions.clone(), payments.clone(), generator.clone()));
+    let jobs = Arc::new(scheduler::core_jobs(
+        services.clone(),
+        sessions.clone(),
+        payments.clone(),
+        generator.clone(),
+        notifier.clone(),
+    ));
     let claims = cfg.cluster.enabled.then(|| (services.pool.clone(), services.node));
     let session_deps = Arc::new(session::SessionDeps {
         services: services.clone(),

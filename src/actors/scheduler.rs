@@ -1,6 +1,6 @@
 //! `Scheduler`: periodic jobs. Each job runs in its own task so the actor stays responsive,
 //! and a job never overlaps with its previous run. Jobs: the idle-session sweep, the
-//! expired-hold sweep, media retention, and the payment actor's periodic work (renewals,
+//! expired-hold sweep, media retention, the bot's reminders (`reminders.rs`), and the payment actor's periodic work (renewals,
 //! reconciling pending YooKassa payments and Stars payments), which the scheduler only triggers.
 
 use std::collections::HashSet;
@@ -118,6 +118,7 @@ pub fn core_jobs(
     sessions: SessionRegistryHandle,
     payments: super::payments::PaymentHandle,
     generator: super::generator::GeneratorHandle,
+    notifier: super::notifier::NotifierHandle,
 ) -> Vec<Job> {
     let file = &services.settings.file;
     let sweep_sessions = {
@@ -186,6 +187,20 @@ pub fn core_jobs(
         Box::pin(async move { p.reconcile_stars().await })
     });
     let mut jobs = vec![sweep_sessions, sweep_holds, upload_retention, renewals, reconcile, stars];
+    if file.growth.reminders_interval_secs > 0 {
+        let services = services.clone();
+        jobs.push(Job {
+            name: "reminders",
+            singleton: true,
+            every: Duration::from_secs(file.growth.reminders_interval_secs),
+            run: Arc::new(move || {
+                let (services, notifier) = (services.clone(), notifier.clone());
+                Box::pin(async move {
+                    super::reminders::run(&services, &notifier).await;
+                })
+            }),
+        });
+    }
     if file.cluster.enabled {
         let services = services.clone();
         jobs.push(Job {

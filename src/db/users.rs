@@ -31,6 +31,12 @@ pub struct UserRow {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Session tokens carry it; a bump (block, delete-my-data) revokes every earlier token.
     pub token_version: i32,
+    /// The personal code in the user's invitation link (`ref_<code>`).
+    pub referral_code: String,
+    /// The user turned the bot's reminders off.
+    pub reminders_off: bool,
+    /// When the user finished or skipped the onboarding cards.
+    pub onboarded_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {
@@ -66,7 +72,8 @@ pub struct TelegramProfile {
 
 const USER_COLUMNS: &str = "telegram_id, first_name, last_name, username, language_code, is_premium, photo_url, \
      allows_write_to_pm, blocked, bot_blocked, free_credits, free_month, sub_credits, sub_period_end, \
-     purchased_credits, storage_bytes, created_at, updated_at, last_seen_at, deleted_at, token_version";
+     purchased_credits, storage_bytes, created_at, updated_at, last_seen_at, deleted_at, token_version, \
+     referral_code, reminders_off, onboarded_at";
 
 /// Creates the user or refreshes their profile, in one round-trip. Concurrent first logins
 /// of one user create exactly one row (the primary key arbitrates). A language chosen in
@@ -124,6 +131,18 @@ pub async fn set_language(db: impl PgExecutor<'_>, id: UserId, language_code: &s
         .await
         .db()?
         .ok_or(DbError::NotFound)
+}
+
+/// The onboarding cards were seen (finished or skipped): they are not shown again.
+pub async fn set_onboarded(db: impl PgExecutor<'_>, id: UserId) -> Result<(), DbError> {
+    sqlx::query(
+        "update users set onboarded_at = coalesce(onboarded_at, now()), updated_at = now() where telegram_id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .db()?;
+    Ok(())
 }
 
 /// The Bot API answered 403 for this user: stop sending until they write to the bot again.

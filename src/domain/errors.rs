@@ -114,6 +114,11 @@ error_codes! {
     ContactRequired = ("contact_required", 409),
     /// Rouble sales are paused: the seller's НПД yearly income cap is reached.
     RubSalesPaused = ("rub_sales_paused", 409),
+    // --- promo codes
+    PromoNotFound = ("promo_not_found", 404),
+    PromoExpired = ("promo_expired", 410),
+    PromoUsedUp = ("promo_used_up", 409),
+    PromoAlreadyUsed = ("promo_already_used", 409),
     // --- generation failures (credits always returned)
     GenerationFailed = ("generation_failed", 502),
     ContentRejected = ("content_rejected", 422),

@@ -194,6 +194,14 @@ pub fn error_message(code: ErrorCode, lang: Lang) -> &'static str {
         ErrorCode::Canceled => {
             ("Генерация отменена. Кредиты возвращены.", "The generation was cancelled. Your credits were returned.")
         }
+        ErrorCode::PromoNotFound => {
+            ("Такого промокода нет. Проверьте написание.", "There is no such promo code. Check the spelling.")
+        }
+        ErrorCode::PromoExpired => ("Срок действия промокода истёк.", "This promo code has expired."),
+        ErrorCode::PromoUsedUp => {
+            ("Промокод уже использован максимальное число раз.", "This promo code has been used up.")
+        }
+        ErrorCode::PromoAlreadyUsed => ("Вы уже использовали этот промокод.", "You have already used this promo code."),
         ErrorCode::MethodNotAllowed => ("Этот запрос не поддерживается.", "This request is not supported."),
         ErrorCode::Timeout => (
             "Сервер не дождался запроса. Проверьте связь и попробуйте ещё раз.",
@@ -265,6 +273,8 @@ pub fn ledger_description(kind: &str, reason: &str, amount: i32, lang: Lang) -> 
                 "subscription" => ("кредиты по подписке", "subscription credits"),
                 "subscription_carry_over" => ("перенос остатка подписки", "unused subscription credits carried over"),
                 "admin" => ("от администрации", "from the team"),
+                "referral" => ("бонус за приглашение", "invitation bonus"),
+                "promo" => ("по промокоду", "promo code"),
                 _ => ("кредиты", "credits"),
             };
             match lang {
@@ -329,6 +339,76 @@ pub fn plan_ended_text(lang: Lang, title: &str) -> String {
 /// The description of a purchase (YooKassa's page and the receipt line).
 pub fn payment_description(lang: Lang, title: &str) -> String {
     format!("{title} — {}", lang.pick("Примерка", "Primerka"))
+}
+
+/// The description of a purchase with a promo discount (YooKassa's page and the receipt line).
+pub fn discounted_payment_description(lang: Lang, title: &str, percent: i32) -> String {
+    match lang {
+        Lang::Ru => format!("{title} — Примерка (скидка {percent}% по промокоду)"),
+        Lang::En => format!("{title} — Primerka ({percent}% promo discount)"),
+    }
+}
+
+/// The bot's message when a referral reward arrives (`invitee`: the invited user's side).
+pub fn referral_reward_text(lang: Lang, credits: i32, invitee: bool) -> String {
+    match (lang, invitee) {
+        (Lang::Ru, true) => format!("Бонус за приглашение: +{credits} кредитов. Спасибо, что вы с нами!"),
+        (Lang::En, true) => format!("Invitation bonus: +{credits} credits. Thank you for joining!"),
+        (Lang::Ru, false) => format!("Ваш друг сделал первую покупку — вам +{credits} кредитов. Спасибо!"),
+        (Lang::En, false) => {
+            format!("A friend you invited made a first purchase — +{credits} credits for you. Thank you!")
+        }
+    }
+}
+
+/// Re-engagement: the month's free credits are back.
+pub fn free_credits_back_text(lang: Lang, credits: i32) -> String {
+    match lang {
+        Lang::Ru => format!(
+            "Новый месяц — {credits} бесплатных кредитов снова ваши. Примерьте что-нибудь новое! \
+             Отключить напоминания: /reminders_off"
+        ),
+        Lang::En => format!(
+            "A new month — your {credits} free credits are back. Try something new on! \
+             Turn reminders off: /reminders_off"
+        ),
+    }
+}
+
+/// Re-engagement: a purchase was left unpaid.
+pub fn unpaid_purchase_text(lang: Lang, title: &str) -> String {
+    match lang {
+        Lang::Ru => format!(
+            "Покупка «{title}» не завершена. Если что-то пошло не так — её можно оформить снова в разделе «Тарифы». \
+             Отключить напоминания: /reminders_off"
+        ),
+        Lang::En => format!(
+            "Your {title} purchase was not completed. If something went wrong, you can start it again under Plans. \
+             Turn reminders off: /reminders_off"
+        ),
+    }
+}
+
+/// The bot's answer to `/reminders_off` and `/reminders_on`.
+pub fn reminders_switched_text(lang: Lang, off: bool) -> &'static str {
+    match off {
+        true => lang.pick(
+            "Напоминания отключены. Включить снова: /reminders_on или в профиле приложения.",
+            "Reminders are off. Turn them back on with /reminders_on or in the app's profile.",
+        ),
+        false => lang.pick(
+            "Напоминания включены. Отключить: /reminders_off.",
+            "Reminders are on. Turn them off with /reminders_off.",
+        ),
+    }
+}
+
+/// The greeting's extra line for a user who came with an invitation.
+pub fn invited_text(lang: Lang, credits: i32) -> String {
+    match lang {
+        Lang::Ru => format!("Вас пригласил друг: после первой покупки вы оба получите по {credits} кредитов."),
+        Lang::En => format!("A friend invited you: after your first purchase you both get {credits} credits."),
+    }
 }
 
 /// The description of a renewal charge (YooKassa and the receipt).

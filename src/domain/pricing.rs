@@ -75,6 +75,18 @@ pub fn format_rub(kopecks: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
+/// A price less a promo discount of `percent` (none: the price), rounded half up to a kopeck and
+/// never below one rouble (YooKassa's minimum).
+pub fn discounted_kopecks(price_kopecks: i64, percent: Option<i32>) -> i64 {
+    match percent {
+        Some(p) if (1..100).contains(&p) => {
+            let left = i64::from(100 - p);
+            ((price_kopecks * left + 50) / 100).max(100)
+        }
+        _ => price_kopecks,
+    }
+}
+
 /// The inverse of [`format_rub`] for well-formed amounts ("199.00", "199.5", "199"); no floats.
 pub fn parse_rub(value: &str) -> Option<i64> {
     let value = value.trim();
@@ -118,5 +130,14 @@ mod tests {
         for bad in ["", "1.234", "abc", "1,00", ".50", "1e3"] {
             assert_eq!(parse_rub(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_discount_rounds_half_up_to_a_kopeck_and_keeps_a_rouble() {
+        assert_eq!(discounted_kopecks(19900, None), 19900);
+        assert_eq!(discounted_kopecks(19900, Some(20)), 15920);
+        assert_eq!(discounted_kopecks(19950, Some(33)), 13367); // 13366.5 → up
+        assert_eq!(discounted_kopecks(100, Some(90)), 100);
+        assert_eq!(discounted_kopecks(19900, Some(0)), 19900);
     }
 }

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/users/{telegram_id}/block", post(block))
         .route("/api/admin/payments/{id}/refund", post(refund))
         .route("/api/admin/npd-cap", get(npd_cap).post(set_npd_cap))
+        .route("/api/admin/promo", get(list_promo).post(create_promo))
 }
 
 #[derive(Deserialize)]
@@ -62,6 +63,61 @@ async fn ratings(
             "generation_id": id, "kind": kind, "category": category, "reason": reason, "at": at,
         })).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoBody {
+    code: String,
+    credits: Option<i32>,
+    discount_percent: Option<i32>,
+    product: Option<String>,
+    max_uses: i32,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Creates a promo code: credits (1–100000), or a discount percent (1–90) on a product; a use
+/// limit; an optional expiry. `409 conflict` when the code exists.
+async fn create_promo(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<PromoBody>,
+) -> Result<(axum::http::StatusCode, Json<db::promo::PromoRow>), ApiError> {
+    let code = super::promo::normalise_code(&body.code).ok_or_else(|| ApiError::validation("code"))?;
+    match (body.credits, body.discount_percent) {
+        (Some(c), None) if (1..=100_000).contains(&c) => {}
+        (None, Some(p)) if (1..=90).contains(&p) => {}
+        (Some(_), None) => return Err(ApiError::validation("credits")),
+        _ => return Err(ApiError::validation("discount_percent")),
+    }
+    let product = match (&body.product, body.discount_percent) {
+        (Some(p), Some(_)) if state.catalogue.get(p).is_some() => Some(p.as_str()),
+        (None, None) => None,
+        _ => return Err(ApiError::validation("product")),
+    };
+    if !(1..=1_000_000).contains(&body.max_uses) {
+        return Err(ApiError::validation("max_uses"));
+    }
+    if body.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
+        return Err(ApiError::validation("expires_at"));
+    }
+    let new = db::promo::NewPromo {
+        code: &code,
+        credits: body.credits,
+        discount_percent: body.discount_percent,
+        product,
+        max_uses: body.max_uses,
+        expires_at: body.expires_at,
+        created_by: admin.id,
+    };
+    let row = db::promo::create(&state.pool, &new).await?;
+    tracing::info!(admin.id = %admin.id, code = %row.code, "promo code created");
+    Ok((axum::http::StatusCode::CREATED, Json(row)))
+}
+
+async fn list_promo(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, ApiError> {
+    let items = db::promo::list(&state.pool, 200).await?;
+    Ok(Json(json!({"items": items})))
 }
 
 #[derive(Deserialize)]
@@ -288,15 +344,38 @@ async fn check_ledger(State(state): State<AppState>, admin: AdminUser) -> Result
     Ok(Json(json!({"ok": differences.is_empty(), "differences": differences})))
 }
 
+/// The operator's figures: totals of the last 24 hours (as before), today's and this month's
+/// figures (configured timezone), and the providers' health over the last hour.
 async fn stats(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, ApiError> {
-    let (users, users_today) = db::users::counts(&state.pool).await?;
-    let (assistant_calls, assistant_cost) =
-        db::assistant::totals_since(&state.pool, chrono::Utc::now() - chrono::Duration::hours(24)).await?;
+    let now = chrono::Utc::now();
+    let tz = state.tz;
+    let local = now.with_timezone(&tz).date_naive();
+    let midnight = |d: NaiveDate| tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest();
+    let (Some(day_start), Some(month_start)) = (midnight(local), midnight(local.with_day(1).unwrap_or(local))) else {
+        return Err(ApiError::internal("day start"));
+    };
+    let pool = &state.pool;
+    let ((users, users_today), (assistant_calls, assistant_cost), today, month, providers) = tokio::try_join!(
+        db::users::counts(pool),
+        db::assistant::totals_since(pool, now - chrono::Duration::hours(24)),
+        db::stats::figures_since(pool, day_start.to_utc()),
+        db::stats::figures_since(pool, month_start.to_utc()),
+        db::stats::provider_errors(pool, now - chrono::Duration::hours(1)),
+    )?;
+    let (kie_finished, kie_errors, openrouter_calls, openrouter_errors) = providers;
+    let (queued, running) = state.actors.generator.load();
     Ok(Json(json!({
         "users": users,
         "users_active_24h": users_today,
         "assistant_calls_24h": assistant_calls,
         "assistant_cost_usd_24h": assistant_cost,
         "sessions_live": state.actors.sessions.live(),
+        "today": today,
+        "month": month,
+        "providers": {
+            "kie": {"finished_1h": kie_finished, "errors_1h": kie_errors},
+            "openrouter": {"calls_1h": openrouter_calls, "errors_1h": openrouter_errors},
+            "queue": {"queued": queued, "running": running, "max": state.settings.file.generation.max_queue},
+        },
     })))
 }

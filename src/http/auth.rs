@@ -98,6 +98,13 @@ async fn login(
     if user.blocked {
         return Err(ErrorCode::UserBlocked.into());
     }
+    // Opened through a friend's link (`startapp=ref_<code>`): the invitation is attached once.
+    let code = data.start_param.as_deref().and_then(|p| p.strip_prefix("ref_")).filter(|c| crate::bot::valid_code(c));
+    if let Some(code) = code
+        && let Err(e) = state.actors.payments.attach_referral(user.id(), code.to_string(), "startapp").await
+    {
+        tracing::warn!(error = %e, "could not attach an invitation");
+    }
     let (token, claims) = state.jwt.issue(user.id(), now, user.token_version);
     metrics::counter!("primerka_logins_total").increment(1);
     Ok(Json(LoginResponse {

@@ -56,21 +56,68 @@ pub struct MeResponse {
     pub plan: Option<PlanView>,
     pub prices: Prices,
     pub demo: bool,
+    /// The user's invitation link: `https://t.me/<bot>?startapp=ref_<code>` (the Mini App's own
+    /// address with `?startapp=` when no bot username is configured).
+    pub referral_link: String,
+    pub referral: ReferralView,
+    /// The bot's reminders are off (Profile's switch, `/reminders_off`).
+    pub reminders_off: bool,
+    /// The onboarding cards were seen (finished or skipped).
+    pub onboarded: bool,
+    /// Free credits at the start of every month (`credits.free_monthly`).
+    pub free_monthly: i32,
+}
+
+/// Invitations: the code, how many users joined through it, how many of them brought a reward.
+#[derive(Serialize, ts_rs::TS)]
+#[ts(export_to = "Me.ts")]
+pub struct ReferralView {
+    pub code: String,
+    pub invited: i64,
+    pub rewarded: i64,
+    /// Credits each side gets on the invited user's first payment.
+    pub credits_invitee: i32,
+    pub credits_inviter: i32,
+}
+
+/// `https://t.me/<bot>?startapp=ref_<code>`, or `https://t.me/<bot>/<app>?startapp=…` with a
+/// Mini App short name; without a bot username, the app's own address with `?startapp=`.
+pub fn referral_link(state: &AppState, code: &str) -> String {
+    let t = &state.settings.file.telegram;
+    let bot = t.bot_username.trim().trim_start_matches('@');
+    match (bot, t.miniapp_short_name.trim()) {
+        ("", _) => format!("{}/?startapp=ref_{code}", state.settings.public_base_url.trim_end_matches('/')),
+        (bot, "") => format!("https://t.me/{bot}?startapp=ref_{code}"),
+        (bot, app) => format!("https://t.me/{bot}/{app}?startapp=ref_{code}"),
+    }
 }
 
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeResponse>, ApiError> {
     let session = state.actors.sessions.session(user.id);
-    let (row, balance, plan) = tokio::try_join!(
+    let (row, balance, plan, (code, invited, rewarded)) = tokio::try_join!(
         async { users::get(&state.pool, user.id).await.map_err(ApiError::from) },
         async { session.balance().await.map_err(ApiError::from) },
         async { db::subscriptions::current(&state.pool, user.id).await.map_err(ApiError::from) },
+        async { db::referrals::summary(&state.pool, user.id).await.map_err(ApiError::from) },
     )?;
+    let growth = &state.settings.file.growth;
     Ok(Json(MeResponse {
         user: UserView::new(&row, &state),
         balance,
         plan: plan.as_ref().map(|p| PlanView::new(p, &state)),
         prices: state.catalogue.prices,
         demo: state.settings.demo_login,
+        referral_link: referral_link(&state, &code),
+        referral: ReferralView {
+            code,
+            invited,
+            rewarded,
+            credits_invitee: growth.referral_credits_invitee,
+            credits_inviter: growth.referral_credits_inviter,
+        },
+        reminders_off: row.reminders_off,
+        onboarded: row.onboarded_at.is_some(),
+        free_monthly: state.settings.file.credits.free_monthly,
     }))
 }
 
@@ -78,6 +125,10 @@ async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me
 #[serde(deny_unknown_fields)]
 struct UpdateMe {
     language_code: Option<String>,
+    /// Turns the bot's reminders off (`true`) or on.
+    reminders_off: Option<bool>,
+    /// `true`: the onboarding cards were seen (they are not shown again).
+    onboarded: Option<bool>,
 }
 
 async fn update_me(
@@ -85,6 +136,12 @@ async fn update_me(
     user: AuthUser,
     ApiJson(body): ApiJson<UpdateMe>,
 ) -> Result<Json<UserView>, ApiError> {
+    if let Some(off) = body.reminders_off {
+        db::reminders::set_off(&state.pool, user.id, off).await?;
+    }
+    if body.onboarded == Some(true) {
+        users::set_onboarded(&state.pool, user.id).await?;
+    }
     let Some(lang) = body.language_code else {
         let row = users::get(&state.pool, user.id).await?;
         return Ok(Json(UserView::new(&row, &state)));

@@ -14,6 +14,7 @@ pub mod legal;
 pub mod me;
 pub mod media;
 pub mod payments;
+pub mod promo;
 pub mod spa;
 pub mod tryon;
 pub mod uploads;
@@ -226,6 +227,7 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
         .merge(bench::router())
         .merge(chat::router())
         .merge(payments::router())
+        .merge(promo::router())
         .merge(tryon::router())
         .merge(gallery::router())
         .layer(RequestBodyLimitLayer::new(settings.file.server.json_body_limit_bytes));

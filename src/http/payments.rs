@@ -53,6 +53,14 @@ pub struct ProductView {
     pub period_days: Option<i64>,
     pub available: bool,
     pub stars_available: bool,
+    /// A promo discount the user holds for this product (YooKassa payments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub discount_percent: Option<i32>,
+    /// The price after that discount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub discounted_price_rub: Option<String>,
 }
 
 #[derive(Serialize, ts_rs::TS)]
@@ -61,8 +69,10 @@ pub struct PlansView {
     pub products: Vec<ProductView>,
 }
 
-async fn plans(State(state): State<AppState>, headers: HeaderMap, _user: AuthUser) -> Json<PlansView> {
+async fn plans(State(state): State<AppState>, headers: HeaderMap, user: AuthUser) -> Result<Json<PlansView>, ApiError> {
     let lang = request_lang(&headers);
+    let discounts = crate::db::promo::pending_discounts(&state.pool, user.id).await?;
+    let discount_of = |id: &str| discounts.iter().find(|(p, _)| p == id).map(|(_, d)| *d);
     let products = state
         .catalogue
         .products()
@@ -79,9 +89,12 @@ async fn plans(State(state): State<AppState>, headers: HeaderMap, _user: AuthUse
             available: true,
             // Telegram renews Stars subscriptions every 30 days exactly, so only such plans qualify.
             stars_available: p.kind == ProductKind::Pack || p.period_days == Some(STARS_PERIOD_DAYS),
+            discount_percent: discount_of(&p.id),
+            discounted_price_rub: discount_of(&p.id)
+                .map(|d| format_rub(crate::domain::pricing::discounted_kopecks(p.price_kopecks, Some(d)))),
         })
         .collect();
-    Json(PlansView { products })
+    Ok(Json(PlansView { products }))
 }
 
 /// A payment as the API shows it.

@@ -175,7 +175,7 @@ async fn run(state: AppState, user: UserId, exp: i64, ver: i32, socket: WebSocke
                 // A block or delete-my-data revokes the socket too: checked every fourth
                 // heartbeat (~100 s), so 10,000 idle sockets cost a few reads a second at most.
                 beats = beats.wrapping_add(1);
-                if beats % 4 == 0 && matches!(state.token_versions.check(&state.pool, user, ver).await, Ok(Err(_))) {
+                if beats.is_multiple_of(4) && matches!(state.token_versions.check(&state.pool, user, ver).await, Ok(Err(_))) {
                     let _ = sink.send(close(CLOSE_TOKEN_EXPIRED, "token revoked")).await;
                     break;
                 }

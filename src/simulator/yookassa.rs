@@ -60,6 +60,14 @@ pub struct YooKassaSim {
     requests: Mutex<Vec<Value>>,
 }
 
+impl YooKassaSim {
+    /// The request body a payment was created with, by its idempotence key (tests read the
+    /// amount and the receipt the shop sent).
+    pub fn created_with(&self, idempotence_key: &str) -> Option<Value> {
+        self.by_key.lock().unwrap_or_else(PoisonError::into_inner).get(idempotence_key).map(|(_, body)| body.clone())
+    }
+}
+
 pub fn router(state: SimState) -> Router {
     Router::new()
         .route("/v3/payments", post(create))

@@ -118,6 +118,12 @@ async fn arbitrary_text_at_every_json_endpoint_is_answered_without_a_500_or_a_fr
                 send(&app, post.clone(), &format!("/api/admin/payments/{}/refund", uuid::Uuid::new_v4()), Some(&admin),
                     &json!({"reason": s})).await,
             ),
+            ("promo redeem", send(&app, post.clone(), "/api/promo/redeem", Some(&token), &json!({"code": s})).await),
+            (
+                "promo create",
+                send(&app, post.clone(), "/api/admin/promo", Some(&admin),
+                    &json!({"code": s, "credits": 1, "max_uses": 1, "product": s})).await,
+            ),
         ];
         for (what, status) in checks {
             assert_handled(status, what, &s);
@@ -127,6 +133,16 @@ async fn arbitrary_text_at_every_json_endpoint_is_answered_without_a_500_or_a_fr
         let init_data =
             primerka::auth::init_data::sign_for_user(&names, chrono::Utc::now().timestamp(), &app.init_secret);
         assert_handled(app.post_login(&init_data).await.status(), "login with hostile names", &s);
+        // An invitation parameter Telegram passes through as the link had it.
+        let invited = primerka::auth::init_data::sign(
+            &[
+                ("auth_date", chrono::Utc::now().timestamp().to_string()),
+                ("start_param", format!("ref_{s}")),
+                ("user", json!({"id": user + 3, "first_name": "x"}).to_string()),
+            ],
+            &app.init_secret,
+        );
+        assert_handled(app.post_login(&invited).await.status(), "login with a hostile start_param", &s);
         let short: String = s.chars().take(300).collect();
         let encoded: String = form_urlencoded::byte_serialize(short.as_bytes()).collect();
         for path in [

@@ -9,6 +9,7 @@ mod clients;
 mod cluster;
 mod crash;
 mod generations;
+mod growth;
 mod hardening;
 mod health;
 #[allow(dead_code)]

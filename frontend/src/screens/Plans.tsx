@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from 'react'
 import { api, ApiError, type Consents, type Payment, type Product } from '../api'
 import { useApp } from '../app-context'
 import { CancelPlanButton } from '../components/CancelPlan'
+import { useGrowth } from '../i18n-growth'
 import { Icon } from '../components/icons'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { wantDocument } from '../legal'
@@ -14,6 +15,7 @@ import { haptic, insideTelegram, openExternal, openInvoice } from '../telegram'
  *  (`/plans?payment=`) or the Mini App reopened with `startapp=paid_<id>`. */
 export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   const { state, t, refreshMe, go } = useApp()
+  const growth = useGrowth()
   const lang = state.me?.user.language_code === 'en' ? 'en' : 'ru'
   const [products, setProducts] = useState<Product[] | null>(null)
   const [error, setError] = useState<unknown>(null)
@@ -28,12 +30,13 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   )
   const { payment, error: paymentError } = usePayment(following, api.payment, settled)
 
-  useEffect(() => {
+  const loadPlans = useCallback(() => {
     api
       .plans()
       .then((p) => setProducts(p.products))
       .catch(setError)
   }, [])
+  useEffect(loadPlans, [loadPlans])
 
   // A first subscription needs the explicit, unticked consent to automatic renewal next to it.
   const [consents, setConsents] = useState<Consents | null>(null)
@@ -103,7 +106,9 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
   const stars = insideTelegram()
 
   const card = (p: Product) => {
-    const price = formatRub(p.price_kopecks ?? Math.round(Number(p.price_rub) * 100), lang)
+    const full = formatRub(p.price_kopecks ?? Math.round(Number(p.price_rub) * 100), lang)
+    const discounted = p.discount_percent && p.discounted_price_rub ? formatRub(Math.round(Number(p.discounted_price_rub) * 100), lang) : null
+    const price = discounted ?? full
     const current = p.kind === 'subscription' && plan?.product === p.id
     const withStars = stars && (p.stars_available ?? p.kind === 'pack') && p.available
     return (
@@ -119,8 +124,15 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
               {t.yourPlan}
             </span>
           ) : (
-            <span className="shrink-0 font-semibold" data-testid={`price-${p.id}`}>
-              {price}
+            <span className="flex shrink-0 flex-col items-end">
+              <span className="font-semibold" data-testid={`price-${p.id}`}>
+                {price}
+              </span>
+              {discounted && (
+                <span className="text-sm text-hint" data-testid={`discount-${p.id}`}>
+                  <s>{full}</s> {growth.discount(p.discount_percent ?? 0)}
+                </span>
+              )}
             </span>
           )}
         </div>
@@ -221,7 +233,73 @@ export function Plans({ paymentId = null }: { paymentId?: string | null }) {
           {products.filter((p) => p.kind === 'subscription').map(card)}
         </>
       )}
+      <PromoCode products={products} onRedeemed={(credits) => (credits ? void refreshMe() : loadPlans())} />
       <p className="px-1 text-sm text-hint">{t.noWatermarkPaid}</p>
     </div>
+  )
+}
+
+/** A promo code: credits at once, or a discount shown on its product until the next card payment. */
+function PromoCode({ products, onRedeemed }: { products: Product[] | null; onRedeemed: (credits: boolean) => void }) {
+  const g = useGrowth()
+  const [code, setCode] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [done, setDone] = useState<string | null>(null)
+  const [error, setError] = useState<unknown>(null)
+  const submit = async () => {
+    if (!code.trim()) return
+    setBusy(true)
+    setError(null)
+    setDone(null)
+    try {
+      const r = await api.redeemPromo(code.trim())
+      if (r.credits) setDone(g.promoCredits(r.credits))
+      else if (r.discount_percent && r.product) {
+        setDone(g.promoDiscount(r.discount_percent, products?.find((p) => p.id === r.product)?.title ?? r.product))
+      }
+      haptic('success')
+      setCode('')
+      onRedeemed(Boolean(r.credits))
+    } catch (e) {
+      haptic('error')
+      setError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <>
+      <SectionTitle id="promo-title">{g.promo}</SectionTitle>
+      <Card testId="promo" className="flex flex-col gap-2">
+        <form
+          className="flex gap-2"
+          onSubmit={(e) => {
+            e.preventDefault()
+            void submit()
+          }}
+        >
+          <input
+            data-testid="promo-input"
+            aria-labelledby="promo-title"
+            value={code}
+            onChange={(e) => setCode(e.target.value)}
+            placeholder={g.promoPlaceholder}
+            autoCapitalize="characters"
+            autoComplete="off"
+            maxLength={32}
+            className="min-h-11 min-w-0 flex-1 rounded-xl bg-field px-3 uppercase placeholder:normal-case placeholder:text-hint"
+          />
+          <Button type="submit" testId="promo-apply" disabled={busy || !code.trim()} className="!w-auto shrink-0">
+            {g.promoApply}
+          </Button>
+        </form>
+        {done && (
+          <p role="status" data-testid="promo-done" className="text-sm font-medium text-accent-fg">
+            {done}
+          </p>
+        )}
+        {error !== null && <ErrorBox error={error} />}
+      </Card>
+    </>
   )
 }

@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'react'
-import { confirmAction } from '../telegram'
+import { confirmAction, haptic, shareLink } from '../telegram'
 import { api, askUser, type Contact, type LedgerEntry } from '../api'
 import { useApp } from '../app-context'
 import { CancelPlanButton } from '../components/CancelPlan'
+import { useGrowth } from '../i18n-growth'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
 import { wantDocument } from '../legal'
@@ -29,6 +30,13 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
           <CancelPlanButton onError={setError} />
         </div>
       </Card>
+      {state.me?.user.is_admin && (
+        <Button variant="secondary" testId="open-admin" onClick={() => go('admin')}>
+          {t.operator}
+        </Button>
+      )}
+      <Invite />
+      <Reminders onError={setError} />
       <SectionTitle>{t.language}</SectionTitle>
       <Card className="flex gap-2">
         {(['ru', 'en'] as const).map((l) => (
@@ -120,6 +128,100 @@ function Receipts() {
         </div>
       </Card>
     </section>
+  )
+}
+
+/** The personal invitation link, what it brings, and how many came through it. */
+function Invite() {
+  const { state } = useApp()
+  const g = useGrowth()
+  const [copied, setCopied] = useState(false)
+  const link = state.me?.referral_link
+  const r = state.me?.referral
+  if (!link || !r) return null
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(link)
+      setCopied(true)
+      haptic('success')
+    } catch {
+      setCopied(false)
+    }
+  }
+  return (
+    <>
+      <SectionTitle>{g.invite}</SectionTitle>
+      <Card testId="invite" className="flex flex-col gap-3">
+        <p className="text-sm">{g.inviteText(r.credits_inviter, r.credits_invitee)}</p>
+        <input
+          readOnly
+          data-testid="invite-link"
+          aria-label={g.invite}
+          value={link}
+          onFocus={(e) => e.currentTarget.select()}
+          className="min-h-11 w-full rounded-xl bg-field px-3 text-sm"
+        />
+        <div className="flex gap-2">
+          <Button testId="invite-share" onClick={() => void shareLink(link, g.shareText).then(setCopied)}>
+            {g.shareLink}
+          </Button>
+          <Button variant="secondary" testId="invite-copy" onClick={() => void copy()}>
+            {g.copyLink}
+          </Button>
+        </div>
+        {copied && (
+          <p role="status" className="text-sm text-hint">
+            {g.copied}
+          </p>
+        )}
+        <p className="text-sm text-hint" data-testid="invite-counts">
+          {g.inviteCounts(r.invited, r.rewarded)}
+        </p>
+      </Card>
+    </>
+  )
+}
+
+/** The bot's reminders (free credits back, a purchase left unpaid): on unless turned off here or
+ *  with `/reminders_off`. */
+function Reminders({ onError }: { onError: (e: unknown) => void }) {
+  const { state, refreshMe } = useApp()
+  const g = useGrowth()
+  const [busy, setBusy] = useState(false)
+  if (!state.me || state.me.reminders_off === undefined) return null
+  const on = !state.me.reminders_off
+  return (
+    <Card className="flex items-center justify-between gap-3">
+      <div className="min-w-0">
+        <p className="font-medium" id="reminders-label">
+          {g.reminders}
+        </p>
+        <p className="text-sm text-hint">{g.remindersText}</p>
+      </div>
+      <button
+        role="switch"
+        aria-checked={on}
+        aria-labelledby="reminders-label"
+        data-testid="reminders-switch"
+        disabled={busy}
+        onClick={async () => {
+          setBusy(true)
+          try {
+            await api.setReminders(on)
+            await refreshMe()
+          } catch (e) {
+            onError(e)
+          } finally {
+            setBusy(false)
+          }
+        }}
+        className="flex min-h-11 min-w-14 shrink-0 items-center justify-center"
+      >
+        <span className={`flex h-7 w-12 items-center rounded-full p-0.5 ${on ? 'justify-end bg-accent' : 'justify-start bg-line'}`}>
+          <span className="h-6 w-6 rounded-full bg-section shadow" />
+        </span>
+      </button>
+    </Card>
   )
 }
 

@@ -60,6 +60,7 @@ impl PaymentActor {
             None,
         );
         self.warn_near_cap().await;
+        self.reward_referral(payment).await;
     }
 
     pub(super) async fn lang_of(&self, user: UserId) -> Lang {

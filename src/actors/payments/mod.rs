@@ -24,6 +24,7 @@
 //!   no rouble sale may take the year's income above the cap (`npd.rs`).
 
 mod grants;
+mod growth;
 pub mod npd;
 mod refunds;
 pub mod renewals;
@@ -153,6 +154,10 @@ pub enum PaymentMsg {
     ReconcileStars(Option<Reply<()>>),
     /// Telegram asks whether a Stars payment may go ahead (answered within its 10 s).
     PreCheckout(Box<PreCheckout>),
+    /// An invitation (`ref_<code>`) for a user: attached once, unless refused.
+    AttachReferral { invitee: UserId, code: String, source: &'static str, reply: Reply<crate::db::referrals::Attached> },
+    /// A user redeems a promo code (credits granted, or a discount kept for the next payment).
+    RedeemPromo { user: UserId, code: String, reply: Reply<crate::db::promo::Redeemed> },
     /// Panics the actor (tests of supervision; ignored in production).
     CrashForTest,
 }
@@ -230,6 +235,12 @@ impl Actor for PaymentActor {
             PaymentMsg::StarsPaid(payment, reply) => self.stars_received(*payment, reply).await,
             PaymentMsg::ReconcileStars(reply) => self.reconcile_stars(&myself, reply).await,
             PaymentMsg::PreCheckout(query) => self.pre_checkout(*query),
+            PaymentMsg::AttachReferral { invitee, code, source, reply } => {
+                let _ = reply.send(self.attach_referral(invitee, &code, source).await);
+            }
+            PaymentMsg::RedeemPromo { user, code, reply } => {
+                let _ = reply.send(self.redeem_promo(user, &code).await);
+            }
             PaymentMsg::CrashForTest => {
                 if self.services.settings.env == crate::config::AppEnv::Production {
                     tracing::warn!("ignoring a test crash request in production");
@@ -364,6 +375,27 @@ impl PaymentHandle {
     /// when done.
     pub async fn reconcile_stars(&self) -> Result<(), PaymentError> {
         self.call(Duration::from_secs(60), |reply| PaymentMsg::ReconcileStars(Some(reply))).await
+    }
+
+    /// Attaches an invitation `ref_<code>` to `invitee` (see `growth.rs`).
+    pub async fn attach_referral(
+        &self,
+        invitee: UserId,
+        code: String,
+        source: &'static str,
+    ) -> Result<crate::db::referrals::Attached, PaymentError> {
+        self.call(Duration::from_secs(10), |reply| PaymentMsg::AttachReferral {
+            invitee,
+            code: code.clone(),
+            source,
+            reply,
+        })
+        .await
+    }
+
+    /// Redeems a promo code for `user`.
+    pub async fn redeem_promo(&self, user: UserId, code: String) -> Result<crate::db::promo::Redeemed, PaymentError> {
+        self.call(Duration::from_secs(10), |reply| PaymentMsg::RedeemPromo { user, code: code.clone(), reply }).await
     }
 
     /// Test hook: makes the payment actor panic (ignored in production).

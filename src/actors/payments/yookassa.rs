@@ -57,23 +57,17 @@ impl PaymentActor {
             return;
         };
         let id = Uuid::new_v4();
-        let inserted = pay_db::insert_pending(
-            &self.services.pool,
-            PaymentProvider::Yookassa,
-            id,
-            order.user,
-            &product.id,
-            product.price_kopecks,
-            None,
-        )
-        .await;
-        if let Err(e) = inserted {
-            let _ = reply.send(Err(e.into()));
-            return;
-        }
+        let inserted = insert_with_discount(&self.services.pool, id, &order, &product).await;
+        let discount = match inserted {
+            Ok(discount) => discount,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
         let services = self.services.clone();
         self.tasks.spawn(async move {
-            let result = create_at_yookassa(&services, id, &order, &product, &customer).await;
+            let result = create_at_yookassa(&services, id, &order, &product, &customer, discount).await;
             let _ = reply.send(result);
         });
     }
@@ -308,6 +302,28 @@ impl PaymentActor {
     }
 }
 
+/// Writes the pending payment row; a promo discount the user holds for this product lowers its
+/// amount and is marked as applied to it, in the same transaction (the discount's row is locked,
+/// so two payments started at once cannot both take it). Returns the percent applied.
+async fn insert_with_discount(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+    order: &NewOrder,
+    product: &crate::domain::pricing::Product,
+) -> Result<Option<i32>, crate::db::DbError> {
+    use crate::db::SqlxResultExt;
+    let mut tx = pool.begin().await.db()?;
+    let discount = crate::db::promo::pending_discount(&mut tx, order.user, &product.id).await?;
+    let percent = discount.as_ref().map(|d| d.percent);
+    let amount = crate::domain::pricing::discounted_kopecks(product.price_kopecks, percent);
+    pay_db::insert_pending(&mut *tx, PaymentProvider::Yookassa, id, order.user, &product.id, amount, None).await?;
+    if let Some(d) = &discount {
+        crate::db::promo::attach_discount(&mut tx, order.user, &d.code, id).await?;
+    }
+    tx.commit().await.db()?;
+    Ok(percent)
+}
+
 /// Creates the payment at YooKassa: three attempts with exponential backoff and jitter under the
 /// same idempotence key (our id), so a retry can never create a second payment.
 async fn create_at_yookassa(
@@ -316,6 +332,7 @@ async fn create_at_yookassa(
     order: &NewOrder,
     product: &Product,
     customer: &Contact,
+    discount: Option<i32>,
 ) -> Result<Created, PaymentError> {
     let lang = order.lang;
     // The payer comes back to the plans screen with a signature that lets the page show the
@@ -323,10 +340,13 @@ async fn create_at_yookassa(
     let sig = crate::auth::return_link::sign(&services.settings.secrets.media_signing_key, id);
     let return_url = format!("{}/plans?payment={id}&sig={sig}", services.settings.public_base_url);
     let key = id.to_string();
-    let description = crate::domain::i18n::payment_description(lang, product.title(lang));
+    let description = match discount {
+        Some(percent) => crate::domain::i18n::discounted_payment_description(lang, product.title(lang), percent),
+        None => crate::domain::i18n::payment_description(lang, product.title(lang)),
+    };
     let new = NewPayment {
         customer,
-        amount_kopecks: product.price_kopecks,
+        amount_kopecks: crate::domain::pricing::discounted_kopecks(product.price_kopecks, discount),
         description: &description,
         return_url: &return_url,
         order_id: &key,

@@ -11,7 +11,24 @@ export type LedgerKind = "charge" | "refund" | "grant" | "purchase" | "expire" |
 
 export type LedgerPage = { items: Array<LedgerEntryView>, next_cursor: string | null, };
 
-export type MeResponse = { user: UserView, balance: BalanceView, plan: PlanView | null, prices: Prices, demo: boolean, };
+export type MeResponse = { user: UserView, balance: BalanceView, plan: PlanView | null, prices: Prices, demo: boolean, 
+/**
+ * The user's invitation link: `https://t.me/<bot>?startapp=ref_<code>` (the Mini App's own
+ * address with `?startapp=` when no bot username is configured).
+ */
+referral_link: string, referral: ReferralView, 
+/**
+ * The bot's reminders are off (Profile's switch, `/reminders_off`).
+ */
+reminders_off: boolean, 
+/**
+ * The onboarding cards were seen (finished or skipped).
+ */
+onboarded: boolean, 
+/**
+ * Free credits at the start of every month (`credits.free_monthly`).
+ */
+free_monthly: number, };
 
 /**
  * A plan as the API shows it.
@@ -22,6 +39,15 @@ export type PlanView = { product: string, status: SubscriptionStatus, period_sta
  * Prices of paid operations, in credits.
  */
 export type Prices = { tryon: number, chat_message: number, edit_generation: number, };
+
+/**
+ * Invitations: the code, how many users joined through it, how many of them brought a reward.
+ */
+export type ReferralView = { code: string, invited: number, rewarded: number, 
+/**
+ * Credits each side gets on the invited user's first payment.
+ */
+credits_invitee: number, credits_inviter: number, };
 
 /**
  * The user as the API shows it.

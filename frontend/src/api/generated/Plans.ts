@@ -29,4 +29,12 @@ export type PlansView = { products: Array<ProductView>, };
 /**
  * A product in the catalogue.
  */
-export type ProductView = { id: string, kind: ProductKind, title: string, credits: number, price_kopecks: number, price_rub: string, price_stars: number, period_days: number | null, available: boolean, stars_available: boolean, };
+export type ProductView = { id: string, kind: ProductKind, title: string, credits: number, price_kopecks: number, price_rub: string, price_stars: number, period_days: number | null, available: boolean, stars_available: boolean, 
+/**
+ * A promo discount the user holds for this product (YooKassa payments).
+ */
+discount_percent?: number, 
+/**
+ * The price after that discount.
+ */
+discounted_price_rub?: string, };
