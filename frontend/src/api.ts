@@ -123,7 +123,8 @@ export const Payment = z.object({
   status: z.enum(['pending', 'succeeded', 'canceled', 'refunded']),
   product: z.string(),
   credits: z.number(),
-  amount_rub: z.string(),
+  /** `null` for a Stars payment (priced in stars). */
+  amount_rub: z.string().nullable().optional(),
   confirmation_url: z.string().nullable().optional(),
   invoice_link: z.string().nullable().optional(),
 })
