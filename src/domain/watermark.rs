@@ -78,19 +78,24 @@ impl Watermark {
         let px = (short / 11.0).max(10.0);
         let tile = self.render(px, px * 1.2, px * 1.4);
         let (sin, cos) = ANGLE.sin_cos();
+        let (tw, th) = (tile.w as f32, tile.h as f32);
         for y in 0..h {
+            // Pattern coordinates of (0, y), then stepped along the row (no trigonometry and
+            // no division per pixel: this runs over every pixel of every free result).
+            let fy = y as f32;
+            let mut u = fy * sin;
+            let mut v = fy * cos;
             for x in 0..w {
-                let (fx, fy) = (x as f32, y as f32);
-                let u = fx * cos + fy * sin;
-                let v = -fx * sin + fy * cos;
-                let row = (v / tile.h as f32).floor();
-                let shift = if row as i64 % 2 == 0 { 0.0 } else { tile.w as f32 / 2.0 };
-                let tu = (u + shift).rem_euclid(tile.w as f32) as u32 % tile.w;
-                let tv = v.rem_euclid(tile.h as f32) as u32 % tile.h;
+                let row = (v / th).floor();
+                let shift = if row as i64 % 2 == 0 { 0.0 } else { tw / 2.0 };
+                let tu = (u + shift).rem_euclid(tw) as u32 % tile.w;
+                let tv = (v - row * th) as u32 % tile.h;
                 let coverage = tile.at(tu, tv);
                 if coverage > 0.0 {
                     contrast_blend(canvas.get_pixel_mut(x, y), coverage * TILE_ALPHA);
                 }
+                u += cos;
+                v -= sin;
             }
         }
         // The corner mark.
