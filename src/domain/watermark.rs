@@ -3,6 +3,9 @@
 //! lower right corner. Each stroke is light on dark pixels and dark on light ones, so the mark
 //! shows on any picture. Pure; callers run it in `spawn_blocking`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use ab_glyph::{Font, FontArc, PxScale, ScaleFont, point};
 use image::{DynamicImage, Rgba, RgbaImage};
 
@@ -12,12 +15,20 @@ const CORNER_ALPHA: f32 = 200.0;
 /// The pattern's angle (radians; text rising to the right).
 const ANGLE: f32 = -std::f32::consts::FRAC_PI_6;
 
-/// A loaded font and the text to draw.
+/// The marked pixels of one picture size: (pixel index, opacity 0–255).
+type Overlay = Arc<Vec<(u32, u8)>>;
+
+/// A loaded font and the text to draw, with the overlay of the last few picture sizes (results
+/// mostly come in a handful of sizes; drawing the pattern is the costly part).
 #[derive(Clone)]
 pub struct Watermark {
     font: FontArc,
     text: String,
+    overlays: Arc<Mutex<HashMap<(u32, u32), Overlay>>>,
 }
+
+/// Sizes whose overlay is kept.
+const OVERLAYS_KEPT: usize = 16;
 
 /// A text rendered into a coverage mask (0..1 per pixel).
 struct Mask {
@@ -35,7 +46,7 @@ impl Mask {
 impl Watermark {
     pub fn new(font_bytes: Vec<u8>, text: &str) -> anyhow::Result<Self> {
         let font = FontArc::try_from_vec(font_bytes).map_err(|e| anyhow::anyhow!("watermark font: {e}"))?;
-        Ok(Watermark { font, text: text.to_string() })
+        Ok(Watermark { font, text: text.to_string(), overlays: Arc::default() })
     }
 
     /// The text at `px` in a box `pad_x` wider and `pad_y` taller (the text at the left, centred
@@ -72,28 +83,58 @@ impl Watermark {
     pub fn apply(&self, image: &DynamicImage) -> RgbaImage {
         let mut canvas = image.to_rgba8();
         let (w, h) = canvas.dimensions();
+        let overlay = self.overlay(w, h);
+        let pixels: &mut [u8] = &mut canvas;
+        for &(index, alpha) in overlay.iter() {
+            let at = index as usize * 4;
+            let mut pixel = Rgba([pixels[at], pixels[at + 1], pixels[at + 2], pixels[at + 3]]);
+            contrast_blend(&mut pixel, f32::from(alpha));
+            pixels[at..at + 4].copy_from_slice(&pixel.0);
+        }
+        canvas
+    }
+
+    /// The overlay of a `w`×`h` picture (drawn once per size, then kept).
+    fn overlay(&self, w: u32, h: u32) -> Overlay {
+        if let Some(found) = self.overlays.lock().unwrap_or_else(PoisonError::into_inner).get(&(w, h)) {
+            return found.clone();
+        }
+        let drawn = Arc::new(self.draw(w, h));
+        let mut kept = self.overlays.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= OVERLAYS_KEPT {
+            kept.clear();
+        }
+        kept.insert((w, h), drawn.clone());
+        drawn
+    }
+
+    /// The tiled pattern (rows of the text along the diagonal, every other row shifted by half a
+    /// tile, rows one text height apart) and the corner mark, as opacities per pixel.
+    fn draw(&self, w: u32, h: u32) -> Vec<(u32, u8)> {
+        let mut alpha = vec![0u8; (w as usize) * (h as usize)];
         let short = w.min(h) as f32;
-        // The tiled pattern: rows of the text along the diagonal, every other row shifted by
-        // half a tile (a brick pattern), rows one text height apart.
         let px = (short / 11.0).max(10.0);
         let tile = self.render(px, px * 1.2, px * 1.4);
         let (sin, cos) = ANGLE.sin_cos();
+        let (tw, th) = (tile.w as f32, tile.h as f32);
         for y in 0..h {
+            // Pattern coordinates of (0, y), then stepped along the row.
+            let fy = y as f32;
+            let mut u = fy * sin;
+            let mut v = fy * cos;
             for x in 0..w {
-                let (fx, fy) = (x as f32, y as f32);
-                let u = fx * cos + fy * sin;
-                let v = -fx * sin + fy * cos;
-                let row = (v / tile.h as f32).floor();
-                let shift = if row as i64 % 2 == 0 { 0.0 } else { tile.w as f32 / 2.0 };
-                let tu = (u + shift).rem_euclid(tile.w as f32) as u32 % tile.w;
-                let tv = v.rem_euclid(tile.h as f32) as u32 % tile.h;
+                let row = (v / th).floor();
+                let shift = if row as i64 % 2 == 0 { 0.0 } else { tw / 2.0 };
+                let tu = (u + shift).rem_euclid(tw) as u32 % tile.w;
+                let tv = (v - row * th) as u32 % tile.h;
                 let coverage = tile.at(tu, tv);
                 if coverage > 0.0 {
-                    contrast_blend(canvas.get_pixel_mut(x, y), coverage * TILE_ALPHA);
+                    alpha[(y * w + x) as usize] = (coverage * TILE_ALPHA) as u8;
                 }
+                u += cos;
+                v -= sin;
             }
         }
-        // The corner mark.
         let corner = self.render((short / 14.0).max(10.0), 0.0, 0.0);
         let margin = (short / 40.0).max(2.0) as u32;
         let (ox, oy) = (w.saturating_sub(corner.w + margin), h.saturating_sub(corner.h + margin));
@@ -102,11 +143,12 @@ impl Watermark {
                 let (x, y) = (ox + tx, oy + ty);
                 let coverage = corner.at(tx, ty);
                 if x < w && y < h && coverage > 0.0 {
-                    contrast_blend(canvas.get_pixel_mut(x, y), coverage * CORNER_ALPHA);
+                    let cell = &mut alpha[(y * w + x) as usize];
+                    *cell = (*cell).max((coverage * CORNER_ALPHA) as u8);
                 }
             }
         }
-        canvas
+        alpha.iter().enumerate().filter(|(_, a)| **a > 0).map(|(i, a)| (i as u32, *a)).collect()
     }
 }
 

@@ -44,6 +44,14 @@ function FullScreen({ url, onClose }: { url: string; onClose: () => void }) {
   const { t } = useApp()
   const [zoomed, setZoomed] = useState(false)
   useOverlayBack(onClose)
+  // The page under the overlay does not scroll along.
+  useEffect(() => {
+    const before = document.body.style.overflow
+    document.body.style.overflow = 'hidden'
+    return () => {
+      document.body.style.overflow = before
+    }
+  }, [])
   return (
     <div role="dialog" aria-label={t.fullscreen} data-testid="fullscreen-view" className="fixed inset-0 z-50 flex flex-col bg-page">
       <div className="flex justify-end p-2">

@@ -187,10 +187,15 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timin
     let now = chrono::Utc::now().timestamp();
     // An input that is a watermarked result of the user's is replaced by its clean master, so
     // edits chain on clean pictures (a user who pays later gets clean edits of earlier work).
-    let masters = gen_db::masters_of(&services.pool, row.user_id, &row.input_keys).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not look up clean masters; using the inputs as they are");
+    // Only results can have one (a try-on's inputs are all uploads: no query).
+    let masters = if row.input_keys.iter().any(|k| k.starts_with("results/")) {
+        gen_db::masters_of(&services.pool, row.user_id, &row.input_keys).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not look up clean masters; using the inputs as they are");
+            Vec::new()
+        })
+    } else {
         Vec::new()
-    });
+    };
     let keys: Vec<&str> = row
         .input_keys
         .iter()

@@ -307,27 +307,6 @@ impl SessionActor {
         Err(ErrorCode::NotFinished.into())
     }
 
-    /// The bot sends a finished result to a user who has no open socket: the photo with a
-    /// button that opens it in the Mini App (`?result=<id>`).
-    pub(super) async fn deliver_result(&self, state: &mut SessionState, id: Uuid) {
-        let services = self.services();
-        let Ok(row) = gen_db::get_for_user(&services.pool, state.user, id).await else { return };
-        let Some(key) = row.result_key else { return };
-        let lang =
-            Lang::from_code(&crate::db::users::user_language(&services.pool, state.user).await.unwrap_or_default());
-        let file_name = format!("primerka-{}.jpg", row.id.simple());
-        let url = format!("{}/?result={}", services.settings.public_base_url.trim_end_matches('/'), row.id);
-        let markup = serde_json::json!({"inline_keyboard": [[{"text": i18n::open_result_button(lang), "web_app": {"url": url}}]]});
-        let message = BotMessage::Photo {
-            media: crate::actors::notifier::StoredMedia { key, file_name },
-            caption: Some(i18n::result_ready_caption(lang).to_string()),
-            reply_markup: Some(markup),
-        };
-        if self.deps.notifier.send_media(state.user.0, message) {
-            tracing::info!(generation.id = %id, "result sent to the chat of a user without an open app");
-        }
-    }
-
     /// "Delete my data": the profile is cleared, photos and results hidden and their files
     /// deleted, the chat emptied. Ledger and payment rows stay (accounting).
     pub(super) async fn delete_my_data(&self, state: &mut SessionState) -> Result<(), SessionError> {
@@ -350,5 +329,30 @@ impl SessionActor {
             }
         });
         futures::future::join_all(deletes).await;
+    }
+}
+
+/// The bot sends a finished result to a user who has no open socket: the photo with a button
+/// that opens it in the Mini App (`?result=<id>`). Runs in a task the session spawns.
+pub(super) async fn deliver_result(
+    deps: std::sync::Arc<super::SessionDeps>,
+    user: crate::domain::ids::UserId,
+    id: Uuid,
+) {
+    let services = &deps.services;
+    let Ok(row) = gen_db::get_for_user(&services.pool, user, id).await else { return };
+    let Some(key) = row.result_key else { return };
+    let lang = Lang::from_code(&crate::db::users::user_language(&services.pool, user).await.unwrap_or_default());
+    let file_name = format!("primerka-{}.jpg", row.id.simple());
+    let url = format!("{}/?result={}", services.settings.public_base_url.trim_end_matches('/'), row.id);
+    let markup =
+        serde_json::json!({"inline_keyboard": [[{"text": i18n::open_result_button(lang), "web_app": {"url": url}}]]});
+    let message = BotMessage::Photo {
+        media: crate::actors::notifier::StoredMedia { key, file_name },
+        caption: Some(i18n::result_ready_caption(lang).to_string()),
+        reply_markup: Some(markup),
+    };
+    if deps.notifier.send_media(user.0, message) {
+        tracing::info!(generation.id = %id, "result sent to the chat of a user without an open app");
     }
 }

@@ -326,7 +326,9 @@ impl Actor for SessionActor {
             SessionMsg::DeliverIfOffline(id) => {
                 state.subscribers.retain(|(_, s)| !s.is_closed());
                 if state.subscribers.is_empty() {
-                    Box::pin(self.deliver_result(state, id)).await;
+                    // Reads and the send run beside the actor: a burst of finished jobs must not
+                    // hold the session's mailbox.
+                    tokio::spawn(jobs::deliver_result(self.deps.clone(), state.user, id));
                 }
             }
             SessionMsg::DeleteMyData(reply) => {
