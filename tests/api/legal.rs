@@ -238,6 +238,14 @@ async fn a_rouble_payment_needs_a_contact_and_every_request_carries_it_renewals_
     .await
     .unwrap();
     assert_eq!(renewed, 1);
+
+    // "Delete my data" forgets the contact; the consents stay as the proof they were given.
+    let deleted = app.client.delete(app.url("/api/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let read: Value = app.get("/api/me/contact", &token).await.json().await.unwrap();
+    assert_eq!(read, json!({"email": null, "phone": null}));
+    let consents: Value = app.get("/api/me/consents", &token).await.json().await.unwrap();
+    assert_eq!(consents["consents"][0]["kind"], "autorenew");
 }
 
 #[tokio::test]
