@@ -151,6 +151,19 @@ async fn the_first_upload_needs_the_privacy_consent_stored_with_its_time_and_ver
     assert!((chrono::Utc::now() - at).num_seconds() < 60);
 
     assert_eq!(upload(token.clone()).await.status(), StatusCode::CREATED, "with the consent the upload goes through");
+
+    // A consent to an older version of the policy does not count: a new text asks again.
+    let other = new_user_id();
+    let other_token = app.login_new(other).await;
+    sqlx::query("insert into consents (user_id, kind, version) values ($1, 'privacy', '2000-01-01')")
+        .bind(other)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, code) = error_code(upload(other_token.clone()).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "consent_required"));
+    let other_consents: Value = app.get("/api/me/consents", &other_token).await.json().await.unwrap();
+    assert_eq!(other_consents["missing"], json!(["offer", "privacy", "autorenew"]));
     let after: Value = app.get("/api/me/consents", &token).await.json().await.unwrap();
     assert_eq!(after["missing"], json!(["offer", "autorenew"]));
     assert_eq!(after["consents"][0]["kind"], "privacy");
