@@ -50,11 +50,12 @@ pub async fn consents(db: impl PgExecutor<'_>, user: UserId) -> Result<Vec<Conse
         .db()
 }
 
-/// Whether the user ever consented to `kind` (any version).
-pub async fn has_consent(db: impl PgExecutor<'_>, user: UserId, kind: &str) -> Result<bool, DbError> {
-    sqlx::query_scalar("select exists (select 1 from consents where user_id = $1 and kind = $2)")
+/// Whether the user consented to `kind` at `version` (the current text: a new version asks again).
+pub async fn has_consent(db: impl PgExecutor<'_>, user: UserId, kind: &str, version: &str) -> Result<bool, DbError> {
+    sqlx::query_scalar("select exists (select 1 from consents where user_id = $1 and kind = $2 and version = $3)")
         .bind(user)
         .bind(kind)
+        .bind(version)
         .fetch_one(db)
         .await
         .db()

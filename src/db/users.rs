@@ -156,12 +156,14 @@ pub async fn set_bot_blocked(db: impl PgExecutor<'_>, id: UserId, blocked: bool)
     Ok(())
 }
 
-/// "Delete my data": clears personal fields; the row, balances, ledger and payments stay
-/// (accounting). Files and chat are removed by their own modules.
+/// "Delete my data": clears personal fields (the receipt contact too); the row, balances, ledger,
+/// payments and consents stay (accounting, proof of consent). Files and chat are removed by their
+/// own modules.
 pub async fn clear_personal_data(db: impl PgExecutor<'_>, id: UserId) -> Result<(), DbError> {
     sqlx::query(
         "update users set first_name = '', last_name = null, username = null, photo_url = null,
-             is_premium = false, deleted_at = now(), updated_at = now(), token_version = token_version + 1
+             is_premium = false, contact_email = null, contact_phone = null, deleted_at = now(),
+             updated_at = now(), token_version = token_version + 1
          where telegram_id = $1",
     )
     .bind(id)

@@ -5,7 +5,8 @@
 //!   Public: the bot links them. `GET /api/legal/{kind}` is one document as plain text.
 //! - `GET /api/me/consents`, `POST /api/me/consents {kind, version}`: consents are stored with
 //!   their time and the text's version (only the current version can be accepted). Uploads need
-//!   `privacy`, subscriptions `autorenew` (`403 consent_required` otherwise).
+//!   `privacy`, subscriptions `autorenew`, in the current version (`403 consent_required`
+//!   otherwise: a new version of a text asks again).
 //! - `GET /api/me/contact`, `PUT /api/me/contact {"email"}` or `{"phone"}`: where receipts go;
 //!   a rouble payment without one is `409 contact_required`.
 
@@ -111,7 +112,7 @@ pub struct ConsentView {
 #[ts(export_to = "Legal.ts")]
 pub struct ConsentsView {
     pub consents: Vec<ConsentView>,
-    /// Documents the user has not accepted yet (any version counts).
+    /// Documents whose current version the user has not accepted (a new version asks again).
     pub missing: Vec<DocKind>,
     /// The current version of each document, by kind.
     pub versions: std::collections::BTreeMap<String, String>,
@@ -119,7 +120,11 @@ pub struct ConsentsView {
 
 async fn list_consents(State(state): State<AppState>, user: AuthUser) -> Result<Json<ConsentsView>, ApiError> {
     let rows = legal_db::consents(&state.pool, user.id).await?;
-    let missing = DocKind::ALL.into_iter().filter(|k| !rows.iter().any(|r| r.kind == k.as_str())).collect();
+    let current = |k: DocKind| state.legal.version(k).unwrap_or_default().to_string();
+    let missing = DocKind::ALL
+        .into_iter()
+        .filter(|k| !rows.iter().any(|r| r.kind == k.as_str() && r.version == current(*k)))
+        .collect();
     let versions = DocKind::ALL
         .into_iter()
         .filter_map(|k| state.legal.version(k).map(|v| (k.as_str().to_string(), v.to_string())))

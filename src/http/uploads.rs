@@ -76,8 +76,10 @@ async fn create_upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
     state.limits.check_upload(user.id)?;
-    // Photos are personal data: the first upload needs the privacy policy accepted (152-ФЗ).
-    if !crate::db::legal::has_consent(&state.pool, user.id, "privacy").await? {
+    // Photos are personal data: the first upload needs the privacy policy accepted (152-ФЗ), in its
+    // current version (a new version of the policy asks again).
+    let policy = state.legal.version(crate::domain::legal::DocKind::Privacy).unwrap_or_default();
+    if !crate::db::legal::has_consent(&state.pool, user.id, "privacy", policy).await? {
         return Err(ErrorCode::ConsentRequired.into());
     }
     let mut multipart = multipart.map_err(|_| ApiError::new(ErrorCode::FileMissing))?;

@@ -63,7 +63,7 @@ async fn arbitrary_text_at_every_json_endpoint_is_answered_without_a_500_or_a_fr
     let variant = answer["variants"][0]["id"].as_str().unwrap().to_string();
 
     for raw in RAW_BODIES {
-        for path in ["/api/chat/messages", "/api/tryon", "/api/payments", "/api/me/ledger"] {
+        for path in ["/api/chat/messages", "/api/tryon", "/api/payments", "/api/me/ledger", "/api/me/consents"] {
             let status = app
                 .client
                 .post(app.url(path))
@@ -124,6 +124,10 @@ async fn arbitrary_text_at_every_json_endpoint_is_answered_without_a_500_or_a_fr
                 send(&app, post.clone(), "/api/admin/promo", Some(&admin),
                     &json!({"code": s, "credits": 1, "max_uses": 1, "product": s})).await,
             ),
+            ("consent", send(&app, post.clone(), "/api/me/consents", Some(&token), &json!({"kind": s, "version": s})).await),
+            ("email", send(&app, reqwest::Method::PUT, "/api/me/contact", Some(&token), &json!({"email": s})).await),
+            ("phone", send(&app, reqwest::Method::PUT, "/api/me/contact", Some(&token), &json!({"phone": s})).await),
+            ("npd-cap", send(&app, post.clone(), "/api/admin/npd-cap", Some(&admin), &json!({"cap_rub": s})).await),
         ];
         for (what, status) in checks {
             assert_handled(status, what, &s);

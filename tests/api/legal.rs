@@ -151,6 +151,19 @@ async fn the_first_upload_needs_the_privacy_consent_stored_with_its_time_and_ver
     assert!((chrono::Utc::now() - at).num_seconds() < 60);
 
     assert_eq!(upload(token.clone()).await.status(), StatusCode::CREATED, "with the consent the upload goes through");
+
+    // A consent to an older version of the policy does not count: a new text asks again.
+    let other = new_user_id();
+    let other_token = app.login_new(other).await;
+    sqlx::query("insert into consents (user_id, kind, version) values ($1, 'privacy', '2000-01-01')")
+        .bind(other)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, code) = error_code(upload(other_token.clone()).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "consent_required"));
+    let other_consents: Value = app.get("/api/me/consents", &other_token).await.json().await.unwrap();
+    assert_eq!(other_consents["missing"], json!(["offer", "privacy", "autorenew"]));
     let after: Value = app.get("/api/me/consents", &token).await.json().await.unwrap();
     assert_eq!(after["missing"], json!(["offer", "autorenew"]));
     assert_eq!(after["consents"][0]["kind"], "privacy");
@@ -238,6 +251,14 @@ async fn a_rouble_payment_needs_a_contact_and_every_request_carries_it_renewals_
     .await
     .unwrap();
     assert_eq!(renewed, 1);
+
+    // "Delete my data" forgets the contact; the consents stay as the proof they were given.
+    let deleted = app.client.delete(app.url("/api/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let read: Value = app.get("/api/me/contact", &token).await.json().await.unwrap();
+    assert_eq!(read, json!({"email": null, "phone": null}));
+    let consents: Value = app.get("/api/me/consents", &token).await.json().await.unwrap();
+    assert_eq!(consents["consents"][0]["kind"], "autorenew");
 }
 
 #[tokio::test]

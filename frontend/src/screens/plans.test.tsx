@@ -2,6 +2,7 @@ import { fireEvent, screen, waitFor } from '@testing-library/react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { strings } from '../i18n'
 import { formatRub } from '../payments'
+import { meWithPlan as me } from '../test/fixtures'
 import { jsonReply, renderWithApp } from '../test/render'
 import { Plans } from './Plans'
 
@@ -12,13 +13,6 @@ const products = [
   { id: 'sub_basic', kind: 'subscription', title: 'Базовый', credits: 50, price_kopecks: 29900, price_rub: '299.00', price_stars: 200, period_days: 30, available: true },
   { id: 'sub_pro', kind: 'subscription', title: 'Про', credits: 500, price_rub: '899.50', price_stars: 600, period_days: 30, available: true },
 ]
-const me = {
-  user: { id: 1, first_name: 'Аня', language_code: 'ru' },
-  balance: { free: 0, subscription: 50, purchased: 0, total: 50 },
-  plan: { product: 'sub_basic', status: 'active', period_end: '2026-12-24T00:00:00Z', auto_renew: true, credits_per_period: 50 },
-  prices: { tryon: 2, chat_message: 1, edit_generation: 1 },
-  demo: false,
-}
 
 function routes(payment: unknown) {
   return vi.spyOn(globalThis, 'fetch').mockImplementation((input) => {

@@ -3,17 +3,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { setRequirementHandler } from '../api'
 import { strings } from '../i18n'
 import { wantedDocument } from '../legal'
+import { meWithPlan as me } from '../test/fixtures'
 import { jsonReply, renderWithApp } from '../test/render'
 import { Profile } from './Profile'
 
 const ru = strings('ru')
-const me = {
-  user: { id: 1, first_name: 'Аня', language_code: 'ru' },
-  balance: { free: 0, subscription: 50, purchased: 0, total: 50 },
-  plan: { product: 'sub_basic', status: 'active', period_end: '2026-12-24T00:00:00Z', auto_renew: true, credits_per_period: 50 },
-  prices: { tryon: 2, chat_message: 1, edit_generation: 1 },
-  demo: false,
-}
 
 afterEach(() => {
   vi.restoreAllMocks()

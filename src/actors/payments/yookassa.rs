@@ -77,8 +77,9 @@ impl PaymentActor {
     /// the receipt (returned; `None` for Stars).
     async fn may_buy(&self, order: &NewOrder, product: &Product) -> Result<Option<Contact>, PaymentError> {
         let pool = &self.services.pool;
+        let renewal_terms = self.services.legal.version(DocKind::Autorenew).unwrap_or_default();
         if product.kind == ProductKind::Subscription
-            && !legal_db::has_consent(pool, order.user, DocKind::Autorenew.as_str()).await?
+            && !legal_db::has_consent(pool, order.user, DocKind::Autorenew.as_str(), renewal_terms).await?
         {
             return Err(PaymentError::Rejected(ErrorCode::ConsentRequired));
         }

@@ -10,7 +10,7 @@ export type ConsentView = { kind: string, version: string, accepted_at: string, 
  */
 export type ConsentsView = { consents: Array<ConsentView>, 
 /**
- * Documents the user has not accepted yet (any version counts).
+ * Documents whose current version the user has not accepted (a new version asks again).
  */
 missing: Array<DocKind>, 
 /**
