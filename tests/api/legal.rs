@@ -255,6 +255,8 @@ async fn a_rouble_payment_needs_a_contact_and_every_request_carries_it_renewals_
     // "Delete my data" forgets the contact; the consents stay as the proof they were given.
     let deleted = app.client.delete(app.url("/api/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    // The old token was revoked with the data; the user logs in afresh.
+    let token = app.login_new(user).await;
     let read: Value = app.get("/api/me/contact", &token).await.json().await.unwrap();
     assert_eq!(read, json!({"email": null, "phone": null}));
     let consents: Value = app.get("/api/me/consents", &token).await.json().await.unwrap();
