@@ -322,7 +322,9 @@ async function cancelFlow(t) {
   await api(base, '/sim/kie/_control/faults', { method: 'POST', body: JSON.stringify({ slow_tasks: 6, slow_ms: 15_000 }) })
   const blockers = []
   for (let u = 0; u < 2; u++) {
-    const token = await tokenFor(mode, nextUser++)
+    const blocker = nextUser++
+    await acceptTerms(mode, blocker)
+    const token = await tokenFor(mode, blocker)
     const person = await uploadFor(base, token, photo('p.png', [200, 150, 120]))
     const garment = await uploadFor(base, token, photo('g.png', [20, 40, 200]))
     for (let j = 0; j < 2; j++) {
@@ -463,6 +465,7 @@ async function operatorScreen(t) {
   check((await status(base, '/api/admin/promo', other, { method: 'POST', body: JSON.stringify({ code: 'MINE', credits: 5, max_uses: 1 }) })) === 403, 'a user made a promo code')
   // A paying customer to refund, and a user to grant to.
   const customer = nextUser++
+  await acceptTerms(t.mode, customer)
   const customerToken = await tokenFor(t.mode, customer)
   const payment = await api(base, '/api/payments', { method: 'POST', body: JSON.stringify({ product: 'pack_100' }) }, customerToken)
   await fetch(`${base}/sim/yookassa/payments/${payment.confirmation_url.split('/').pop()}/succeed`, { method: 'POST' })

@@ -23,7 +23,7 @@ have pgbench || apt_install postgresql-contrib postgresql-client
 for tool in wrk pgbench psql curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk postgresql-client curl python3)" >&2; exit 1; }
 done
-cargo build --release --bin primerka >/dev/null
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --bin primerka >/dev/null
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {

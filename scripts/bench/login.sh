@@ -20,7 +20,7 @@ token="1000000001:DEMO-primerka-simulated-bot-token"
 source "$root/scripts/lib.sh"
 have wrk || apt_install wrk
 for tool in wrk psql curl python3; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
-cargo build --release --bin primerka >/dev/null
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --bin primerka >/dev/null
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {

@@ -11,7 +11,7 @@ rounds="${1:-3}"; sockets="${2:-10000}"; events="${3:-3000}"; rate="${4:-500}"
 port="${BENCH_PORT:-18092}"
 pghost="${PGHOST:-127.0.0.1}"; pgport="${PGPORT:-5432}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cargo build --release --bin primerka --bin primerka-loadtest >/dev/null
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --bin primerka --bin primerka-loadtest >/dev/null
 work="$(mktemp -d)"
 server_pid=""
 db=""
