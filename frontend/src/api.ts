@@ -75,6 +75,7 @@ export const Generation = z.object({
   refunded: z.boolean(),
   error: z.object({ code: z.string(), message: z.string(), credits_returned: z.boolean() }).nullable().optional(),
   created_at: z.string(),
+  finished_at: z.string().nullable().optional(),
 })
 export type Generation = z.infer<typeof Generation>
 /** A card of the quiz's "what to try on" step (`GET /api/tryon/categories`). */

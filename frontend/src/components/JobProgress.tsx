@@ -1,5 +1,5 @@
 import { useEffect, useState, type ReactNode } from 'react'
-import { api, ApiError } from '../api'
+import { api, ApiError, type Generation } from '../api'
 import { useApp } from '../app-context'
 import type { Strings } from '../i18n'
 import { isFinished, type JobState } from '../state'
@@ -21,12 +21,26 @@ export function jobLabel(job: JobState | undefined, t: Strings): string {
   return job.status === 'submitted' ? t.stageSending : t.stageGenerating
 }
 
-/** A rough time left, in seconds (the simulator and kie.ai take 20–40 s per task; a queued job
- *  waits for the ones ahead). */
-export function jobEstimate(job: JobState | undefined): number {
-  if (!job || job.status === 'queued') return 30 + 15 * Math.max(0, (job?.position ?? 1) - 1)
+/** How long this user's recent jobs took, start to result, in seconds (the median of the
+ *  succeeded ones among `items`), or null with fewer than two to go by. */
+export function typicalSeconds(items: Generation[]): number | null {
+  const durations = items
+    .filter((g) => g.status === 'succeeded' && g.finished_at)
+    .map((g) => (Date.parse(g.finished_at as string) - Date.parse(g.created_at)) / 1000)
+    .filter((s) => Number.isFinite(s) && s > 0)
+    .sort((a, b) => a - b)
+  if (durations.length < 2) return null
+  return Math.round(durations[Math.floor(durations.length / 2)])
+}
+
+/** A rough time left, in seconds: from the user's recent jobs (`typical`, see `typicalSeconds`)
+ *  when there are some, else from kie.ai's usual 20–40 s per task; a queued job waits for the
+ *  ones ahead. */
+export function jobEstimate(job: JobState | undefined, typical: number | null = null): number {
+  const whole = Math.max(10, typical ?? 50)
+  if (!job || job.status === 'queued') return Math.round(whole * 0.6) + Math.round(whole * 0.3) * Math.max(0, (job?.position ?? 1) - 1)
   if (job.stage === 'finishing') return 5
-  return job.status === 'submitted' ? 30 : 20
+  return Math.max(5, Math.round(whole * (job.status === 'submitted' ? 0.6 : 0.4)))
 }
 
 /** Live state of one job from the app-wide store (WebSocket events, REST re-reads). The picture
@@ -52,6 +66,19 @@ export function JobProgress({
   const [cancelling, setCancelling] = useState(false)
   const job = state.jobs[id]
   const finished = isFinished(job?.status)
+  // The estimate learns from the user's own recent results (one read while a job is unfinished).
+  const [typical, setTypical] = useState<number | null>(null)
+  useEffect(() => {
+    if (finished) return
+    let live = true
+    api
+      .generations()
+      .then((page) => live && setTypical(typicalSeconds(page.items)))
+      .catch(() => undefined)
+    return () => {
+      live = false
+    }
+  }, [finished])
 
   // Seen here: the bar on other screens stops announcing it; success and failure are felt.
   useEffect(() => {
@@ -114,7 +141,7 @@ export function JobProgress({
             <div className="h-full rounded-full bg-accent transition-all duration-700" style={{ width: `${percent}%` }} />
           </div>
           <p className="text-center text-sm text-hint" data-testid="job-estimate">
-            {t.estimate(jobEstimate(job))}
+            {t.estimate(jobEstimate(job, typical))}
           </p>
           <p className="text-center text-sm text-hint">{inputs ? t.alsoInChat : t.jobKeepsRunning}</p>
         </div>

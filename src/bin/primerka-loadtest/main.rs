@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         options.base_urls.join(", ")
     );
 
+    let creates_before = user::kie_creates(&ctx).await;
     let started = Instant::now();
     let deadline = started + options.ramp_up + options.duration;
     let mut tasks = Vec::with_capacity(options.users);
@@ -213,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     eprintln!("load phase done in {:.1} s; checking invariants", elapsed.as_secs_f64());
 
-    let invariants = user::check_invariants(&ctx, &tokens, &generations).await;
+    let invariants = user::check_invariants(&ctx, &tokens, &generations, creates_before).await;
     let report = json!({
         "users": options.users,
         "duration_s": elapsed.as_secs_f64(),

@@ -443,8 +443,24 @@ impl User {
     }
 }
 
-/// The end-of-run checks; `{"ok": bool, …}`.
-pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(String, String)]) -> Value {
+/// kie.ai's tasks as the simulator counts them (before a run, so the check counts only the run's).
+pub async fn kie_creates(ctx: &Context) -> u64 {
+    match ctx.http.get(ctx.sim_url("/sim/kie/_control/stats")).send().await {
+        Ok(r) if r.status().is_success() => {
+            r.json::<Value>().await.ok().and_then(|v| v["creates"].as_u64()).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// The end-of-run checks; `{"ok": bool, …}`. `creates_before`: kie.ai's task count when the run
+/// started (the simulator may have served others before).
+pub async fn check_invariants(
+    ctx: &Context,
+    tokens: &[String],
+    generations: &[(String, String)],
+    creates_before: u64,
+) -> Value {
     let mut problems: Vec<String> = Vec::new();
 
     // Read through a node that answers (in a cluster drill one may have been killed).
@@ -527,8 +543,8 @@ pub async fn check_invariants(ctx: &Context, tokens: &[String], generations: &[(
             None => problems.push("kie simulator stats unavailable".into()),
         }
         // One task per generation at most (a job resumed by another node polls its stored
-        // task; it never creates a second one). Holds when the simulator served only this run.
-        let creates = kie["creates"].as_u64().unwrap_or(0);
+        // task; it never creates a second one): the tasks created during this run.
+        let creates = kie["creates"].as_u64().unwrap_or(0).saturating_sub(creates_before);
         if creates > generations.len() as u64 {
             problems.push(format!(
                 "{creates} kie.ai tasks for {} generations: a job was submitted twice",
