@@ -216,6 +216,19 @@ pub fn core_jobs(
                 })
             }),
         });
+        // Every node tells its users their cluster-wide place in line.
+        {
+            let generator = generator.clone();
+            jobs.push(Job {
+                name: "cluster_queue_positions",
+                singleton: false,
+                every: Duration::from_secs(1),
+                run: Arc::new(move || {
+                    let generator = generator.clone();
+                    Box::pin(async move { generator.publish_cluster_positions().await })
+                }),
+            });
+        }
         // Every node keeps the leases of its own jobs and takes over those of a dead node.
         jobs.push(Job {
             name: "generation_leases",

@@ -182,3 +182,24 @@ pub async fn take_over_expired(
     .await
     .db()
 }
+
+/// The cluster-wide place in line of jobs `ids` among every job not yet sent to kie.ai, in the
+/// fair order the pools serve (round by round: every user's first waiting job, then every
+/// user's second…, oldest first within a round): `(id, user, position from 1)`.
+pub async fn queue_positions(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<(Uuid, UserId, i64)>, DbError> {
+    sqlx::query_as(
+        "with waiting as (
+             select id, user_id, created_at,
+                    row_number() over (partition by user_id order by created_at) as round
+             from generations
+             where status = 'queued' and provider_task_id is null and stage is distinct from 'creating'
+         ), ranked as (
+             select id, user_id, row_number() over (order by round, created_at) as position from waiting
+         )
+         select id, user_id, position from ranked where id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await
+    .db()
+}

@@ -295,3 +295,67 @@ async fn the_chat_written_on_one_node_is_what_the_other_reads_and_extends() {
     .await;
     assert!(caught_up, "node A reads node B's turn: {:?}", user_texts().await);
 }
+
+#[tokio::test]
+async fn a_users_place_in_line_is_the_clusters_not_the_nodes() {
+    // One createTask per 6 s across both nodes: after the first job, the others wait in line.
+    let slow = |env: &mut EnvMap| {
+        env.insert("APP__GENERATION__CREATE_PER_WINDOW".into(), "1".into());
+        env.insert("APP__GENERATION__CREATE_WINDOW_MS".into(), "6000".into());
+        env.insert("APP__GENERATION__MAX_WAIT_SECS".into(), "600".into());
+    };
+    let a = first_node_with(slow).await;
+    let b = second_node_with(&a, slow).await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let user = new_user_id();
+        let token = node.login(user).await;
+        let person = node.upload_photo(&token).await;
+        let garment = node.upload_photo(&token).await;
+        let socket = connect(node, &token).await;
+        users.push((node, user, token, person, garment, socket));
+    }
+    let mut jobs = Vec::new();
+    for (node, _, token, person, garment, _) in &users {
+        let response = node.post_tryon(token, person, &[garment.as_str()]).await;
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        jobs.push(uuid::Uuid::parse_str(body["generation_id"].as_str().unwrap()).unwrap());
+    }
+    // Each user's latest place in line, as their own node told them.
+    let mut latest: Vec<Option<i64>> = vec![None; users.len()];
+    let until = Instant::now() + Duration::from_millis(3000);
+    while Instant::now() < until {
+        for (i, user) in users.iter_mut().enumerate() {
+            let socket = &mut user.5;
+            while let Ok(Some(Ok(message))) =
+                tokio::time::timeout(Duration::from_millis(20), futures::StreamExt::next(socket)).await
+            {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    let event: Value = serde_json::from_str(text.as_str()).unwrap();
+                    if event["type"] == "job.queued" {
+                        latest[i] = event["data"]["position"].as_i64();
+                    }
+                }
+            }
+        }
+    }
+    let waiting: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select id from generations where id = any($1) and status = 'queued' and provider_task_id is null
+           and stage is distinct from 'creating'",
+    )
+    .bind(jobs.clone())
+    .fetch_all(&a.pool)
+    .await
+    .unwrap();
+    assert_eq!(waiting.len(), 3, "one job went to kie.ai, three wait");
+    let mut places: Vec<i64> = jobs
+        .iter()
+        .zip(&latest)
+        .filter(|(job, _)| waiting.contains(job))
+        .map(|(_, place)| place.expect("a waiting user was told their place"))
+        .collect();
+    places.sort();
+    assert_eq!(places, [1, 2, 3], "places are counted across both nodes (per node they would be 1, 1, 2)");
+}

@@ -57,6 +57,8 @@ pub struct GenShared {
     /// Jobs this node holds (queued here or running here): in a cluster their leases are
     /// renewed ([`GeneratorHandle::keep_leases`]).
     held: DashMap<Uuid, UserId>,
+    /// In a cluster: the cluster-wide place in line last told to each held job's user.
+    told_positions: DashMap<Uuid, u32>,
     /// Wakes a polling worker early (kie.ai callback).
     wake: DashMap<Uuid, Arc<Notify>>,
     watermark: Option<Watermark>,
@@ -113,8 +115,12 @@ impl Actor for GeneratorPool {
                     return Ok(());
                 }
                 self.shared.held.insert(id, user);
-                let position = state.queue.positions().iter().find(|(job, _, _)| *job == id).map_or(1, |(_, _, p)| *p);
-                self.shared.sessions.publish(user, Event::JobQueued { generation_id: id, position }.frame());
+                // In a cluster the place in line is the cluster's (`publish_cluster_positions`).
+                if !self.shared.services.settings.file.cluster.enabled {
+                    let position =
+                        state.queue.positions().iter().find(|(job, _, _)| *job == id).map_or(1, |(_, _, p)| *p);
+                    self.shared.sessions.publish(user, Event::JobQueued { generation_id: id, position }.frame());
+                }
             }
             GenMsg::Done { id, user, panicked } => {
                 if panicked {
@@ -136,6 +142,7 @@ impl Actor for GeneratorPool {
                 } else {
                     state.crashes.remove(&id);
                     self.shared.held.remove(&id);
+                    self.shared.told_positions.remove(&id);
                 }
             }
             GenMsg::Cancel { id, user, reply } => {
@@ -196,6 +203,9 @@ impl GeneratorPool {
     }
 
     fn publish_positions(&self, state: &PoolState) {
+        if self.shared.services.settings.file.cluster.enabled {
+            return;
+        }
         for (id, user, position) in state.queue.positions() {
             self.shared.sessions.publish(user, Event::JobQueued { generation_id: id, position }.frame());
         }
@@ -281,6 +291,30 @@ impl GeneratorHandle {
         }
     }
 
+    /// In a cluster: tells each user whose job this node holds its cluster-wide place in line
+    /// (the fair order every node's pool serves; the shared createTask budget is taken
+    /// first-come first-served and the per-user cap is cluster-wide, so no user takes more than
+    /// their share of the line on any node). Sent when the place changes; run every second.
+    pub async fn publish_cluster_positions(&self) {
+        let held: Vec<Uuid> = self.shared.held.iter().map(|e| *e.key()).collect();
+        if held.is_empty() {
+            return;
+        }
+        let rows = match crate::db::cluster::queue_positions(&self.shared.services.pool, &held).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the cluster's queue positions");
+                return;
+            }
+        };
+        for (id, user, position) in rows {
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            if self.shared.told_positions.insert(id, position) != Some(position) {
+                self.shared.sessions.publish(user, Event::JobQueued { generation_id: id, position }.frame());
+            }
+        }
+    }
+
     /// Test hook: makes the pool actor panic (ignored in production).
     pub fn crash_for_test(&self) {
         let _ = self.slot.get().cast(GenMsg::CrashForTest);
@@ -320,6 +354,7 @@ pub fn build(
         limits,
         running: DashMap::new(),
         held: DashMap::new(),
+        told_positions: DashMap::new(),
         wake: DashMap::new(),
         watermark,
         queued_len: AtomicUsize::new(0),
