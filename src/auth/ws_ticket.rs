@@ -37,7 +37,8 @@ pub enum TicketError {
 }
 
 pub struct WsTickets {
-    key: [u8; 32],
+    /// The MAC keyed once at start-up; each ticket signs with a clone (nothing to fail per request).
+    keyed: HmacSha256,
     ttl_secs: i64,
     used: DashMap<String, Instant>,
 }
@@ -47,11 +48,13 @@ impl WsTickets {
         let mut mac =
             HmacSha256::new_from_slice(jwt_secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
         mac.update(b"ws-ticket-key");
-        WsTickets { key: mac.finalize().into_bytes().into(), ttl_secs, used: DashMap::new() }
+        let key = mac.finalize().into_bytes();
+        let keyed = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
+        WsTickets { keyed, ttl_secs, used: DashMap::new() }
     }
 
     fn sign(&self, body: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(body.as_bytes());
         mac
     }

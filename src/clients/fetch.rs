@@ -109,11 +109,7 @@ pub fn download_client(
             Err(reason) => attempt.error(format!("redirect refused: {reason}")),
         }
     });
-    reqwest::Client::builder()
-        .user_agent(user_agent)
-        .connect_timeout(connect)
-        .timeout(timeout)
-        .pool_idle_timeout(Duration::from_secs(60))
+    super::client_builder(user_agent, connect, timeout)
         .redirect(policy)
         .dns_resolver(Arc::new(PublicResolver { allow_loopback }))
         .build()

@@ -10,13 +10,18 @@ pub mod yookassa;
 
 use std::time::Duration;
 
-/// The shared reqwest builder: timeouts, a user agent, no redirects to other hosts.
-pub fn http_client(user_agent: &str, connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
+/// The settings every provider client shares: timeouts, a user agent, idle connections kept 60 s.
+pub fn client_builder(user_agent: &str, connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(user_agent)
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(60))
+}
+
+/// The shared reqwest client (built at start-up): at most three redirects.
+pub fn http_client(user_agent: &str, connect_timeout: Duration, timeout: Duration) -> reqwest::Client {
+    client_builder(user_agent, connect_timeout, timeout)
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
         .expect("a reqwest client with static settings builds")

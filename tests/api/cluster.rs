@@ -53,10 +53,6 @@ async fn statuses(app: &TestApp, ids: &[uuid::Uuid]) -> Vec<String> {
         .unwrap()
 }
 
-async fn kie_stats(app: &TestApp) -> Value {
-    app.kie_stats().await
-}
-
 #[tokio::test]
 async fn kie_budget_is_held_across_nodes_and_no_job_gets_two_tasks() {
     // A small budget so a burst of eight jobs on two nodes would exceed it if each node counted
@@ -93,7 +89,7 @@ async fn kie_budget_is_held_across_nodes_and_no_job_gets_two_tasks() {
         wait_until(Duration::from_secs(60), || async { statuses(&a, &started).await.iter().all(|s| s == "succeeded") })
             .await;
     assert!(done, "every job succeeded: {:?}", statuses(&a, &started).await);
-    let stats = kie_stats(&a).await;
+    let stats = a.kie_stats().await;
     assert_eq!(stats["creates"], 8, "one task per job: {stats}");
     assert_eq!(stats["rejected_creates"], 0, "{stats}");
     // The simulator counts kie.ai's own 10 s window; the app's window here is 4 s, so 5 per 4 s
@@ -155,7 +151,7 @@ async fn a_dead_nodes_jobs_are_taken_over_and_a_live_nodes_are_not() {
         (primerka::db::types::GenerationStatus::Failed, true),
         "a job that may have a task is refunded, never created twice"
     );
-    assert_eq!(kie_stats(&a).await["creates"], 1, "one task: the queued job's");
+    assert_eq!(a.kie_stats().await["creates"], 1, "one task: the queued job's");
     assert_eq!(statuses(&b, &[alive]).await, ["queued"], "a job a live node holds is left to it");
     let owner: Option<uuid::Uuid> = sqlx::query_scalar("select lease_owner from generations where id = $1")
         .bind(queued)

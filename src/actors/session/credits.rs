@@ -72,14 +72,17 @@ impl SessionActor {
                     });
                 }
                 // The row changed under us (a grant, another node): reload and try again. With a
-                // generation, the cap guard may be what refused: the caller re-reads the count.
+                // generation, the cap guard may be what refused (another node started this
+                // user's jobs): the database decides, and the cached set is re-read next time.
                 Ok(None) => {
                     state.buckets = None;
-                    if let Some(g) = &generation
-                        && crate::db::generations::unfinished_for_user(&services.pool, state.user).await?.len() as i64
-                            >= g.max_unfinished
-                    {
-                        return Err(SessionError::Contended);
+                    if let Some(g) = &generation {
+                        let unfinished =
+                            crate::db::generations::unfinished_for_user(&services.pool, state.user).await?;
+                        if unfinished.len() as i64 >= g.max_unfinished {
+                            state.in_flight = None;
+                            return Err(SessionError::InFlightLimit);
+                        }
                     }
                 }
                 Err(DbError::Conflict { constraint }) if constraint.contains("idempotency_key") => {

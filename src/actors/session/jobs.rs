@@ -132,15 +132,6 @@ impl SessionActor {
                     None => Err(SessionError::Conflict),
                 };
             }
-            Err(SessionError::Contended) => {
-                // The statement did nothing four times: the buckets kept moving, or the cap
-                // guard refused (another node started this user's jobs). The database decides.
-                state.in_flight = None;
-                if self.in_flight(state).await?.len() >= cap {
-                    return Err(SessionError::InFlightLimit);
-                }
-                return Err(SessionError::Contended);
-            }
             Err(e) => return Err(e),
         };
         self.in_flight(state).await?.insert(id);
