@@ -78,25 +78,25 @@ function Examples() {
   const { t } = useApp()
   return (
     <Card testId="photo-examples" className="flex flex-col gap-2 p-3 text-sm">
-      <p className="font-medium">{t.goodExamples}</p>
-      <ul className="flex flex-col gap-1">
-        {t.goodList.map((line) => (
-          <li key={line} className="flex items-start gap-1.5">
-            <Icon name="check" className="mt-0.5 h-4 w-4 shrink-0 text-accent-fg" />
-            {line}
-          </li>
-        ))}
-      </ul>
-      <p className="font-medium">{t.badExamples}</p>
-      <ul className="flex flex-col gap-1">
-        {t.badList.map((line) => (
-          <li key={line} className="flex items-start gap-1.5">
-            <Icon name="cross" className="mt-0.5 h-4 w-4 shrink-0 text-danger" />
-            {line}
-          </li>
-        ))}
-      </ul>
+      <ExampleList title={t.goodExamples} lines={t.goodList} icon="check" tone="text-accent-fg" />
+      <ExampleList title={t.badExamples} lines={t.badList} icon="cross" tone="text-danger" />
     </Card>
+  )
+}
+
+function ExampleList({ title, lines, icon, tone }: { title: string; lines: string[]; icon: 'check' | 'cross'; tone: string }) {
+  return (
+    <>
+      <p className="font-medium">{title}</p>
+      <ul className="flex flex-col gap-1">
+        {lines.map((line) => (
+          <li key={line} className="flex items-start gap-1.5">
+            <Icon name={icon} className={`mt-0.5 h-4 w-4 shrink-0 ${tone}`} />
+            {line}
+          </li>
+        ))}
+      </ul>
+    </>
   )
 }
 
