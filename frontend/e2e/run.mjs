@@ -14,6 +14,7 @@ import { layoutShift, layoutShiftScript, pageColours, resetLayoutShift, rgb, scr
 import { flatPhoto, photo } from './png.mjs'
 import {
   checkSignerAgainstVectors,
+  cloudStorageOf,
   events,
   lastEvent,
   openMiniApp,
@@ -232,7 +233,8 @@ async function quizStart(t) {
 
 /** The quiz end to end: a refused photo, back, an earlier photo reused, the result's actions. */
 async function quizFlow(t) {
-  const { page, mode } = t
+  let { page } = t
+  const { mode } = t
   await page.getByTestId('tab-tryon').click()
   await page.locator('[data-testid="quiz"][data-step="you"]').waitFor()
   await page.getByTestId('photo-examples').waitFor()
@@ -262,10 +264,34 @@ async function quizFlow(t) {
   await page.getByTestId('watermark-note').waitFor()
   await checkpoint(t, 'step-check')
   // The quiz survives closing and reopening the app.
-  await page.reload()
-  await page.getByTestId('tab-tryon').click()
-  await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+  const photos = await page.getByTestId('quiz-summary').locator('img').evaluateAll((imgs) => imgs.map((i) => new URL(i.src).pathname))
+  if (mode === 'telegram') {
+    // Inside Telegram it is kept in CloudStorage: closed here, opened on another device (a new
+    // browser context, empty localStorage), the same step with the same photos.
+    const saved = await waitForEvent(
+      page,
+      'web_app_invoke_custom_method',
+      (c) => c.method === 'saveStorageValue' && c.params.key === 'quiz_draft' && /"step":"check"/.test(c.params.value),
+    )
+    const draft = JSON.parse(saved.params.value)
+    check(draft.garments.length === 2 && typeof draft.person === 'string' && draft.category === 'top', `the draft stored: ${saved.params.value}`)
+    check(!/https?:|sig=|\/media\//.test(saved.params.value), `links stored in CloudStorage: ${saved.params.value}`)
+    check(cloudStorageOf(t.user).get('quiz_draft') !== undefined, 'Telegram’s CloudStorage holds no draft')
+    await page.close()
+    page = t.page = await t.openOnAnotherDevice()
+    await page.getByTestId('balance').waitFor({ timeout: 30_000 })
+    check((await page.evaluate((key) => localStorage.getItem(key), `primerka.quiz.${t.user}`)) === null, 'the other device has a local copy')
+    await page.getByTestId('tab-tryon').click()
+    await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+    await waitForEvent(page, 'web_app_invoke_custom_method', (c) => c.method === 'getStorageValues' && c.params.keys.includes('quiz_draft'))
+  } else {
+    await page.reload()
+    await page.getByTestId('tab-tryon').click()
+    await page.locator('[data-testid="quiz"][data-step="check"]').waitFor()
+  }
   await page.getByTestId('quiz-summary').locator('img').nth(2).waitFor()
+  const reopened = await page.getByTestId('quiz-summary').locator('img').evaluateAll((imgs) => imgs.map((i) => new URL(i.src).pathname))
+  check(JSON.stringify(reopened) === JSON.stringify(photos), `reopened with ${reopened.join(', ')} instead of ${photos.join(', ')}`)
   await quizStart(t)
   await page.getByTestId('job-progress').waitFor()
   await page.getByTestId('job-inputs').waitFor()
@@ -1003,17 +1029,26 @@ async function controllableSocket(context) {
 async function runFlow(browser, mode, name, flow) {
   const user = name === 'operator' ? OPERATOR : nextUser++
   const [palette, platform, width] = mode === 'telegram' ? LAUNCH[name] : ['light', null, 390]
-  const context = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 1, colorScheme: mode === 'telegram' ? 'light' : palette, locale: 'ru-RU' })
-  await context.addInitScript(layoutShiftScript)
+  const errors = []
+  const requests = []
+  const contexts = []
+  const newContext = async () => {
+    const created = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 1, colorScheme: mode === 'telegram' ? 'light' : palette, locale: 'ru-RU' })
+    contexts.push(created)
+    await created.addInitScript(layoutShiftScript)
+    created.on('request', (r) => requests.push({ url: r.url(), at: Date.now() }))
+    created.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)))
+    return created
+  }
+  const context = await newContext()
   const socket = name === 'network-drop' ? await controllableSocket(context) : null
   const notes = []
   const launch = { base: TG.base, botToken: TG.botToken, user: { id: user, first_name: 'Аня', language_code: 'ru' }, palette, theme: PALETTES[palette], platform }
+  // The same user opening the Mini App on another device: a new browser context (nothing in its
+  // localStorage), the same Telegram account (and so the same CloudStorage).
+  const openOnAnotherDevice = async () => openMiniApp(await newContext(), launch)
   let page
-  const errors = []
-  const requests = []
   const started = Date.now()
-  context.on('request', (r) => requests.push({ url: r.url(), at: Date.now() }))
-  context.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)))
   try {
     // A first open shows the onboarding cards: flows about something else start as users who saw them.
     if (name !== 'onboarding') {
@@ -1025,7 +1060,7 @@ async function runFlow(browser, mode, name, flow) {
       page = await context.newPage()
       await page.goto(`${BASE}/?demo_user=${user}`)
     }
-    const t = { page, mode, name, user, palette, width, browser, requests, socket, launch, note: (n) => notes.push(n) }
+    const t = { page, mode, name, user, palette, width, browser, requests, socket, launch, openOnAnotherDevice, note: (n) => notes.push(n) }
     await page.getByTestId('balance').waitFor({ timeout: 30_000 })
     if (!FRESH.has(name)) await acceptTerms(mode, user)
     await flow(t)
@@ -1034,10 +1069,11 @@ async function runFlow(browser, mode, name, flow) {
     return true
   } catch (e) {
     console.error(`FAIL ${mode}/${name}: ${e.message}`)
-    if (page) await page.screenshot({ path: `${SHOTS}/FAIL-${mode}-${name}.png`, fullPage: true }).catch(() => undefined)
+    const last = contexts.flatMap((c) => c.pages()).at(-1) ?? page
+    if (last) await last.screenshot({ path: `${SHOTS}/FAIL-${mode}-${name}.png`, fullPage: true }).catch(() => undefined)
     return false
   } finally {
-    await context.close()
+    for (const c of contexts) await c.close()
   }
 }
 

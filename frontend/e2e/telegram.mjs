@@ -5,7 +5,9 @@
 // to send events back through `Telegram.WebView.receiveEvent` (button presses, theme changes,
 // invoices closing, the app coming back to the foreground, the phone number shared through
 // `requestContact` — `state.phone`, null to decline). It also plays Telegram's server side
-// where a flow needs it (the `successful_payment` update on /webhooks/telegram).
+// where a flow needs it (the `successful_payment` update on /webhooks/telegram), and keeps
+// CloudStorage as Telegram's servers do: per user, in this process, so it outlives the page and
+// the browser context (another device opening the Mini App finds what the first one stored).
 import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 
@@ -36,6 +38,55 @@ export function checkSignerAgainstVectors(path) {
   const signed = new URLSearchParams(signInitData(vector.bot_token, Object.fromEntries(params)))
   if (signed.get('hash') !== expected) throw new Error(`initData signer disagrees with ${vector.id}`)
 }
+
+// ---- CloudStorage (Bot API 6.9) ------------------------------------------------------------
+// telegram-web-app.js sends `web_app_invoke_custom_method {req_id, method, params}` with
+// `saveStorageValue {key, value}`, `getStorageValues {keys}` (result: key → value, '' for a key
+// without one), `deleteStorageValues {keys}` and `getStorageKeys {}` (result: the keys), and
+// waits for `custom_method_invoked {req_id, result}` or `{req_id, error}`. Limits as Telegram's:
+// keys of 1–128 characters A-Z a-z 0-9 _ -, values up to 4096 characters, 1024 keys per user.
+
+const cloudStores = new Map()
+const CLOUD_KEY = /^[A-Za-z0-9_-]{1,128}$/
+
+/** The CloudStorage Telegram keeps for `userId` (key → value); a test may read or change it. */
+export function cloudStorageOf(userId) {
+  let store = cloudStores.get(Number(userId))
+  if (!store) cloudStores.set(Number(userId), (store = new Map()))
+  return store
+}
+
+/** Telegram's answer to one storage method: `{ result }` or `{ error }`. */
+function cloudStorageMethod(userId, method, params = {}) {
+  if (!Number.isSafeInteger(Number(userId))) return { error: 'USER_UNKNOWN' }
+  const store = cloudStorageOf(userId)
+  const keys = Array.isArray(params.keys) ? params.keys.map(String) : []
+  switch (method) {
+    case 'saveStorageValue': {
+      const key = String(params.key ?? '')
+      const value = String(params.value ?? '')
+      if (!CLOUD_KEY.test(key)) return { error: 'STORAGE_KEY_INVALID' }
+      if (value.length > 4096) return { error: 'STORAGE_VALUE_INVALID' }
+      if (!store.has(key) && store.size >= 1024) return { error: 'STORAGE_KEYS_TOO_MANY' }
+      store.set(key, value)
+      return { result: true }
+    }
+    case 'getStorageValues':
+      if (keys.length === 0 || keys.some((k) => !CLOUD_KEY.test(k))) return { error: 'STORAGE_KEY_INVALID' }
+      return { result: Object.fromEntries(keys.map((k) => [k, store.get(k) ?? ''])) }
+    case 'deleteStorageValues':
+      if (keys.length === 0 || keys.some((k) => !CLOUD_KEY.test(k))) return { error: 'STORAGE_KEY_INVALID' }
+      for (const k of keys) store.delete(k)
+      return { result: true }
+    case 'getStorageKeys':
+      return { result: [...store.keys()] }
+    default:
+      return { error: 'METHOD_NOT_FOUND' }
+  }
+}
+
+/** Contexts whose pages reach the CloudStorage above. */
+const cloudBound = new WeakSet()
 
 /** A launch of the Mini App the way Telegram opens it. */
 export function launchUrl(base, path, { initData, platform, theme, version = '8.0', startParam }) {
@@ -82,7 +133,14 @@ function clientScript({ theme, safeBottom }) {
           reply('phone_requested', { status: state.phone ? 'sent' : 'cancelled' })
           break
         case 'web_app_invoke_custom_method':
-          if (parsed?.method === 'getRequestedContact') {
+          if (['saveStorageValue', 'getStorageValues', 'deleteStorageValues', 'getStorageKeys'].includes(parsed?.method)) {
+            // Telegram's servers (the test process) answer for the user the Mini App was opened for.
+            const user = window.Telegram?.WebApp?.initDataUnsafe?.user?.id
+            window.__tgCloudStorage(user, parsed.method, parsed.params ?? {}).then(
+              (outcome) => reply('custom_method_invoked', { req_id: parsed.req_id, ...outcome }),
+              () => undefined, // the page is gone; what was sent is stored all the same
+            )
+          } else if (parsed?.method === 'getRequestedContact') {
             const user = window.Telegram?.WebApp?.initDataUnsafe?.user ?? {}
             const contact = JSON.stringify({ phone_number: state.phone, first_name: user.first_name ?? '', user_id: user.id })
             const result = `contact=${encodeURIComponent(contact)}&auth_date=${Math.floor(Date.now() / 1000)}&hash=e2e`
@@ -102,6 +160,10 @@ function clientScript({ theme, safeBottom }) {
 
 /** Opens the Mini App for `user` inside an emulated client in `context`. */
 export async function openMiniApp(context, { base, botToken, user, palette, theme, platform, path = '/', startParam }) {
+  if (!cloudBound.has(context)) {
+    cloudBound.add(context)
+    await context.exposeBinding('__tgCloudStorage', (_source, userId, method, params) => cloudStorageMethod(userId, method, params))
+  }
   await context.addInitScript(clientScript, { theme, safeBottom: platform === 'ios' ? 34 : 0 })
   const page = await context.newPage()
   const initData = signInitData(botToken, {

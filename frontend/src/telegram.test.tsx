@@ -1,21 +1,14 @@
-// Telegram helpers against the real SDK in an emulated Telegram client (launch parameters in the
-// hash, a TelegramWebviewProxy recording every postEvent, events sent back through
-// Telegram.WebView.receiveEvent): no mock of the SDK.
+// Telegram helpers against the real SDK in an emulated Telegram client (src/test/telegram-client.ts:
+// launch parameters in the hash, a TelegramWebviewProxy recording every postEvent and answering
+// CloudStorage's methods, events sent back through Telegram.WebView.receiveEvent): no mock of the SDK.
 import { act, renderHook } from '@testing-library/react'
-import { describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import palettes from '../e2e/palettes.json'
 
-const events = vi.hoisted(() => {
-  const recorded: [string, Record<string, unknown> | null][] = []
-  const initData = 'user=%7B%22id%22%3A7%2C%22language_code%22%3A%22en%22%7D&auth_date=1&hash=00'
-  history.replaceState(null, '', `/#tgWebAppData=${encodeURIComponent(initData)}&tgWebAppVersion=8.0&tgWebAppPlatform=android`)
-  Object.assign(window, {
-    TelegramWebviewProxy: { postEvent: (type: string, data: string) => recorded.push([type, data ? JSON.parse(data) : null]) },
-  })
-  return recorded
-})
+const { events, cloud } = await vi.hoisted(async () => (await import('./test/telegram-client')).installTelegramClient())
 
-const { initTelegram, confirmAction, haptic, insideTelegram, telegramLanguage, useBackButton, useMainButton } = await import('./telegram')
+const { initTelegram, cloudStorage, CloudStorageError, confirmAction, haptic, insideTelegram, telegramLanguage, useBackButton, useMainButton } = await import('./telegram')
+const { storageCalls } = await import('./test/telegram-client')
 const { contrast } = await import('./theme')
 
 const receive = (type: string, data?: unknown) =>
@@ -90,5 +83,54 @@ describe('inside the emulated Telegram client', () => {
     receive('theme_changed', { theme_params: palettes['android-dark'] })
     expect(document.documentElement.dataset.scheme).toBe('dark')
     expect(last('web_app_set_background_color')).toEqual({ color: '#151e27' })
+  })
+})
+
+describe('CloudStorage through the real SDK', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+    Object.assign(cloud, { mode: 'ok', delayMs: 0 })
+    cloud.values.clear()
+  })
+
+  it('stores, reads and removes a value with the client’s custom methods', async () => {
+    expect(cloudStorage.available()).toBe(true)
+    const before = storageCalls(events).length
+    await cloudStorage.set('quiz_draft', '{"step":"what"}')
+    expect(cloud.values.get('quiz_draft')).toBe('{"step":"what"}')
+    await expect(cloudStorage.get('quiz_draft')).resolves.toBe('{"step":"what"}')
+    await cloudStorage.remove('quiz_draft')
+    // Telegram answers an empty string for a key without a value: that is no value.
+    await expect(cloudStorage.get('quiz_draft')).resolves.toBeNull()
+    expect(storageCalls(events).slice(before)).toEqual([
+      ['saveStorageValue', { key: 'quiz_draft', value: '{"step":"what"}' }],
+      ['getStorageValues', { keys: ['quiz_draft'] }],
+      ['deleteStorageValues', { keys: ['quiz_draft'] }],
+      ['getStorageValues', { keys: ['quiz_draft'] }],
+    ])
+  })
+
+  it('refuses what Telegram would refuse before asking it', async () => {
+    const before = storageCalls(events).length
+    await expect(cloudStorage.set('no spaces', 'x')).rejects.toMatchObject({ reason: 'invalid' })
+    await expect(cloudStorage.set('k', 'x'.repeat(4097))).rejects.toMatchObject({ reason: 'invalid' })
+    expect(storageCalls(events).length).toBe(before)
+  })
+
+  it('rejects on Telegram’s error and gives up on a client that does not answer', async () => {
+    cloud.mode = 'error'
+    await expect(cloudStorage.get('quiz_draft')).rejects.toBeInstanceOf(CloudStorageError)
+    await expect(cloudStorage.set('quiz_draft', 'x')).rejects.toMatchObject({ reason: 'failed' })
+    vi.useFakeTimers()
+    cloud.mode = 'silent'
+    const read = cloudStorage.get('quiz_draft', 1500)
+    const outcome = expect(read).rejects.toMatchObject({ reason: 'timeout' })
+    await vi.advanceTimersByTimeAsync(1499)
+    let settled = false
+    void read.catch(() => (settled = true))
+    await Promise.resolve()
+    expect(settled).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    await outcome
   })
 })

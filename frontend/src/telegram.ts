@@ -1,5 +1,5 @@
 // Telegram WebApp integration: the SDK object, theme → CSS variables, the native MainButton and
-// BackButton, haptics, popups, invoices, links, downloads.
+// BackButton, haptics, popups, invoices, links, downloads, CloudStorage.
 import { useEffect, useRef } from 'react'
 import sdk from '@twa-dev/sdk'
 import { buildPalette, type Palette, type ThemeParams } from './theme'
@@ -177,6 +177,24 @@ export function onForeground(callback: () => void): () => void {
   }
 }
 
+/** Calls `callback` when the app goes to the background or is being closed: the page is hidden
+ *  or unloaded, or Telegram reports the Mini App inactive (8.0 `visibility_changed`). A last
+ *  chance to send what is pending. */
+export function onBackground(callback: () => void): () => void {
+  const hidden = () => {
+    if (document.visibilityState === 'hidden') callback()
+  }
+  document.addEventListener('visibilitychange', hidden)
+  window.addEventListener('pagehide', callback)
+  const inTelegram = insideTelegram()
+  if (inTelegram) tg.onEvent('deactivated', callback)
+  return () => {
+    document.removeEventListener('visibilitychange', hidden)
+    window.removeEventListener('pagehide', callback)
+    if (inTelegram) tg.offEvent('deactivated', callback)
+  }
+}
+
 /** Opens a page outside the Mini App (the external browser inside Telegram; this tab outside). */
 export function openExternal(url: string): void {
   if (insideTelegram()) tg.openLink(url)
@@ -272,4 +290,65 @@ export function requestPhone(): Promise<string | null> {
 /** Whether `requestPhone` can work in this client. */
 export function canRequestPhone(): boolean {
   return versionAtLeast('6.9')
+}
+
+/** Telegram's CloudStorage limits (Bot API 6.9): keys of 1–128 characters `A-Z a-z 0-9 _ -`,
+ *  values of at most 4096 characters, 1024 keys per user. */
+export const CLOUD_KEY_PATTERN = /^[A-Za-z0-9_-]{1,128}$/
+export const CLOUD_VALUE_MAX = 4096
+
+/** Why a CloudStorage call did not happen: the client has none, the key or value breaks
+ *  Telegram's limits, Telegram answered an error, or no answer came in time. */
+export class CloudStorageError extends Error {
+  constructor(
+    readonly reason: 'unsupported' | 'invalid' | 'failed' | 'timeout',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'CloudStorageError'
+  }
+}
+
+function cloudCall<T>(what: string, key: string, timeoutMs: number, call: (done: (error: string | null, result?: T) => void) => void): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    if (!cloudStorage.available()) return reject(new CloudStorageError('unsupported', 'CloudStorage needs Telegram 6.9+'))
+    if (!CLOUD_KEY_PATTERN.test(key)) return reject(new CloudStorageError('invalid', `CloudStorage key ${JSON.stringify(key)} is not allowed`))
+    let settled = false
+    const finish = (outcome: () => void) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      outcome()
+    }
+    const timer = setTimeout(() => finish(() => reject(new CloudStorageError('timeout', `CloudStorage ${what}: no answer within ${timeoutMs} ms`))), timeoutMs)
+    try {
+      call((error, result) =>
+        finish(() => (error ? reject(new CloudStorageError('failed', `CloudStorage ${what}: ${String(error)}`)) : resolve(result))),
+      )
+    } catch (e) {
+      finish(() => reject(new CloudStorageError('failed', `CloudStorage ${what}: ${e instanceof Error ? e.message : String(e)}`)))
+    }
+  })
+}
+
+/** Telegram's CloudStorage as promises: kept by Telegram's servers per user (and bot), so it
+ *  outlives the WebView and follows the user to their other devices. Every call rejects with a
+ *  `CloudStorageError` rather than waiting longer than `timeoutMs`; outside Telegram or in a
+ *  client older than 6.9 `available()` is false and every call rejects. */
+export const cloudStorage = {
+  available(): boolean {
+    return versionAtLeast('6.9') && Boolean(tg.CloudStorage)
+  },
+  /** The stored value, or null when the key holds none (Telegram answers an empty string). */
+  async get(key: string, timeoutMs = 1500): Promise<string | null> {
+    const value = await cloudCall<string>('get', key, timeoutMs, (done) => tg.CloudStorage.getItem(key, done))
+    return typeof value === 'string' && value !== '' ? value : null
+  },
+  async set(key: string, value: string, timeoutMs = 10_000): Promise<void> {
+    if (value.length > CLOUD_VALUE_MAX) throw new CloudStorageError('invalid', `CloudStorage value of ${value.length} characters (at most ${CLOUD_VALUE_MAX})`)
+    await cloudCall<boolean>('set', key, timeoutMs, (done) => tg.CloudStorage.setItem(key, value, done))
+  },
+  async remove(key: string, timeoutMs = 10_000): Promise<void> {
+    await cloudCall<boolean>('remove', key, timeoutMs, (done) => tg.CloudStorage.removeItem(key, done))
+  },
 }

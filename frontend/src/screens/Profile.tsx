@@ -7,9 +7,11 @@ import { useGrowth } from '../i18n-growth'
 import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
 import { usePagedList } from '../components/usePagedList'
 import { wantDocument } from '../legal'
+import { clearQuiz } from '../quiz'
+import { initialState } from '../state'
 
 export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => void }) {
-  const { state, t, refreshMe, go } = useApp()
+  const { state, dispatch, t, refreshMe, go } = useApp()
   const [error, setError] = useState<unknown>(null)
   const [deleted, setDeleted] = useState(false)
   const b = state.balance
@@ -87,6 +89,9 @@ export function Profile({ onLanguage }: { onLanguage: (lang: 'ru' | 'en') => voi
             try {
               await api.deleteMe()
               setDeleted(true)
+              // The quiz's draft goes too: the local copy and the one Telegram keeps.
+              dispatch({ type: 'tryon', patch: initialState.tryon })
+              if (state.me) void clearQuiz(state.me.user.id)
             } catch (e) {
               setError(e)
             }

@@ -5,8 +5,8 @@ import { Icon } from '../components/icons'
 import { JobProgress } from '../components/JobProgress'
 import { PhotoPicker } from '../components/PhotoPicker'
 import { TryOnResult } from '../components/TryOnResult'
-import { Button, Card, ErrorBox, SectionTitle } from '../components/ui'
-import { restoreQuiz, saveQuiz } from '../quiz'
+import { Button, Card, ErrorBox, ScreenSkeleton, SectionTitle } from '../components/ui'
+import { mayHaveQuiz, restoreQuiz, saveQuiz } from '../quiz'
 import { QUIZ_STEPS, isFinished, type QuizStep, type TryOnDraft } from '../state'
 import { haptic, hapticSelection, useMainButton } from '../telegram'
 
@@ -104,6 +104,7 @@ const stepIndex = (step: QuizStep) => QUIZ_STEPS.indexOf(step)
 const isPristine = (d: TryOnDraft) => !d.person && d.garments.length === 0 && !d.category && !d.jobId && d.step === 'you'
 /** The draft is read back from storage once per app run (a later visit keeps the live state). */
 let restored = false
+let restoring: Promise<void> | null = null
 
 /** The try-on as a quiz: You → What → Items → Check & pay, then progress and the result. The
  *  draft lives in the app state (tabs lose nothing) and in storage (closing the app neither). */
@@ -113,21 +114,34 @@ export function TryOn() {
   const { step, person, garments, category, jobId } = draft
   const set = (patch: Partial<TryOnDraft>) => dispatch({ type: 'tryon', patch })
   const user = state.me?.user.id ?? 0
-  const [ready, setReady] = useState(restored)
+  // Nothing stored and no CloudStorage to ask: the quiz starts at once.
+  const [ready, setReady] = useState(() => restored || (!restoring && !mayHaveQuiz(user)))
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
   const { categories, error: categoriesError } = useCategories()
+  const current = useRef(draft)
+  current.current = draft
 
   useEffect(() => {
-    if (restored) return
-    restored = true
-    restoreQuiz(user)
+    if (ready) {
+      restored = true
+      return
+    }
+    let live = true
+    restoring ??= restoreQuiz(user)
       .then((saved) => {
-        if (saved && isPristine(state.tryon)) dispatch({ type: 'tryon', patch: saved })
+        // What the user did meanwhile (the live draft) is not overwritten.
+        if (saved && isPristine(current.current)) dispatch({ type: 'tryon', patch: saved })
       })
       .catch(() => undefined)
-      .finally(() => setReady(true))
-    // Once per app run.
+      .finally(() => {
+        restored = true
+      })
+    void restoring.then(() => live && setReady(true))
+    return () => {
+      live = false
+    }
+    // Once per app run (a screen mounted again meanwhile waits for the same read).
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [])
   useEffect(() => {
@@ -189,7 +203,10 @@ export function TryOn() {
     done: { text: t.newTryon, run: another, enabled: true },
     running: { text: t.next, run: () => undefined, enabled: false },
   }[mode]
-  const native = useMainButton(main.text, main.run, { visible: mode !== 'running', enabled: main.enabled, progress: busy })
+  const native = useMainButton(main.text, main.run, { visible: ready && mode !== 'running', enabled: main.enabled, progress: busy })
+
+  // The stored draft is on its way (CloudStorage answers within 1.5 s): no jump from the first step.
+  if (!ready) return <ScreenSkeleton label={t.loading} />
 
   if (jobId) {
     const inputs = [person?.url, ...garments.map((g) => g.url)].filter((u): u is string => Boolean(u))

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { setRequirementHandler } from '../api'
 import { strings } from '../i18n'
 import { wantedDocument } from '../legal'
+import { saveQuiz, storedQuiz } from '../quiz'
+import { initialState } from '../state'
 import { meWithPlan as me } from '../test/fixtures'
 import { jsonReply, renderWithApp } from '../test/render'
 import { Profile } from './Profile'
@@ -57,5 +59,21 @@ describe('Profile', () => {
     renderWithApp(<Profile onLanguage={() => undefined} />, { state: { me: { ...me, plan: null }, balance: me.balance } })
     await screen.findByTestId('open-legal')
     expect(screen.queryByTestId('cancel-plan')).not.toBeInTheDocument()
+  })
+
+  it('deletes my data after the confirmation, and the try-on draft with it', async () => {
+    saveQuiz(me.user.id, { ...initialState.tryon, step: 'what', person: { upload_id: 'p', url: '/p.jpg', width: 1, height: 1 } })
+    const calls: string[] = []
+    vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      calls.push(`${init?.method ?? 'GET'} ${String(input)}`)
+      return String(input) === '/api/me' && init?.method === 'DELETE' ? Promise.resolve(new Response(null, { status: 204 })) : jsonReply(200, { items: [], next_cursor: null })
+    })
+    vi.spyOn(window, 'confirm').mockReturnValue(true)
+    const { value } = renderWithApp(<Profile onLanguage={() => undefined} />, { state: { me, balance: me.balance } })
+    fireEvent.click(await screen.findByTestId('delete-data'))
+    await screen.findByText(ru.dataDeleted)
+    expect(calls).toContain('DELETE /api/me')
+    expect(storedQuiz(me.user.id)).toBeNull()
+    expect(value.dispatch).toHaveBeenCalledWith({ type: 'tryon', patch: initialState.tryon })
   })
 })
