@@ -475,6 +475,10 @@ pub struct StorageSettings {
     pub decode_wait_ms: u64,
     /// Photo quality checks of a try-on upload (`kind` = person | garment; docs/API.md).
     pub photo_checks: crate::domain::images::PhotoChecks,
+    /// The face detector's model for a person photo's framing check (`domain::faces`: warnings
+    /// `no_face`, `several_people`, `cut_off`); empty = no framing check.
+    #[serde(default)]
+    pub face_model_path: String,
     /// Generation results are deleted after this many days (0 = kept until the user deletes them).
     pub result_retention_days: i64,
     /// Bytes of photos and results one user may keep stored; beyond it uploads answer

@@ -130,6 +130,7 @@ impl Application {
             )),
             bot,
             decode_slots: Arc::new(tokio::sync::Semaphore::new(decode_slots(&settings))),
+            faces: load_face_model(&settings).await?,
             token_versions: crate::auth::revocation::TokenVersions::new(Duration::from_secs(30)),
             ws_tickets: crate::auth::ws_ticket::WsTickets::new(&settings.secrets.jwt_secret, 30),
             legal,
@@ -224,6 +225,18 @@ async fn settle_interrupted_holds(pool: &PgPool) {
 }
 
 /// `storage.max_concurrent_decodes`, or the number of CPU cores when 0.
+/// The face detector's model (`storage.face_model_path`; empty = no framing check).
+async fn load_face_model(settings: &Settings) -> anyhow::Result<Option<Arc<crate::domain::faces::FaceModel>>> {
+    let path = &settings.file.storage.face_model_path;
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let bytes = tokio::fs::read(path).await.with_context(|| format!("reading the face model {path}"))?;
+    let model = crate::domain::faces::FaceModel::from_bytes(&bytes)
+        .with_context(|| format!("loading the face model {path}"))?;
+    Ok(Some(Arc::new(model)))
+}
+
 fn decode_slots(settings: &Settings) -> usize {
     match settings.file.storage.max_concurrent_decodes {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),

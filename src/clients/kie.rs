@@ -110,7 +110,8 @@ impl KieClient {
 
     /// Creates an edit task over `image_urls` with the output's `image_size` (an aspect ratio
     /// such as `3:4`, or `auto`: `domain::images::nearest_aspect_ratio` of the main input);
-    /// returns the task id.
+    /// returns the task id. Results are asked for as JPEG: a paid result is stored as it comes
+    /// (decoded only to check it), with no re-encoding (BENCHMARKS.md, generator pool).
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn create_task(
         &self,
@@ -122,7 +123,7 @@ impl KieClient {
         let body = json!({
             "model": self.model,
             "callBackUrl": callback_url,
-            "input": { "prompt": prompt, "image_urls": image_urls, "output_format": "png", "image_size": image_size },
+            "input": { "prompt": prompt, "image_urls": image_urls, "output_format": "jpeg", "image_size": image_size },
         });
         let response = self
             .http

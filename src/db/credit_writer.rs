@@ -5,7 +5,9 @@
 //!
 //! A few workers share one queue. A worker takes the first waiting operation plus whatever else
 //! is already queued (up to `credits.writer_batch_max`), never waiting to fill a batch, so an idle
-//! system sees no added latency. Replies are sent only after the transaction committed. If any
+//! system sees no added latency. Within a batch, the reserves of different users run as one
+//! multi-row statement (`credits::reserve_many`) and the commits as another
+//! (`credits::commit_many`): one round trip each however large the batch. Replies are sent only after the transaction committed. If any
 //! statement of a batch fails (e.g. a duplicate idempotency key), the batch is rolled back and
 //! each of its operations is executed again on its own, so one bad operation never fails its
 //! neighbours. `writer_workers = 0` executes every operation directly (no batching).
@@ -180,17 +182,12 @@ async fn execute_batch(pool: &PgPool, batch: Vec<Op>) {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.to_string()),
     };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for op in &batch {
-        let outcome = op.execute(&mut tx).await;
-        if outcome.is_err() {
-            // Some statement refused: undo the batch and give every operation its own try.
-            let _ = tx.rollback().await;
-            metrics::counter!("primerka_credit_batch_fallbacks_total").increment(1);
-            return execute_alone(pool, batch).await;
-        }
-        outcomes.push(outcome);
-    }
+    let Some(outcomes) = execute_in(&mut tx, &batch).await else {
+        // Some statement refused: undo the batch and give every operation its own try.
+        let _ = tx.rollback().await;
+        metrics::counter!("primerka_credit_batch_fallbacks_total").increment(1);
+        return execute_alone(pool, batch).await;
+    };
     match tx.commit().await {
         Ok(()) => {
             for (op, outcome) in batch.into_iter().zip(outcomes) {
@@ -199,6 +196,59 @@ async fn execute_batch(pool: &PgPool, batch: Vec<Op>) {
         }
         Err(e) => fail_all(batch, &e.to_string()),
     }
+}
+
+/// Runs a batch's operations in one transaction: the reserves without a generation (of distinct
+/// users) in one statement, the commits in one, everything else one by one. The operations
+/// are of different users (each user's session sends one at a time), so their order within
+/// the batch does not matter. `None` when any statement refused.
+async fn execute_in(conn: &mut PgConnection, batch: &[Op]) -> Option<Vec<Outcome>> {
+    let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
+    let plain: Vec<(usize, &ReserveRequest)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Reserve(req, _) if req.generation.is_none() => Some((i, &**req)),
+            _ => None,
+        })
+        .collect();
+    let distinct_users =
+        plain.iter().map(|(_, r)| r.user).collect::<std::collections::HashSet<_>>().len() == plain.len();
+    if plain.len() >= 2 && distinct_users {
+        let reqs: Vec<&ReserveRequest> = plain.iter().map(|(_, r)| *r).collect();
+        let applied = credits::reserve_many(&mut *conn, &reqs).await.ok()?;
+        for ((i, _), buckets) in plain.iter().zip(applied) {
+            outcomes[*i] = Some(Outcome::Reserve(Ok(buckets)));
+        }
+    }
+    let commits: Vec<(usize, HoldId)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Commit(hold, _) => Some((i, *hold)),
+            _ => None,
+        })
+        .collect();
+    if commits.len() >= 2 {
+        let ids: Vec<HoldId> = commits.iter().map(|(_, h)| *h).collect();
+        let done = credits::commit_many(&mut *conn, &ids).await.ok()?;
+        // A hold this statement did not commit is classified by the single commit below.
+        for ((i, _), committed) in commits.iter().zip(done) {
+            if committed {
+                outcomes[*i] = Some(Outcome::Commit(Ok(Settled::Now)));
+            }
+        }
+    }
+    for (op, slot) in batch.iter().zip(outcomes.iter_mut()) {
+        if slot.is_none() {
+            let outcome = op.execute(&mut *conn).await;
+            if outcome.is_err() {
+                return None;
+            }
+            *slot = Some(outcome);
+        }
+    }
+    outcomes.into_iter().collect()
 }
 
 async fn execute_alone(pool: &PgPool, batch: Vec<Op>) {

@@ -241,6 +241,97 @@ pub async fn reserve(db: impl PgExecutor<'_>, req: &ReserveRequest) -> Result<Op
     Ok(row.map(|(free, subscription, purchased)| Buckets { free, subscription, purchased }))
 }
 
+/// Several users' reserves in one statement (the credit writer's batch: one round trip and one
+/// plan instead of one per reserve). Each applies or not on its own exactly as [`reserve`] would
+/// (the same guard against the snapshot, the same hold and ledger rows); the answer holds, per
+/// request in order, the new buckets or `None`. The requests must be of distinct users and carry
+/// no generation (the caller sends those through [`reserve`]); a duplicate idempotency key fails
+/// the statement, as it fails [`reserve`].
+pub async fn reserve_many(conn: &mut PgConnection, reqs: &[&ReserveRequest]) -> Result<Vec<Option<Buckets>>, DbError> {
+    debug_assert!(reqs.iter().all(|r| r.generation.is_none()));
+    let column = |f: fn(&ReserveRequest) -> i32| reqs.iter().map(|r| f(r)).collect::<Vec<i32>>();
+    let rows: Vec<(Uuid, i32, i32, i32)> = sqlx::query_as(
+        "with input as (
+             select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[],
+                                  $8::int[], $9::int[], $10::int[], $11::date[], $12::timestamptz[], $13::uuid[],
+                                  $14::timestamptz[])
+                 as t(hold_id, user_id, key, purpose, f, s, p, ef, es, ep, free_month, sub_period_end,
+                      generation_id, expires_at)
+         ), u as (
+             update users set free_credits = free_credits - i.f, sub_credits = sub_credits - i.s,
+                 purchased_credits = purchased_credits - i.p, updated_at = now()
+             from input i
+             where users.telegram_id = i.user_id and users.free_credits = i.ef and users.sub_credits = i.es
+                 and users.purchased_credits = i.ep and users.free_month is not distinct from i.free_month
+                 and users.sub_period_end is not distinct from i.sub_period_end
+             returning i.hold_id, i.user_id, i.key, i.purpose, i.f, i.s, i.p, i.generation_id, i.expires_at,
+                 users.free_credits as free_after, users.sub_credits as sub_after,
+                 users.purchased_credits as purchased_after
+         ), h as (
+             insert into holds (id, user_id, idempotency_key, purpose, amount, from_free, from_subscription,
+                                from_purchased, generation_id, expires_at)
+             select hold_id, user_id, key, purpose, f + s + p, f, s, p, generation_id, expires_at from u
+             returning id
+         ), l as (
+             insert into ledger (user_id, idempotency_key, kind, reason, delta_free, delta_subscription,
+                                 delta_purchased, amount, hold_id, generation_id)
+             select u.user_id, u.key || ':reserve', 'reserve', u.purpose, -u.f, -u.s, -u.p, -(u.f + u.s + u.p),
+                    h.id, u.generation_id
+             from u join h on h.id = u.hold_id
+         )
+         select hold_id, free_after, sub_after, purchased_after from u",
+    )
+    .bind(reqs.iter().map(|r| r.hold_id.0).collect::<Vec<Uuid>>())
+    .bind(reqs.iter().map(|r| r.user.0).collect::<Vec<i64>>())
+    .bind(reqs.iter().map(|r| r.key.as_str()).collect::<Vec<&str>>())
+    .bind(reqs.iter().map(|r| r.purpose.as_str()).collect::<Vec<&str>>())
+    .bind(column(|r| r.split.free))
+    .bind(column(|r| r.split.subscription))
+    .bind(column(|r| r.split.purchased))
+    .bind(column(|r| r.expected.buckets.free))
+    .bind(column(|r| r.expected.buckets.subscription))
+    .bind(column(|r| r.expected.buckets.purchased))
+    .bind(reqs.iter().map(|r| r.expected.free_month).collect::<Vec<Option<NaiveDate>>>())
+    .bind(reqs.iter().map(|r| r.expected.sub_period_end).collect::<Vec<Option<DateTime<Utc>>>>())
+    .bind(reqs.iter().map(|r| r.generation_id).collect::<Vec<Option<Uuid>>>())
+    .bind(reqs.iter().map(|r| r.expires_at).collect::<Vec<DateTime<Utc>>>())
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    Ok(reqs
+        .iter()
+        .map(|r| {
+            rows.iter().find(|(id, ..)| *id == r.hold_id.0).map(|&(_, free, subscription, purchased)| Buckets {
+                free,
+                subscription,
+                purchased,
+            })
+        })
+        .collect())
+}
+
+/// Commits several holds in one statement; answers, per hold in order, whether this call
+/// committed it. A hold it did not commit (already committed, or released) is for [`commit`]
+/// to classify.
+pub async fn commit_many(conn: &mut PgConnection, ids: &[HoldId]) -> Result<Vec<bool>, DbError> {
+    let done: Vec<Uuid> = sqlx::query_scalar(
+        "with h as (
+             update holds set status = 'committed', settled_at = now(), updated_at = now()
+             where id = any($1) and status = 'held'
+             returning id, user_id, idempotency_key, purpose, amount, generation_id
+         ), l as (
+             insert into ledger (user_id, idempotency_key, kind, reason, amount, hold_id, generation_id)
+             select user_id, idempotency_key || ':commit', 'commit', purpose, amount, id, generation_id from h
+         )
+         select id from h",
+    )
+    .bind(ids.iter().map(|h| h.0).collect::<Vec<Uuid>>())
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    Ok(ids.iter().map(|h| done.contains(&h.0)).collect())
+}
+
 /// A hold as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HoldRow {

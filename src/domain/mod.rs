@@ -4,6 +4,7 @@ pub mod assistant;
 pub mod chat;
 pub mod credits;
 pub mod errors;
+pub mod faces;
 pub mod i18n;
 pub mod ids;
 pub mod images;

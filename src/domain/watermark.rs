@@ -83,15 +83,33 @@ impl Watermark {
     pub fn apply(&self, image: &DynamicImage) -> RgbaImage {
         let mut canvas = image.to_rgba8();
         let (w, h) = canvas.dimensions();
-        let overlay = self.overlay(w, h);
-        let pixels: &mut [u8] = &mut canvas;
-        for &(index, alpha) in overlay.iter() {
-            let at = index as usize * 4;
-            let mut pixel = Rgba([pixels[at], pixels[at + 1], pixels[at + 2], pixels[at + 3]]);
-            contrast_blend(&mut pixel, f32::from(alpha));
-            pixels[at..at + 4].copy_from_slice(&pixel.0);
-        }
+        self.mark_pixels(&mut canvas, 4, w, h);
         canvas
+    }
+
+    /// Draws the mark on `image` itself when it is RGB (every decoded JPEG: no copy, no
+    /// conversion), on an RGBA copy otherwise.
+    pub fn apply_owned(&self, image: DynamicImage) -> DynamicImage {
+        match image {
+            DynamicImage::ImageRgb8(mut rgb) => {
+                let (w, h) = rgb.dimensions();
+                self.mark_pixels(&mut rgb, 3, w, h);
+                DynamicImage::ImageRgb8(rgb)
+            }
+            other => DynamicImage::ImageRgba8(self.apply(&other)),
+        }
+    }
+
+    /// Blends the overlay of a `w`×`h` picture into its pixels (`channels` bytes each, RGB
+    /// first).
+    fn mark_pixels(&self, pixels: &mut [u8], channels: usize, w: u32, h: u32) {
+        let overlay = self.overlay(w, h);
+        for &(index, alpha) in overlay.iter() {
+            let at = index as usize * channels;
+            let mut pixel = Rgba([pixels[at], pixels[at + 1], pixels[at + 2], 255]);
+            contrast_blend(&mut pixel, f32::from(alpha));
+            pixels[at..at + 3].copy_from_slice(&pixel.0[..3]);
+        }
     }
 
     /// The overlay of a `w`×`h` picture (drawn once per size, then kept).
@@ -197,6 +215,9 @@ mod tests {
             // Low opacity, thin strokes: most of the picture is untouched.
             let touched = changed(&out, (0, 0, w, h / 2), colour);
             assert!(touched < (w * h / 2) as usize / 2, "{touched} of the upper half changed");
+            // Marking an RGB picture in place draws exactly the same mark.
+            let rgb = DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(RgbaImage::from_pixel(w, h, colour)).to_rgb8());
+            assert_eq!(mark().apply_owned(rgb).to_rgba8(), out);
         }
     }
 }

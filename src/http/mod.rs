@@ -84,6 +84,8 @@ pub struct AppInner {
     /// Upload decodes running at once (`storage.max_concurrent_decodes`): a 40 MP photo
     /// decodes to ~120 MB, so the process's memory is bounded by slots, not by requests.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// The face detector's model for a person photo's framing check (`storage.face_model_path`).
+    pub faces: Option<Arc<crate::domain::faces::FaceModel>>,
     /// Current token versions and blocks, checked for every session token (`auth::revocation`).
     pub token_versions: crate::auth::revocation::TokenVersions,
     /// One-time WebSocket tickets (`auth::ws_ticket`).

@@ -7,7 +7,8 @@
 //!   `decode_wait_ms` → 503 with `Retry-After`), scaled down to `max_stored_side` and re-encoded
 //!   (metadata dropped) off the async threads; stored under a random key. A try-on photo (with
 //!   `kind`) is also checked for quality (`domain::images::check_photo`: 422 `too_small`,
-//!   `too_dark`, `too_blurry`, or `warnings`). Nothing is charged for an upload. The user must
+//!   `too_dark`, `too_blurry`, or `warnings`; a person photo's framing through
+//!   `domain::faces`: `no_face`, `several_people`, `cut_off`). Nothing is charged for an upload. The user must
 //!   have accepted the privacy policy (`403 consent_required` otherwise; `POST /api/me/consents`).
 //! - `GET /api/uploads[?kind=person|garment]` lists the user's live photos (newest first):
 //!   "my photos" and "my wardrobe" of the try-on quiz.
@@ -26,6 +27,7 @@ use super::auth::AuthUser;
 use super::{ApiError, AppState};
 use crate::db::generations::{self as gen_db, NewUpload, UploadRow};
 use crate::domain::errors::ErrorCode;
+use crate::domain::faces;
 use crate::domain::images::{self, ImageLimits, PhotoKind};
 use crate::storage::Storage;
 
@@ -49,8 +51,9 @@ pub struct UploadView {
     pub expires_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// What may make the try-on worse (`small`, `dark`, `bright`, `blurry`); only in the answer
-    /// to the upload itself, and only for a try-on photo.
+    /// What may make the try-on worse (`small`, `dark`, `bright`, `blurry`; for a person photo
+    /// also `no_face`, `several_people`, `cut_off`); only in the answer to the upload itself,
+    /// and only for a try-on photo.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<&'static str>>,
 }
@@ -114,6 +117,7 @@ async fn create_upload(
         max_stored_side: storage.max_stored_side,
     };
     let checks = storage.photo_checks;
+    let faces = state.faces.clone();
     let wait = std::time::Duration::from_millis(storage.decode_wait_ms);
     let slot = match tokio::time::timeout(wait, state.decode_slots.clone().acquire_owned()).await {
         Ok(Ok(slot)) => slot,
@@ -129,7 +133,12 @@ async fn create_upload(
             // The re-encoded bytes decode within the limits (they were just made from pixels).
             Some(kind) => {
                 let image = images::decode_limited(&clean.bytes, clean.format, limits)?;
-                Some(images::check_photo(&image, kind, &checks)?)
+                let mut warnings = images::check_photo(&image, kind, &checks)?;
+                // Framing (a person photo only): warnings, never a refusal.
+                if let (PhotoKind::Person, Some(model)) = (kind, &faces) {
+                    warnings.extend(faces::framing_warnings(&faces::find_faces(model, &image)));
+                }
+                Some(warnings)
             }
             None => None,
         };

@@ -5,9 +5,10 @@
 //!   401 without a bearer key.
 //! - `GET /api/v1/jobs/recordInfo?taskId=` walks `waiting → generating → success|fail` over a
 //!   realistic time (scaled by `latency_scale`); 10 per second, beyond that HTTP 429.
-//! - The result is a real PNG built from the inputs (the first image with the others inset;
-//!   a single image, an edit, comes back with its colours shifted),
-//!   served at `/sim/kie/files/<id>.png`; on completion the simulator POSTs the callback.
+//! - The result is a real picture built from the inputs (the first image with the others inset;
+//!   a single image, an edit, comes back with its colours shifted), encoded as the task's
+//!   `input.output_format` asks (`png`, the default, or `jpeg`/`jpg`) and served at
+//!   `/sim/kie/files/<id>.png|.jpg`; on completion the simulator POSTs the callback.
 //!
 //! Control calls:
 //! - `GET /sim/kie/_control/tasks` → `[{"model", "input": {...}}]`: the accepted createTask
@@ -186,7 +187,9 @@ async fn create_task(State(state): State<SimState>, headers: HeaderMap, Json(bod
         (task_id, fault, extra)
     };
     let callback = body.get("callBackUrl").and_then(Value::as_str).map(str::to_string);
-    tokio::spawn(run_task(state.clone(), task_id.clone(), urls, callback, host, fault, extra));
+    let jpeg = matches!(body.pointer("/input/output_format").and_then(Value::as_str), Some("jpeg" | "jpg"));
+    let task = Work { urls, callback, host, fault, extra, jpeg };
+    tokio::spawn(run_task(state.clone(), task_id.clone(), task));
     envelope(200, "success", json!({"taskId": task_id}))
 }
 
@@ -220,16 +223,20 @@ fn take_fault(inner: &mut Inner) -> Fault {
     Fault::None
 }
 
-/// Works the task: waits like the model would, builds the image, then calls back.
-async fn run_task(
-    state: SimState,
-    task_id: String,
+/// What a created task will do.
+struct Work {
     urls: Vec<String>,
     callback: Option<String>,
     host: String,
     fault: Fault,
     extra: Duration,
-) {
+    /// `output_format` asked for JPEG (PNG otherwise, kie.ai's default).
+    jpeg: bool,
+}
+
+/// Works the task: waits like the model would, builds the image, then calls back.
+async fn run_task(state: SimState, task_id: String, work: Work) {
+    let Work { urls, callback, host, fault, extra, jpeg } = work;
     let total = Duration::from_secs_f64(8.0 * state.latency_scale()) + extra;
     tokio::time::sleep(total).await;
     let built: Result<Option<Vec<u8>>, (String, String)> = match fault {
@@ -237,13 +244,15 @@ async fn run_task(
         Fault::Fail => Err(("500".to_string(), "Internal server error".to_string())),
         Fault::Empty => Ok(None),
         Fault::Unchanged => fetch(&urls[0]).await.map(Some).map_err(unreadable),
-        Fault::None => compose(&urls).await.map(Some).map_err(unreadable),
+        Fault::None => compose(&urls, jpeg).await.map(Some).map_err(unreadable),
     };
     let outcome = match built {
         Err(e) => Err(e),
         Ok(None) => Ok(Vec::new()),
         Ok(Some(bytes)) => {
-            let name = format!("{}.png", uuid::Uuid::new_v4().simple());
+            // The file's name tells its format (an unchanged input keeps its own).
+            let extension = if bytes.starts_with(&[0xFF, 0xD8]) { "jpg" } else { "png" };
+            let name = format!("{}.{extension}", uuid::Uuid::new_v4().simple());
             state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).files.insert(name.clone(), bytes);
             Ok(vec![format!("http://{host}/sim/kie/files/{name}")])
         }
@@ -277,8 +286,9 @@ async fn fetch(url: &str) -> anyhow::Result<Vec<u8>> {
     Ok(response.bytes().await?.to_vec())
 }
 
-/// The first image with the others inset on its right side: a real picture from the inputs.
-async fn compose(urls: &[String]) -> anyhow::Result<Vec<u8>> {
+/// The first image with the others inset on its right side: a real picture from the inputs,
+/// as JPEG (quality 90) or PNG.
+async fn compose(urls: &[String], jpeg: bool) -> anyhow::Result<Vec<u8>> {
     let mut images = Vec::new();
     for url in urls {
         images.push(image::load_from_memory(&fetch(url).await?)?);
@@ -302,7 +312,12 @@ async fn compose(urls: &[String]) -> anyhow::Result<Vec<u8>> {
             y += thumb.height() + 8;
         }
         let mut out = Vec::new();
-        DynamicImage::ImageRgba8(canvas).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?;
+        if jpeg {
+            let rgb = DynamicImage::ImageRgba8(canvas).to_rgb8();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut Cursor::new(&mut out), 90).encode_image(&rgb)?;
+        } else {
+            DynamicImage::ImageRgba8(canvas).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?;
+        }
         Ok(out)
     })
     .await?
@@ -358,7 +373,10 @@ async fn record_info(State(state): State<SimState>, headers: HeaderMap, Query(q)
 
 async fn file(State(state): State<SimState>, Path(name): Path<String>) -> Response {
     match state.kie().inner.lock().unwrap_or_else(PoisonError::into_inner).files.get(&name) {
-        Some(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes.clone()).into_response(),
+        Some(bytes) => {
+            let mime = if name.ends_with(".jpg") { "image/jpeg" } else { "image/png" };
+            ([(header::CONTENT_TYPE, mime)], bytes.clone()).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

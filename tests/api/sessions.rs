@@ -217,3 +217,99 @@ async fn the_credit_probe_is_off_by_default_and_runs_the_real_credit_path_when_o
     assert_eq!(committed, 3);
     assert!(app.ledger_differences().await.is_empty());
 }
+
+/// A reserve request for `user` as a session would build it (snapshot just read).
+async fn request_for(pool: &sqlx::PgPool, user: UserId, cost: i32, key: &str) -> primerka::db::credits::ReserveRequest {
+    let snapshot = primerka::db::credits::load_state(pool, user).await.unwrap();
+    primerka::db::credits::ReserveRequest {
+        hold_id: primerka::domain::ids::HoldId::new(),
+        user,
+        key: key.into(),
+        purpose: "tryon".into(),
+        split: primerka::domain::credits::split_cost(cost, &snapshot.buckets).unwrap(),
+        expected: snapshot,
+        generation_id: None,
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
+        generation: None,
+    }
+}
+
+#[tokio::test]
+async fn several_users_reserves_and_commits_apply_one_by_one_in_one_statement() {
+    let app = spawn_app().await;
+    let mut users = Vec::new();
+    for _ in 0..3 {
+        let id = new_user_id();
+        let token = app.login(id).await;
+        // The month's free credits arrive with the first look at the balance.
+        app.get_me(&token).await;
+        users.push(UserId(id));
+    }
+    let mut reqs = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        reqs.push(request_for(&app.pool, *user, 2, &format!("multi:{i}:{}", user.0)).await);
+    }
+    // The second user's row changed after the snapshot (a grant, another node): only that
+    // reserve does not apply.
+    reqs[1].expected.buckets.free += 1;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let refs: Vec<&primerka::db::credits::ReserveRequest> = reqs.iter().collect();
+    let applied = primerka::db::credits::reserve_many(&mut conn, &refs).await.unwrap();
+    assert_eq!(applied[0].map(|b| b.free), Some(8));
+    assert_eq!(applied[1], None, "a stale snapshot applies nothing");
+    assert_eq!(applied[2].map(|b| b.free), Some(8));
+    let holds: Vec<(uuid::Uuid, i32)> =
+        sqlx::query_as("select id, amount from holds where idempotency_key like 'multi:%' order by created_at")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(holds.len(), 2);
+    assert!(holds.iter().all(|(id, amount)| *amount == 2 && (*id == reqs[0].hold_id.0 || *id == reqs[2].hold_id.0)));
+
+    // Commit the first hold alone, then both in one statement: only the second is this call's.
+    let first = reqs[0].hold_id;
+    let third = reqs[2].hold_id;
+    assert_eq!(primerka::db::credits::commit(&mut conn, first).await.unwrap(), Settled::Now);
+    let done = primerka::db::credits::commit_many(&mut conn, &[first, third]).await.unwrap();
+    assert_eq!(done, vec![false, true]);
+    let commits: i64 =
+        sqlx::query_scalar("select count(*) from ledger where kind = 'commit' and idempotency_key like 'multi:%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(commits, 2, "one commit row per hold");
+    assert!(app.ledger_differences().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_batching_writer_keeps_every_users_balance_exact() {
+    // One writer worker: concurrent operations of many users queue up and run in batches.
+    let app = spawn_app_with(|env| {
+        env.insert("APP__CREDITS__WRITER_WORKERS".into(), "1".into());
+    })
+    .await;
+    let mut users = Vec::new();
+    for _ in 0..24 {
+        let id = new_user_id();
+        let token = app.login(id).await;
+        users.push((UserId(id), token));
+    }
+    let cycles = users.iter().map(|(user, _)| {
+        let session = app.actors.sessions.session(*user);
+        async move {
+            for i in 0..4 {
+                let hold = session.reserve(cmd(1, &format!("batch:{}:{i}", user.0))).await.unwrap();
+                if i % 2 == 0 {
+                    assert_eq!(session.commit(hold.id).await.unwrap(), Settled::Now);
+                } else {
+                    assert_eq!(session.release(hold.id, "generation_failed").await.unwrap(), Settled::Now);
+                }
+            }
+        }
+    });
+    futures::future::join_all(cycles).await;
+    for (_, token) in &users {
+        assert_eq!(app.get_me(token).await["balance"]["total"], 8, "two spent, two returned");
+    }
+    assert!(app.ledger_differences().await.is_empty());
+}

@@ -194,6 +194,40 @@ async fn try_on_photos_are_checked_and_listed_by_kind() {
     assert_eq!(app.get("/api/uploads?kind=pet", &token).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// A real photo of `tests/fixtures/photos`, scaled up past the size checks.
+fn real_photo(name: &str, scale: u32) -> DynamicImage {
+    let path = format!("{}/tests/fixtures/photos/{name}", env!("CARGO_MANIFEST_DIR"));
+    let image = image::open(path).unwrap();
+    image.resize(image.width() * scale, image.height() * scale, image::imageops::FilterType::CatmullRom)
+}
+
+#[tokio::test]
+async fn a_person_photos_framing_is_checked_on_real_faces() {
+    let app = spawn_app().await;
+    let token = app.login(new_user_id()).await;
+    let framing = |body: &Value| -> Vec<String> {
+        body["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|w| ["cut_off", "several_people"].contains(w))
+            .map(str::to_string)
+            .collect()
+    };
+    // One person head to feet: nothing about the framing.
+    let one = upload_ok(&app, &token, &real_photo("one.png", 7), Some("person")).await;
+    assert_eq!(framing(&one), Vec::<String>::new(), "{one}");
+    // Head and shoulders only: the body is out of frame. Accepted, with the warning.
+    let closeup = upload_ok(&app, &token, &real_photo("closeup.png", 7), Some("person")).await;
+    assert_eq!(framing(&closeup), vec!["cut_off"], "{closeup}");
+    let group = upload_ok(&app, &token, &real_photo("group.png", 4), Some("person")).await;
+    assert!(framing(&group).contains(&"several_people".to_string()), "{group}");
+    // A garment photo is not read for faces (a model wearing the item is fine).
+    let item = upload_ok(&app, &token, &real_photo("group.png", 4), Some("garment")).await;
+    assert_eq!(framing(&item), Vec::<String>::new(), "{item}");
+}
+
 #[tokio::test]
 async fn a_queued_job_can_be_cancelled_and_one_at_kie_cannot() {
     // One worker, and the first task hangs at kie.ai: the second job waits in the queue.

@@ -50,24 +50,31 @@ pub(super) async fn store_result(
         Some(key) => services.storage.get(key).await.ok(),
         None => None,
     };
-    // Results are photos: stored as JPEG (quality 90), a tenth of a PNG's size and several times
-    // faster to encode (see BENCHMARKS.md, generator pool). A free-tier result is stored twice:
-    // the clean master (what later edits chain on) and the watermarked copy every delivery path
-    // (media link, download, send, share) hands out.
+    // Results are photos, asked from kie.ai as JPEG and stored as they come: decoding the result
+    // is its check, re-encoding would only cost time and quality (a PNG, from a provider that
+    // ignored the format, is encoded to JPEG once). A free-tier result is stored twice: the
+    // clean master (what later edits chain on) and the watermarked copy every delivery path
+    // (media link, download, send, share) hands out — its one encode is the main cost of this
+    // step (BENCHMARKS.md, generator pool).
     let (master, delivered) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Vec<u8>>), Failure> {
         let unusable = |e: String| {
             tracing::warn!(error = %e, "the provider's result is not a usable image");
             Failure(ErrorCode::GenerationFailed)
         };
         let format = images::sniff(&bytes).ok_or_else(|| unusable("the result is not a JPEG or PNG".into()))?;
-        let image = images::decode_limited(&bytes, format, limits).map_err(|e| unusable(e.to_string()))?;
-        let before = original.and_then(|b| images::sniff(&b).and_then(|f| images::decode_limited(&b, f, limits).ok()));
+        // The person photo decodes on a second thread while the result decodes on this one.
+        let (image, before) = std::thread::scope(|scope| {
+            let before = original.map(|b| {
+                scope.spawn(move || images::sniff(&b).and_then(|f| images::decode_limited(&b, f, limits).ok()))
+            });
+            let image = images::decode_limited(&bytes, format, limits);
+            (image, before.and_then(|h| h.join().ok().flatten()))
+        });
+        let image = image.map_err(|e| unusable(e.to_string()))?;
         if before.is_some_and(|before| images::looks_unchanged(&before, &image)) {
             tracing::info!("kie.ai returned the input unchanged");
             return Err(Failure(ErrorCode::UnchangedResult));
         }
-        // A JPEG is kept as it came: decoding it was the check, re-encoding would only cost
-        // time and quality.
         let clean = if format == ImageFormat::Jpeg {
             bytes
         } else {
@@ -75,7 +82,7 @@ pub(super) async fn store_result(
         };
         let marked = match &watermark {
             Some(mark) => {
-                let marked = image::DynamicImage::ImageRgba8(mark.apply(&image));
+                let marked = mark.apply_owned(image);
                 Some(images::encode(&marked, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?)
             }
             None => None,
