@@ -352,38 +352,142 @@ pub fn encode(image: &DynamicImage, format: ImageFormat) -> image::ImageResult<V
                     image::error::LimitErrorKind::DimensionError,
                 )));
             };
-            jpeg_encoder::Encoder::new(&mut out, 90).encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb).map_err(
-                |e| image::ImageError::Encoding(image::error::EncodingError::new(image::ImageFormat::Jpeg.into(), e)),
-            )?;
+            let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+            // Chroma at half resolution (4:2:0), as cameras and libjpeg store photos: the
+            // encoder's own choice at quality 90 is full-resolution chroma (4:4:4), half again
+            // as much data to transform and code for no difference visible in a photo.
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            encoder.encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb).map_err(|e| {
+                image::ImageError::Encoding(image::error::EncodingError::new(image::ImageFormat::Jpeg.into(), e))
+            })?;
         }
         ImageFormat::Png => image.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?,
     }
     Ok(out)
 }
 
-/// Whether `after` is `before` handed back (perhaps re-encoded or rescaled) rather than an
-/// edit: same shape, and 64×64 thumbnails that differ nowhere by more than re-encoding noise.
-/// A real edit, even a small one such as glasses, changes some thumbnail pixel clearly.
-pub fn looks_unchanged(before: &DynamicImage, after: &DynamicImage) -> bool {
-    let aspect = |i: &DynamicImage| f64::from(i.width()) / f64::from(i.height().max(1));
-    if (aspect(before) / aspect(after) - 1.0).abs() > 0.02 {
-        return false;
+/// Cells per side of a [`Fingerprint`].
+const PRINT_SIDE: usize = 64;
+
+/// What [`looks_unchanged`] compares: a picture's aspect ratio and the mean colour of each of
+/// 64×64 cells. An area average, so a rescaled or re-encoded copy has nearly the same one; one
+/// pass over the pixels (a filtered resize of a large photo cost several times more).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    aspect: f64,
+    cells: Vec<[u8; 3]>,
+}
+
+pub fn fingerprint(image: &DynamicImage) -> Fingerprint {
+    let converted;
+    let rgb = match image.as_rgb8() {
+        Some(rgb) => rgb,
+        None => {
+            converted = image.to_rgb8();
+            &converted
+        }
+    };
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    if w == 0 || h == 0 {
+        return Fingerprint { aspect: 0.0, cells: Vec::new() };
     }
-    // A filtered resize (not `thumbnail`, whose sampling differs with the input size and turns
-    // a rescaled copy into a "change" at sharp edges).
-    let thumb = |i: &DynamicImage| i.resize_exact(64, 64, image::imageops::FilterType::Triangle).to_rgb8();
-    let (a, b) = (thumb(before), thumb(after));
-    let mut total = 0u64;
-    for (p, q) in a.pixels().zip(b.pixels()) {
-        for c in 0..3 {
-            let d = p[c].abs_diff(q[c]);
-            if d > 12 {
-                return false;
+    // Exact area averaging: a pixel straddling two cells counts in each by its overlap, so a
+    // sharp edge weighs the same in a cell whatever the picture's size.
+    let spans = |n: usize| -> Vec<Vec<(usize, f32)>> {
+        let scale = PRINT_SIDE as f64 / n as f64;
+        (0..n)
+            .map(|i| {
+                let (from, to) = (i as f64 * scale, (i + 1) as f64 * scale);
+                let mut parts = Vec::with_capacity(2);
+                let mut cell = from.floor() as usize;
+                while (cell as f64) < to && cell < PRINT_SIDE {
+                    let overlap = to.min(cell as f64 + 1.0) - from.max(cell as f64);
+                    if overlap > 0.0 {
+                        parts.push((cell, overlap as f32));
+                    }
+                    cell += 1;
+                }
+                parts
+            })
+            .collect()
+    };
+    let (columns, rows) = (spans(w), spans(h));
+    let mut sums = vec![[0f32; 3]; PRINT_SIDE * PRINT_SIDE];
+    let mut row_sums = vec![[0f32; 3]; PRINT_SIDE];
+    for (row, row_parts) in rgb.as_raw().chunks_exact(w * 3).zip(&rows) {
+        row_sums.fill([0.0; 3]);
+        for (pixel, parts) in row.chunks_exact(3).zip(&columns) {
+            for &(cell, weight) in parts {
+                let sum = &mut row_sums[cell];
+                sum[0] += f32::from(pixel[0]) * weight;
+                sum[1] += f32::from(pixel[1]) * weight;
+                sum[2] += f32::from(pixel[2]) * weight;
             }
-            total += u64::from(d);
+        }
+        for &(cell_row, weight) in row_parts {
+            for (sum, row_sum) in sums[cell_row * PRINT_SIDE..][..PRINT_SIDE].iter_mut().zip(&row_sums) {
+                for c in 0..3 {
+                    sum[c] += row_sum[c] * weight;
+                }
+            }
         }
     }
-    total as f64 / (64.0 * 64.0 * 3.0) < 1.5
+    // Each cell covers exactly one unit of cell area.
+    let cells = sums.iter().map(|s| s.map(|v| v.round().clamp(0.0, 255.0) as u8)).collect();
+    Fingerprint { aspect: w as f64 / h as f64, cells }
+}
+
+impl Fingerprint {
+    /// Whether `other` is this picture handed back (perhaps re-encoded or rescaled) rather than
+    /// an edit: same shape, and cells that differ nowhere by more than re-encoding noise. A real
+    /// edit, even a small one such as glasses, changes some cell clearly.
+    pub fn same_picture(&self, other: &Fingerprint) -> bool {
+        let full = PRINT_SIDE * PRINT_SIDE;
+        if (self.aspect / other.aspect - 1.0).abs() > 0.02 || self.cells.len() != full || other.cells.len() != full {
+            return false;
+        }
+        let mut total = 0u64;
+        for (p, q) in self.smoothed().iter().zip(&other.smoothed()) {
+            for c in 0..3 {
+                let d = p[c].abs_diff(q[c]);
+                if d > 12 {
+                    return false;
+                }
+                total += u64::from(d);
+            }
+        }
+        total as f64 / (self.cells.len() as f64 * 3.0) < 1.5
+    }
+}
+
+impl Fingerprint {
+    /// The cells averaged with their neighbours (3×3): a sharp edge that chroma subsampling and
+    /// re-encoding moved by a pixel changes a cell, not its neighbourhood.
+    fn smoothed(&self) -> Vec<[u8; 3]> {
+        let n = PRINT_SIDE as isize;
+        (0..n * n)
+            .map(|i| {
+                let (x, y) = (i % n, i / n);
+                let mut sum = [0u32; 3];
+                let mut count = 0u32;
+                for (nx, ny) in (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (x + dx, y + dy))) {
+                    if (0..n).contains(&nx) && (0..n).contains(&ny) {
+                        let cell = self.cells[(ny * n + nx) as usize];
+                        for c in 0..3 {
+                            sum[c] += u32::from(cell[c]);
+                        }
+                        count += 1;
+                    }
+                }
+                sum.map(|v| ((v + count / 2) / count) as u8)
+            })
+            .collect()
+    }
+}
+
+/// Whether `after` is `before` handed back (see [`Fingerprint::same_picture`]).
+pub fn looks_unchanged(before: &DynamicImage, after: &DynamicImage) -> bool {
+    fingerprint(before).same_picture(&fingerprint(after))
 }
 
 #[cfg(test)]
@@ -422,6 +526,11 @@ mod tests {
             image::imageops::FilterType::Triangle,
         );
         assert!(looks_unchanged(&photo, &back));
+        // Rescaled by factors that do not divide the cells evenly, up and down.
+        for (w, h) in [(768, 1024), (225, 300), (333, 444)] {
+            let scaled = photo.resize_exact(w, h, image::imageops::FilterType::CatmullRom);
+            assert!(looks_unchanged(&photo, &scaled), "{w}×{h}");
+        }
         // A small dark square (sunglasses-sized) is a change.
         let mut edited = photo.to_rgb8();
         for x in 120..180 {

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
 use super::GenShared;
 use super::worker::{Failure, Timing};
 use crate::actors::chat::ChatChange;
@@ -15,17 +17,49 @@ use crate::db::types::{GenerationKind, GenerationStatus};
 use crate::domain::chat::ChatMessage;
 use crate::domain::errors::ErrorCode;
 use crate::domain::i18n::Lang;
-use crate::domain::images::{self, ImageFormat, ImageLimits};
+use crate::domain::images::{self, Fingerprint, ImageFormat, ImageLimits};
 use crate::storage::Storage;
 
 /// Results larger than this are refused.
 const MAX_RESULT_BYTES: usize = 30 * 1024 * 1024;
 
+/// The fingerprint of a try-on's person photo, computed in the background (started when the job
+/// starts, awaited by [`store_result`]); `None` for an edit (not checked) or an unreadable photo.
+pub(super) fn fingerprint_input(
+    shared: &Arc<GenShared>,
+    row: &GenerationRow,
+) -> Option<JoinHandle<Option<Fingerprint>>> {
+    let key = row.input_keys.first().filter(|_| row.kind == GenerationKind::Tryon)?.clone();
+    let storage = shared.services.storage.clone();
+    let limits = image_limits(shared);
+    Some(tokio::spawn(async move {
+        let bytes = storage.get(&key).await.ok()?;
+        tokio::task::spawn_blocking(move || {
+            let format = images::sniff(&bytes)?;
+            images::decode_limited(&bytes, format, limits).ok().map(|image| images::fingerprint(&image))
+        })
+        .await
+        .ok()
+        .flatten()
+    }))
+}
+
+fn image_limits(shared: &GenShared) -> ImageLimits {
+    let storage = &shared.services.settings.file.storage;
+    ImageLimits {
+        max_side: storage.max_image_side,
+        max_pixels: storage.max_image_pixels,
+        max_stored_side: storage.max_stored_side,
+    }
+}
+
 /// Downloads, checks, watermarks when the hold used free credits, stores, settles, announces.
+/// `before` is the person photo's fingerprint of a try-on ([`fingerprint_input`]).
 pub(super) async fn store_result(
     shared: &Arc<GenShared>,
     row: &GenerationRow,
     url: &str,
+    before: Option<JoinHandle<Option<Fingerprint>>>,
     timing: &mut Timing,
 ) -> Result<(), Failure> {
     let services = &shared.services;
@@ -37,17 +71,13 @@ pub(super) async fn store_result(
         Failure(ErrorCode::ProviderDown)
     })?;
     let storage_settings = &services.settings.file.storage;
-    let limits = ImageLimits {
-        max_side: storage_settings.max_image_side,
-        max_pixels: storage_settings.max_image_pixels,
-        max_stored_side: storage_settings.max_stored_side,
-    };
+    let limits = image_limits(shared);
     let watermark = row.watermarked.then(|| shared.watermark.clone()).flatten();
     // A try-on must show the garment on the person: kie.ai sometimes hands the person's photo
     // back as it was, which is a failure, not a result. (Edits are not checked: a subtle edit
     // the user asked for, a blemish removed, may look unchanged at this scale.)
-    let original = match row.input_keys.first().filter(|_| row.kind == GenerationKind::Tryon) {
-        Some(key) => services.storage.get(key).await.ok(),
+    let before = match before {
+        Some(task) => task.await.ok().flatten(),
         None => None,
     };
     // Results are photos, asked from kie.ai as JPEG and stored as they come: decoding the result
@@ -62,16 +92,8 @@ pub(super) async fn store_result(
             Failure(ErrorCode::GenerationFailed)
         };
         let format = images::sniff(&bytes).ok_or_else(|| unusable("the result is not a JPEG or PNG".into()))?;
-        // The person photo decodes on a second thread while the result decodes on this one.
-        let (image, before) = std::thread::scope(|scope| {
-            let before = original.map(|b| {
-                scope.spawn(move || images::sniff(&b).and_then(|f| images::decode_limited(&b, f, limits).ok()))
-            });
-            let image = images::decode_limited(&bytes, format, limits);
-            (image, before.and_then(|h| h.join().ok().flatten()))
-        });
-        let image = image.map_err(|e| unusable(e.to_string()))?;
-        if before.is_some_and(|before| images::looks_unchanged(&before, &image)) {
+        let image = images::decode_limited(&bytes, format, limits).map_err(|e| unusable(e.to_string()))?;
+        if before.is_some_and(|before| before.same_picture(&images::fingerprint(&image))) {
             tracing::info!("kie.ai returned the input unchanged");
             return Err(Failure(ErrorCode::UnchangedResult));
         }

@@ -76,6 +76,10 @@ pub(super) struct Failure(pub(super) ErrorCode);
 
 async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Timing) -> Result<(), ()> {
     let settings = &shared.services.settings.file.generation;
+    // The person photo's fingerprint (for the "handed back unchanged" check of the result) is
+    // computed while kie.ai works, not after the result arrived. Dropping the handle (the job
+    // ended otherwise) leaves the task to finish on its own: it is bounded and writes nothing.
+    let before = result::fingerprint_input(shared, &row);
     let task_id = match row.provider_task_id.clone() {
         Some(task) => task,
         None if row.stage.as_deref() == Some("creating") => {
@@ -137,7 +141,7 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Tim
                     result::fail(shared, &row, ErrorCode::NoResult).await;
                     return Err(());
                 };
-                return match result::store_result(shared, &row, url, timing).await {
+                return match result::store_result(shared, &row, url, before, timing).await {
                     Ok(()) => Ok(()),
                     Err(Failure(code)) => {
                         result::fail(shared, &row, code).await;
