@@ -134,9 +134,15 @@ async fn create_upload(
             Some(kind) => {
                 let image = images::decode_limited(&clean.bytes, clean.format, limits)?;
                 let mut warnings = images::check_photo(&image, kind, &checks)?;
-                // Framing (a person photo only): warnings, never a refusal.
+                // Framing (a person photo only): warnings, never a refusal — and never a 500: the
+                // detector's own assertions are caught (no warning is the safe answer).
                 if let (PhotoKind::Person, Some(model)) = (kind, &faces) {
-                    warnings.extend(faces::framing_warnings(&faces::find_faces(model, &image)));
+                    let found =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| faces::find_faces(model, &image)));
+                    match found {
+                        Ok(found) => warnings.extend(faces::framing_warnings(&found)),
+                        Err(_) => tracing::warn!("the face detector failed on a photo; no framing warning"),
+                    }
                 }
                 Some(warnings)
             }
