@@ -276,6 +276,10 @@ pub struct SessionSettings {
     pub max_restarts_per_minute: u32,
 }
 
+fn default_writer_direct() -> usize {
+    4
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreditSettings {
@@ -287,6 +291,10 @@ pub struct CreditSettings {
     /// transaction (0 = no batching, each statement on its own).
     pub writer_workers: usize,
     pub writer_batch_max: usize,
+    /// Operations executed at once on their own connections before the rest queue for the
+    /// batching workers: low concurrency pays no queueing, high concurrency shares commits.
+    #[serde(default = "default_writer_direct")]
+    pub writer_direct: usize,
     /// How often the Scheduler looks for plans to renew.
     pub renewal_interval_secs: u64,
     /// Waits before each retry of a declined renewal; after the last one the plan lapses.

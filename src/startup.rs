@@ -70,6 +70,7 @@ impl Application {
                 pool.clone(),
                 settings.file.credits.writer_workers,
                 settings.file.credits.writer_batch_max,
+                settings.file.credits.writer_direct,
             ),
             storage,
             kie,

@@ -3,6 +3,9 @@
 //! grouping N of them under one COMMIT saves N−1 WAL flushes, which is where PostgreSQL spends
 //! most of its time on this path (benches: scripts/bench/credit-path.sh).
 //!
+//! Up to `credits.writer_direct` operations at a time run at once, each on a connection of its
+//! own (PostgreSQL groups their commits by itself); only beyond that do they queue for the
+//! batching workers, so low concurrency pays no queueing and high concurrency shares commits.
 //! A few workers share one queue. A worker takes the first waiting operation plus whatever else
 //! is already queued (up to `credits.writer_batch_max`), never waiting to fill a batch, so an idle
 //! system sees no added latency. Within a batch, the reserves of different users run as one
@@ -16,7 +19,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
 use crate::db::credits::{self, ReserveRequest, Settled};
 use crate::db::{DbError, SqlxResultExt};
@@ -95,20 +98,24 @@ impl Op {
 pub struct CreditWriter {
     pool: PgPool,
     queue: Option<mpsc::Sender<Op>>,
+    /// Places for operations executed at once, on their own connection (`writer_direct`).
+    direct: Arc<Semaphore>,
 }
 
 impl CreditWriter {
-    /// Starts `workers` workers (0 = execute directly) batching up to `batch_max` operations.
-    pub fn start(pool: PgPool, workers: usize, batch_max: usize) -> Self {
+    /// Starts `workers` workers (0 = execute directly) batching up to `batch_max` operations;
+    /// up to `direct` operations at a time skip the queue.
+    pub fn start(pool: PgPool, workers: usize, batch_max: usize, direct: usize) -> Self {
+        let direct = Arc::new(Semaphore::new(direct));
         if workers == 0 {
-            return CreditWriter { pool, queue: None };
+            return CreditWriter { pool, queue: None, direct };
         }
         let (tx, rx) = mpsc::channel::<Op>(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..workers {
             tokio::spawn(worker(pool.clone(), rx.clone(), batch_max.max(1)));
         }
-        CreditWriter { pool, queue: Some(tx) }
+        CreditWriter { pool, queue: Some(tx), direct }
     }
 
     async fn run<T>(
@@ -116,13 +123,17 @@ impl CreditWriter {
         make: impl FnOnce(oneshot::Sender<T>) -> Op,
         direct: impl AsyncFnOnce(&mut PgConnection) -> T,
     ) -> Result<T, DbError> {
+        // A free direct place (the permit is given back however the call ends, a caller that
+        // went away included): run now on a connection of its own, as an idle system should.
+        let permit = self.direct.clone().try_acquire_owned().ok();
         match &self.queue {
-            Some(queue) => {
+            Some(queue) if permit.is_none() => {
                 let (tx, rx) = oneshot::channel();
                 queue.send(make(tx)).await.map_err(|_| gone())?;
                 rx.await.map_err(|_| gone())
             }
-            None => {
+            _ => {
+                let _permit = permit;
                 let mut conn = self.pool.acquire().await.db()?;
                 Ok(direct(&mut conn).await)
             }

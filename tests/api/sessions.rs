@@ -283,9 +283,11 @@ async fn several_users_reserves_and_commits_apply_one_by_one_in_one_statement() 
 
 #[tokio::test]
 async fn a_batching_writer_keeps_every_users_balance_exact() {
-    // One writer worker: concurrent operations of many users queue up and run in batches.
+    // One writer worker and no direct places: concurrent operations of many users queue up
+    // and run in batches.
     let app = spawn_app_with(|env| {
         env.insert("APP__CREDITS__WRITER_WORKERS".into(), "1".into());
+        env.insert("APP__CREDITS__WRITER_DIRECT".into(), "0".into());
     })
     .await;
     let mut users = Vec::new();
