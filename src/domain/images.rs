@@ -114,6 +114,16 @@ fn declared_format(declared: &str) -> Option<ImageFormat> {
 
 /// Checks an upload and re-encodes it in its own format without metadata.
 pub fn validate_upload(declared: &str, bytes: &[u8], limits: ImageLimits) -> Result<CleanImage, ImageError> {
+    validate_upload_keeping(declared, bytes, limits).map(|(clean, _)| clean)
+}
+
+/// [`validate_upload`], also handing back the pixels it encoded (the photo checks read them
+/// instead of decoding the stored bytes again).
+pub fn validate_upload_keeping(
+    declared: &str,
+    bytes: &[u8],
+    limits: ImageLimits,
+) -> Result<(CleanImage, DynamicImage), ImageError> {
     let declared = declared_format(declared).ok_or(ImageError::UnsupportedType)?;
     if bytes.is_empty() {
         return Err(ImageError::Undecodable);
@@ -136,7 +146,7 @@ pub fn validate_upload(declared: &str, bytes: &[u8], limits: ImageLimits) -> Res
         image = image.thumbnail(side, side);
     }
     let bytes = encode(&image, actual).map_err(|_| ImageError::Undecodable)?;
-    Ok(CleanImage { bytes, format: actual, width: image.width(), height: image.height() })
+    Ok((CleanImage { bytes, format: actual, width: image.width(), height: image.height() }, image))
 }
 
 /// Whether a JPEG's last scan is followed by its end-of-image marker. Inside entropy-coded

@@ -128,11 +128,10 @@ async fn create_upload(
     };
     let (clean, warnings) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        let clean = images::validate_upload(&declared, &bytes, limits)?;
+        // The pixels come back only for the checks below; they are freed when this closure ends.
+        let (clean, image) = images::validate_upload_keeping(&declared, &bytes, limits)?;
         let warnings = match kind {
-            // The re-encoded bytes decode within the limits (they were just made from pixels).
             Some(kind) => {
-                let image = images::decode_limited(&clean.bytes, clean.format, limits)?;
                 let mut warnings = images::check_photo(&image, kind, &checks)?;
                 // Framing (a person photo only): warnings, never a refusal — and never a 500: the
                 // detector's own assertions are caught (no warning is the safe answer).
