@@ -24,7 +24,6 @@
 //!   longer (a busy provider: the e2e test of cancelling a queued job fills the workers with them).
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Cursor;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +37,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SimState;
+use crate::domain::images::ImageFormat;
 
 /// kie.ai's published limits.
 pub const CREATE_LIMIT: usize = 20;
@@ -311,14 +311,8 @@ async fn compose(urls: &[String], jpeg: bool) -> anyhow::Result<Vec<u8>> {
             imageops::overlay(&mut canvas, &thumb, i64::from(w - inset_w - 8), i64::from(y));
             y += thumb.height() + 8;
         }
-        let mut out = Vec::new();
-        if jpeg {
-            let rgb = DynamicImage::ImageRgba8(canvas).to_rgb8();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut Cursor::new(&mut out), 90).encode_image(&rgb)?;
-        } else {
-            DynamicImage::ImageRgba8(canvas).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?;
-        }
-        Ok(out)
+        let format = if jpeg { ImageFormat::Jpeg } else { ImageFormat::Png };
+        Ok(crate::domain::images::encode(&DynamicImage::ImageRgba8(canvas), format)?)
     })
     .await?
 }
