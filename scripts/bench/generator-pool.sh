@@ -18,6 +18,7 @@ overhead_users="${2:-4}"
 burst_seconds="${3:-10}"
 port="${BENCH_PORT:-18093}"
 pghost="${PGHOST:-127.0.0.1}"; pgport="${PGPORT:-5432}"
+server_bin="${SERVER_BIN:-./target/release/primerka}"  # another build to compare with (a same-run baseline)
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --bin primerka --bin primerka-loadtest >/dev/null
 work="$(mktemp -d)"
 server_pid=""; db=""
@@ -34,7 +35,7 @@ start() {
     RUST_LOG=warn,primerka::actors::generator=info NO_COLOR=1 \
     APP__SIMULATOR__LATENCY_SCALE=0 APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS=5 \
     APP__GENERATION__MAX_WAIT_SECS=900 APP__GENERATION__MAX_QUEUE=1500 APP__GENERATION__WORKERS=64 \
-    APP__STORAGE__LOCAL_DIR="$work/storage-$1" ./target/release/primerka >"$work/server-$1.log" 2>&1 &
+    APP__STORAGE__LOCAL_DIR="$work/storage-$1" "$server_bin" >"$work/server-$1.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 }

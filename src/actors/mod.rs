@@ -22,6 +22,7 @@ pub mod registry;
 pub mod reminders;
 pub mod scheduler;
 pub mod session;
+pub mod sockets;
 pub mod supervisor;
 
 use std::sync::Arc;
@@ -104,13 +105,19 @@ pub async fn spawn_all(services: Arc<Services>) -> anyhow::Result<ActorHandles> 
     // A chat turn may wait behind the user's other turns, each bounded by the answer deadline.
     let turn_timeout = Duration::from_secs(cfg.chat.answer_deadline_secs * (u64::from(cfg.chat.max_pending) + 1) + 5);
     // One node per process; several share the database in a cluster and hear each other's news.
+    let socket_hub: Arc<sockets::SocketHub> = Default::default();
     let bus = if cfg.cluster.enabled {
-        bus::Bus::start(services.pool.clone(), services.node, Arc::new(registry::LocalSessions(session_map.clone())))
-            .await?
+        let local = registry::LocalSessions {
+            map: session_map.clone(),
+            sockets: socket_hub.clone(),
+            registry: registry_slot.clone(),
+        };
+        bus::Bus::start(services.pool.clone(), services.node, Arc::new(local)).await?
     } else {
         bus::Bus::disabled()
     };
-    let sessions = SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), bus, timeout, turn_timeout);
+    let sessions =
+        SessionRegistryHandle::new(registry_slot.clone(), session_map.clone(), socket_hub, bus, timeout, turn_timeout);
     let media_counts = notifier::MediaCounts::default();
     let notifier = NotifierHandle::new(notifier_slot.clone(), media_counts.clone(), cfg.telegram.media_queued_per_user);
     let payments = payments::PaymentHandle::new(payment_slot.clone());

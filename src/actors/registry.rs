@@ -10,7 +10,6 @@ use std::time::Duration;
 use dashmap::DashMap;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use uuid::Uuid;
@@ -22,6 +21,7 @@ use super::session::{
     Accepted, Hold, ImageRef, ReserveCmd, SessionActor, SessionDeps, SessionError, SessionMsg, StartJob, TurnOutcome,
     TurnRequest,
 };
+use super::sockets::SocketHub;
 use super::supervisor::ActorSlot;
 use crate::db::chat::Chat;
 use crate::db::credits::Settled;
@@ -33,6 +33,9 @@ pub type SessionMap = Arc<DashMap<UserId, ActorRef<SessionMsg>>>;
 pub enum RegistryMsg {
     /// Returns the user's running session, starting it if needed.
     Start(UserId, RpcReplyPort<Result<ActorRef<SessionMsg>, SessionError>>),
+    /// The user's balance changed elsewhere and they have a socket here but no running
+    /// session: start one, which re-reads the balance and tells the sockets.
+    Reload(UserId),
     /// Ask every session to stop if it has been idle long enough.
     Sweep,
     /// Panics the registry (tests of supervision; ignored in production).
@@ -74,6 +77,15 @@ impl Actor for SessionRegistry {
                     None => self.start(&myself, state, user).await,
                 };
                 let _ = reply.send(result);
+            }
+            RegistryMsg::Reload(user) => {
+                let session = match self.map.get(&user).map(|r| r.clone()) {
+                    Some(existing) => Ok(existing),
+                    None => self.start(&myself, state, user).await,
+                };
+                if let Ok(session) = session {
+                    let _ = session.cast(SessionMsg::Reload);
+                }
             }
             RegistryMsg::Sweep => {
                 let timeout = Duration::from_secs(self.deps.services.settings.file.sessions.idle_timeout_secs);
@@ -156,19 +168,35 @@ impl SessionRegistry {
     }
 }
 
-/// Delivers the other nodes' news to this node's sessions.
-pub struct LocalSessions(pub SessionMap);
+/// Delivers the other nodes' news to this node: frames to the user's sockets, the rest to the
+/// user's session.
+pub struct LocalSessions {
+    pub map: SessionMap,
+    pub sockets: Arc<SocketHub>,
+    pub registry: ActorSlot<RegistryMsg>,
+}
 
 impl LocalDelivery for LocalSessions {
     fn deliver(&self, event: BusEvent) {
-        let (user, msg) = match event {
-            BusEvent::Frame(user, frame) => (user, SessionMsg::Publish(frame)),
-            BusEvent::Reload(user) => (user, SessionMsg::Reload),
-            BusEvent::ChatChanged(user) => (user, SessionMsg::ChatForget),
-        };
-        if let Some(session) = self.0.get(&user) {
-            let _ = session.cast(msg);
+        match event {
+            BusEvent::Frame(user, frame) => self.sockets.publish(user, &frame),
+            BusEvent::Reload(user) => reload_here(&self.map, &self.sockets, &self.registry, user),
+            BusEvent::ChatChanged(user) => {
+                if let Some(session) = self.map.get(&user) {
+                    let _ = session.cast(SessionMsg::ChatForget);
+                }
+            }
         }
+    }
+}
+
+/// The user's balance changed elsewhere: their running session re-reads it and tells the
+/// sockets; with no session but a socket here, the registry starts one to do so.
+fn reload_here(map: &SessionMap, sockets: &SocketHub, registry: &ActorSlot<RegistryMsg>, user: UserId) {
+    if let Some(session) = map.get(&user) {
+        let _ = session.cast(SessionMsg::Reload);
+    } else if sockets.is_connected(user) {
+        let _ = registry.get().cast(RegistryMsg::Reload(user));
     }
 }
 
@@ -177,6 +205,8 @@ impl LocalDelivery for LocalSessions {
 pub struct SessionRegistryHandle {
     registry: ActorSlot<RegistryMsg>,
     map: SessionMap,
+    /// This node's open sockets, by user.
+    sockets: Arc<SocketHub>,
     /// The other nodes' sessions of the user (cluster mode; a no-op on one node).
     bus: Bus,
     /// For quick calls (credits, the chat, starting a generation).
@@ -189,11 +219,17 @@ impl SessionRegistryHandle {
     pub fn new(
         registry: ActorSlot<RegistryMsg>,
         map: SessionMap,
+        sockets: Arc<SocketHub>,
         bus: Bus,
         timeout: Duration,
         turn_timeout: Duration,
     ) -> Self {
-        Self { registry, map, bus, timeout, turn_timeout }
+        Self { registry, map, sockets, bus, timeout, turn_timeout }
+    }
+
+    /// This node's open sockets (the WebSocket handler registers there; sessions publish there).
+    pub fn sockets(&self) -> &Arc<SocketHub> {
+        &self.sockets
     }
 
     /// A handle to `user`'s session (started on first use).
@@ -210,14 +246,11 @@ impl SessionRegistryHandle {
         self.map.contains_key(&user)
     }
 
-    /// Sends `frame` to the user's sockets: on this node if they have a running session here (no
-    /// session means no sockets), and on every other node of a cluster.
+    /// Sends `frame` to the user's sockets, on this node and on every other node of a cluster.
     pub fn publish(&self, user: UserId, frame: Frame) {
+        self.sockets.publish(user, &frame);
         if self.bus.is_enabled() {
-            self.bus.send(BusEvent::Frame(user, frame.clone()));
-        }
-        if let Some(session) = self.map.get(&user) {
-            let _ = session.cast(SessionMsg::Publish(frame));
+            self.bus.send(BusEvent::Frame(user, frame));
         }
     }
 
@@ -238,9 +271,7 @@ impl SessionRegistryHandle {
     /// elsewhere.
     pub fn reload(&self, user: UserId) {
         self.bus.send(BusEvent::Reload(user));
-        if let Some(session) = self.map.get(&user) {
-            let _ = session.cast(SessionMsg::Reload);
-        }
+        reload_here(&self.map, &self.sockets, &self.registry, user);
     }
 
     pub fn sweep(&self) {
@@ -330,17 +361,6 @@ impl SessionHandle {
         self.call(|reply| SessionMsg::StartGeneration(Box::new(job.clone()), reply)).await
     }
 
-    /// Registers a socket; returns its id and the balance to send first.
-    pub async fn subscribe(&self, tx: mpsc::Sender<Frame>) -> Result<(u64, BalanceView), SessionError> {
-        self.call(|reply| SessionMsg::Subscribe(tx.clone(), reply)).await
-    }
-
-    pub fn unsubscribe(&self, id: u64) {
-        if let Some(session) = self.registry.map.get(&self.user) {
-            let _ = session.cast(SessionMsg::Unsubscribe(id));
-        }
-    }
-
     pub fn publish(&self, frame: Frame) {
         self.registry.publish(self.user, frame);
     }
@@ -391,8 +411,11 @@ impl SessionHandle {
     }
 
     /// A result is ready: the session sends it through the bot when the user has no open
-    /// socket (the session is started if needed: no session means no socket).
+    /// socket on this node (no session is started for a user who has one).
     pub async fn deliver_if_offline(&self, id: Uuid) -> Result<(), SessionError> {
+        if self.registry.sockets.is_connected(self.user) {
+            return Ok(());
+        }
         let session = self.registry.resolve(self.user).await?;
         session.cast(SessionMsg::DeliverIfOffline(id)).map_err(|_| SessionError::Unavailable)
     }

@@ -2,10 +2,12 @@
 //! `POST /api/ws/ticket` (one-time, 30 s; `auth::ws_ticket`) so the session token never travels
 //! in a URL; `?token=<jwt>` still works for older clients and scripts (the load tester). The
 //! ticket or token — and its token version — is checked before the upgrade;
-//! the socket subscribes to the user's `SessionActor`, gets `balance` at once, and follows
-//! the session across restarts (a closed channel means the session went away: subscribe
-//! again and resend the balance). Heartbeats detect dead peers; the socket closes with 4001
-//! when the token expires and 4008 when the user has too many sockets.
+//! the socket registers in the node's `SocketHub` (where the user's session, the generator and
+//! the cluster bus publish), gets `balance` at once — read from the database, or from the user's
+//! session when one runs — and keeps no session alive while it only listens. A socket the hub
+//! dropped as too slow sees its channel close: it registers again and resends the balance. The
+//! registration is a guard, released however the task ends. Heartbeats detect dead peers; the
+//! socket closes with 4001 when the token expires and 4008 when the user has too many sockets.
 
 use std::time::Duration;
 
@@ -20,9 +22,9 @@ use tokio::sync::mpsc;
 
 use super::auth::AuthUser;
 use super::{ApiError, AppState};
-use crate::actors::events::Frame;
-use crate::actors::registry::SessionHandle;
+use crate::actors::events::{BalanceView, Frame};
 use crate::actors::session::SessionError;
+use crate::actors::sockets::{Subscription, TooManySockets};
 use crate::auth::ws_ticket::Ticket;
 use crate::domain::ids::UserId;
 
@@ -90,21 +92,49 @@ async fn upgrade(
     Ok(ws.on_upgrade(move |socket| run(state, user, exp, ver, socket)))
 }
 
-async fn subscribe(session: &SessionHandle) -> Result<(u64, mpsc::Receiver<Frame>, Frame), SessionError> {
+/// Registers the socket and gets the balance to send first.
+async fn subscribe(
+    state: &AppState,
+    user: UserId,
+) -> Result<(Subscription, mpsc::Receiver<Frame>, Frame), SessionError> {
     let (tx, rx) = mpsc::channel(64);
-    let (id, balance) = session.subscribe(tx).await?;
-    Ok((id, rx, balance.frame()))
+    let max = state.settings.file.sessions.max_sockets_per_user;
+    // Registered before the balance is read: a change published in between arrives after it.
+    let subscription = state
+        .actors
+        .sessions
+        .sockets()
+        .subscribe(user, tx, max)
+        .map_err(|TooManySockets| SessionError::TooManySockets)?;
+    let balance = first_balance(state, user).await?;
+    Ok((subscription, rx, balance.frame()))
+}
+
+/// The balance a new socket starts with: a plain read of the user's buckets, or the user's
+/// session when one runs (its copy is the current one) or when the month's free allowance is due
+/// (a write, which only the session makes).
+async fn first_balance(state: &AppState, user: UserId) -> Result<BalanceView, SessionError> {
+    let sessions = &state.actors.sessions;
+    if sessions.is_running(user) {
+        return sessions.session(user).balance().await;
+    }
+    let buckets = crate::db::credits::load_state(&state.pool, user).await?;
+    if crate::domain::credits::needs_refresh(&buckets, chrono::Utc::now(), state.tz) {
+        return sessions.session(user).balance().await;
+    }
+    Ok(BalanceView::from_state(&buckets, state.tz))
 }
 
 async fn run(state: AppState, user: UserId, exp: i64, ver: i32, socket: WebSocket) {
     metrics::gauge!("primerka_ws_connections").increment(1.0);
-    let session = state.actors.sessions.session(user);
     let (mut sink, mut stream) = socket.split();
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
     };
 
-    let (mut sub_id, mut rx, first) = match subscribe(&session).await {
+    // Boxed, like the re-registration below: the socket's task (alive as long as the socket) is
+    // not sized by these one-off futures.
+    let (mut subscription, mut rx, first) = match Box::pin(subscribe(&state, user)).await {
         Ok(s) => s,
         Err(SessionError::TooManySockets) => {
             let _ = sink.send(close(CLOSE_TOO_MANY_SOCKETS, "too many sockets")).await;
@@ -127,7 +157,6 @@ async fn run(state: AppState, user: UserId, exp: i64, ver: i32, socket: WebSocke
     let mut awaiting_pong = false;
 
     if sink.send(Message::Text(Utf8Bytes::from(first.to_string()))).await.is_err() {
-        session.unsubscribe(sub_id);
         metrics::gauge!("primerka_ws_connections").decrement(1.0);
         return;
     }
@@ -139,10 +168,10 @@ async fn run(state: AppState, user: UserId, exp: i64, ver: i32, socket: WebSocke
                         break;
                     }
                 }
-                // The session stopped or restarted, or dropped us as too slow: follow it.
-                None => match subscribe(&session).await {
-                    Ok((id, new_rx, balance)) => {
-                        sub_id = id;
+                // The hub dropped us as too slow: register again and resend the balance.
+                None => match Box::pin(subscribe(&state, user)).await {
+                    Ok((new_subscription, new_rx, balance)) => {
+                        subscription = new_subscription;
                         rx = new_rx;
                         if sink.send(Message::Text(Utf8Bytes::from(balance.to_string()))).await.is_err() {
                             break;
@@ -190,7 +219,7 @@ async fn run(state: AppState, user: UserId, exp: i64, ver: i32, socket: WebSocke
             }
         }
     }
-    session.unsubscribe(sub_id);
+    drop(subscription);
     metrics::gauge!("primerka_ws_connections").decrement(1.0);
 }
 

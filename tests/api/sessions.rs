@@ -25,12 +25,14 @@ async fn a_panicking_session_is_restarted_with_its_state_reloaded() {
 
     session.crash_for_test().await.unwrap();
 
-    // The supervisor restarts the session at once; the socket follows it and gets the
-    // reloaded balance again.
-    let again = next_event_of(&mut socket, "balance").await;
-    assert_eq!(again["data"]["free"], 8, "state reloaded from the database");
+    // The supervisor restarts the session at once, its state reloaded from the database; the
+    // socket (registered in the socket hub, not in the session) stays open and hears the
+    // restarted session's next change.
     let me = app.get_me(&token).await;
-    assert_eq!(me["balance"]["free"], 8);
+    assert_eq!(me["balance"]["free"], 8, "state reloaded from the database");
+    session.reserve(cmd(1, "after-crash")).await.unwrap();
+    let again = next_event_of(&mut socket, "balance").await;
+    assert_eq!(again["data"]["free"], 7, "the same socket hears the restarted session");
     let restarts = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(
         restarts.lines().any(|l| l.starts_with("primerka_actor_restarts_total{actor=\"session\"}")),
@@ -60,18 +62,53 @@ async fn idle_sessions_are_stopped_on_time() {
 }
 
 #[tokio::test]
-async fn a_session_with_a_socket_is_not_idle() {
+async fn a_user_who_only_listens_keeps_no_session_and_still_hears_every_change() {
     let app = spawn_app_with(|env| {
         env.insert("APP__SESSIONS__IDLE_TIMEOUT_SECS".into(), "1".into());
         env.insert("APP__SESSIONS__SWEEP_INTERVAL_SECS".into(), "1".into());
     })
     .await;
     let id = new_user_id();
+    let user = UserId(id);
     let token = app.login(id).await;
+    // The Mini App's start: the profile (the session grants the month's free allowance), then
+    // the socket, opened here once that session stopped as idle.
+    assert_eq!(app.get_me(&token).await["balance"]["free"], 10);
+    assert!(
+        wait_until(Duration::from_secs(6), || async { !app.actors.sessions.is_running(user) }).await,
+        "the session stops when idle"
+    );
     let mut socket = connect(&app, &token).await;
-    next_event_of(&mut socket, "balance").await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert!(app.actors.sessions.is_running(UserId(id)), "a connected user's session stays");
+    assert_eq!(next_event_of(&mut socket, "balance").await["data"]["free"], 10, "the balance comes from a read");
+    assert!(!app.actors.sessions.is_running(user), "opening a socket starts no session");
+
+    // A change through the session reaches the socket; the session then stops when idle while
+    // the socket stays open.
+    app.actors.sessions.session(user).reserve(cmd(2, "listen")).await.unwrap();
+    assert_eq!(next_event_of(&mut socket, "balance").await["data"]["free"], 8);
+    let session = app.actors.sessions.session(user);
+    let hold = sqlx::query_scalar::<_, uuid::Uuid>("select id from holds where idempotency_key = 'listen'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    session.release(primerka::domain::ids::HoldId(hold), "test").await.unwrap();
+    assert_eq!(next_event_of(&mut socket, "balance").await["data"]["free"], 10);
+    assert!(
+        wait_until(Duration::from_secs(6), || async { !app.actors.sessions.is_running(user) }).await,
+        "an idle session stops even with a socket open"
+    );
+
+    // A grant elsewhere (another node, the payment actor): the balance reaches the socket
+    // although no session ran when it happened.
+    sqlx::query("update users set purchased_credits = purchased_credits + 5 where telegram_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.actors.sessions.reload(user);
+    let granted = next_event_of(&mut socket, "balance").await;
+    assert_eq!(granted["data"]["purchased"], 5);
+    assert_eq!(granted["data"]["total"], 15);
 }
 
 #[tokio::test]

@@ -85,56 +85,76 @@ pub(super) async fn store_result(
     // ignored the format, is encoded to JPEG once). A free-tier result is stored twice: the
     // clean master (what later edits chain on) and the watermarked copy every delivery path
     // (media link, download, send, share) hands out — its one encode is the main cost of this
-    // step (BENCHMARKS.md, generator pool).
-    let (master, delivered) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Vec<u8>>), Failure> {
-        let unusable = |e: String| {
-            tracing::warn!(error = %e, "the provider's result is not a usable image");
-            Failure(ErrorCode::GenerationFailed)
-        };
-        let format = images::sniff(&bytes).ok_or_else(|| unusable("the result is not a JPEG or PNG".into()))?;
-        let image = images::decode_limited(&bytes, format, limits).map_err(|e| unusable(e.to_string()))?;
-        if before.is_some_and(|before| before.same_picture(&images::fingerprint(&image))) {
-            tracing::info!("kie.ai returned the input unchanged");
-            return Err(Failure(ErrorCode::UnchangedResult));
-        }
-        let clean = if format == ImageFormat::Jpeg {
-            bytes
-        } else {
-            images::encode(&image, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?
-        };
-        let marked = match &watermark {
-            Some(mark) => {
-                let marked = mark.apply_owned(image);
-                Some(images::encode(&marked, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?)
-            }
-            None => None,
-        };
-        Ok((clean, marked))
-    })
-    .await
-    .map_err(|_| Failure(ErrorCode::JobInternal))??;
+    // step (BENCHMARKS.md, generator pool). A JPEG's clean bytes are final as they came, so they
+    // are written while the picture is checked (and deleted if the check fails).
+    let bytes = bytes::Bytes::from(bytes);
+    let format = images::sniff(&bytes);
     let key = Storage::new_key("results", ImageFormat::Jpeg);
-    let master_key = delivered.as_ref().map(|_| Storage::new_key("masters", ImageFormat::Jpeg));
-    let stored = async {
-        services.storage.put(&key, delivered.as_deref().unwrap_or(&master)).await?;
-        if let Some(master_key) = &master_key {
-            services.storage.put(master_key, &master).await?;
-        }
-        Ok::<_, std::io::Error>(())
-    };
+    let master_key = watermark.as_ref().map(|_| Storage::new_key("masters", ImageFormat::Jpeg));
+    let clean_key = master_key.clone().unwrap_or_else(|| key.clone());
     let forget = || async {
         let _ = services.storage.delete(&key).await;
         if let Some(master_key) = &master_key {
             let _ = services.storage.delete(master_key).await;
         }
     };
+    let clean_early = format == Some(ImageFormat::Jpeg);
+    let early_store = async { if clean_early { services.storage.put(&clean_key, &bytes).await } else { Ok(()) } };
+    let checked = tokio::task::spawn_blocking({
+        let bytes = bytes.clone();
+        move || -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), Failure> {
+            let unusable = |e: String| {
+                tracing::warn!(error = %e, "the provider's result is not a usable image");
+                Failure(ErrorCode::GenerationFailed)
+            };
+            let format = format.ok_or_else(|| unusable("the result is not a JPEG or PNG".into()))?;
+            let image = images::decode_limited(&bytes, format, limits).map_err(|e| unusable(e.to_string()))?;
+            if before.is_some_and(|before| before.same_picture(&images::fingerprint(&image))) {
+                tracing::info!("kie.ai returned the input unchanged");
+                return Err(Failure(ErrorCode::UnchangedResult));
+            }
+            // `None`: the clean picture is the downloaded JPEG itself.
+            let reencoded = if format == ImageFormat::Jpeg {
+                None
+            } else {
+                Some(images::encode(&image, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?)
+            };
+            let marked = match &watermark {
+                Some(mark) => {
+                    let marked = mark.apply_owned(image);
+                    Some(images::encode(&marked, ImageFormat::Jpeg).map_err(|e| unusable(e.to_string()))?)
+                }
+                None => None,
+            };
+            Ok((reencoded, marked))
+        }
+    });
+    let (checked, early) = tokio::join!(checked, early_store);
+    let (reencoded, delivered) = match checked.map_err(|_| Failure(ErrorCode::JobInternal)).and_then(|r| r) {
+        Ok(done) => done,
+        Err(failure) => {
+            forget().await;
+            return Err(failure);
+        }
+    };
+    let master_len = reencoded.as_ref().map_or(bytes.len(), Vec::len);
+    let stored = async {
+        early?;
+        if let Some(clean) = &reencoded {
+            services.storage.put(&clean_key, clean).await?;
+        }
+        if let Some(marked) = &delivered {
+            services.storage.put(&key, marked).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
     if let Err(e) = stored.await {
         tracing::error!(error = %e, "storing the result failed");
         forget().await;
         return Err(Failure(ErrorCode::JobInternal));
     }
-    let result_bytes = delivered.as_ref().map_or(master.len(), Vec::len) as i64;
-    let master_ref = master_key.as_deref().map(|k| (k, master.len() as i64));
+    let result_bytes = delivered.as_ref().map_or(master_len, Vec::len) as i64;
+    let master_ref = master_key.as_deref().map(|k| (k, master_len as i64));
     match gen_db::finish_success(&services.pool, row.id, &key, result_bytes, master_ref).await {
         Ok(true) => {}
         Ok(false) => {

@@ -80,6 +80,7 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Tim
     // computed while kie.ai works, not after the result arrived. Dropping the handle (the job
     // ended otherwise) leaves the task to finish on its own: it is bounded and writes nothing.
     let before = result::fingerprint_input(shared, &row);
+    let mut store_task = None;
     let task_id = match row.provider_task_id.clone() {
         Some(task) => task,
         None if row.stage.as_deref() == Some("creating") => {
@@ -88,7 +89,16 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Tim
             return Err(());
         }
         None => match submit(shared, &row, timing).await {
-            Ok(task) => task,
+            Ok(task) => {
+                // Stored the moment it is returned, while the first wait for kie.ai runs (the
+                // write is awaited before anything that reads it; a crash before it lands
+                // leaves the job in `creating`, refunded and never re-sent, as before).
+                let pool = shared.services.pool.clone();
+                let (id, stored_task) = (row.id, task.clone());
+                store_task = Some(Box::pin(async move { gen_db::set_task(&pool, id, &stored_task).await }));
+                tracing::info!(task.id = %task, "kie.ai task created");
+                task
+            }
             Err(Failure(code)) => {
                 result::fail(shared, &row, code).await;
                 return Err(());
@@ -106,14 +116,24 @@ async fn drive(shared: &Arc<GenShared>, mut row: GenerationRow, timing: &mut Tim
     let mut interval = Duration::from_millis(settings.poll_initial_ms);
     let mut errors = 0u32;
     loop {
-        timing
-            .wait(async {
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = notify.notified() => {}
+        let wait = timing.wait(async {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = notify.notified() => {}
+            }
+        });
+        match store_task.take() {
+            None => wait.await,
+            Some(store) => {
+                let ((), stored) = tokio::join!(wait, store);
+                if let Err(e) = stored {
+                    tracing::error!(error = %e, task.id = %task_id, "could not store the kie.ai task id");
+                    result::fail(shared, &row, ErrorCode::JobInternal).await;
+                    return Err(());
                 }
-            })
-            .await;
+                row.status = GenerationStatus::Submitted;
+            }
+        }
         interval = (interval.mul_f32(1.5)).min(Duration::from_millis(settings.poll_max_ms));
         if chrono::Utc::now() > deadline {
             result::fail(shared, &row, ErrorCode::ProviderTimeout).await;
@@ -184,7 +204,8 @@ async fn aspect_of(shared: &Arc<GenShared>, key: Option<&str>) -> &'static str {
     }
 }
 
-/// Sends createTask within the budget; retries only what cannot have created a task.
+/// Sends createTask within the budget; retries only what cannot have created a task. The caller
+/// stores the task id it returns.
 async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timing) -> Result<String, Failure> {
     let services = &shared.services;
     let settings = &services.settings.file;
@@ -230,12 +251,7 @@ async fn submit(shared: &Arc<GenShared>, row: &GenerationRow, timing: &mut Timin
         shared.limits.create.finish(slot).await;
         match answer {
             Ok(task) => {
-                // Stored the moment it is returned.
-                if let Err(e) = gen_db::set_task(&services.pool, row.id, &task).await {
-                    tracing::error!(error = %e, task.id = %task, "could not store the kie.ai task id");
-                    return Err(Failure(ErrorCode::JobInternal));
-                }
-                tracing::info!(task.id = %task, attempt, "kie.ai task created");
+                tracing::debug!(attempt, "createTask answered");
                 return Ok(task);
             }
             Err(e) if e.is_retryable() && attempt < max_attempts => {

@@ -17,7 +17,7 @@ use ractor::ActorRef;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Reply, SessionActor, SessionError, SessionMsg, SessionState, publish};
+use super::{Reply, SessionActor, SessionError, SessionMsg, SessionState};
 use crate::actors::chat::{ChatChange, apply};
 use crate::actors::events::Event;
 use crate::db::chat::{self as chat_db, Chat};
@@ -124,7 +124,7 @@ impl SessionActor {
             let services = self.services();
             let ttl = services.settings.file.storage.signed_url_ttl_secs;
             let view = crate::actors::chat::message_view(&services.storage, ttl, message);
-            publish(state, Event::ChatMessage(view).frame());
+            self.publish(state, Event::ChatMessage(view).frame());
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 
-use super::{Hold, ReserveCmd, SessionActor, SessionError, SessionState, publish};
+use super::{Hold, ReserveCmd, SessionActor, SessionError, SessionState};
 use crate::db::DbError;
 use crate::db::credits::{self as credit_db, ReserveRequest, Settled};
 use crate::db::generations::NewGeneration;
@@ -61,7 +61,7 @@ impl SessionActor {
                     let new_state = BucketState { buckets, ..snapshot };
                     state.buckets = Some(new_state);
                     state.open_holds.push(hold_id);
-                    publish(state, self.view(&new_state).frame());
+                    self.publish(state, self.view(&new_state).frame());
                     metrics::counter!("primerka_credit_reserves_total", "purpose" => cmd.purpose.clone()).increment(1);
                     return Ok(Hold {
                         id: hold_id,
@@ -120,7 +120,7 @@ impl SessionActor {
         state.open_holds.retain(|h| *h != hold);
         if let Some(new_state) = new_state {
             state.buckets = Some(new_state);
-            publish(state, self.view(&new_state).frame());
+            self.publish(state, self.view(&new_state).frame());
             metrics::counter!("primerka_credit_releases_total").increment(1);
         }
         Ok(settled)

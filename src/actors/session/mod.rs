@@ -1,7 +1,9 @@
 //! `SessionActor`: one per active user (DESIGN §3). It owns everything that is the user's and
 //! changes: the credit holds (reserve, commit, release, through the credit writer), a cached copy
-//! of the buckets, the live WebSocket subscribers, the generations in flight (the per-user cap),
-//! the editor chat (the last messages and the current image) and the queue of chat turns.
+//! of the buckets, the generations in flight (the per-user cap), the editor chat (the last
+//! messages and the current image) and the queue of chat turns. The user's open WebSockets are
+//! not here: they register in the node's `SocketHub` (`actors/sockets.rs`), where the session
+//! publishes, so a user who only listens keeps no session alive.
 //! Every workflow that starts something paid for the user starts here:
 //!
 //! - `StartGeneration` (a try-on or a chat edit): checks, then writes the generation row and its
@@ -28,7 +30,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -129,10 +130,6 @@ pub enum SessionMsg {
     JobEnded(Uuid),
     /// The balance changed elsewhere (a grant): re-read it and tell the sockets.
     Reload,
-    Subscribe(mpsc::Sender<Frame>, Reply<(u64, BalanceView)>),
-    Unsubscribe(u64),
-    /// Send a frame to every socket of the user.
-    Publish(Frame),
     /// Stop if idle for at least this long with nothing in flight (sent by the registry).
     IdleCheck(Duration),
     /// The chat (loaded from `chat_history` on first use).
@@ -182,8 +179,6 @@ pub struct SessionActor {
 pub struct SessionState {
     user: UserId,
     buckets: Option<BucketState>,
-    subscribers: Vec<(u64, mpsc::Sender<Frame>)>,
-    next_subscriber: u64,
     open_holds: Vec<HoldId>,
     /// The user's unfinished generations; `None` until first needed (then loaded from the
     /// database, which also makes a restarted session count correctly).
@@ -203,8 +198,6 @@ impl Actor for SessionActor {
         Ok(SessionState {
             user,
             buckets: None,
-            subscribers: Vec::new(),
-            next_subscriber: 1,
             open_holds: Vec::new(),
             in_flight: None,
             last_active: Instant::now(),
@@ -221,7 +214,7 @@ impl Actor for SessionActor {
         msg: SessionMsg,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(msg, SessionMsg::IdleCheck(_) | SessionMsg::Publish(_) | SessionMsg::Reload) {
+        if !matches!(msg, SessionMsg::IdleCheck(_) | SessionMsg::Reload) {
             state.last_active = Instant::now();
         }
         match msg {
@@ -253,45 +246,13 @@ impl Actor for SessionActor {
                 state.buckets = None;
                 if let Ok(s) = Box::pin(self.current(state)).await {
                     let frame = self.view(&s).frame();
-                    publish(state, frame);
+                    self.publish(state, frame);
                 }
             }
-            SessionMsg::Subscribe(tx, reply) => {
-                state.subscribers.retain(|(_, s)| !s.is_closed());
-                if state.subscribers.len() >= self.services().settings.file.sessions.max_sockets_per_user {
-                    let _ = reply.send(Err(SessionError::TooManySockets));
-                } else {
-                    match Box::pin(self.current(state)).await {
-                        Ok(s) => {
-                            let id = state.next_subscriber;
-                            state.next_subscriber += 1;
-                            state.subscribers.push((id, tx));
-                            metrics::gauge!("primerka_ws_subscribers").increment(1.0);
-                            let _ = reply.send(Ok((id, self.view(&s))));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
-                }
-            }
-            SessionMsg::Unsubscribe(id) => {
-                let before = state.subscribers.len();
-                state.subscribers.retain(|(sid, _)| *sid != id);
-                if state.subscribers.len() < before {
-                    metrics::gauge!("primerka_ws_subscribers").decrement(1.0);
-                }
-            }
-            SessionMsg::Publish(frame) => publish(state, frame),
             SessionMsg::IdleCheck(timeout) => {
-                let before = state.subscribers.len();
-                state.subscribers.retain(|(_, s)| !s.is_closed());
-                let dropped = before - state.subscribers.len();
-                if dropped > 0 {
-                    metrics::gauge!("primerka_ws_subscribers").decrement(dropped as f64);
-                }
-                let idle = state.subscribers.is_empty()
-                    && state.open_holds.is_empty()
+                // Open sockets do not keep a session: they live in the socket hub, and a
+                // session started again later reloads its state from the database.
+                let idle = state.open_holds.is_empty()
                     && state.in_flight.as_ref().is_none_or(HashSet::is_empty)
                     && state.turns.as_ref().is_none_or(|t| t.is_empty());
                 if idle && state.last_active.elapsed() >= timeout {
@@ -324,8 +285,7 @@ impl Actor for SessionActor {
                 let _ = reply.send(Box::pin(self.rate_generation(state, id, rating, reason)).await);
             }
             SessionMsg::DeliverIfOffline(id) => {
-                state.subscribers.retain(|(_, s)| !s.is_closed());
-                if state.subscribers.is_empty() {
+                if !self.deps.sessions.sockets().is_connected(state.user) {
                     // Reads and the send run beside the actor: a burst of finished jobs must not
                     // hold the session's mailbox.
                     tokio::spawn(jobs::deliver_result(self.deps.clone(), state.user, id));
@@ -344,33 +304,16 @@ impl Actor for SessionActor {
         }
         Ok(())
     }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        if !state.subscribers.is_empty() {
-            metrics::gauge!("primerka_ws_subscribers").decrement(state.subscribers.len() as f64);
-        }
-        Ok(())
-    }
-}
-
-/// Sends `frame` to every live socket; a socket that cannot keep up is dropped (it sees its
-/// channel close, re-subscribes and catches up through REST).
-fn publish(state: &mut SessionState, frame: Frame) {
-    let before = state.subscribers.len();
-    state.subscribers.retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
-    let dropped = before - state.subscribers.len();
-    if dropped > 0 {
-        metrics::gauge!("primerka_ws_subscribers").decrement(dropped as f64);
-    }
 }
 
 impl SessionActor {
     fn services(&self) -> &Services {
         &self.deps.services
+    }
+
+    /// Sends `frame` to the user's sockets on this node (through the socket hub).
+    fn publish(&self, state: &SessionState, frame: Frame) {
+        self.deps.sessions.sockets().publish(state.user, &frame);
     }
 
     fn view(&self, state: &BucketState) -> BalanceView {

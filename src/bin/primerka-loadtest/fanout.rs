@@ -1,5 +1,5 @@
 //! `--mode fanout`: many authenticated sockets held open on one server, each receiving events.
-//! Every user logs in and keeps `/ws` open; then a driver triggers events for random users at a
+//! Every user logs in, reads `/api/me` and keeps `/ws` open (the Mini App's start); then a driver triggers events for random users at a
 //! fixed rate — `--trigger event` (`POST /api/bench/event`: the session pushes `balance`, no
 //! database) or `--trigger credit-cycle` (a real reserve + commit) — with the server started
 //! with `APP__BENCH__CREDIT_PROBE=true`, and each socket measures how long its `balance` event took to
@@ -59,7 +59,10 @@ pub async fn run(
                 .await?
                 .json()
                 .await?;
-            body["token"].as_str().map(str::to_string).context("login without a token")
+            let token = body["token"].as_str().map(str::to_string).context("login without a token")?;
+            // Like the Mini App: the profile and balance after the login, then the socket.
+            http.get(format!("{base}/api/me")).bearer_auth(&token).send().await?.error_for_status()?;
+            Ok::<_, anyhow::Error>(token)
         }));
     }
     let mut tokens = Vec::with_capacity(sockets);
@@ -110,6 +113,14 @@ pub async fn run(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected = server_pid.and_then(rss_of);
+    // The users only listen from here: once the server's idle sessions stopped, what is left
+    // is the sockets themselves.
+    let rss_listening = if options.idle_wait.is_zero() {
+        None
+    } else {
+        tokio::time::sleep(options.idle_wait).await;
+        server_pid.and_then(rss_of)
+    };
 
     // Drive events at `rate` per second to random users.
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.1));
@@ -159,8 +170,9 @@ pub async fn run(
         "events_failed": failed,
         "events_received": received.load(Ordering::Relaxed),
         "delivery_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": histogram.max() as f64 / 1000.0},
-        "server_rss_bytes": {"start": rss_start, "logged_in": rss_logged_in, "connected": rss_connected},
+        "server_rss_bytes": {"start": rss_start, "logged_in": rss_logged_in, "connected": rss_connected, "listening": rss_listening},
         "server_bytes_per_connected_user": per_user(rss_connected, rss_start),
         "server_bytes_per_socket_and_session": per_user(rss_connected, rss_logged_in),
+        "server_bytes_per_listening_socket": per_user(rss_listening, rss_logged_in),
     }))
 }

@@ -56,13 +56,16 @@ pub struct Options {
     pub server_pid: Option<u32>,
     /// Fan-out trigger: `event` or `credit-cycle`.
     pub trigger: String,
+    /// Fan-out: after the connected reading, wait this long (the server's idle sessions stop)
+    /// and read the RSS again: the users only listen (0: no second reading).
+    pub idle_wait: Duration,
 }
 
 fn usage() -> &'static str {
     "primerka-loadtest [--base-url URL]... [--sim-url URL] [--users N] [--ramp-up SECS] [--duration SECS] \
      [--mix chat=3,tryon=2,buy=1,idle=0] [--bot-token TOKEN] [--first-id ID] [--admin-id ID] \
      [--think-ms MS] [--settle SECS] [--json PATH] [--allow-remote]\n\
-     primerka-loadtest --mode fanout [--sockets N] [--events N] [--rate PER_SEC] [--server-pid PID] [--trigger event|credit-cycle] …"
+     primerka-loadtest --mode fanout [--sockets N] [--events N] [--rate PER_SEC] [--server-pid PID] [--trigger event|credit-cycle] [--idle-wait SECS] …"
 }
 
 fn parse_args() -> anyhow::Result<Options> {
@@ -87,6 +90,7 @@ fn parse_args() -> anyhow::Result<Options> {
         rate: 500.0,
         server_pid: None,
         trigger: "event".into(),
+        idle_wait: Duration::ZERO,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -120,6 +124,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--rate" => o.rate = value()?.parse()?,
             "--server-pid" => o.server_pid = Some(value()?.parse()?),
             "--trigger" => o.trigger = value()?,
+            "--idle-wait" => o.idle_wait = Duration::from_secs_f64(value()?.parse()?),
             "--help" | "-h" => {
                 println!("{}", usage());
                 std::process::exit(0);
