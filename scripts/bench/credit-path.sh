@@ -23,6 +23,7 @@ have pgbench || apt_install postgresql-contrib postgresql-client
 for tool in wrk pgbench psql curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk postgresql-client curl python3)" >&2; exit 1; }
 done
+server_bin="${SERVER_BIN:-./target/release/primerka}"  # another build to compare with (a same-run baseline)
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --bin primerka >/dev/null
 work="$(mktemp -d)"
 server_pid=""
@@ -36,7 +37,7 @@ trap cleanup EXIT
 APP_ENV=test PORT="$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
   JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off RUST_LOG=warn \
   APP__BENCH__CREDIT_PROBE=true APP__SERVER__HOST=127.0.0.1 APP__CREDITS__WRITER_WORKERS="${WRITER_WORKERS:-3}" \
-  ./target/release/primerka >"$work/server.log" 2>&1 &
+  "$server_bin" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
