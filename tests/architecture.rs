@@ -112,11 +112,13 @@ fn handlers_do_not_move_credits_themselves() {
                 "credit_writer",
                 "chat::save",
                 "generations::finish_",
+                "users::set_blocked",
+                "users::clear_personal_data",
             ],
         ),
         "Credits move and actor-owned rows change only inside the owning actor: reserve/commit/release are the \
          user's SessionActor's, grants and refunds the PaymentActor's, generations the GeneratorPool's, the chat \
-         the SessionActor's. A handler sends the actor a message.",
+         the SessionActor's, and so is a user's block and token version. A handler sends the actor a message.",
     );
 }
 

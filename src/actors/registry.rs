@@ -425,6 +425,12 @@ impl SessionHandle {
         self.call(SessionMsg::DeleteMyData).await
     }
 
+    /// The operator blocks or unblocks the user (the row, with the token version bumped, is the
+    /// session's to write, like "delete my data"'s). `None` for an unknown user.
+    pub async fn set_blocked(&self, blocked: bool) -> Result<Option<(bool, i32)>, SessionError> {
+        self.call(|reply| SessionMsg::SetBlocked(blocked, reply)).await
+    }
+
     /// Test hook: makes the session panic (ignored in production).
     pub async fn crash_for_test(&self) -> Result<(), SessionError> {
         let session = self.registry.resolve(self.user).await?;

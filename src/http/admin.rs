@@ -172,7 +172,7 @@ async fn block(
         return Err(ApiError::validation("telegram_id"));
     }
     let user = UserId(telegram_id);
-    let Some((blocked, token_version)) = db::users::set_blocked(&state.pool, user, body.blocked).await? else {
+    let Some((blocked, token_version)) = state.actors.sessions.session(user).set_blocked(body.blocked).await? else {
         return Err(ApiError::not_found());
     };
     state.token_versions.forget(user);

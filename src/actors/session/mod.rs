@@ -159,6 +159,9 @@ pub enum SessionMsg {
     DeliverIfOffline(Uuid),
     /// "Delete my data": photos, results and the chat go; ledger and payments stay.
     DeleteMyData(Reply<()>),
+    /// The operator blocks (`true`) or unblocks the user; either way every session token issued
+    /// before is revoked. The new `(blocked, token_version)`, `None` for an unknown user.
+    SetBlocked(bool, Reply<Option<(bool, i32)>>),
     /// Panics the actor (tests of supervision; ignored in production).
     CrashForTest,
 }
@@ -293,6 +296,15 @@ impl Actor for SessionActor {
             }
             SessionMsg::DeleteMyData(reply) => {
                 let _ = reply.send(Box::pin(self.delete_my_data(state)).await);
+            }
+            SessionMsg::SetBlocked(blocked, reply) => {
+                let result = Box::pin(crate::db::users::set_blocked(&self.services().pool, state.user, blocked))
+                    .await
+                    .map_err(SessionError::from);
+                if let Ok(Some((blocked, _))) = &result {
+                    tracing::info!(user.id = %state.user, blocked, "operator block changed");
+                }
+                let _ = reply.send(result);
             }
             SessionMsg::CrashForTest => {
                 if self.services().settings.env == crate::config::AppEnv::Production {
