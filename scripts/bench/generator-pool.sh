@@ -10,6 +10,8 @@
 #
 #   scripts/bench/generator-pool.sh [burst_users=40] [overhead_users=4] [burst_seconds=10]
 # A 1,000-job burst: 200 users for 480 s (each keeps one try-on in flight; ~2 creates/s).
+# SIM_LATENCY_SCALE (default 0: kie.ai answers at once) scales the simulated task time of 8 s;
+# 0.0125 makes a task take 100 ms, so work the service overlaps with kie.ai's can overlap.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -33,7 +35,7 @@ start() {
   APP_ENV=test PORT="$port" PUBLIC_BASE_URL="http://127.0.0.1:$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
     JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off ADMIN_TELEGRAM_IDS=1 \
     RUST_LOG=warn,primerka::actors::generator=info NO_COLOR=1 \
-    APP__SIMULATOR__LATENCY_SCALE=0 APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS=5 \
+    APP__SIMULATOR__LATENCY_SCALE="${SIM_LATENCY_SCALE:-0}" APP__SESSIONS__MAX_IN_FLIGHT_GENERATIONS=5 \
     APP__GENERATION__MAX_WAIT_SECS=900 APP__GENERATION__MAX_QUEUE=1500 APP__GENERATION__WORKERS=64 \
     APP__STORAGE__LOCAL_DIR="$work/storage-$1" "$server_bin" >"$work/server-$1.log" 2>&1 &
   server_pid=$!
