@@ -173,6 +173,6 @@ pub async fn run(
         "server_rss_bytes": {"start": rss_start, "logged_in": rss_logged_in, "connected": rss_connected, "listening": rss_listening},
         "server_bytes_per_connected_user": per_user(rss_connected, rss_start),
         "server_bytes_per_socket_and_session": per_user(rss_connected, rss_logged_in),
-        "server_bytes_per_listening_socket": per_user(rss_listening, rss_logged_in),
+        "server_bytes_per_listening_user": per_user(rss_listening, rss_start),
     }))
 }
