@@ -56,16 +56,7 @@ impl SocketHub {
     /// Sends `frame` to every socket of `user` on this node; a socket that cannot keep up is
     /// dropped (its channel closes: it registers again and catches up through REST).
     pub fn publish(&self, user: UserId, frame: &Frame) {
-        let Some(mut sockets) = self.users.get_mut(&user) else { return };
-        let before = sockets.len();
-        sockets.retain(|(_, tx)| tx.try_send(frame.clone()).is_ok());
-        let gone = before - sockets.len();
-        let empty = sockets.is_empty();
-        drop(sockets);
-        decrement(gone);
-        if empty {
-            self.users.remove_if(&user, |_, s| s.is_empty());
-        }
+        self.retain(user, |(_, tx)| tx.try_send(frame.clone()).is_ok());
     }
 
     /// Whether `user` has an open socket on this node.
@@ -74,14 +65,21 @@ impl SocketHub {
     }
 
     /// Open sockets of `user` on this node.
-    pub fn count(&self, user: UserId) -> usize {
+    #[cfg(test)]
+    fn count(&self, user: UserId) -> usize {
         self.users.get(&user).map_or(0, |s| s.iter().filter(|(_, tx)| !tx.is_closed()).count())
     }
 
     fn remove(&self, user: UserId, id: u64) {
+        self.retain(user, |(sid, _)| *sid != id);
+    }
+
+    /// Keeps the sockets of `user` that `keep` accepts; the gauge follows, and the user's entry
+    /// goes with their last socket.
+    fn retain(&self, user: UserId, keep: impl FnMut(&(u64, mpsc::Sender<Frame>)) -> bool) {
         let Some(mut sockets) = self.users.get_mut(&user) else { return };
         let before = sockets.len();
-        sockets.retain(|(sid, _)| *sid != id);
+        sockets.retain(keep);
         let gone = before - sockets.len();
         let empty = sockets.is_empty();
         drop(sockets);

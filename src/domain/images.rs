@@ -344,24 +344,24 @@ fn classify(e: &image::ImageError) -> ImageError {
 
 /// Encodes (JPEG at quality 90, or PNG); the encoders write no EXIF.
 pub fn encode(image: &DynamicImage, format: ImageFormat) -> image::ImageResult<Vec<u8>> {
-    let mut out = Vec::new();
     match format {
-        ImageFormat::Jpeg => {
-            // jpeg-encoder (SIMD) is several times faster than the image crate's own encoder.
-            // An RGB image (every decoded JPEG) is encoded in place; others are converted.
-            let converted;
-            let rgb = match image.as_rgb8() {
-                Some(rgb) => rgb,
-                None => {
-                    converted = image.to_rgb8();
-                    &converted
-                }
-            };
-            out = encode_jpeg(rgb, JPEG_STRIPS)?;
+        // jpeg-encoder (SIMD) is several times faster than the image crate's own encoder. An RGB
+        // image (every decoded JPEG) is encoded in place; others are converted.
+        ImageFormat::Jpeg => encode_jpeg(&as_rgb(image), JPEG_STRIPS),
+        ImageFormat::Png => {
+            let mut out = Vec::new();
+            image.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?;
+            Ok(out)
         }
-        ImageFormat::Png => image.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?,
     }
-    Ok(out)
+}
+
+/// The picture as 8-bit RGB: borrowed when it is already, converted otherwise.
+fn as_rgb(image: &DynamicImage) -> std::borrow::Cow<'_, image::RgbImage> {
+    match image.as_rgb8() {
+        Some(rgb) => std::borrow::Cow::Borrowed(rgb),
+        None => std::borrow::Cow::Owned(image.to_rgb8()),
+    }
 }
 
 /// Horizontal strips a large picture's JPEG is encoded in at once (one per core of the machine
@@ -409,14 +409,12 @@ fn encode_jpeg(rgb: &image::RgbImage, strips: usize) -> image::ImageResult<Vec<u
     };
     let mcu_rows = usize::from(height).div_ceil(MCU_SIDE);
     let mcus_per_row = usize::from(width).div_ceil(MCU_SIDE);
-    // Small pictures are not worth a thread.
+    // Small pictures are not worth a thread. (A row has at most 65535 / 16 MCUs: the interval
+    // always fits.)
     let strips = strips.min(mcu_rows / 8);
-    let Ok(interval) = u16::try_from(mcus_per_row) else {
+    let (true, Ok(interval)) = (strips >= 2 && width > 0, u16::try_from(mcus_per_row)) else {
         return encode_jpeg_strip(rgb.as_raw(), width, height, 0);
     };
-    if strips < 2 || width == 0 {
-        return encode_jpeg_strip(rgb.as_raw(), width, height, 0);
-    }
     let row_bytes = usize::from(width) * 3;
     // MCU rows per strip, the first strips taking the remainder.
     let bounds: Vec<(usize, usize)> = (0..strips)
@@ -514,14 +512,7 @@ pub struct Fingerprint {
 }
 
 pub fn fingerprint(image: &DynamicImage) -> Fingerprint {
-    let converted;
-    let rgb = match image.as_rgb8() {
-        Some(rgb) => rgb,
-        None => {
-            converted = image.to_rgb8();
-            &converted
-        }
-    };
+    let rgb = as_rgb(image);
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     if w == 0 || h == 0 {
         return Fingerprint { aspect: 0.0, cells: Vec::new() };
