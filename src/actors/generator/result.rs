@@ -53,6 +53,13 @@ fn image_limits(shared: &GenShared) -> ImageLimits {
     }
 }
 
+/// A checked result's pictures still to store: the clean JPEG when the provider's was not one
+/// (`None`: the downloaded bytes are it), and the watermarked copy of a free-tier result.
+struct Checked {
+    reencoded: Option<Vec<u8>>,
+    marked: Option<Vec<u8>>,
+}
+
 /// Downloads, checks, watermarks when the hold used free credits, stores, settles, announces.
 /// `before` is the person photo's fingerprint of a try-on ([`fingerprint_input`]).
 pub(super) async fn store_result(
@@ -102,7 +109,7 @@ pub(super) async fn store_result(
     let early_store = async { if clean_early { services.storage.put(&clean_key, &bytes).await } else { Ok(()) } };
     let checked = tokio::task::spawn_blocking({
         let bytes = bytes.clone();
-        move || -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), Failure> {
+        move || -> Result<Checked, Failure> {
             let unusable = |e: String| {
                 tracing::warn!(error = %e, "the provider's result is not a usable image");
                 Failure(ErrorCode::GenerationFailed)
@@ -126,17 +133,18 @@ pub(super) async fn store_result(
                 }
                 None => None,
             };
-            Ok((reencoded, marked))
+            Ok(Checked { reencoded, marked })
         }
     });
     let (checked, early) = tokio::join!(checked, early_store);
-    let (reencoded, delivered) = match checked.map_err(|_| Failure(ErrorCode::JobInternal)).and_then(|r| r) {
-        Ok(done) => done,
-        Err(failure) => {
-            forget().await;
-            return Err(failure);
-        }
-    };
+    let Checked { reencoded, marked: delivered } =
+        match checked.map_err(|_| Failure(ErrorCode::JobInternal)).and_then(|r| r) {
+            Ok(done) => done,
+            Err(failure) => {
+                forget().await;
+                return Err(failure);
+            }
+        };
     let master_len = reencoded.as_ref().map_or(bytes.len(), Vec::len);
     let stored = async {
         early?;
