@@ -7,7 +7,8 @@
 # for each run, the medians over the rounds and the product's share of the floor.
 #
 #   scripts/bench/login.sh [rounds=3] [seconds=10] [connections="64 256"]
-#   SKIP_BUILD=1 uses the release binaries as they are built.
+#   SKIP_BUILD=1 uses the release binaries as they are built; SERVER_BIN=<binary> measures
+#   another build of the product (e.g. the previous one, for a same-run baseline).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -43,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 APP_ENV=test PORT="$port" DATABASE_URL="postgres://postgres@$pghost:$pgport/$db" \
   JWT_SECRET=bench-secret-bench-secret-bench-secret-00 RATE_LIMITS=off RUST_LOG=warn \
-  ./target/release/primerka >"$work/server.log" 2>&1 &
+  "${SERVER_BIN:-./target/release/primerka}" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 BENCH_FLOOR_PORT="$floor_port" BENCH_BOT_TOKEN="$token" "$floor_bin" >"$work/floor.log" 2>&1 &

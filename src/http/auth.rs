@@ -63,7 +63,6 @@ struct LoginResponse {
     user: UserView,
 }
 
-#[tracing::instrument(skip_all, fields(user.id))]
 async fn login(
     State(state): State<AppState>,
     parts: LoginParts,
@@ -84,6 +83,7 @@ async fn login(
         auth.init_data_max_age_secs as i64,
         auth.init_data_future_skew_secs as i64,
     )?;
+    // The request span (`layers::RequestLayer`) declares `user.id`.
     tracing::Span::current().record("user.id", data.user.id);
     let user = match state.recent_logins.get(&data.user) {
         Some(user) => user,

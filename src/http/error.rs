@@ -1,13 +1,11 @@
 //! `ApiError`: the only type that knows HTTP status codes. Handlers return it with `?`; the
-//! body `{"error": {"code", "message", "request_id", "details"?}}` is rendered by the
-//! [`render_errors`] middleware, which knows the caller's language and the request id, and
-//! which logs the cause of a 5xx once.
+//! body `{"error": {"code", "message", "request_id", "details"?}}` is rendered by
+//! [`render_error`] (run for every response by `layers::RequestLayer`), which knows the caller's
+//! language and the request id, and which logs the cause of a 5xx once.
 
 use axum::Json;
-use axum::extract::Request;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -32,7 +30,7 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-/// Stashed in the response for [`render_errors`].
+/// Stashed in the response for [`render_error`].
 #[derive(Debug, Clone)]
 struct ErrorInfo {
     code: ErrorCode,
@@ -230,13 +228,19 @@ pub fn request_lang(headers: &axum::http::HeaderMap) -> Lang {
     headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(Lang::from_code).unwrap_or_default()
 }
 
-/// Renders `ApiError`s (and bare 404/405/413 from the router and layers) as our JSON body.
-pub async fn render_errors(request: Request, next: Next) -> Response {
-    let lang = request_lang(request.headers());
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let mut response = next.run(request).await;
+/// What [`render_error`] needs of the request, taken before the request goes to its handler
+/// (cheap clones; the language is only parsed when there is an error to word).
+pub struct ErrorContext {
+    pub accept_language: Option<HeaderValue>,
+    pub method: axum::http::Method,
+    pub uri: axum::http::Uri,
+    pub request_id: HeaderValue,
+}
+
+/// Renders an `ApiError` (and a bare 404/405/408/413 from the router and layers) as our JSON
+/// body; any other response passes unchanged. Called for every response by
+/// [`super::layers::RequestLayer`].
+pub fn render_error(mut response: Response, request: ErrorContext) -> Response {
     let info = response.extensions_mut().remove::<ErrorInfo>();
     let status = response.status();
     let info = match info {
@@ -261,10 +265,12 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         None => return response,
     };
     if status.is_server_error() {
-        tracing::error!(http.method = %method, http.path = %path, status = status.as_u16(), code = info.code.as_str(),
-            cause = info.source.as_deref().unwrap_or(""), "request failed");
+        tracing::error!(http.method = %request.method, http.path = %request.uri.path(), status = status.as_u16(),
+            code = info.code.as_str(), cause = info.source.as_deref().unwrap_or(""), "request failed");
     }
+    let lang = request.accept_language.as_ref().and_then(|v| v.to_str().ok()).map(Lang::from_code).unwrap_or_default();
     let message = info.message.unwrap_or_else(|| info.code.message(lang).to_string());
+    let request_id = request.request_id.to_str().unwrap_or("");
     let mut body = json!({"error": {"code": info.code, "message": message, "request_id": request_id}});
     if let Some(details) = info.details {
         body["error"]["details"] = details;

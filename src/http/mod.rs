@@ -1,6 +1,6 @@
-//! The HTTP surface (docs/API.md): one `router()` per feature file merged here, plus the
-//! layers every request passes (request id, trace, metrics, error rendering, timeout, body
-//! limit, CORS, CSP).
+//! The HTTP surface (docs/API.md): one `router()` per feature file merged here, plus what every
+//! request passes: `layers::RequestLayer` (request id, trace span, timeout, error rendering,
+//! metrics, CORS for cross-origin callers, CSP and security headers) and the body limits.
 
 pub mod access;
 pub mod admin;
@@ -10,6 +10,7 @@ pub mod chat;
 pub mod error;
 pub mod gallery;
 pub mod health;
+pub mod layers;
 pub mod legal;
 pub mod me;
 pub mod media;
@@ -25,25 +26,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, FromRequest};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use sqlx::PgPool;
-use tower::ServiceBuilder;
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::actors::ActorHandles;
 use crate::auth::jwt::JwtKeys;
@@ -214,10 +209,6 @@ pub fn peer_addr(request_extensions: &axum::http::Extensions) -> Option<SocketAd
     request_extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
 
-const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; \
-     style-src 'self' 'unsafe-inline'; script-src 'self'; frame-src 'self' https://yookassa.ru https://*.yookassa.ru; \
-     font-src 'self' data:; frame-ancestors https://web.telegram.org https://*.telegram.org 'self'; base-uri 'self'; form-action 'self'";
-
 /// The whole application router.
 pub fn router(state: AppState, simulator: Option<Router>) -> Router {
     let settings = state.settings.clone();
@@ -245,29 +236,10 @@ pub fn router(state: AppState, simulator: Option<Router>) -> Router {
     if let Some(sim) = simulator {
         app = app.nest("/sim", sim);
     }
-    let app = app
-        .fallback_service(spa::service(&settings))
-        .layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::from_fn(record_metrics));
-
-    let request_id = HeaderName::from_static("x-request-id");
-    app.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(request_id))
-            .layer(
-                TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
-                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("http.request", request_id = %id, http.method = %request.method(), http.route = %route)
-                }),
-            )
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(settings.file.server.request_timeout_secs)))
-            .layer(cors(&settings))
-            .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
-            .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-            .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"))),
-    )
+    app.fallback_service(spa::service(&settings)).layer(layers::RequestLayer::new(
+        Duration::from_secs(settings.file.server.request_timeout_secs),
+        cors(&settings),
+    ))
 }
 
 fn cors(settings: &Settings) -> CorsLayer {
@@ -280,8 +252,9 @@ fn cors(settings: &Settings) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT_LANGUAGE])
         .max_age(Duration::from_secs(600));
+    // Named only to a caller from that origin.
     match HeaderValue::from_str(&origin) {
-        Ok(value) => layer.allow_origin(value),
+        Ok(value) => layer.allow_origin(AllowOrigin::list([value])),
         Err(_) => layer,
     }
 }
@@ -295,18 +268,4 @@ fn origin_of(url: &str) -> String {
         },
         None => url.to_string(),
     }
-}
-
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    let method = request.method().to_string();
-    let response = next.run(request).await;
-    // Unmatched paths (static files, 404s) are grouped so labels stay bounded.
-    let route = route.unwrap_or_else(|| "other".to_string());
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("primerka_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("primerka_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
 }

@@ -47,6 +47,38 @@ async fn oversized_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn every_answer_carries_a_request_id_the_api_policy_and_cors_only_for_its_origin() {
+    let app = spawn_app().await;
+    let get = |request_id: &'static str| {
+        app.client.get(app.url("/api/tryon/categories")).header("x-request-id", request_id).send()
+    };
+    let kept = get("trace-42.a").await.unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    assert_eq!(kept.headers()["x-request-id"], "trace-42.a", "a plain caller id is kept");
+    assert_eq!(kept.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    assert_eq!(kept.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(kept.headers()["referrer-policy"], "same-origin");
+    assert!(kept.headers()["vary"].to_str().unwrap().contains("origin"));
+    assert!(kept.headers().get("access-control-allow-origin").is_none(), "no Origin, no CORS answer");
+
+    let replaced = get("x\"}, \"forged\": \"1").await.unwrap();
+    let id = replaced.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "anything but a plain token is replaced by a new id: {id}");
+
+    let from_the_app = app
+        .client
+        .get(app.url("/api/tryon/categories"))
+        .header("origin", app.settings.public_base_url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        from_the_app.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string()),
+        Some(app.settings.public_base_url.clone())
+    );
+}
+
+#[tokio::test]
 async fn cors_allows_only_the_configured_origin() {
     let app = spawn_app().await;
     let allowed = app
