@@ -14,6 +14,8 @@ export const Figures = z.object({
 export type Figures = z.infer<typeof Figures>
 
 export const Stats = z.object({
+  /** Today in the server's timezone (Moscow): the report's days are counted there. */
+  date: z.string().optional(),
   users: z.number(),
   sessions_live: z.number(),
   today: Figures,

@@ -345,7 +345,7 @@ async fn check_ledger(State(state): State<AppState>, admin: AdminUser) -> Result
 }
 
 /// The operator's figures: totals of the last 24 hours (as before), today's and this month's
-/// figures (configured timezone), and the providers' health over the last hour.
+/// figures (configured timezone, whose day is `date`), and the providers' health over the last hour.
 async fn stats(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, ApiError> {
     let now = chrono::Utc::now();
     let tz = state.tz;
@@ -365,6 +365,7 @@ async fn stats(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<
     let (kie_finished, kie_errors, openrouter_calls, openrouter_errors) = providers;
     let (queued, running) = state.actors.generator.load();
     Ok(Json(json!({
+        "date": local,
         "users": users,
         "users_active_24h": users_today,
         "assistant_calls_24h": assistant_calls,

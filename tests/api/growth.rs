@@ -499,7 +499,7 @@ async fn no_operator_endpoint_answers_another_user() {
     let user = new_user_id();
     let token = app.login(user).await;
     assert_eq!(app.get_me(&token).await["user"]["is_admin"], false);
-    let today = chrono::Utc::now().date_naive();
+    let today = app.report_today();
     let payment = uuid::Uuid::new_v4();
     let gets = [
         "/api/admin/stats".to_string(),
@@ -537,6 +537,7 @@ async fn no_operator_endpoint_answers_another_user() {
     assert_eq!(stats["providers"]["openrouter"]["errors_1h"], 0);
     assert!(stats["providers"]["queue"]["max"].as_u64().unwrap() > 0);
     assert!(stats["users"].as_i64().unwrap() >= 2);
+    assert_eq!(stats["date"], app.report_today().to_string(), "the day the figures count from");
     let me: Value = app.get_me(&admin).await;
     assert_eq!((me["user"]["is_admin"].as_bool(), me["user"]["id"].as_i64()), (Some(true), Some(admin_id)));
 }

@@ -108,6 +108,13 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// Today in the configured timezone (Moscow by default), the calendar the revenue report's
+    /// `from`/`to` days are in: between 21:00 and 24:00 UTC it is already tomorrow there.
+    pub fn report_today(&self) -> chrono::NaiveDate {
+        let tz = self.settings.timezone().expect("the test settings have a valid timezone");
+        chrono::Utc::now().with_timezone(&tz).date_naive()
+    }
+
     /// initData as Telegram would send it for `user_id`, signed with this app's bot token.
     pub fn init_data_for(&self, user_id: i64) -> String {
         let user = json!({"id": user_id, "first_name": "Тест", "last_name": "User", "username": format!("u{user_id}"), "language_code": "ru"});

@@ -321,7 +321,7 @@ async fn admin_app(customize: impl FnOnce(&mut primerka::config::EnvMap)) -> (Te
 }
 
 async fn report_line(app: &TestApp, admin: &str) -> Value {
-    let today = chrono::Utc::now().date_naive();
+    let today = app.report_today();
     let report: Value = app
         .get(&format!("/api/admin/revenue?from={}&to={}", today - chrono::Duration::days(1), today), admin)
         .await

@@ -466,7 +466,7 @@ async fn a_refund_returns_the_money_and_takes_back_only_the_credits_left() {
     assert_eq!(twice.status(), StatusCode::CONFLICT, "a payment is refunded once");
     assert!(app.ledger_differences().await.is_empty());
 
-    let today = chrono::Utc::now().date_naive();
+    let today = app.report_today();
     let report: Value = app
         .get(
             &format!(

@@ -16,13 +16,16 @@ export function Admin() {
   const [revenue, setRevenue] = useState<Revenue | null>(null)
   const [error, setError] = useState<unknown>(null)
   const load = useCallback(() => {
-    const today = localDate(new Date())
-    const first = `${today.slice(0, 8)}01`
-    Promise.all([adminApi.stats(), adminApi.revenue(first, today)])
-      .then(([s, r]) => {
+    // The month is the server's (Moscow) month, not the browser's: from 21:00 UTC on the last
+    // day of a month a browser elsewhere would still ask for the month that has ended.
+    adminApi
+      .stats()
+      .then((s) => {
         setStats(s)
-        setRevenue(r)
+        const today = s.date ?? localDate(new Date())
+        return adminApi.revenue(`${today.slice(0, 8)}01`, today)
       })
+      .then(setRevenue)
       .catch(setError)
   }, [])
   useEffect(load, [load])
