@@ -2,7 +2,11 @@
 # Credit path benchmark: reserve + commit through the HTTP API (POST /api/bench/credit-cycle,
 # i.e. JWT check → SessionActor → one reserve statement → one commit statement) against pgbench
 # running the same SQL (scripts/bench/credit_cycle.sql) on the same PostgreSQL, alternating in
-# the same run. Prints the medians and the ratio for 8 and 32 concurrent users.
+# the same run. Prints the medians and the ratio for 8 and 32 concurrent users, and where the
+# CPU of one cycle goes on each side: PostgreSQL's backends (read from /proc, the postmaster's
+# reaped children included, so pgbench's short-lived backends count too), our server, and the
+# load generator (pgbench or wrk, timed by the shell). On a machine where the load generator,
+# the server and PostgreSQL share the cores, the ratio is bounded by the two sides' CPU per cycle.
 #
 #   scripts/bench/credit-path.sh [rounds=3] [seconds=10]
 #
@@ -84,16 +88,53 @@ LUA
 
 results="$work/results.txt"
 : >"$results"
+ticks_per_sec="$(getconf CLK_TCK)"
+# CPU ticks (user + system) of the given processes.
+ticks_of() {
+  local total=0 pid f
+  for pid in "$@"; do
+    read -r -a f <"/proc/$pid/stat" 2>/dev/null || continue
+    total=$((total + f[13] + f[14]))
+  done
+  echo "$total"
+}
+# PostgreSQL's CPU ticks: live backends plus what the postmaster reaped from ended ones.
+pg_ticks() {
+  local master f
+  master="$(pgrep -o -x postgres || true)"
+  if [[ -z "$master" ]] || ! read -r -a f <"/proc/$master/stat" 2>/dev/null; then echo 0; return; fi
+  # shellcheck disable=SC2046 # one pid per word
+  echo $(($(ticks_of $(pgrep -f -- "postgres: ")) + f[13] + f[14] + f[15] + f[16]))
+}
+TIMEFORMAT='%U %S'
 for round in $(seq "$rounds"); do
   for users in 8 32; do
-    pg="$(pgbench -h "$pghost" -p "$pgport" -U postgres -n -M prepared -c "$users" -j 2 -T "$seconds" -D users="$users" \
-      -f scripts/bench/credit_cycle.sql "$db" 2>/dev/null | awk '/^tps/ {print $3}')"
-    out="$(wrk -t"$users" -c"$users" -d"${seconds}s" --latency -s "$(wrk_script "$users")" "http://127.0.0.1:$port/api/bench/credit-cycle")"
+    pg0="$(pg_ticks)"
+    pgout="$({ time pgbench -h "$pghost" -p "$pgport" -U postgres -n -M prepared -c "$users" -j 2 -T "$seconds" -D users="$users" \
+      -f scripts/bench/credit_cycle.sql "$db" 2>/dev/null; } 2>"$work/pgbench.time")"
+    pg="$(awk '/^tps/ {print $3}' <<<"$pgout")"
+    pg1="$(pg_ticks)"
+    s1="$(ticks_of "$server_pid")"
+    out="$({ time wrk -t"$users" -c"$users" -d"${seconds}s" --latency -s "$(wrk_script "$users")" "http://127.0.0.1:$port/api/bench/credit-cycle"; } 2>"$work/wrk.time")"
+    pg2="$(pg_ticks)"
+    s2="$(ticks_of "$server_pid")"
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     non2xx="$(awk '/Non-2xx/ {print $5}' <<<"$out")"
-    echo "round=$round users=$users pgbench_tps=$pg http_rps=$rps http_p50=$p50 http_p99=$p99 non2xx=${non2xx:-0}" | tee -a "$results"
+    # CPU microseconds per cycle: PostgreSQL, our server and the load generator on each side.
+    cpu="$(python3 - "$pg" "$rps" "$seconds" "$ticks_per_sec" "$pg0" "$pg1" "$pg2" "$s1" "$s2" "$work/pgbench.time" "$work/wrk.time" <<'PY'
+import sys
+tps, rps, secs, hz = (float(v) for v in sys.argv[1:5])
+pg0, pg1, pg2, s1, s2 = (int(v) for v in sys.argv[5:10])
+client = [sum(float(x) for x in open(f).read().split()[-2:]) for f in sys.argv[10:12]]
+us = lambda cpu_seconds, cycles: round(cpu_seconds / cycles * 1e6) if cycles else 0
+print(f"pgbench_pg_us={us((pg1 - pg0) / hz, tps * secs)} pgbench_client_us={us(client[0], tps * secs)} "
+      f"http_pg_us={us((pg2 - pg1) / hz, rps * secs)} http_server_us={us((s2 - s1) / hz, rps * secs)} "
+      f"http_client_us={us(client[1], rps * secs)}")
+PY
+)"
+    echo "round=$round users=$users pgbench_tps=$pg http_rps=$rps http_p50=$p50 http_p99=$p99 non2xx=${non2xx:-0} $cpu" | tee -a "$results"
   done
 done
 
@@ -113,6 +154,17 @@ for users in ("8", "32"):
     p99 = statistics.median(ms(x["http_p99"]) for x in r)
     bad = sum(int(x["non2xx"]) for x in r)
     print(f"| {users} | {pg:.0f} | {http:.0f} | {http / pg:.0%} | {p50:.2f} | {p99:.2f} | {bad} |")
+print("\nCPU per cycle, µs (medians): PostgreSQL + load generator on the pgbench side; PostgreSQL + server + wrk on the HTTP side.")
+print("\n| users | pgbench: PostgreSQL | pgbench: client | pgbench side | HTTP: PostgreSQL | HTTP: server | HTTP: wrk | HTTP side |")
+print("|---|---|---|---|---|---|---|---|")
+for users in ("8", "32"):
+    r = [x for x in rows if x["users"] == users]
+    m = lambda k: statistics.median(float(x[k]) for x in r)
+    pg_side = statistics.median(float(x["pgbench_pg_us"]) + float(x["pgbench_client_us"]) for x in r)
+    http_side = statistics.median(
+        float(x["http_pg_us"]) + float(x["http_server_us"]) + float(x["http_client_us"]) for x in r)
+    print(f"| {users} | {m('pgbench_pg_us'):.0f} | {m('pgbench_client_us'):.0f} | {pg_side:.0f} | {m('http_pg_us'):.0f} "
+          f"| {m('http_server_us'):.0f} | {m('http_client_us'):.0f} | {http_side:.0f} |")
 PY
 
 # No lost or doubled charge: the ledger still explains every balance.
