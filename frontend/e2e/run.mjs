@@ -507,6 +507,9 @@ async function operatorScreen(t) {
   await page.getByTestId('health-kie').waitFor()
   await page.getByTestId('health-queue').waitFor()
   await expectText(page.getByTestId('revenue-total'), /Итого/, 'the month’s revenue')
+  // The customer's payment of a moment ago is in this month's revenue (the month is the
+  // server's, in Moscow time, whatever the browser's clock says).
+  await expectText(page.getByTestId('admin-revenue'), /pack_100/, 'the customer’s payment in the month’s revenue')
   await page.getByTestId('npd-gauge').waitFor()
   await checkpoint(t, 'operator')
 
