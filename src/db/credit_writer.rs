@@ -14,11 +14,19 @@
 //! statement of a batch fails (e.g. a duplicate idempotency key), the batch is rolled back and
 //! each of its operations is executed again on its own, so one bad operation never fails its
 //! neighbours. `writer_workers = 0` executes every operation directly (no batching).
+//!
+//! The writer keeps the connections it used (at most one per direct place and per worker)
+//! instead of handing each back to the pool after every statement: sqlx returns a connection
+//! through a spawned task that first pings it (a `Sync` round trip to PostgreSQL), which doubled
+//! the round trips of every reserve and commit. A kept connection goes back to the pool (through
+//! sqlx's own check) whenever it is in doubt: an error other than a statement's refusal, or an
+//! operation cut off half-way (its future dropped), so a connection is only reused clean.
 
 use std::sync::Arc;
 
 use futures::FutureExt;
-use sqlx::{PgConnection, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
 use crate::db::credits::{self, ReserveRequest, Settled};
@@ -43,6 +51,14 @@ enum Outcome {
 }
 
 impl Outcome {
+    fn is_clean(&self) -> bool {
+        match self {
+            Outcome::Reserve(r) => clean(r),
+            Outcome::Commit(r) => clean(r),
+            Outcome::Release(r) => clean(r),
+        }
+    }
+
     fn is_err(&self) -> bool {
         match self {
             Outcome::Reserve(r) => r.is_err(),
@@ -93,10 +109,46 @@ impl Op {
     }
 }
 
+/// Whether a connection can run the next operation as it is: after a success or a statement's
+/// refusal (a conflict, nothing found) PostgreSQL has answered and is ready for the next one;
+/// after anything else (a lost connection, a protocol error) the connection is in doubt.
+fn clean<T>(result: &Result<T, DbError>) -> bool {
+    matches!(result, Ok(_) | Err(DbError::Conflict { .. } | DbError::NotFound))
+}
+
+/// The writer's connections between operations (see the module comment).
+struct Kept {
+    pool: PgPool,
+    idle: std::sync::Mutex<Vec<PoolConnection<Postgres>>>,
+    max: usize,
+}
+
+impl Kept {
+    /// A kept connection, or a new one from the pool.
+    async fn take(&self) -> Result<PoolConnection<Postgres>, DbError> {
+        let kept = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        match kept {
+            Some(conn) => Ok(conn),
+            None => self.pool.acquire().await.db(),
+        }
+    }
+
+    /// Keeps a clean connection for the next operation; one in doubt (or beyond `max`) goes
+    /// back to the pool, which checks it before anyone else uses it.
+    fn give_back(&self, conn: PoolConnection<Postgres>, clean: bool) {
+        if clean {
+            let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if idle.len() < self.max {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
 /// Handle to the writer; cheap to clone.
 #[derive(Clone)]
 pub struct CreditWriter {
-    pool: PgPool,
+    kept: Arc<Kept>,
     queue: Option<mpsc::Sender<Op>>,
     /// Places for operations executed at once, on their own connection (`writer_direct`).
     direct: Arc<Semaphore>,
@@ -106,22 +158,23 @@ impl CreditWriter {
     /// Starts `workers` workers (0 = execute directly) batching up to `batch_max` operations;
     /// up to `direct` operations at a time skip the queue.
     pub fn start(pool: PgPool, workers: usize, batch_max: usize, direct: usize) -> Self {
+        let kept = Arc::new(Kept { pool, idle: std::sync::Mutex::new(Vec::new()), max: direct + workers });
         let direct = Arc::new(Semaphore::new(direct));
         if workers == 0 {
-            return CreditWriter { pool, queue: None, direct };
+            return CreditWriter { kept, queue: None, direct };
         }
         let (tx, rx) = mpsc::channel::<Op>(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..workers {
-            tokio::spawn(worker(pool.clone(), rx.clone(), batch_max.max(1)));
+            tokio::spawn(worker(kept.clone(), rx.clone(), batch_max.max(1)));
         }
-        CreditWriter { pool, queue: Some(tx), direct }
+        CreditWriter { kept, queue: Some(tx), direct }
     }
 
     async fn run<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Op,
-        direct: impl AsyncFnOnce(&mut PgConnection) -> T,
+        make: impl FnOnce(oneshot::Sender<Result<T, DbError>>) -> Op,
+        direct: impl AsyncFnOnce(&mut PgConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         // A free direct place (the permit is given back however the call ends, a caller that
         // went away included): run now on a connection of its own, as an idle system should.
@@ -130,12 +183,14 @@ impl CreditWriter {
             Some(queue) if permit.is_none() => {
                 let (tx, rx) = oneshot::channel();
                 queue.send(make(tx)).await.map_err(|_| gone())?;
-                rx.await.map_err(|_| gone())
+                rx.await.map_err(|_| gone())?
             }
             _ => {
                 let _permit = permit;
-                let mut conn = self.pool.acquire().await.db()?;
-                Ok(direct(&mut conn).await)
+                let mut conn = self.kept.take().await?;
+                let result = direct(&mut conn).await;
+                self.kept.give_back(conn, clean(&result));
+                result
             }
         }
     }
@@ -143,18 +198,18 @@ impl CreditWriter {
     pub async fn reserve(&self, request: ReserveRequest) -> ReserveResult {
         let boxed = Box::new(request);
         let for_direct = boxed.clone();
-        self.run(|tx| Op::Reserve(boxed, tx), async move |conn| credits::reserve(conn, &for_direct).await).await?
+        self.run(|tx| Op::Reserve(boxed, tx), async move |conn| credits::reserve(conn, &for_direct).await).await
     }
 
     pub async fn commit(&self, hold: HoldId) -> CommitResult {
-        self.run(|tx| Op::Commit(hold, tx), async move |conn| credits::commit(conn, hold).await).await?
+        self.run(|tx| Op::Commit(hold, tx), async move |conn| credits::commit(conn, hold).await).await
     }
 
     pub async fn release(&self, hold: HoldId, reason: &str) -> ReleaseResult {
         let reason = reason.to_string();
         let for_direct = reason.clone();
         self.run(|tx| Op::Release(hold, reason, tx), async move |conn| credits::release(conn, hold, &for_direct).await)
-            .await?
+            .await
     }
 }
 
@@ -162,7 +217,7 @@ fn gone() -> DbError {
     DbError::Other(sqlx::Error::PoolClosed)
 }
 
-async fn worker(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Op>>>, batch_max: usize) {
+async fn worker(kept: Arc<Kept>, queue: Arc<Mutex<mpsc::Receiver<Op>>>, batch_max: usize) {
     loop {
         let batch = {
             let mut rx = queue.lock().await;
@@ -178,29 +233,36 @@ async fn worker(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Op>>>, batch_max: 
         };
         metrics::histogram!("primerka_credit_batch_size").record(batch.len() as f64);
         // A panic fails this batch's callers (their reply channels drop), not the worker.
-        let result = std::panic::AssertUnwindSafe(execute_batch(&pool, batch)).catch_unwind().await;
+        let result = std::panic::AssertUnwindSafe(execute_batch(&kept, batch)).catch_unwind().await;
         if result.is_err() {
             tracing::error!("credit writer batch panicked");
         }
     }
 }
 
-async fn execute_batch(pool: &PgPool, batch: Vec<Op>) {
+async fn execute_batch(kept: &Kept, batch: Vec<Op>) {
     if batch.len() == 1 {
-        return execute_alone(pool, batch).await;
+        return execute_alone(kept, batch).await;
     }
-    let mut tx = match pool.begin().await {
+    let mut conn = match kept.take().await {
+        Ok(conn) => conn,
+        Err(e) => return fail_all(batch, &e.to_string()),
+    };
+    // A connection that cannot begin is in doubt: it goes back to the pool when dropped here.
+    let mut tx = match conn.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.to_string()),
     };
     let Some(outcomes) = execute_in(&mut tx, &batch).await else {
         // Some statement refused: undo the batch and give every operation its own try.
-        let _ = tx.rollback().await;
+        let rolled_back = tx.rollback().await.is_ok();
+        kept.give_back(conn, rolled_back);
         metrics::counter!("primerka_credit_batch_fallbacks_total").increment(1);
-        return execute_alone(pool, batch).await;
+        return execute_alone(kept, batch).await;
     };
     match tx.commit().await {
         Ok(()) => {
+            kept.give_back(conn, true);
             for (op, outcome) in batch.into_iter().zip(outcomes) {
                 op.reply(outcome);
             }
@@ -262,11 +324,12 @@ async fn execute_in(conn: &mut PgConnection, batch: &[Op]) -> Option<Vec<Outcome
     outcomes.into_iter().collect()
 }
 
-async fn execute_alone(pool: &PgPool, batch: Vec<Op>) {
+async fn execute_alone(kept: &Kept, batch: Vec<Op>) {
     for op in batch {
-        match pool.acquire().await {
+        match kept.take().await {
             Ok(mut conn) => {
                 let outcome = op.execute(&mut conn).await;
+                kept.give_back(conn, outcome.is_clean());
                 op.reply(outcome);
             }
             Err(e) => op.fail(&e.to_string()),

@@ -352,3 +352,67 @@ async fn a_batching_writer_keeps_every_users_balance_exact() {
     }
     assert!(app.ledger_differences().await.is_empty());
 }
+
+#[tokio::test]
+async fn the_credit_writer_keeps_a_clean_connection_and_gives_back_one_cut_off_half_way() {
+    use primerka::db::credit_writer::CreditWriter;
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let token = app.login(id).await;
+    // The session grants the month's free credits on first use.
+    assert_eq!(app.get_me(&token).await["balance"]["total"], 10);
+    let user = UserId(id);
+    // A pool of its own, so nothing else borrows from it while we count.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&crate::helpers::database_url_for(&app.db_name))
+        .await
+        .unwrap();
+    let writer = CreditWriter::start(pool.clone(), 0, 1, 1);
+
+    // Operations one after another run on one connection that the writer keeps: it is not
+    // handed back to the pool (which would ping it) between them.
+    // (The requests are read through the app's pool: only the writer uses this one.)
+    for i in 0..3 {
+        let request = request_for(&app.pool, user, 1, &format!("kept:{i}")).await;
+        let hold = request.hold_id;
+        assert!(writer.reserve(request).await.unwrap().is_some());
+        assert_eq!(writer.commit(hold).await.unwrap(), Settled::Now);
+        // A connection handed back would be idle in the pool within moments.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!((pool.size(), pool.num_idle()), (1, 0), "one connection, kept by the writer");
+    }
+    // A statement's refusal leaves the connection clean: still kept.
+    let unknown = writer.commit(primerka::domain::ids::HoldId::new()).await;
+    assert!(unknown.is_err(), "an unknown hold is refused");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!((pool.size(), pool.num_idle()), (1, 0), "still kept after a refusal");
+
+    // An operation cut off while PostgreSQL works on it (the user's row is locked elsewhere):
+    // its connection is in doubt and goes back to the pool, which checks it; nothing is reused
+    // half-way and the next operation succeeds on a clean connection.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("select 1 from users where telegram_id = $1 for update").bind(id).execute(&mut *blocker).await.unwrap();
+    let request = request_for(&app.pool, user, 1, "kept:cut").await;
+    let cut = tokio::time::timeout(Duration::from_millis(300), writer.reserve(request)).await;
+    assert!(cut.is_err(), "the reserve waited for the lock");
+    blocker.rollback().await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || async { (pool.size(), pool.num_idle()) == (1, 1) }).await,
+        "the cut-off connection went back to the pool, checked"
+    );
+    let request = request_for(&app.pool, user, 1, "kept:after").await;
+    let hold = request.hold_id;
+    assert!(writer.reserve(request).await.unwrap().is_some());
+    assert_eq!(writer.commit(hold).await.unwrap(), Settled::Now);
+    let count = |sql: &'static str| {
+        let pool = app.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(&pool).await.unwrap() }
+    };
+    let total =
+        count("select (free_credits + sub_credits + purchased_credits)::bigint from users where telegram_id = $1");
+    let open = count("select count(*) from holds where user_id = $1 and status = 'held'");
+    // The cut-off reserve ran once the lock was gone (its hold stays open until it expires).
+    assert_eq!((total.await, open.await), (5, 1), "four spent, one held");
+    assert!(app.ledger_differences().await.is_empty());
+}
