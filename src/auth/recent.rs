@@ -2,18 +2,34 @@
 //! login a few minutes ago is answered without writing to the database again (the upsert is
 //! the only write on the login path and the bottleneck under load). Entries expire after a
 //! short TTL, and anything that changes the user row (language, "delete my data", blocking)
-//! must call [`RecentLogins::forget`].
+//! must call [`RecentLogins::forget`]. The entry also keeps the user as the login answer shows
+//! them, rendered once ([`Recent::view`]), not serialised again for every login.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use serde_json::value::RawValue;
 
 use crate::db::users::{TelegramProfile, UserRow};
 
+/// A user who logged in: their row, and the JSON the login answer carries for them.
+pub struct Recent {
+    pub row: UserRow,
+    pub view: Box<RawValue>,
+}
+
+impl Recent {
+    /// `view` is the answer's user object for `row`; it cannot fail to render for plain data,
+    /// and if it ever did the login answers an error instead of a half-written body.
+    pub fn new(row: UserRow, view: &impl serde::Serialize) -> serde_json::Result<Self> {
+        Ok(Recent { row, view: serde_json::value::to_raw_value(view)? })
+    }
+}
+
 struct Entry {
     profile: TelegramProfile,
-    user: Arc<UserRow>,
+    user: Arc<Recent>,
     at: Instant,
 }
 
@@ -28,8 +44,8 @@ impl RecentLogins {
         RecentLogins { map: DashMap::new(), ttl }
     }
 
-    /// The stored row when this exact profile logged in within the TTL.
-    pub fn get(&self, profile: &TelegramProfile) -> Option<Arc<UserRow>> {
+    /// The stored user when this exact profile logged in within the TTL.
+    pub fn get(&self, profile: &TelegramProfile) -> Option<Arc<Recent>> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -37,11 +53,11 @@ impl RecentLogins {
         (entry.at.elapsed() < self.ttl && entry.profile == *profile).then(|| entry.user.clone())
     }
 
-    pub fn put(&self, profile: TelegramProfile, user: UserRow) {
+    pub fn put(&self, profile: TelegramProfile, user: Arc<Recent>) {
         if self.ttl.is_zero() {
             return;
         }
-        self.map.insert(profile.id, Entry { profile, user: Arc::new(user), at: Instant::now() });
+        self.map.insert(profile.id, Entry { profile, user, at: Instant::now() });
     }
 
     pub fn forget(&self, user_id: i64) {

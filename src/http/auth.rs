@@ -1,6 +1,8 @@
 //! Login with Telegram initData, the demo login, and the `AuthUser` / `AdminUser` extractors
 //! that guard every `/api` route.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -11,6 +13,7 @@ use serde_json::json;
 
 use super::{ApiError, ApiJson, AppState, client_ip, peer_addr};
 use crate::auth::init_data;
+use crate::auth::recent::Recent;
 use crate::db::users::{self, UserRow};
 use crate::domain::errors::ErrorCode;
 use crate::domain::ids::UserId;
@@ -51,6 +54,10 @@ impl UserView {
     }
 }
 
+/// `primerka_logins_total`, looked up once (the registry's lookup showed in a login's profile).
+static LOGINS: std::sync::LazyLock<metrics::Counter> =
+    std::sync::LazyLock::new(|| metrics::counter!("primerka_logins_total"));
+
 #[derive(Deserialize)]
 struct LoginBody {
     init_data: String,
@@ -60,7 +67,13 @@ struct LoginBody {
 struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
-    user: UserView,
+    /// The user's [`UserView`], rendered when the user was last read (`auth::recent`).
+    #[serde(serialize_with = "user_view")]
+    user: Arc<Recent>,
+}
+
+fn user_view<S: serde::Serializer>(recent: &Arc<Recent>, serializer: S) -> Result<S::Ok, S::Error> {
+    recent.view.serialize(serializer)
 }
 
 async fn login(
@@ -85,16 +98,19 @@ async fn login(
     )?;
     // The request span (`layers::RequestLayer`) declares `user.id`.
     tracing::Span::current().record("user.id", data.user.id);
-    let user = match state.recent_logins.get(&data.user) {
-        Some(user) => user,
+    let recent = match state.recent_logins.get(&data.user) {
+        Some(recent) => recent,
         None => {
             let user = users::upsert_from_telegram(&state.pool, &data.user).await?;
-            state.recent_logins.put(data.user.clone(), user.clone());
             // Fresh from the row: the token check of the next requests needs no read.
             state.token_versions.remember(user.id(), user.token_version, user.blocked);
-            std::sync::Arc::new(user)
+            let view = UserView::new(&user, &state);
+            let recent = Arc::new(Recent::new(user, &view).map_err(|e| ApiError::internal(e.to_string()))?);
+            state.recent_logins.put(data.user.clone(), recent.clone());
+            recent
         }
     };
+    let user = &recent.row;
     if user.blocked {
         return Err(ErrorCode::UserBlocked.into());
     }
@@ -106,11 +122,11 @@ async fn login(
         tracing::warn!(error = %e, "could not attach an invitation");
     }
     let (token, claims) = state.jwt.issue(user.id(), now, user.token_version);
-    metrics::counter!("primerka_logins_total").increment(1);
+    LOGINS.increment(1);
     Ok(Json(LoginResponse {
         token,
         expires_at: Utc.timestamp_opt(claims.exp, 0).single().unwrap_or_else(Utc::now),
-        user: UserView::new(&user, &state),
+        user: recent,
     }))
 }
 

@@ -10,7 +10,10 @@
 //!   `{"error": {code, message, request_id, details?}}` in the caller's language
 //!   ([`super::error::render_error`]);
 //! - **metrics**: `primerka_http_requests_total` and `primerka_http_request_duration_seconds`
-//!   by method, route pattern and status, through handles looked up once per label set;
+//!   by method, route pattern and status, through handles registered once per label set and
+//!   found through each worker thread's own copy (no shared lock or reference count per
+//!   request); a method outside the standard nine is labelled `OTHER`, so no caller can mint
+//!   label sets;
 //! - **CORS** (tower-http's `Cors`) for a request that carries an `Origin` — every cross-origin
 //!   request and every preflight does; any other answer gets only the same `Vary`;
 //! - **security headers** (when the handler set none): a CSP (the Mini App's for documents, the
@@ -21,9 +24,10 @@
 //! about a quarter of a returning user's login on two cores (BENCHMARKS.md, "Login: the
 //! layers"); here it is one boxed future, no clone of the inner service and no label strings.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -178,45 +182,79 @@ fn finish(response: &mut Response, request_id: HeaderValue) {
     }
 }
 
-/// One label set's metric handles (method, route pattern, status): registered once, then
-/// recorded without building label strings.
+/// One label set's metric handles (method, route pattern, status): registered once for the
+/// process and kept for its life (the label sets are bounded: a method outside the standard
+/// ones is labelled `OTHER`, a path no route matched `other`, so a caller cannot mint new ones).
 struct RouteMetrics {
-    method: Method,
+    method: &'static str,
     route: Box<str>,
     status: u16,
     requests: Counter,
     duration: Histogram,
 }
 
-/// Handles by a hash of their labels; a bucket holds every label set with that hash.
-static ROUTE_METRICS: LazyLock<RwLock<HashMap<u64, Vec<Arc<RouteMetrics>>>>> = LazyLock::new(Default::default);
+type Registered = HashMap<u64, Vec<&'static RouteMetrics>>;
+
+/// Every label set's handles by a hash of their labels (a bucket holds those with that hash).
+static ROUTE_METRICS: LazyLock<Mutex<Registered>> = LazyLock::new(Default::default);
+
+thread_local! {
+    /// This worker thread's copy of the handles it has used: a request finds its handles
+    /// without touching a lock or a reference count shared with the other cores.
+    static LOCAL_ROUTE_METRICS: RefCell<Registered> = RefCell::new(HashMap::new());
+}
+
+/// The method as a metric label. hyper accepts any token as a method; those outside the
+/// standard nine share one label.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
+}
 
 impl RouteMetrics {
-    fn of(method: &Method, route: &str, status: u16) -> Arc<RouteMetrics> {
+    fn of(method: &Method, route: &str, status: u16) -> &'static RouteMetrics {
+        let method = method_label(method);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (method.as_str(), route, status).hash(&mut hasher);
+        (method, route, status).hash(&mut hasher);
         let key = hasher.finish();
-        let matches = |m: &&Arc<RouteMetrics>| m.status == status && m.method == method && &*m.route == route;
-        if let Some(found) = ROUTE_METRICS.read().ok().and_then(|map| map.get(&key)?.iter().find(matches).cloned()) {
-            return found;
-        }
-        let mut map = ROUTE_METRICS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket = map.entry(key).or_default();
-        if let Some(found) = bucket.iter().find(matches) {
-            return found.clone();
-        }
-        let (method_label, route_label) = (method.to_string(), route.to_string());
-        let created = Arc::new(RouteMetrics {
-            method: method.clone(),
-            route: route.into(),
-            status,
-            requests: metrics::counter!("primerka_http_requests_total", "method" => method_label.clone(),
-                "route" => route_label.clone(), "status" => status.to_string()),
-            duration: metrics::histogram!("primerka_http_request_duration_seconds", "method" => method_label,
-                "route" => route_label),
-        });
-        bucket.push(created.clone());
-        created
+        let matches = |m: &&&'static RouteMetrics| m.status == status && m.method == method && &*m.route == route;
+        LOCAL_ROUTE_METRICS.with_borrow_mut(|local| {
+            if let Some(found) = local.get(&key).and_then(|bucket| bucket.iter().find(matches)) {
+                return *found;
+            }
+            let found = {
+                let mut shared = ROUTE_METRICS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let bucket = shared.entry(key).or_default();
+                match bucket.iter().find(matches) {
+                    Some(found) => *found,
+                    None => {
+                        let created: &'static RouteMetrics = Box::leak(Box::new(RouteMetrics {
+                            method,
+                            route: route.into(),
+                            status,
+                            requests: metrics::counter!("primerka_http_requests_total", "method" => method,
+                                "route" => route.to_string(), "status" => status.to_string()),
+                            duration: metrics::histogram!("primerka_http_request_duration_seconds",
+                                "method" => method, "route" => route.to_string()),
+                        }));
+                        bucket.push(created);
+                        created
+                    }
+                }
+            };
+            local.entry(key).or_default().push(found);
+            found
+        })
     }
 
     fn record(&self, elapsed: Duration) {
@@ -301,13 +339,28 @@ mod tests {
     fn one_label_set_gets_one_handle_and_another_its_own() {
         let a = RouteMetrics::of(&Method::GET, "/api/me", 200);
         let again = RouteMetrics::of(&Method::GET, "/api/me", 200);
-        assert!(Arc::ptr_eq(&a, &again));
+        assert!(std::ptr::eq(a, again));
+        // Another thread finds the same handles (one registration for the process).
+        let elsewhere =
+            std::thread::spawn(|| RouteMetrics::of(&Method::GET, "/api/me", 200) as *const RouteMetrics as usize)
+                .join()
+                .unwrap();
+        assert_eq!(elsewhere, a as *const RouteMetrics as usize);
         for other in [
             RouteMetrics::of(&Method::POST, "/api/me", 200),
             RouteMetrics::of(&Method::GET, "/api/me", 404),
             RouteMetrics::of(&Method::GET, "/api/plans", 200),
         ] {
-            assert!(!Arc::ptr_eq(&a, &other));
+            assert!(!std::ptr::eq(a, other));
         }
+    }
+
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        let made_up = |name: &str| Method::from_bytes(name.as_bytes()).unwrap();
+        let first = RouteMetrics::of(&made_up("FOO1"), "other", 405);
+        assert_eq!(first.method, "OTHER");
+        assert!(std::ptr::eq(first, RouteMetrics::of(&made_up("BAR2"), "other", 405)));
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
     }
 }

@@ -306,3 +306,42 @@ async fn a_returning_user_with_the_same_profile_logs_in_without_a_write_but_a_ch
     assert_eq!(body["user"]["first_name"], "Анна");
     assert!(updated_at().await > first, "a changed profile is saved at once");
 }
+
+#[tokio::test]
+async fn a_returning_users_answer_shows_them_as_the_first_did_and_follows_a_changed_language() {
+    let app = spawn_app().await;
+    let id = new_user_id();
+    let now = chrono::Utc::now().timestamp();
+    let signed =
+        init_data::sign_for_user(&json!({"id": id, "first_name": "Аня", "language_code": "ru"}), now, &app.init_secret);
+    let login = || async {
+        let response = app.post_login(&signed).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()
+    };
+
+    let first = login().await;
+    let again = login().await;
+    // The second answer comes from the recent-login cache, its user object rendered once.
+    assert_eq!(again["user"], first["user"]);
+    assert_eq!(again["user"]["id"], id);
+    assert_eq!(again["user"]["first_name"], "Аня");
+    assert_eq!(again["user"]["is_admin"], false);
+    assert!(again["user"]["created_at"].as_str().is_some_and(|at| at.ends_with('Z')));
+    assert_ne!(again["token"], Value::Null);
+
+    // Changing the language forgets the cached answer: the next login shows the new one.
+    let token = first["token"].as_str().unwrap();
+    let patched = app
+        .client
+        .patch(app.url("/api/me"))
+        .bearer_auth(token)
+        .json(&json!({"language_code": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let after = login().await;
+    assert_eq!(after["user"]["language_code"], "en");
+    assert_eq!(after["user"]["created_at"], first["user"]["created_at"]);
+}

@@ -21,6 +21,19 @@ async fn liveness_readiness_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn made_up_methods_cannot_mint_metric_label_sets() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let response = app.client.request(method, app.url("/api/me")).send().await.unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("BREW"), "a caller's method became a label");
+    assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
+}
+
+#[tokio::test]
 async fn unknown_api_paths_get_a_json_404_and_a_request_id() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/api/nope")).send().await.unwrap();
