@@ -277,7 +277,7 @@ pub struct SessionSettings {
 }
 
 fn default_writer_direct() -> usize {
-    4
+    24
 }
 
 #[derive(Debug, Clone, Deserialize)]

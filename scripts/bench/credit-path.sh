@@ -7,6 +7,8 @@
 # reaped children included, so pgbench's short-lived backends count too), our server, and the
 # load generator (pgbench or wrk, timed by the shell). On a machine where the load generator,
 # the server and PostgreSQL share the cores, the ratio is bounded by the two sides' CPU per cycle.
+# pgbench's own p50 / p99 per cycle (from its per-transaction log) are the same-run floor for the
+# HTTP side's percentiles.
 #
 #   scripts/bench/credit-path.sh [rounds=3] [seconds=10]
 #
@@ -110,9 +112,17 @@ TIMEFORMAT='%U %S'
 for round in $(seq "$rounds"); do
   for users in 8 32; do
     pg0="$(pg_ticks)"
+    rm -f "$work"/pgl.*
     pgout="$({ time pgbench -h "$pghost" -p "$pgport" -U postgres -n -M prepared -c "$users" -j 2 -T "$seconds" -D users="$users" \
-      -f scripts/bench/credit_cycle.sql "$db" 2>/dev/null; } 2>"$work/pgbench.time")"
+      --log --log-prefix="$work/pgl" -f scripts/bench/credit_cycle.sql "$db" 2>/dev/null; } 2>"$work/pgbench.time")"
     pg="$(awk '/^tps/ {print $3}' <<<"$pgout")"
+    # pgbench's own cycle latency (its per-transaction log: the third field, in µs): the same-run
+    # floor for the HTTP side's percentiles.
+    read -r pg_p50 pg_p99 < <(cat "$work"/pgl.* | python3 -c '
+import sys
+v = sorted(int(line.split()[2]) for line in sys.stdin if line.strip())
+q = lambda p: v[min(len(v) - 1, int(p * len(v)))] / 1000 if v else float("nan")
+print(f"{q(0.5):.2f}ms {q(0.99):.2f}ms")')
     pg1="$(pg_ticks)"
     s1="$(ticks_of "$server_pid")"
     out="$({ time wrk -t"$users" -c"$users" -d"${seconds}s" --latency -s "$(wrk_script "$users")" "http://127.0.0.1:$port/api/bench/credit-cycle"; } 2>"$work/wrk.time")"
@@ -134,7 +144,7 @@ print(f"pgbench_pg_us={us((pg1 - pg0) / hz, tps * secs)} pgbench_client_us={us(c
       f"http_client_us={us(client[1], rps * secs)}")
 PY
 )"
-    echo "round=$round users=$users pgbench_tps=$pg http_rps=$rps http_p50=$p50 http_p99=$p99 non2xx=${non2xx:-0} $cpu" | tee -a "$results"
+    echo "round=$round users=$users pgbench_tps=$pg pgbench_p50=$pg_p50 pgbench_p99=$pg_p99 http_rps=$rps http_p50=$p50 http_p99=$p99 non2xx=${non2xx:-0} $cpu" | tee -a "$results"
   done
 done
 
@@ -144,8 +154,8 @@ rows = [dict(kv.split("=", 1) for kv in line.split()) for line in open(sys.argv[
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v)
     return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
-print("\n| users | pgbench tps (median) | HTTP req/s (median) | ratio | HTTP p50 ms | HTTP p99 ms | non-2xx |")
-print("|---|---|---|---|---|---|---|")
+print("\n| users | pgbench tps (median) | HTTP req/s (median) | ratio | pgbench p50 / p99 ms | HTTP p50 ms | HTTP p99 ms | non-2xx |")
+print("|---|---|---|---|---|---|---|---|")
 for users in ("8", "32"):
     r = [x for x in rows if x["users"] == users]
     pg = statistics.median(float(x["pgbench_tps"]) for x in r)
@@ -153,7 +163,9 @@ for users in ("8", "32"):
     p50 = statistics.median(ms(x["http_p50"]) for x in r)
     p99 = statistics.median(ms(x["http_p99"]) for x in r)
     bad = sum(int(x["non2xx"]) for x in r)
-    print(f"| {users} | {pg:.0f} | {http:.0f} | {http / pg:.0%} | {p50:.2f} | {p99:.2f} | {bad} |")
+    pg_p50 = statistics.median(ms(x["pgbench_p50"]) for x in r)
+    pg_p99 = statistics.median(ms(x["pgbench_p99"]) for x in r)
+    print(f"| {users} | {pg:.0f} | {http:.0f} | {http / pg:.0%} | {pg_p50:.2f} / {pg_p99:.2f} | {p50:.2f} | {p99:.2f} | {bad} |")
 print("\nCPU per cycle, µs (medians): PostgreSQL + load generator on the pgbench side; PostgreSQL + server + wrk on the HTTP side.")
 print("\n| users | pgbench: PostgreSQL | pgbench: client | pgbench side | HTTP: PostgreSQL | HTTP: server | HTTP: wrk | HTTP side |")
 print("|---|---|---|---|---|---|---|---|")

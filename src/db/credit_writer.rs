@@ -20,9 +20,13 @@
 //! through a spawned task that first pings it (a `Sync` round trip to PostgreSQL), which doubled
 //! the round trips of every reserve and commit. A kept connection goes back to the pool (through
 //! sqlx's own check) whenever it is in doubt: an error other than a statement's refusal, or an
-//! operation cut off half-way (its future dropped), so a connection is only reused clean.
+//! operation cut off half-way (its future dropped), so a connection is only reused clean. The
+//! writer never keeps what others need: a connection goes back when every connection of the
+//! pool is out (someone may be waiting for one), and one left unused for [`KEEP_IDLE`] goes back
+//! too (a pruning task, ended with the writer).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
@@ -117,31 +121,54 @@ fn clean<T>(result: &Result<T, DbError>) -> bool {
 }
 
 /// The writer's connections between operations (see the module comment).
+/// A connection the writer has not used for this long goes back to the pool.
+pub const KEEP_IDLE: Duration = Duration::from_secs(30);
+
 struct Kept {
     pool: PgPool,
-    idle: std::sync::Mutex<Vec<PoolConnection<Postgres>>>,
+    /// Oldest first: each is pushed when it was last used.
+    idle: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
     max: usize,
+    keep_idle: Duration,
 }
 
 impl Kept {
-    /// A kept connection, or a new one from the pool.
+    /// A kept connection (the one used last), or a new one from the pool.
     async fn take(&self) -> Result<PoolConnection<Postgres>, DbError> {
         let kept = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         match kept {
-            Some(conn) => Ok(conn),
+            Some((conn, _)) => Ok(conn),
             None => self.pool.acquire().await.db(),
         }
     }
 
-    /// Keeps a clean connection for the next operation; one in doubt (or beyond `max`) goes
-    /// back to the pool, which checks it before anyone else uses it.
+    /// Keeps a clean connection for the next operation; one in doubt, one beyond `max`, or any
+    /// while the pool has nothing left for others goes back to the pool, which checks it before
+    /// anyone else uses it.
     fn give_back(&self, conn: PoolConnection<Postgres>, clean: bool) {
-        if clean {
+        if clean && self.pool_has_room() {
             let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if idle.len() < self.max {
-                idle.push(conn);
+                idle.push((conn, Instant::now()));
             }
         }
+    }
+
+    /// Whether others can still get a connection while the writer keeps one: the pool can open
+    /// another, or has one idle.
+    fn pool_has_room(&self) -> bool {
+        self.pool.size() < self.pool.options().get_max_connections() || self.pool.num_idle() > 0
+    }
+
+    /// Hands back the connections unused for `keep_idle`.
+    fn prune(&self) {
+        let stale: Vec<_> = {
+            let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let fresh = idle.iter().position(|(_, used)| used.elapsed() < self.keep_idle).unwrap_or(idle.len());
+            idle.drain(..fresh).collect()
+        };
+        // Dropped outside the lock: each goes back to the pool.
+        drop(stale);
     }
 }
 
@@ -158,7 +185,23 @@ impl CreditWriter {
     /// Starts `workers` workers (0 = execute directly) batching up to `batch_max` operations;
     /// up to `direct` operations at a time skip the queue.
     pub fn start(pool: PgPool, workers: usize, batch_max: usize, direct: usize) -> Self {
-        let kept = Arc::new(Kept { pool, idle: std::sync::Mutex::new(Vec::new()), max: direct + workers });
+        Self::start_keeping(pool, workers, batch_max, direct, KEEP_IDLE)
+    }
+
+    /// [`CreditWriter::start`], handing back a connection unused for `keep_idle`.
+    pub fn start_keeping(pool: PgPool, workers: usize, batch_max: usize, direct: usize, keep_idle: Duration) -> Self {
+        let kept = Arc::new(Kept { pool, idle: std::sync::Mutex::new(Vec::new()), max: direct + workers, keep_idle });
+        // Ends once the writer and its workers are gone.
+        let pruned = Arc::downgrade(&kept);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval((keep_idle / 2).max(Duration::from_millis(10)));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(kept) = pruned.upgrade() else { return };
+                kept.prune();
+            }
+        });
         let direct = Arc::new(Semaphore::new(direct));
         if workers == 0 {
             return CreditWriter { kept, queue: None, direct };

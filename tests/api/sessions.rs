@@ -416,3 +416,53 @@ async fn the_credit_writer_keeps_a_clean_connection_and_gives_back_one_cut_off_h
     assert_eq!((total.await, open.await), (5, 1), "four spent, one held");
     assert!(app.ledger_differences().await.is_empty());
 }
+
+#[tokio::test]
+async fn the_credit_writer_keeps_no_connection_others_need_nor_one_it_stopped_using() {
+    use primerka::db::credit_writer::CreditWriter;
+    let app = spawn_app().await;
+    let (a, b) = (new_user_id(), new_user_id());
+    for id in [a, b] {
+        let token = app.login(id).await;
+        assert_eq!(app.get_me(&token).await["balance"]["total"], 10);
+    }
+    // A pool of two for the writer alone; two direct places; unused connections go back after
+    // 300 ms.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&crate::helpers::database_url_for(&app.db_name))
+        .await
+        .unwrap();
+    let writer = CreditWriter::start_keeping(pool.clone(), 0, 1, 2, Duration::from_millis(300));
+
+    // A's reserve waits on a lock and holds one connection; B's runs on the pool's other one.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("select 1 from users where telegram_id = $1 for update").bind(a).execute(&mut *blocker).await.unwrap();
+    let waiting = tokio::spawn({
+        let writer = writer.clone();
+        let request = request_for(&app.pool, UserId(a), 1, "room:a").await;
+        async move { writer.reserve(request).await }
+    });
+    assert!(wait_until(Duration::from_secs(5), || async { pool.size() == 1 }).await);
+    let request = request_for(&app.pool, UserId(b), 1, "room:b").await;
+    assert!(writer.reserve(request).await.unwrap().is_some());
+    // Every connection of the pool was out when B's finished: it went back, for whoever waits.
+    assert!(
+        wait_until(Duration::from_secs(5), || async { (pool.size(), pool.num_idle()) == (2, 1) }).await,
+        "B's connection is back in the pool: {:?}",
+        (pool.size(), pool.num_idle())
+    );
+    assert!(pool.acquire().await.is_ok(), "another user of the pool gets a connection");
+
+    // A's finishes with room in the pool: the writer keeps that one, until it has gone unused
+    // for its keep time.
+    blocker.rollback().await.unwrap();
+    assert!(waiting.await.unwrap().unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!((pool.size(), pool.num_idle()), (2, 1), "the writer keeps A's connection for now");
+    assert!(
+        wait_until(Duration::from_secs(5), || async { pool.num_idle() == 2 }).await,
+        "unused, it went back to the pool"
+    );
+    assert!(app.ledger_differences().await.is_empty());
+}
