@@ -72,11 +72,18 @@ mod tests {
     #[test]
     fn the_recorder_comes_with_the_thread_that_folds_histogram_samples() {
         let _ = super::prometheus();
-        let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .expect("Linux's /proc")
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .map(|name| name.trim().to_string())
-            .collect();
-        assert!(threads.iter().any(|name| name == super::UPKEEP_THREAD), "threads: {threads:?}");
+        let threads = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("Linux's /proc")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_string())
+                .collect()
+        };
+        // A new thread names itself once it runs: until then it shows its parent's name.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !threads().iter().any(|name| name == super::UPKEEP_THREAD) {
+            assert!(std::time::Instant::now() < deadline, "threads: {:?}", threads());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }

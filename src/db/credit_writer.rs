@@ -120,10 +120,10 @@ fn clean<T>(result: &Result<T, DbError>) -> bool {
     matches!(result, Ok(_) | Err(DbError::Conflict { .. } | DbError::NotFound))
 }
 
-/// The writer's connections between operations (see the module comment).
 /// A connection the writer has not used for this long goes back to the pool.
 pub const KEEP_IDLE: Duration = Duration::from_secs(30);
 
+/// The writer's connections between operations (see the module comment).
 struct Kept {
     pool: PgPool,
     /// Oldest first: each is pushed when it was last used.
