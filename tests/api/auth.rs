@@ -332,14 +332,7 @@ async fn a_returning_users_answer_shows_them_as_the_first_did_and_follows_a_chan
 
     // Changing the language forgets the cached answer: the next login shows the new one.
     let token = first["token"].as_str().unwrap();
-    let patched = app
-        .client
-        .patch(app.url("/api/me"))
-        .bearer_auth(token)
-        .json(&json!({"language_code": "en"}))
-        .send()
-        .await
-        .unwrap();
+    let patched = app.patch_me(token, &json!({"language_code": "en"})).await;
     assert_eq!(patched.status(), StatusCode::OK);
     let after = login().await;
     assert_eq!(after["user"]["language_code"], "en");

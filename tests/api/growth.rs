@@ -380,14 +380,7 @@ async fn reminders_honour_the_opt_out_and_the_rate_limit() {
     }
     // One opted out in the profile, one with the bot's command.
     let t = app.login(opted_out).await;
-    let r = app
-        .client
-        .patch(app.url("/api/me"))
-        .bearer_auth(&t)
-        .json(&json!({"reminders_off": true}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.patch_me(&t, &json!({"reminders_off": true})).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(app.get_me(&t).await["reminders_off"], true);
     let off = json!({"update_id": 2, "message": {"message_id": 2, "chat": {"id": bot_off, "type": "private"},
@@ -472,24 +465,10 @@ async fn onboarding_is_remembered_once_seen() {
     let (app, _, _) = admin_app().await;
     let token = app.login(new_user_id()).await;
     assert_eq!(app.get_me(&token).await["onboarded"], false);
-    let r = app
-        .client
-        .patch(app.url("/api/me"))
-        .bearer_auth(&token)
-        .json(&json!({"onboarded": true}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.patch_me(&token, &json!({"onboarded": true})).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(app.get_me(&token).await["onboarded"], true);
-    let r = app
-        .client
-        .patch(app.url("/api/me"))
-        .bearer_auth(&token)
-        .json(&json!({"onboarded": "yes"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.patch_me(&token, &json!({"onboarded": "yes"})).await;
     assert_eq!(r.status().as_u16() / 100, 4, "a wrong type is a client error");
 }
 

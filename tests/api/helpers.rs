@@ -184,6 +184,11 @@ impl TestApp {
         self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
+    /// `PATCH /api/me` (the user's settings: language, reminders, onboarding).
+    pub async fn patch_me(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.client.patch(self.url("/api/me")).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
     /// `POST /api/uploads` with a 320×480 PNG photo of one colour; returns the upload id.
     pub async fn upload_photo(&self, token: &str) -> String {
         let image =

@@ -63,14 +63,7 @@ async fn the_language_setting_is_kept_across_logins() {
     let id = new_user_id();
     let token = app.login(id).await;
 
-    let response = app
-        .client
-        .patch(app.url("/api/me"))
-        .bearer_auth(&token)
-        .json(&json!({"language_code": "en"}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.patch_me(&token, &json!({"language_code": "en"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     app.login(id).await;
     assert_eq!(
@@ -79,14 +72,7 @@ async fn the_language_setting_is_kept_across_logins() {
         "Telegram's 'ru' does not override the chosen language"
     );
 
-    let bad = app
-        .client
-        .patch(app.url("/api/me"))
-        .bearer_auth(&token)
-        .json(&json!({"language_code": "xx"}))
-        .send()
-        .await
-        .unwrap();
+    let bad = app.patch_me(&token, &json!({"language_code": "xx"})).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
