@@ -34,14 +34,16 @@ struct Entry {
 }
 
 pub struct RecentLogins {
-    map: DashMap<i64, Entry>,
+    /// Keyed by Telegram id with foldhash (randomly seeded per process): every login looks a
+    /// user up here, and SipHash showed in a login's profile.
+    map: DashMap<i64, Entry, foldhash::fast::RandomState>,
     ttl: Duration,
 }
 
 impl RecentLogins {
     /// `ttl` zero turns the cache off.
     pub fn new(ttl: Duration) -> Self {
-        RecentLogins { map: DashMap::new(), ttl }
+        RecentLogins { map: DashMap::with_hasher(foldhash::fast::RandomState::default()), ttl }
     }
 
     /// The stored user when this exact profile logged in within the TTL.

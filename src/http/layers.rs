@@ -22,12 +22,14 @@
 //!
 //! Why one service: the same work as eight tower-http layers and two `from_fn` middlewares cost
 //! about a quarter of a returning user's login on two cores (BENCHMARKS.md, "Login: the
-//! layers"); here it is one boxed future, no clone of the inner service and no label strings.
+//! layers"); here it is one boxed future and no label strings, and the copy of this service
+//! that axum's router makes for every request carries one inner service and a shared CORS
+//! policy (BENCHMARKS.md, "Login: the seventh pass").
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -69,25 +71,27 @@ impl RequestLayer {
     }
 }
 
-impl<S: Clone> Layer<S> for RequestLayer {
+impl<S> Layer<S> for RequestLayer {
     type Service = RequestService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestService { cors: self.cors.layer(inner.clone()), inner, timeout: self.timeout }
+        RequestService { inner, cors: Arc::new(self.cors.clone()), timeout: self.timeout }
     }
 }
 
+/// Cloned for every request (axum's router clones its routes' services to call them), so it
+/// holds the inner service and shares the rest: CORS wraps the inner service only for a request
+/// that carries an `Origin`, instead of a second copy of both living in every clone.
 #[derive(Clone)]
 pub struct RequestService<S> {
     inner: S,
-    /// The same inner service behind CORS, for requests with an `Origin`.
-    cors: Cors<S>,
+    cors: Arc<CorsLayer>,
     timeout: Duration,
 }
 
 impl<S> Service<Request> for RequestService<S>
 where
-    S: Service<Request, Response = Response> + Send + 'static,
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {
@@ -96,8 +100,7 @@ where
     type Future = BoxFuture<'static, Result<Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        std::task::ready!(self.inner.poll_ready(cx))?;
-        self.cors.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
@@ -120,9 +123,13 @@ where
             uri: request.uri().clone(),
             request_id: request_id.clone(),
         };
-        // Both were polled ready by our own `poll_ready`: called here, not cloned.
+        // `inner` was polled ready by our own `poll_ready`: called here, not a clone of it.
         let response = if request.headers().contains_key(header::ORIGIN) {
-            Either::Left(self.cors.call(request))
+            // The ready service goes behind CORS; a clone stays for the next request (tower's
+            // way of moving a service that was polled ready).
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            Either::Left(Cors::call(&mut self.cors.layer(ready), request))
         } else {
             Either::Right(self.inner.call(request))
         };
