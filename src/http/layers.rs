@@ -332,6 +332,49 @@ mod tests {
         assert_eq!(own.headers()[header::CONTENT_SECURITY_POLICY], "default-src 'none'; sandbox");
     }
 
+    #[tokio::test]
+    async fn one_service_answers_cross_origin_and_plain_requests_in_turn() {
+        let app = "https://app.example";
+        let cors = CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list([HeaderValue::from_static(app)]))
+            .allow_methods([Method::GET]);
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let inner = tower::service_fn(move |_: Request| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok::<_, std::convert::Infallible>(StatusCode::OK.into_response()) }
+        });
+        // The same service, as a connection uses it: the CORS branch moves the ready inner
+        // service out and must leave a working one behind.
+        let mut service = RequestLayer::new(Duration::from_secs(5), cors).layer(inner);
+        for origin in [Some(app), None, Some(app), Some("https://evil.example"), None] {
+            let mut request = Request::builder().uri("/api/plans");
+            if let Some(origin) = origin {
+                request = request.header(header::ORIGIN, origin);
+            }
+            let response = service.ready().await.unwrap().call(request.body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let allowed = response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+            match origin {
+                Some(origin) if origin == app => assert_eq!(allowed.unwrap(), app),
+                _ => assert!(allowed.is_none(), "{origin:?} was allowed"),
+            }
+            assert!(response.headers()[header::VARY].to_str().unwrap().contains("origin"));
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 5);
+        // A preflight is answered by CORS alone.
+        let preflight = Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/plans")
+            .header(header::ORIGIN, app)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .body(Body::empty())
+            .unwrap();
+        let response = service.ready().await.unwrap().call(preflight).await.unwrap();
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], app);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
     #[test]
     fn a_caller_request_id_is_kept_only_when_it_is_a_plain_short_token() {
         assert!(plain_token(&HeaderValue::from_static("3f2c-AB_01.x")));
