@@ -62,12 +62,13 @@ const VARY: &str = "origin, access-control-request-method, access-control-reques
 #[derive(Clone)]
 pub struct RequestLayer {
     timeout: Duration,
-    cors: CorsLayer,
+    /// One policy for every route's service (axum applies the layer to each route).
+    cors: Arc<CorsLayer>,
 }
 
 impl RequestLayer {
     pub fn new(timeout: Duration, cors: CorsLayer) -> Self {
-        RequestLayer { timeout, cors }
+        RequestLayer { timeout, cors: Arc::new(cors) }
     }
 }
 
@@ -75,7 +76,7 @@ impl<S> Layer<S> for RequestLayer {
     type Service = RequestService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestService { inner, cors: Arc::new(self.cors.clone()), timeout: self.timeout }
+        RequestService { inner, cors: self.cors.clone(), timeout: self.timeout }
     }
 }
 
